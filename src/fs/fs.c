@@ -1,0 +1,633 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/inode.h"
+#include "log.h"
+
+/* Reads of a message start small (head -c, file(1)) and grow while sequential. */
+#define READ_WINDOW_MIN (128u << 10)
+#define READ_WINDOW_MAX (4u << 20)
+
+struct fs {
+	struct store *st;
+	struct fs_options opts;
+	uid_t uid;
+	gid_t gid;
+	time_t mounted_at;
+};
+
+/* An open message: the last window of bytes fetched, for the reads that follow. */
+struct open_msg {
+	pthread_mutex_t lock;
+	uint32_t mailbox, uidvalidity, uid;
+	uint64_t size;
+	char *win;
+	uint64_t win_off;
+	size_t win_len, win_cap;
+	size_t next_window;
+	bool short_logged;
+};
+
+/* A directory listing, snapshotted at opendir so offsets stay valid. */
+struct dir_entry {
+	char *name;
+	uint64_t ino;
+	bool is_dir;
+	struct store_msg msg;
+};
+
+struct dir_snapshot {
+	struct dir_entry *e;
+	size_t n;
+	uint32_t uidvalidity;
+};
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf)
+{
+	memset(stbuf, 0, sizeof(*stbuf));
+	stbuf->st_ino = ino;
+	stbuf->st_mode = S_IFDIR | 0555;
+	stbuf->st_nlink = 2;
+	stbuf->st_uid = fs->uid;
+	stbuf->st_gid = fs->gid;
+	stbuf->st_mtime = stbuf->st_ctime = stbuf->st_atime = fs->mounted_at;
+	stbuf->st_blksize = 4096;
+}
+
+static void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
+			  struct stat *stbuf)
+{
+	memset(stbuf, 0, sizeof(*stbuf));
+	stbuf->st_ino = ino;
+	stbuf->st_mode = S_IFREG | 0444;
+	stbuf->st_nlink = 1;
+	stbuf->st_uid = fs->uid;
+	stbuf->st_gid = fs->gid;
+	stbuf->st_size = (off_t)m->size;
+	stbuf->st_blocks = (blkcnt_t)((m->size + 511) / 512);
+	stbuf->st_blksize = 4096;
+	stbuf->st_mtime = stbuf->st_ctime = stbuf->st_atime = (time_t)m->date;
+}
+
+/* "<uid>.eml" with a canonical decimal UID (no leading zeros, no sign). */
+static bool parse_message_name(const char *name, uint32_t *uid)
+{
+	uint64_t v = 0;
+	const char *p = name;
+
+	if (*p < '1' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return false;
+	}
+	if (strcmp(p, ".eml") != 0)
+		return false;
+	*uid = (uint32_t)v;
+	return true;
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	conn->want |= conn->capable & FUSE_CAP_READDIRPLUS;
+	conn->want |= conn->capable & FUSE_CAP_ASYNC_READ;
+	conn->max_readahead = READ_WINDOW_MAX < conn->max_readahead ? READ_WINDOW_MAX
+								    : conn->max_readahead;
+}
+
+/* Entry of a child mailbox directory. */
+static void dir_entry_param(const struct fs *fs, uint32_t id, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_make(INO_MAILBOX, id, 0, 0);
+	e->attr_timeout = fs->opts.dir_timeout;
+	e->entry_timeout = fs->opts.dir_timeout;
+	fill_dir_attr(fs, e->ino, &e->attr);
+}
+
+static void msg_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidity,
+			    const struct store_msg *m, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_make(INO_MESSAGE, id, m->uid, 0);
+	e->generation = uidvalidity;
+	/* The content is immutable; only membership changes, and that is a listing. */
+	e->attr_timeout = fs->opts.file_timeout;
+	e->entry_timeout = fs->opts.dir_timeout;
+	fill_msg_attr(fs, e->ino, m, &e->attr);
+}
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	enum ino_kind kind = ino_kind(parent);
+	uint32_t pid = ino_mailbox(parent), id, uid, uidvalidity;
+	struct fuse_entry_param e;
+	struct store_msg m;
+	int r;
+
+	if (kind != INO_ROOT && kind != INO_MAILBOX) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	r = store_lookup_mailbox(fs->st, pid, name, &id);
+	if (r == 0) {
+		dir_entry_param(fs, id, &e);
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (kind == INO_MAILBOX && parse_message_name(name, &uid)) {
+		r = store_message(fs->st, pid, uid, &m, &uidvalidity);
+		if (r == 0) {
+			msg_entry_param(fs, pid, uidvalidity, &m, &e);
+			fuse_reply_entry(req, &e);
+			return;
+		}
+	}
+	fuse_reply_err(req, r == -EIO ? EIO : ENOENT);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	uint32_t id = ino_mailbox(ino), uidvalidity;
+	struct store_msg m;
+	struct stat stbuf;
+	bool selectable;
+	int r;
+
+	(void)fi;
+	switch (ino_kind(ino)) {
+	case INO_ROOT:
+		fill_dir_attr(fs, ino, &stbuf);
+		fuse_reply_attr(req, &stbuf, fs->opts.dir_timeout);
+		return;
+	case INO_MAILBOX:
+		r = store_mailbox_exists(fs->st, id, &selectable);
+		if (r < 0)
+			break;
+		fill_dir_attr(fs, ino, &stbuf);
+		fuse_reply_attr(req, &stbuf, fs->opts.dir_timeout);
+		return;
+	case INO_MESSAGE:
+		r = store_message(fs->st, id, ino_uid(ino), &m, &uidvalidity);
+		if (r < 0)
+			break;
+		fill_msg_attr(fs, ino, &m, &stbuf);
+		fuse_reply_attr(req, &stbuf, fs->opts.file_timeout);
+		return;
+	default:
+		r = -ENOENT;
+		break;
+	}
+	fuse_reply_err(req, -r);
+}
+
+static void snapshot_free(struct dir_snapshot *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	free(d->e);
+	free(d);
+}
+
+static int snapshot_add(struct dir_snapshot *d, size_t *cap, char *name, uint64_t ino,
+			bool is_dir, const struct store_msg *m)
+{
+	if (!name)
+		return -ENOMEM;
+	if (d->n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		struct dir_entry *grown = realloc(d->e, ncap * sizeof(*grown));
+
+		if (!grown) {
+			free(name);
+			return -ENOMEM;
+		}
+		d->e = grown;
+		*cap = ncap;
+	}
+	d->e[d->n].name = name;
+	d->e[d->n].ino = ino;
+	d->e[d->n].is_dir = is_dir;
+	if (m)
+		d->e[d->n].msg = *m;
+	d->n++;
+	return 0;
+}
+
+static int build_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **out)
+{
+	uint32_t id = ino_mailbox(ino);
+	struct dir_snapshot *d = calloc(1, sizeof(*d));
+	struct store_child *kids = NULL;
+	struct store_msg *msgs = NULL;
+	size_t nkids = 0, nmsgs = 0, cap = 0;
+	bool selectable = false;
+	int r;
+
+	if (!d)
+		return -ENOMEM;
+	if (ino_kind(ino) == INO_MAILBOX) {
+		r = store_mailbox_exists(fs->st, id, &selectable);
+		if (r < 0)
+			goto out;
+	}
+	/* A stale tree is refreshed here: opendir is where a user asks "what is there". */
+	store_refresh_mailboxes(fs->st, false);
+	r = store_children(fs->st, id, &kids, &nkids);
+	if (r < 0)
+		goto out;
+	if (selectable) {
+		r = store_messages(fs->st, id, &msgs, &nmsgs, &d->uidvalidity);
+		if (r < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < nkids && r == 0; i++) {
+		r = snapshot_add(d, &cap, kids[i].name, ino_make(INO_MAILBOX, kids[i].id, 0, 0),
+				 true, NULL);
+		kids[i].name = NULL;
+	}
+	for (size_t i = 0; i < nmsgs && r == 0; i++) {
+		char *name;
+
+		if (asprintf(&name, "%" PRIu32 ".eml", msgs[i].uid) < 0)
+			name = NULL;
+		r = snapshot_add(d, &cap, name, ino_make(INO_MESSAGE, id, msgs[i].uid, 0), false,
+				 &msgs[i]);
+	}
+out:
+	store_children_free(kids, nkids);
+	free(msgs);
+	if (r < 0) {
+		snapshot_free(d);
+		return r;
+	}
+	*out = d;
+	return 0;
+}
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dir_snapshot *d;
+	int r;
+
+	if (ino_kind(ino) != INO_ROOT && ino_kind(ino) != INO_MAILBOX) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	r = build_snapshot(fs_of(req), ino, &d);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct fs *fs = fs_of(req);
+	struct dir_snapshot *d = (struct dir_snapshot *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	/* Offsets: 0 ".", 1 "..", then 2 + index into the snapshot. */
+	for (off_t i = off; i < (off_t)d->n + 2; i++) {
+		struct fuse_entry_param e;
+		const char *name;
+		size_t n;
+
+		memset(&e, 0, sizeof(e));
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			fill_dir_attr(fs, i == 0 ? ino : FUSE_ROOT_ID, &e.attr);
+		} else {
+			const struct dir_entry *de = &d->e[i - 2];
+
+			name = de->name;
+			if (de->is_dir)
+				dir_entry_param(fs, ino_mailbox(de->ino), &e);
+			else
+				msg_entry_param(fs, ino_mailbox(de->ino), d->uidvalidity, &de->msg, &e);
+		}
+		if (plus && i >= 2) {
+			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
+		} else {
+			/* "." and ".." must not take a lookup reference: plain entries. */
+			if (plus) {
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = i == 0 ? ino : FUSE_ROOT_ID;
+				e.attr.st_mode = S_IFDIR;
+				n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
+			} else {
+				n = fuse_add_direntry(req, buf + used, size - used, name, &e.attr, i + 1);
+			}
+		}
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, false);
+}
+
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, true);
+}
+
+static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	snapshot_free((struct dir_snapshot *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct open_msg *om;
+	struct store_msg m;
+	uint32_t uidvalidity;
+	int r;
+
+	if (ino_kind(ino) != INO_MESSAGE) {
+		fuse_reply_err(req, ino_kind(ino) == INO_PART ? ENOENT : EISDIR);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		/* A message never changes: its bytes are what the server stored. */
+		fuse_reply_err(req, fs->opts.readonly ? EROFS : EACCES);
+		return;
+	}
+	r = store_message(fs->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	om = calloc(1, sizeof(*om));
+	if (!om) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_init(&om->lock, NULL);
+	om->mailbox = ino_mailbox(ino);
+	om->uidvalidity = uidvalidity;
+	om->uid = m.uid;
+	om->size = m.size;
+	om->next_window = READ_WINDOW_MIN;
+	fi->fh = (uintptr_t)om;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+/* Fetches the window that starts at off; caller holds om->lock. */
+static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t want)
+{
+	size_t len = om->next_window > want ? om->next_window : want;
+	ssize_t got;
+
+	/* A small message comes whole in one round trip. */
+	if (off == 0 && om->size <= 2 * READ_WINDOW_MIN)
+		len = (size_t)om->size;
+	if (off + len > om->size)
+		len = (size_t)(om->size - off);
+	if (len > om->win_cap) {
+		char *grown = realloc(om->win, len);
+
+		if (!grown)
+			return -ENOMEM;
+		om->win = grown;
+		om->win_cap = len;
+	}
+	got = store_read_message(fs->st, om->mailbox, om->uidvalidity, om->uid, off, len, om->win);
+	if (got < 0)
+		return (int)got;
+	/* Sequential readers get larger windows; a jump starts small again. */
+	if (off == om->win_off + om->win_len)
+		om->next_window = om->next_window * 2 > READ_WINDOW_MAX ? READ_WINDOW_MAX
+									: om->next_window * 2;
+	else
+		om->next_window = READ_WINDOW_MIN;
+	om->win_off = off;
+	om->win_len = (size_t)got;
+	if ((size_t)got < len && !om->short_logged) {
+		log_warn("message UID %" PRIu32 ": server sent %zd bytes at offset %" PRIu64
+			 " where RFC822.SIZE promised %zu", om->uid, got, off, len);
+		om->short_logged = true;
+	}
+	return 0;
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct open_msg *om = (struct open_msg *)(uintptr_t)fi->fh;
+	uint64_t uoff = (uint64_t)off;
+	int r = 0;
+
+	(void)ino;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	pthread_mutex_lock(&om->lock);
+	if (uoff >= om->size) {
+		fuse_reply_buf(req, NULL, 0);
+		goto out;
+	}
+	if (size > om->size - uoff)
+		size = (size_t)(om->size - uoff);
+	if (uoff < om->win_off || uoff + size > om->win_off + om->win_len)
+		r = fetch_window(fs, om, uoff, size);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		goto out;
+	}
+	if (uoff < om->win_off || uoff >= om->win_off + om->win_len) {
+		fuse_reply_buf(req, NULL, 0);
+		goto out;
+	}
+	if (uoff + size > om->win_off + om->win_len)
+		size = (size_t)(om->win_off + om->win_len - uoff);
+	fuse_reply_buf(req, om->win + (uoff - om->win_off), size);
+out:
+	pthread_mutex_unlock(&om->lock);
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct open_msg *om = (struct open_msg *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	pthread_mutex_destroy(&om->lock);
+	free(om->win);
+	free(om);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_namemax = 255;
+	fuse_reply_statfs(req, &sv);
+}
+
+/* Extended attributes: what IMAP knows of a message or mailbox beyond its bytes. */
+
+static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name, char **out)
+{
+	struct store_msg m;
+	uint32_t uidvalidity;
+	int r;
+
+	switch (ino_kind(ino)) {
+	case INO_MESSAGE:
+		r = store_message(fs->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
+		if (r < 0)
+			return r;
+		if (strcmp(name, "user.imap.uid") == 0)
+			return asprintf(out, "%" PRIu32, m.uid) < 0 ? -ENOMEM : 0;
+		if (strcmp(name, "user.imap.flags") == 0) {
+			*out = store_flags_text(fs->st, m.flags);
+			return *out ? 0 : -ENODATA;
+		}
+		return -ENODATA;
+	case INO_MAILBOX:
+		if (strcmp(name, "user.imap.uidvalidity") == 0) {
+			struct store_msg *msgs;
+			size_t n;
+
+			r = store_messages(fs->st, ino_mailbox(ino), &msgs, &n, &uidvalidity);
+			if (r < 0)
+				return r;
+			free(msgs);
+			if (!uidvalidity)
+				return -ENODATA;
+			return asprintf(out, "%" PRIu32, uidvalidity) < 0 ? -ENOMEM : 0;
+		}
+		return -ENODATA;
+	default:
+		return -ENODATA;
+	}
+}
+
+static void reply_xattr(fuse_req_t req, const char *value, size_t len, size_t size)
+{
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, value, len);
+}
+
+static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	char *value = NULL;
+	int r = xattr_value(fs_of(req), ino, name, &value);
+
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_xattr(req, value, strlen(value), size);
+	free(value);
+}
+
+static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	static const char message_names[] = "user.imap.uid\0user.imap.flags\0";
+	static const char mailbox_names[] = "user.imap.uidvalidity\0";
+
+	switch (ino_kind(ino)) {
+	case INO_MESSAGE:
+		reply_xattr(req, message_names, sizeof(message_names) - 1, size);
+		break;
+	case INO_MAILBOX:
+		reply_xattr(req, mailbox_names, sizeof(mailbox_names) - 1, size);
+		break;
+	default:
+		reply_xattr(req, "", 0, size);
+		break;
+	}
+}
+
+static const struct fuse_lowlevel_ops ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.getattr = fs_getattr,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
+	.releasedir = fs_releasedir,
+	.open = fs_open,
+	.read = fs_read,
+	.release = fs_release,
+	.statfs = fs_statfs,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+};
+
+const struct fuse_lowlevel_ops *fs_operations(void)
+{
+	return &ops;
+}
+
+struct fs *fs_new(struct store *st, const struct fs_options *opts)
+{
+	struct fs *fs = calloc(1, sizeof(*fs));
+
+	if (!fs)
+		return NULL;
+	fs->st = st;
+	fs->opts = *opts;
+	fs->uid = getuid();
+	fs->gid = getgid();
+	fs->mounted_at = time(NULL);
+	return fs;
+}
+
+void fs_free(struct fs *fs)
+{
+	free(fs);
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The FUSE low-level operations: what the kernel asks, answered from the store.
+ * The only layer besides main that includes FUSE headers.
+ */
+#ifndef IMAPFS_FS_H
+#define IMAPFS_FS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+
+#include "store/store.h"
+
+struct fs_options {
+	bool readonly;
+	double dir_timeout;   /* entry/attr timeout of directories and listings */
+	double file_timeout;  /* attr timeout of messages (immutable content) */
+};
+
+struct fs;
+
+/* The fs borrows st; both must outlive the FUSE session. */
+struct fs *fs_new(struct store *st, const struct fs_options *opts);
+void fs_free(struct fs *fs);
+const struct fuse_lowlevel_ops *fs_operations(void);
+
+#endif

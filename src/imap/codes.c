@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "imap/codes.h"
+
+#include <errno.h>
+#include <strings.h>
+
+static const struct {
+	const char *code;
+	int err;
+} code_errno[] = {
+	{ "NONEXISTENT", ENOENT },
+	{ "EXPUNGEISSUED", ENOENT },
+	{ "ALREADYEXISTS", EEXIST },
+	{ "NOPERM", EACCES },
+	{ "AUTHORIZATIONFAILED", EACCES },
+	{ "AUTHENTICATIONFAILED", EACCES },
+	{ "PRIVACYREQUIRED", EACCES },
+	{ "EXPIRED", EACCES },
+	{ "CONTACTADMIN", EACCES },
+	{ "OVERQUOTA", EDQUOT },
+	{ "TOOBIG", EFBIG },
+	{ "INUSE", EBUSY },
+	{ "LIMIT", ENOSPC },
+	{ "CANNOT", EPERM },
+	{ "READ-ONLY", EROFS },
+	{ "UNAVAILABLE", EAGAIN },
+	{ "CLIENTBUG", EINVAL },
+	{ "BADCHARSET", EINVAL },
+	{ "UNKNOWN-CTE", EILSEQ },
+	{ "PARSE", EILSEQ },
+	{ "CORRUPTION", EIO },
+	{ "SERVERBUG", EIO },
+};
+
+int imap_completion_errno(const struct imap_response *r)
+{
+	switch (r->status) {
+	case IMAP_STATUS_OK:
+	case IMAP_STATUS_PREAUTH:
+		return 0;
+	case IMAP_STATUS_BAD:
+		return -EINVAL;
+	case IMAP_STATUS_NO:
+		break;
+	default:
+		return -EIO;
+	}
+	if (r->code) {
+		for (size_t i = 0; i < sizeof(code_errno) / sizeof(code_errno[0]); i++)
+			if (strcasecmp(r->code, code_errno[i].code) == 0)
+				return -code_errno[i].err;
+	}
+	return -EIO;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <syslog.h>
+
+static bool debug_on;
+static bool use_syslog;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void log_setup(bool debug)
+{
+	debug_on = debug;
+}
+
+void log_to_syslog(void)
+{
+	openlog("imapfs", LOG_PID, LOG_DAEMON);
+	use_syslog = true;
+}
+
+bool log_debug_enabled(void)
+{
+	return debug_on;
+}
+
+static const int syslog_priority[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+static const char *const level_prefix[] = { "error: ", "warning: ", "", "debug: " };
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (use_syslog) {
+		vsyslog(syslog_priority[level], fmt, ap);
+	} else {
+		/* One lock so lines of concurrent threads never interleave. */
+		pthread_mutex_lock(&log_lock);
+		fprintf(stderr, "imapfs: %s", level_prefix[level]);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		pthread_mutex_unlock(&log_lock);
+	}
+	va_end(ap);
+}
+
+void log_trace(const char *prefix, const char *buf, size_t len)
+{
+	enum { MAX_SHOWN = 512 };
+	char line[MAX_SHOWN * 4 + 1];
+	size_t n = 0;
+
+	for (size_t i = 0; i < len && i < MAX_SHOWN; i++) {
+		unsigned char ch = (unsigned char)buf[i];
+
+		if (ch == '\r' || ch == '\n')
+			continue;
+		if (ch < 0x20 || ch == 0x7f)
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "\\x%02x", ch);
+		else
+			line[n++] = (char)ch;
+	}
+	line[n] = '\0';
+	log_msg(LOG_LEVEL_DEBUG, "%s %s%s", prefix, line, len > MAX_SHOWN ? " [...]" : "");
+}

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * imapfs: mounts an IMAP account as a directory tree.
+ *
+ * Wiring and daemon life: parse options, get the password, log in (so every
+ * failure is reported before anything is mounted), then mount and serve.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "credentials.h"
+#include "fs/fs.h"
+#include "log.h"
+#include "options.h"
+#include "store/store.h"
+
+static int serve(struct fuse_args *args, const struct imapfs_options *o, struct store *st)
+{
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct fs_options fso = {
+		.readonly = o->readonly,
+		.dir_timeout = 1.0,
+		.file_timeout = 3600.0,
+	};
+	struct fuse_loop_config *loop = NULL;
+	struct fuse_session *se = NULL;
+	struct fs *fs = NULL;
+	char fsname[300];
+	int ret = 1;
+
+	snprintf(fsname, sizeof(fsname), "-ofsname=imapfs#%s,subtype=imapfs,default_permissions",
+		 o->host);
+	if (fuse_opt_add_arg(args, fsname) != 0 || fuse_parse_cmdline(args, &cmd) != 0)
+		return 1;
+	if (!cmd.mountpoint) {
+		fprintf(stderr, "imapfs: missing mount point (see imapfs --help)\n");
+		goto out;
+	}
+	fs = fs_new(st, &fso);
+	if (!fs)
+		goto out;
+	se = fuse_session_new(args, fs_operations(), sizeof(struct fuse_lowlevel_ops), fs);
+	if (!se)
+		goto out;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out;
+	if (fuse_session_mount(se, cmd.mountpoint) != 0)
+		goto out_signals;
+	if (fuse_daemonize(cmd.foreground) != 0)
+		goto out_unmount;
+	if (!cmd.foreground)
+		log_to_syslog();
+	log_info("mounted %s on %s", o->url, cmd.mountpoint);
+	if (cmd.singlethread) {
+		ret = fuse_session_loop(se) ? 1 : 0;
+	} else {
+		loop = fuse_loop_cfg_create();
+		if (!loop)
+			goto out_unmount;
+		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+		/* Unset (-1 as unsigned) unless -o max_threads was given. */
+		if (cmd.max_threads > 0 && cmd.max_threads <= 1000)
+			fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+		ret = fuse_session_loop_mt(se, loop) ? 1 : 0;
+		fuse_loop_cfg_destroy(loop);
+	}
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out:
+	if (se)
+		fuse_session_destroy(se);
+	fs_free(fs);
+	free(cmd.mountpoint);
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct imapfs_options o;
+	struct store_options so = { 0 };
+	struct net_tls *tls = NULL;
+	struct store *st = NULL;
+	char *password = NULL;
+	char err[600];
+	int r, ret = 1;
+
+	r = options_parse(&args, &o);
+	if (r != 0) {
+		ret = r > 0 ? 0 : 1;
+		goto out;
+	}
+	log_setup(o.debug);
+	if (credentials_password(&o, &password, err, sizeof(err)) < 0) {
+		fprintf(stderr, "imapfs: %s\n", err);
+		goto out;
+	}
+	if (o.tls_mode != SESSION_TLS_NONE &&
+	    net_tls_new(o.cafile, &tls, err, sizeof(err)) < 0) {
+		fprintf(stderr, "imapfs: %s\n", err);
+		goto out;
+	}
+	so.session = (struct session_config){
+		.host = o.host,
+		.port = o.port,
+		.user = o.user,
+		.password = password,
+		.tls = o.tls_mode,
+		.tls_ctx = tls,
+		.timeout_ms = (int)o.timeout * 1000,
+		.hide_binary = o.nobinary,
+	};
+	so.connections = o.connections;
+	so.listing_ttl_ms = 1000;
+	r = store_open(&so, &st, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "imapfs: %s\n", err);
+		goto out;
+	}
+	ret = serve(&args, &o, st);
+out:
+	store_close(st);
+	net_tls_free(tls);
+	credentials_free(password);
+	options_free(&o);
+	fuse_opt_free_args(&args);
+	return ret;
+}

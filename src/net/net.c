@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+struct net_tls {
+	SSL_CTX *ctx;
+};
+
+struct net_conn {
+	int fd;
+	int timeout_ms;
+	char *host;
+	SSL *ssl;
+	uint64_t bytes_in, bytes_out;
+	char err[256];
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* The most specific OpenSSL reason queued for this thread, or fallback. */
+static const char *ssl_reason(const char *fallback)
+{
+	static __thread char buf[160];
+	unsigned long e = ERR_peek_last_error();
+
+	if (!e)
+		return fallback;
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return buf;
+}
+
+int net_tls_new(const char *cafile, struct net_tls **out, char *err, size_t errlen)
+{
+	struct net_tls *tls = calloc(1, sizeof(*tls));
+
+	if (!tls)
+		return -ENOMEM;
+	tls->ctx = SSL_CTX_new(TLS_client_method());
+	if (!tls->ctx) {
+		set_err(err, errlen, "cannot create TLS context: %s", ssl_reason("?"));
+		goto fail;
+	}
+	SSL_CTX_set_min_proto_version(tls->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(tls->ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_set_default_verify_paths(tls->ctx) != 1) {
+		set_err(err, errlen, "cannot load the system's CA certificates: %s",
+			ssl_reason("?"));
+		goto fail;
+	}
+	if (cafile && SSL_CTX_load_verify_locations(tls->ctx, cafile, NULL) != 1) {
+		set_err(err, errlen, "cannot load CA file %s: %s", cafile, ssl_reason("?"));
+		goto fail;
+	}
+	*out = tls;
+	return 0;
+fail:
+	net_tls_free(tls);
+	return -EINVAL;
+}
+
+void net_tls_free(struct net_tls *tls)
+{
+	if (!tls)
+		return;
+	SSL_CTX_free(tls->ctx);
+	free(tls);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on fd until deadline (ms, CLOCK_MONOTONIC). */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+
+	for (;;) {
+		int64_t left = deadline - now_ms();
+		int r;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, (int)left);
+		if (r > 0)
+			return 0;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static int connect_one(const struct addrinfo *ai, int64_t deadline, int *fd_out)
+{
+	int fd, r, one = 1;
+	socklen_t len = sizeof(r);
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	/* Nagle would hold each pipelined command 40 ms waiting for an ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS) {
+			r = -errno;
+			goto fail;
+		}
+		r = wait_fd(fd, POLLOUT, deadline);
+		if (r < 0)
+			goto fail;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &r, &len) < 0) {
+			r = -errno;
+			goto fail;
+		}
+		if (r) {
+			r = -r;
+			goto fail;
+		}
+	}
+	*fd_out = fd;
+	return 0;
+fail:
+	close(fd);
+	return r;
+}
+
+int net_connect(const char *host, const char *port, int timeout_ms,
+		struct net_conn **out, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+	struct addrinfo *res = NULL;
+	int64_t deadline = now_ms() + timeout_ms;
+	struct net_conn *c;
+	int r, fd = -1;
+
+	r = getaddrinfo(host, port, &hints, &res);
+	if (r) {
+		set_err(err, errlen, "cannot resolve %s: %s", host, gai_strerror(r));
+		return r == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+	}
+	r = -EHOSTUNREACH;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		r = connect_one(ai, deadline, &fd);
+		if (r == 0 || r == -ETIMEDOUT)
+			break;
+	}
+	freeaddrinfo(res);
+	if (r < 0) {
+		set_err(err, errlen, "cannot connect to %s port %s: %s", host, port, strerror(-r));
+		return r;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->host = strdup(host))) {
+		free(c);
+		close(fd);
+		return -ENOMEM;
+	}
+	c->fd = fd;
+	c->timeout_ms = timeout_ms;
+	*out = c;
+	return 0;
+}
+
+static bool host_is_ip(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/*
+ * Drives one SSL call that may need to wait: returns its result > 0, or
+ * -errno after waiting past the deadline or on a failure.
+ */
+static int ssl_wait(struct net_conn *c, int ret, int64_t deadline)
+{
+	int e = SSL_get_error(c->ssl, ret);
+	int r;
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+		r = wait_fd(c->fd, POLLIN, deadline);
+		return r < 0 ? r : 1;
+	case SSL_ERROR_WANT_WRITE:
+		r = wait_fd(c->fd, POLLOUT, deadline);
+		return r < 0 ? r : 1;
+	case SSL_ERROR_ZERO_RETURN:
+		return -ECONNRESET;
+	case SSL_ERROR_SYSCALL:
+		return errno ? -errno : -ECONNRESET;
+	default:
+		return -EPROTO;
+	}
+}
+
+int net_start_tls(struct net_conn *c, struct net_tls *tls)
+{
+	int64_t deadline = now_ms() + c->timeout_ms;
+	long verify;
+	int r;
+
+	c->ssl = SSL_new(tls->ctx);
+	if (!c->ssl)
+		return -ENOMEM;
+	SSL_set_fd(c->ssl, c->fd);
+	if (host_is_ip(c->host)) {
+		X509_VERIFY_PARAM *param = SSL_get0_param(c->ssl);
+
+		if (X509_VERIFY_PARAM_set1_ip_asc(param, c->host) != 1)
+			return -EINVAL;
+	} else {
+		SSL_set_tlsext_host_name(c->ssl, c->host);
+		if (SSL_set1_host(c->ssl, c->host) != 1)
+			return -EINVAL;
+	}
+	ERR_clear_error();
+	for (;;) {
+		int ret = SSL_connect(c->ssl);
+
+		if (ret == 1)
+			break;
+		r = ssl_wait(c, ret, deadline);
+		if (r < 0)
+			goto fail;
+	}
+	verify = SSL_get_verify_result(c->ssl);
+	if (verify != X509_V_OK) {
+		r = -EPROTO;
+		goto fail;
+	}
+	return 0;
+fail:
+	verify = SSL_get_verify_result(c->ssl);
+	if (verify != X509_V_OK)
+		snprintf(c->err, sizeof(c->err), "server certificate refused for %s: %s",
+			 c->host, X509_verify_cert_error_string(verify));
+	else if (r == -ETIMEDOUT)
+		snprintf(c->err, sizeof(c->err), "TLS handshake with %s timed out", c->host);
+	else
+		snprintf(c->err, sizeof(c->err), "TLS handshake with %s failed: %s", c->host,
+			 r == -EPROTO ? ssl_reason("protocol error") : strerror(-r));
+	return r == -ETIMEDOUT ? r : -EPROTO;
+}
+
+ssize_t net_read(struct net_conn *c, void *buf, size_t len)
+{
+	int64_t deadline = now_ms() + c->timeout_ms;
+	int r;
+
+	for (;;) {
+		ssize_t n;
+
+		if (c->ssl) {
+			int ret;
+
+			ERR_clear_error();
+			ret = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+			if (ret > 0) {
+				c->bytes_in += (uint64_t)ret;
+				return ret;
+			}
+			r = ssl_wait(c, ret, deadline);
+			if (r < 0)
+				goto fail;
+			continue;
+		}
+		n = recv(c->fd, buf, len, 0);
+		if (n > 0) {
+			c->bytes_in += (uint64_t)n;
+			return n;
+		}
+		if (n == 0) {
+			r = -ECONNRESET;
+			goto fail;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN) {
+			r = -errno;
+			goto fail;
+		}
+		r = wait_fd(c->fd, POLLIN, deadline);
+		if (r < 0)
+			goto fail;
+	}
+fail:
+	if (r == -ECONNRESET)
+		snprintf(c->err, sizeof(c->err), "connection closed by %s", c->host);
+	else if (r == -ETIMEDOUT)
+		snprintf(c->err, sizeof(c->err), "no answer from %s within %d ms", c->host,
+			 c->timeout_ms);
+	else
+		snprintf(c->err, sizeof(c->err), "reading from %s: %s", c->host, strerror(-r));
+	return r;
+}
+
+int net_write(struct net_conn *c, const void *buf, size_t len)
+{
+	int64_t deadline = now_ms() + c->timeout_ms;
+	const char *p = buf;
+	int r;
+
+	while (len) {
+		ssize_t n;
+
+		if (c->ssl) {
+			int ret;
+
+			ERR_clear_error();
+			ret = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+			if (ret <= 0) {
+				r = ssl_wait(c, ret, deadline);
+				if (r < 0)
+					goto fail;
+				continue;
+			}
+			n = ret;
+		} else {
+			n = send(c->fd, p, len, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN) {
+					r = -errno;
+					goto fail;
+				}
+				r = wait_fd(c->fd, POLLOUT, deadline);
+				if (r < 0)
+					goto fail;
+				continue;
+			}
+		}
+		c->bytes_out += (uint64_t)n;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+fail:
+	snprintf(c->err, sizeof(c->err), "writing to %s: %s", c->host, strerror(-r));
+	return r;
+}
+
+bool net_has_buffered(struct net_conn *c)
+{
+	return c->ssl && SSL_pending(c->ssl) > 0;
+}
+
+bool net_is_tls(const struct net_conn *c)
+{
+	return c->ssl != NULL;
+}
+
+void net_set_timeout(struct net_conn *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms;
+}
+
+const char *net_error(const struct net_conn *c)
+{
+	return c->err[0] ? c->err : "no error";
+}
+
+uint64_t net_bytes_in(const struct net_conn *c)
+{
+	return c->bytes_in;
+}
+
+uint64_t net_bytes_out(const struct net_conn *c)
+{
+	return c->bytes_out;
+}
+
+void net_shutdown(struct net_conn *c)
+{
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+void net_close(struct net_conn *c)
+{
+	if (!c)
+		return;
+	if (c->ssl) {
+		/* No close_notify round trip: the peer may be gone, and we wait for nothing. */
+		SSL_set_quiet_shutdown(c->ssl, 1);
+		SSL_free(c->ssl);
+	}
+	close(c->fd);
+	free(c->host);
+	free(c);
+}

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "options.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <pwd.h>
+
+#include <openssl/opensslv.h>
+
+#include "config.h"
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_RO,
+	KEY_DEBUG,
+};
+
+#define OPT(templ, field, value) { templ, offsetof(struct imapfs_options, field), value }
+
+static const struct fuse_opt opt_spec[] = {
+	OPT("tls=%s", tls, 0),
+	OPT("cafile=%s", cafile, 0),
+	OPT("password_file=%s", password_file, 0),
+	OPT("password_command=%s", password_command, 0),
+	OPT("timeout=%u", timeout, 0),
+	OPT("connections=%u", connections, 0),
+	OPT("nobinary", nobinary, 1),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_END
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] URL MOUNTPOINT\n"
+	       "\n"
+	       "Mounts an IMAP account: mailboxes are directories, messages are files.\n"
+	       "\n"
+	       "URL:\n"
+	       "    imaps://[user@]host[:port]   TLS from the start (port 993)\n"
+	       "    imap://[user@]host[:port]    STARTTLS, required (port 143)\n"
+	       "\n"
+	       "imapfs options:\n"
+	       "    -o tls=none                 speak plaintext on imap:// (trusted networks only)\n"
+	       "    -o cafile=PATH              also trust the CA certificates in PATH\n"
+	       "    -o password_file=PATH       read the password from the first line of PATH\n"
+	       "    -o password_command=CMD     run CMD (with /bin/sh) and use its first line\n"
+	       "                                (else $IMAPFS_PASSWORD, else a terminal prompt)\n"
+	       "    -o timeout=SECONDS          network timeout (default 30)\n"
+	       "    -o connections=N            IMAP connections for parallel reads (default 4)\n"
+	       "    -o ro                       refuse every change (EROFS)\n"
+	       "    -o nobinary                 do not use the BINARY extension\n"
+	       "    -d, -o debug                debug output, IMAP trace with credentials hidden\n"
+	       "    -f                          stay in the foreground\n"
+	       "    -h, --help                  this help\n"
+	       "    -V, --version               versions\n"
+	       "\n", prog);
+}
+
+/* Percent-decodes s (user names like alice%40example.org). NULL on a bad escape. */
+static char *percent_decode(const char *s, size_t len)
+{
+	char *out = malloc(len + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '%') {
+			unsigned v;
+
+			if (i + 2 >= len || !isxdigit((unsigned char)s[i + 1]) ||
+			    !isxdigit((unsigned char)s[i + 2]) || sscanf(s + i + 1, "%2x", &v) != 1 ||
+			    v == 0) {
+				free(out);
+				return NULL;
+			}
+			*o++ = (char)v;
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+static int parse_url(struct imapfs_options *o)
+{
+	const char *p = o->url, *at, *hostend, *hoststart, *end;
+	const char *default_port;
+
+	if (strncmp(p, "imaps://", 8) == 0) {
+		o->tls_mode = SESSION_TLS_IMPLICIT;
+		default_port = "993";
+		p += 8;
+	} else if (strncmp(p, "imap://", 7) == 0) {
+		o->tls_mode = SESSION_TLS_STARTTLS;
+		default_port = "143";
+		p += 7;
+	} else {
+		fprintf(stderr, "imapfs: %s: the URL must start with imaps:// or imap://\n", o->url);
+		return -1;
+	}
+	end = p + strcspn(p, "/?#");
+	if (*end && strcmp(end, "/") != 0) {
+		fprintf(stderr, "imapfs: %s: a path in the URL is not supported\n", o->url);
+		return -1;
+	}
+	/* The last '@' ends the user part, so "alice@example.org@host" works too. */
+	at = NULL;
+	for (const char *q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at) {
+		if (memchr(p, ':', (size_t)(at - p))) {
+			fprintf(stderr, "imapfs: a password in the URL is refused: it would show in "
+					"the process list; use -o password_file, -o password_command "
+					"or IMAPFS_PASSWORD\n");
+			return -1;
+		}
+		o->user = percent_decode(p, (size_t)(at - p));
+		if (!o->user || !*o->user) {
+			fprintf(stderr, "imapfs: %s: bad user name in the URL\n", o->url);
+			return -1;
+		}
+		p = at + 1;
+	}
+	if (*p == '[') {
+		hoststart = p + 1;
+		hostend = memchr(p, ']', (size_t)(end - p));
+		if (!hostend) {
+			fprintf(stderr, "imapfs: %s: unterminated [IPv6 address]\n", o->url);
+			return -1;
+		}
+		p = hostend + 1;
+	} else {
+		hoststart = p;
+		hostend = p + strcspn(p, ":/");
+		if (hostend > end)
+			hostend = end;
+		p = hostend;
+	}
+	if (hostend == hoststart) {
+		fprintf(stderr, "imapfs: %s: no host name in the URL\n", o->url);
+		return -1;
+	}
+	o->host = strndup(hoststart, (size_t)(hostend - hoststart));
+	if (*p == ':') {
+		char *num_end;
+		unsigned long port = strtoul(p + 1, &num_end, 10);
+
+		if (num_end == p + 1 || num_end != end || port == 0 || port > 65535) {
+			fprintf(stderr, "imapfs: %s: bad port\n", o->url);
+			return -1;
+		}
+		o->port = strndup(p + 1, (size_t)(end - p - 1));
+	} else if (p != end) {
+		fprintf(stderr, "imapfs: %s: cannot parse the host part\n", o->url);
+		return -1;
+	} else {
+		o->port = strdup(default_port);
+	}
+	if (!o->user) {
+		struct passwd *pw = getpwuid(getuid());
+
+		o->user = strdup(pw ? pw->pw_name : "");
+	}
+	return o->host && o->port && o->user ? 0 : -1;
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct imapfs_options *o = data;
+
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (!o->url) {
+			o->url = strdup(arg);
+			return 0;
+		}
+		return 1; /* the mount point, for libfuse */
+	case KEY_HELP:
+		o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 0;
+	case KEY_RO:
+		o->readonly = 1;
+		return 1; /* also a mount option */
+	case KEY_DEBUG:
+		o->debug = 1;
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+int options_parse(struct fuse_args *args, struct imapfs_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->timeout = 30;
+	o->connections = 4;
+	if (fuse_opt_parse(args, o, opt_spec, opt_proc) == -1)
+		return -1;
+	if (o->show_help) {
+		usage(args->argv[0]);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		return 1;
+	}
+	if (o->show_version) {
+		printf("imapfs %s\nFUSE library %s\n%s\n", IMAPFS_VERSION, fuse_pkgversion(),
+		       OPENSSL_VERSION_TEXT);
+		return 1;
+	}
+	if (!o->url) {
+		fprintf(stderr, "imapfs: missing URL and mount point (see imapfs --help)\n");
+		return -1;
+	}
+	if (parse_url(o) < 0)
+		return -1;
+	if (o->tls) {
+		if (strcmp(o->tls, "none") == 0) {
+			if (o->tls_mode == SESSION_TLS_IMPLICIT) {
+				fprintf(stderr, "imapfs: -o tls=none contradicts imaps://\n");
+				return -1;
+			}
+			o->tls_mode = SESSION_TLS_NONE;
+		} else if (strcmp(o->tls, "starttls") == 0 || strcmp(o->tls, "implicit") == 0) {
+			/* Accepted for clarity; the URL's scheme already says which. */
+		} else {
+			fprintf(stderr, "imapfs: -o tls=%s: expected none\n", o->tls);
+			return -1;
+		}
+	}
+	if (o->timeout == 0 || o->timeout > 3600) {
+		fprintf(stderr, "imapfs: -o timeout must be 1 to 3600 seconds\n");
+		return -1;
+	}
+	if (o->connections == 0 || o->connections > 64) {
+		fprintf(stderr, "imapfs: -o connections must be 1 to 64\n");
+		return -1;
+	}
+	return 0;
+}
+
+void options_free(struct imapfs_options *o)
+{
+	free(o->url);
+	free(o->user);
+	free(o->host);
+	free(o->port);
+	free(o->tls);
+	free(o->cafile);
+	free(o->password_file);
+	free(o->password_command);
+}

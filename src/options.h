@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The command line: imapfs [options] URL MOUNTPOINT.
+ *
+ * imapfs's own -o options are taken out of the argument list; what remains
+ * (mount point, -f, -d, FUSE and mount options) goes to libfuse.
+ */
+#ifndef IMAPFS_OPTIONS_H
+#define IMAPFS_OPTIONS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+
+#include "session/session.h"
+
+struct imapfs_options {
+	/* From the URL. */
+	char *url;
+	char *user;
+	char *host;
+	char *port;
+	enum session_tls tls_mode;
+
+	/* -o options (strings owned by fuse_opt: free with options_free). */
+	char *tls;
+	char *cafile;
+	char *password_file;
+	char *password_command;
+	unsigned timeout;     /* seconds */
+	unsigned connections;
+	int readonly;
+	int nobinary;
+	int debug;
+	int show_help;
+	int show_version;
+};
+
+/*
+ * Parses argv into o and args (the arguments left for libfuse). Returns 0 to
+ * go on, 1 if help or version was printed (exit 0), -1 after printing an
+ * error (exit 1).
+ */
+int options_parse(struct fuse_args *args, struct imapfs_options *o);
+void options_free(struct imapfs_options *o);
+
+#endif

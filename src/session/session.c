@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "session/session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
+
+#include "imap/codes.h"
+#include "log.h"
+
+/* A completion that arrived while another tag was being waited for. */
+struct completion {
+	unsigned tag;
+	int result;
+	char *code;
+};
+
+struct session {
+	const struct session_config *cfg;
+	unsigned id;
+	struct net_conn *conn;
+	struct imap_parser *parser;
+	bool dead;
+	char err[512];
+
+	char **caps;
+	size_t ncaps;
+	unsigned caps_version;
+
+	unsigned next_tag;
+	struct completion *done;
+	size_t ndone;
+
+	char *selected;
+	struct session_mailbox sel;
+
+	char rbuf[65536];
+	size_t rpos, rlen;
+};
+
+static void fail(struct session *s, int r, const char *why)
+{
+	if (!s->dead)
+		snprintf(s->err, sizeof(s->err), "%s", why);
+	s->dead = true;
+	(void)r;
+}
+
+const char *session_error(const struct session *s)
+{
+	return s->err[0] ? s->err : "no error";
+}
+
+bool session_alive(const struct session *s)
+{
+	return !s->dead;
+}
+
+uint64_t session_bytes_in(const struct session *s)
+{
+	return s->conn ? net_bytes_in(s->conn) : 0;
+}
+
+const char *session_selected(const struct session *s)
+{
+	return s->selected;
+}
+
+static void free_caps(struct session *s)
+{
+	for (size_t i = 0; i < s->ncaps; i++)
+		free(s->caps[i]);
+	free(s->caps);
+	s->caps = NULL;
+	s->ncaps = 0;
+}
+
+/* Replaces the capability list with the atoms of list (CAPABILITY data or code). */
+static void set_caps(struct session *s, const struct imap_value *list)
+{
+	char **caps;
+
+	free_caps(s);
+	caps = calloc(list->count ? list->count : 1, sizeof(*caps));
+	if (!caps)
+		return;
+	for (size_t i = 0; i < list->count; i++) {
+		const char *t = imap_value_text(&list->items[i]);
+		char *c;
+
+		if (!t || !(c = strdup(t)))
+			continue;
+		for (char *p = c; *p; p++)
+			if (*p >= 'a' && *p <= 'z')
+				*p = (char)(*p - 'a' + 'A');
+		caps[s->ncaps++] = c;
+	}
+	s->caps = caps;
+	s->caps_version++;
+}
+
+bool session_has_cap(const struct session *s, const char *cap)
+{
+	if (s->cfg->hide_binary && strcasecmp(cap, "BINARY") == 0)
+		return false;
+	for (size_t i = 0; i < s->ncaps; i++)
+		if (strcasecmp(s->caps[i], cap) == 0)
+			return true;
+	return false;
+}
+
+/* Reads the next complete response; NULL with the session dead on failure. */
+static struct imap_response *read_response(struct session *s)
+{
+	struct imap_response *r;
+
+	if (s->dead)
+		return NULL;
+	for (;;) {
+		r = imap_parser_take(s->parser);
+		if (r)
+			return r;
+		if (s->rpos == s->rlen) {
+			ssize_t n = net_read(s->conn, s->rbuf, sizeof(s->rbuf));
+
+			if (n < 0) {
+				fail(s, (int)n, net_error(s->conn));
+				return NULL;
+			}
+			if (log_debug_enabled()) {
+				char prefix[16];
+
+				snprintf(prefix, sizeof(prefix), "S%u:", s->id);
+				log_trace(prefix, s->rbuf, (size_t)n);
+			}
+			s->rpos = 0;
+			s->rlen = (size_t)n;
+		}
+		ssize_t used = imap_parser_feed(s->parser, s->rbuf + s->rpos, s->rlen - s->rpos);
+
+		if (used < 0) {
+			char why[300];
+
+			snprintf(why, sizeof(why), "malformed response from server: %s",
+				 imap_parser_error(s->parser));
+			log_error("%s", why);
+			fail(s, (int)used, why);
+			return NULL;
+		}
+		s->rpos += (size_t)used;
+	}
+}
+
+/* Session-wide bookkeeping for an untagged response, before the caller sees it. */
+static void track_untagged(struct session *s, const struct imap_response *r)
+{
+	uint64_t n;
+
+	if (strcmp(r->name, "CAPABILITY") == 0) {
+		set_caps(s, &r->args);
+	} else if (r->status != IMAP_STATUS_NONE && r->code) {
+		const struct imap_value *arg = imap_list_item(&r->code_args, 0);
+
+		if (strcmp(r->code, "CAPABILITY") == 0)
+			set_caps(s, &r->code_args);
+		else if (strcmp(r->code, "UIDVALIDITY") == 0 && imap_value_number(arg, &n))
+			s->sel.uidvalidity = (uint32_t)n;
+		else if (strcmp(r->code, "UIDNEXT") == 0 && imap_value_number(arg, &n))
+			s->sel.uidnext = (uint32_t)n;
+		else if (strcmp(r->code, "HIGHESTMODSEQ") == 0 && imap_value_number(arg, &n))
+			s->sel.highestmodseq = n;
+	}
+	if (r->has_number && strcmp(r->name, "EXISTS") == 0)
+		s->sel.exists = r->number;
+	else if (r->has_number && strcmp(r->name, "EXPUNGE") == 0 && s->sel.exists)
+		s->sel.exists--;
+	if (r->status == IMAP_STATUS_BYE) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "server closed the connection: %s",
+			 r->text && *r->text ? r->text : "BYE");
+		fail(s, -EIO, why);
+	}
+}
+
+static int remember_completion(struct session *s, unsigned tag, int result, const char *code)
+{
+	struct completion *d = realloc(s->done, (s->ndone + 1) * sizeof(*d));
+
+	if (!d)
+		return -ENOMEM;
+	s->done = d;
+	d[s->ndone].tag = tag;
+	d[s->ndone].result = result;
+	d[s->ndone].code = code ? strdup(code) : NULL;
+	s->ndone++;
+	return 0;
+}
+
+/* "CODE arg1 arg2" of a completion, for APPENDUID/COPYUID and messages. */
+static void format_code(const struct imap_response *r, char *out, size_t outlen)
+{
+	size_t n;
+
+	if (!out || !outlen)
+		return;
+	out[0] = '\0';
+	if (!r->code)
+		return;
+	n = (size_t)snprintf(out, outlen, "%s", r->code);
+	for (size_t i = 0; i < r->code_args.count && n < outlen; i++) {
+		const char *t = imap_value_text(&r->code_args.items[i]);
+
+		n += (size_t)snprintf(out + n, outlen - n, " %s", t ? t : "()");
+	}
+}
+
+static void note_refusal(struct session *s, const struct imap_response *r)
+{
+	snprintf(s->err, sizeof(s->err), "%s%s%s%s", r->code ? "[" : "", r->code ? r->code : "",
+		 r->code ? "] " : "", r->text ? r->text : "");
+}
+
+int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
+		 char *code, size_t codelen)
+{
+	char tagstr[16];
+	int fn_err = 0;
+
+	if (code && codelen)
+		code[0] = '\0';
+	for (size_t i = 0; i < s->ndone; i++) {
+		if (s->done[i].tag == tag) {
+			int result = s->done[i].result;
+
+			if (code && codelen && s->done[i].code)
+				snprintf(code, codelen, "%s", s->done[i].code);
+			free(s->done[i].code);
+			s->done[i] = s->done[--s->ndone];
+			return result;
+		}
+	}
+	snprintf(tagstr, sizeof(tagstr), "A%u", tag);
+	for (;;) {
+		struct imap_response *r = read_response(s);
+		int result;
+
+		if (!r)
+			return -EIO;
+		if (r->kind == IMAP_RESP_UNTAGGED) {
+			track_untagged(s, r);
+			if (fn && !fn_err)
+				fn_err = fn(ctx, r);
+			imap_response_free(r);
+			if (s->dead)
+				return -EIO;
+			continue;
+		}
+		if (r->kind == IMAP_RESP_CONTINUATION) {
+			/* We never leave a literal waiting here: a stray '+' is the server's bug. */
+			imap_response_free(r);
+			fail(s, -EPROTO, "unexpected continuation request from server");
+			return -EIO;
+		}
+		result = imap_completion_errno(r);
+		if (result)
+			note_refusal(s, r);
+		if (strcmp(r->tag, tagstr) == 0) {
+			format_code(r, code, codelen);
+			imap_response_free(r);
+			return fn_err && !result ? fn_err : result;
+		}
+		if (r->tag[0] == 'A') {
+			char buf[256];
+
+			format_code(r, buf, sizeof(buf));
+			remember_completion(s, (unsigned)strtoul(r->tag + 1, NULL, 10), result, buf);
+		}
+		imap_response_free(r);
+	}
+}
+
+/* Waits for the '+' that lets a synchronising literal go out. */
+static int wait_continuation(struct session *s, unsigned tag)
+{
+	for (;;) {
+		struct imap_response *r = read_response(s);
+		int result;
+
+		if (!r)
+			return -EIO;
+		if (r->kind == IMAP_RESP_CONTINUATION) {
+			imap_response_free(r);
+			return 0;
+		}
+		if (r->kind == IMAP_RESP_UNTAGGED) {
+			track_untagged(s, r);
+			imap_response_free(r);
+			if (s->dead)
+				return -EIO;
+			continue;
+		}
+		/* The server refused the command before its literal: that is its answer. */
+		result = imap_completion_errno(r);
+		note_refusal(s, r);
+		remember_completion(s, tag, result ? result : -EPROTO, NULL);
+		imap_response_free(r);
+		return 1;
+	}
+}
+
+static void trace_command(struct session *s, const char *buf, size_t len)
+{
+	static const char *const secret[] = { "LOGIN ", "AUTHENTICATE " };
+	char prefix[16];
+	const char *sp = memchr(buf, ' ', len);
+
+	snprintf(prefix, sizeof(prefix), "C%u:", s->id);
+	for (size_t i = 0; sp && i < 2; i++) {
+		size_t k = strlen(secret[i]);
+
+		if ((size_t)(buf + len - sp - 1) >= k && strncasecmp(sp + 1, secret[i], k) == 0) {
+			char shown[64];
+			int n = snprintf(shown, sizeof(shown), "%.*s%s<credentials hidden>",
+					 (int)(sp + 1 - buf), buf, secret[i]);
+
+			log_trace(prefix, shown, (size_t)n);
+			return;
+		}
+	}
+	log_trace(prefix, buf, len);
+}
+
+int session_send(struct session *s, struct imap_cmd *cmd, unsigned *tag)
+{
+	char head[16];
+	size_t pos = 0;
+	int n, r;
+
+	if (s->dead)
+		return -EIO;
+	if (cmd->err)
+		return cmd->err;
+	*tag = ++s->next_tag;
+	n = snprintf(head, sizeof(head), "A%u ", *tag);
+	if (log_debug_enabled()) {
+		char *line = malloc((size_t)n + cmd->len);
+
+		if (line) {
+			memcpy(line, head, (size_t)n);
+			memcpy(line + n, cmd->buf, cmd->len);
+			trace_command(s, line, (size_t)n + cmd->len);
+			free(line);
+		}
+	}
+	r = net_write(s->conn, head, (size_t)n);
+	for (unsigned i = 0; r == 0 && i < cmd->nsync; i++) {
+		r = net_write(s->conn, cmd->buf + pos, cmd->sync[i] - pos);
+		if (r == 0) {
+			r = wait_continuation(s, *tag);
+			if (r > 0)
+				return 0; /* refused: session_wait() returns the refusal */
+		}
+		pos = cmd->sync[i];
+	}
+	if (r == 0)
+		r = net_write(s->conn, cmd->buf + pos, cmd->len - pos);
+	if (r == 0)
+		r = net_write(s->conn, "\r\n", 2);
+	if (r < 0) {
+		fail(s, r, net_error(s->conn));
+		return -EIO;
+	}
+	return 0;
+}
+
+int session_run(struct session *s, struct imap_cmd *cmd, session_data_fn fn, void *ctx)
+{
+	unsigned tag;
+	int r = session_send(s, cmd, &tag);
+
+	if (r < 0)
+		return r;
+	return session_wait(s, tag, fn, ctx, NULL, 0);
+}
+
+/* Runs a command of plain text with no arguments from outside. */
+static int run_simple(struct session *s, const char *text, session_data_fn fn, void *ctx)
+{
+	struct imap_cmd cmd;
+	int r;
+
+	imap_cmd_init(&cmd, false);
+	imap_cmd_raw(&cmd, text);
+	r = session_run(s, &cmd, fn, ctx);
+	imap_cmd_free(&cmd);
+	return r;
+}
+
+int session_select(struct session *s, const char *wire_name, struct session_mailbox *st)
+{
+	struct imap_cmd cmd;
+	int r;
+
+	if (s->dead)
+		return -EIO;
+	if (s->selected && strcmp(s->selected, wire_name) == 0) {
+		*st = s->sel;
+		return 0;
+	}
+	free(s->selected);
+	s->selected = NULL;
+	memset(&s->sel, 0, sizeof(s->sel));
+	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));
+	/* EXAMINE: reading must never change the mailbox (no \Recent reset, no flags). */
+	imap_cmd_raw(&cmd, "EXAMINE ");
+	imap_cmd_astring(&cmd, wire_name, strlen(wire_name));
+	r = session_run(s, &cmd, NULL, NULL);
+	imap_cmd_free(&cmd);
+	if (r < 0)
+		return r;
+	s->selected = strdup(wire_name);
+	if (!s->selected)
+		return -ENOMEM;
+	*st = s->sel;
+	return 0;
+}
+
+/* ---- opening: greeting, TLS, capabilities, login ---- */
+
+static int read_greeting(struct session *s, bool *preauth)
+{
+	struct imap_response *r = read_response(s);
+	int ret = 0;
+
+	if (!r)
+		return -EIO;
+	if (r->kind != IMAP_RESP_UNTAGGED ||
+	    (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH)) {
+		snprintf(s->err, sizeof(s->err), "server refused the connection: %s",
+			 r->text ? r->text : "no IMAP greeting");
+		s->dead = true;
+		ret = -EPROTO;
+	} else {
+		track_untagged(s, r);
+		*preauth = r->status == IMAP_STATUS_PREAUTH;
+	}
+	imap_response_free(r);
+	return ret;
+}
+
+static int starttls(struct session *s)
+{
+	int r;
+
+	if (!session_has_cap(s, "STARTTLS")) {
+		snprintf(s->err, sizeof(s->err),
+			 "server %s does not offer STARTTLS: refusing to send the password in the "
+			 "clear (use imaps:// or, on a trusted network, -o tls=none)", s->cfg->host);
+		return -EPROTO;
+	}
+	r = run_simple(s, "STARTTLS", NULL, NULL);
+	if (r < 0) {
+		char why[sizeof(s->err)];
+
+		snprintf(why, sizeof(why), "server %s refused STARTTLS: %s", s->cfg->host,
+			 session_error(s));
+		snprintf(s->err, sizeof(s->err), "%s", why);
+		return -EPROTO;
+	}
+	/*
+	 * Anything already buffered was sent before the handshake and could have
+	 * been injected by a man in the middle (CVE-2021-22947 and kin): drop it.
+	 */
+	if (s->rpos != s->rlen || imap_parser_pending(s->parser))
+		log_warn("discarding %zu bytes the server sent before the TLS handshake",
+			 s->rlen - s->rpos);
+	s->rpos = s->rlen = 0;
+	imap_parser_reset(s->parser);
+	free_caps(s);
+	r = net_start_tls(s->conn, s->cfg->tls_ctx);
+	if (r < 0) {
+		snprintf(s->err, sizeof(s->err), "%s", net_error(s->conn));
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int login(struct session *s)
+{
+	const struct session_config *cfg = s->cfg;
+	struct imap_cmd cmd;
+	int r;
+
+	if (!cfg->user || !cfg->password) {
+		snprintf(s->err, sizeof(s->err), "no user name or password");
+		return -EACCES;
+	}
+	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));
+	if (session_has_cap(s, "AUTH=PLAIN")) {
+		/* SASL PLAIN: authzid NUL authcid NUL password, base64 so nothing needs quoting. */
+		size_t ulen = strlen(cfg->user), plen = strlen(cfg->password);
+		size_t rawlen = 1 + ulen + 1 + plen;
+		unsigned char *raw = malloc(rawlen);
+		char *b64 = malloc(4 * ((rawlen + 2) / 3) + 1);
+
+		if (!raw || !b64) {
+			free(raw);
+			free(b64);
+			imap_cmd_free(&cmd);
+			return -ENOMEM;
+		}
+		raw[0] = '\0';
+		memcpy(raw + 1, cfg->user, ulen);
+		raw[1 + ulen] = '\0';
+		memcpy(raw + 2 + ulen, cfg->password, plen);
+		EVP_EncodeBlock((unsigned char *)b64, raw, (int)rawlen);
+		OPENSSL_cleanse(raw, rawlen);
+		free(raw);
+		if (session_has_cap(s, "SASL-IR")) {
+			imap_cmd_raw(&cmd, "AUTHENTICATE PLAIN ");
+			imap_cmd_raw(&cmd, b64);
+		} else {
+			/* The response goes as a continuation line: reuse the literal machinery. */
+			imap_cmd_raw(&cmd, "AUTHENTICATE PLAIN\r\n");
+			cmd.sync[cmd.nsync++] = cmd.len;
+			imap_cmd_raw(&cmd, b64);
+		}
+		OPENSSL_cleanse(b64, strlen(b64));
+		free(b64);
+	} else if (session_has_cap(s, "LOGINDISABLED")) {
+		snprintf(s->err, sizeof(s->err),
+			 "server disables LOGIN and offers no AUTH=PLAIN we could use");
+		imap_cmd_free(&cmd);
+		return -EPROTO;
+	} else {
+		imap_cmd_raw(&cmd, "LOGIN ");
+		imap_cmd_astring(&cmd, cfg->user, strlen(cfg->user));
+		imap_cmd_sp(&cmd);
+		imap_cmd_astring(&cmd, cfg->password, strlen(cfg->password));
+	}
+	r = session_run(s, &cmd, NULL, NULL);
+	OPENSSL_cleanse(cmd.buf, cmd.len);
+	imap_cmd_free(&cmd);
+	if (r < 0 && !s->dead) {
+		char why[sizeof(s->err)];
+
+		snprintf(why, sizeof(why), "authentication failed for %s: %s", cfg->user,
+			 session_error(s));
+		snprintf(s->err, sizeof(s->err), "%s", why);
+		return -EACCES;
+	}
+	return r;
+}
+
+int session_open(const struct session_config *cfg, unsigned id, struct session **out,
+		 char *err, size_t errlen)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	bool preauth = false;
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->cfg = cfg;
+	s->id = id;
+	s->parser = imap_parser_new(NULL);
+	if (!s->parser) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = net_connect(cfg->host, cfg->port, cfg->timeout_ms, &s->conn, s->err, sizeof(s->err));
+	if (r < 0)
+		goto fail;
+	if (cfg->tls == SESSION_TLS_IMPLICIT) {
+		r = net_start_tls(s->conn, cfg->tls_ctx);
+		if (r < 0) {
+			snprintf(s->err, sizeof(s->err), "%s", net_error(s->conn));
+			goto fail;
+		}
+	}
+	r = read_greeting(s, &preauth);
+	if (r < 0)
+		goto fail;
+	if (cfg->tls == SESSION_TLS_STARTTLS) {
+		if (preauth) {
+			/* PREAUTH leaves no chance to STARTTLS: the session would stay in the clear. */
+			snprintf(s->err, sizeof(s->err),
+				 "server %s sent PREAUTH where STARTTLS was required", cfg->host);
+			r = -EPROTO;
+			goto fail;
+		}
+		if (!s->ncaps && (r = run_simple(s, "CAPABILITY", NULL, NULL)) < 0)
+			goto fail;
+		r = starttls(s);
+		if (r < 0)
+			goto fail;
+	}
+	if (!s->ncaps && (r = run_simple(s, "CAPABILITY", NULL, NULL)) < 0)
+		goto fail;
+	if (!preauth) {
+		unsigned caps_before = s->caps_version;
+
+		r = login(s);
+		if (r < 0)
+			goto fail;
+		/* Capabilities may grow after login; ask unless the OK already told us. */
+		if (s->caps_version == caps_before &&
+		    (r = run_simple(s, "CAPABILITY", NULL, NULL)) < 0)
+			goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	snprintf(err, errlen, "%s", s->err[0] ? s->err : strerror(-r));
+	s->dead = true;
+	session_close(s);
+	return r < 0 ? r : -EIO;
+}
+
+void session_close(struct session *s)
+{
+	if (!s)
+		return;
+	if (!s->dead && s->conn) {
+		/* Best effort and short: a LOGOUT the server never answers must not hold us. */
+		net_set_timeout(s->conn, 1000);
+		run_simple(s, "LOGOUT", NULL, NULL);
+	}
+	net_close(s->conn);
+	imap_parser_free(s->parser);
+	free_caps(s);
+	for (size_t i = 0; i < s->ndone; i++)
+		free(s->done[i].code);
+	free(s->done);
+	free(s->selected);
+	free(s);
+}

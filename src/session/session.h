@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One authenticated IMAP connection: greeting, TLS or STARTTLS, capabilities,
+ * login, tagged commands (pipelined when the caller sends several before
+ * waiting), and the state of the selected mailbox.
+ *
+ * A session is used by one thread at a time; the store's pool hands it out.
+ * Once the connection fails (I/O error, timeout, BYE, unparseable response) the
+ * session is dead: every later call fails with -EIO at once, and the owner
+ * replaces it with a fresh session_open().
+ *
+ * Ownership: the session borrows cfg's strings and tls context, which must
+ * outlive it.
+ */
+#ifndef IMAPFS_SESSION_H
+#define IMAPFS_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap/command.h"
+#include "imap/parser.h"
+#include "net/net.h"
+
+enum session_tls {
+	SESSION_TLS_IMPLICIT, /* imaps:// */
+	SESSION_TLS_STARTTLS, /* imap://, STARTTLS required */
+	SESSION_TLS_NONE,     /* imap:// with -o tls=none */
+};
+
+struct session_config {
+	const char *host;
+	const char *port;
+	const char *user;
+	const char *password;
+	enum session_tls tls;
+	struct net_tls *tls_ctx;  /* required unless tls == SESSION_TLS_NONE */
+	int timeout_ms;
+	bool hide_binary;         /* act as if the server lacked BINARY (tests) */
+};
+
+struct session;
+
+/*
+ * Connects, secures and logs in. On failure returns -errno and a message fit
+ * for the user in err: -EACCES for refused credentials, -EPROTO for a TLS or
+ * protocol failure, other -errno for the network.
+ */
+int session_open(const struct session_config *cfg, unsigned id, struct session **out,
+		 char *err, size_t errlen);
+/* Logs out politely when the connection is alive, then frees. NULL is fine. */
+void session_close(struct session *s);
+
+bool session_alive(const struct session *s);
+/* Upper-case capability name, e.g. "MOVE", "AUTH=PLAIN". */
+bool session_has_cap(const struct session *s, const char *cap);
+/* Text of the last failure: the server's NO/BAD text or the network error. */
+const char *session_error(const struct session *s);
+uint64_t session_bytes_in(const struct session *s);
+
+/* Called for every untagged response while waiting for a command. Return 0 to
+ * go on or -errno to make the command fail with it (the rest is still read). */
+typedef int (*session_data_fn)(void *ctx, const struct imap_response *r);
+
+/*
+ * Sends cmd (without tag) and returns its tag number in *tag. Several commands
+ * may be sent before waiting for any: they are pipelined.
+ */
+int session_send(struct session *s, struct imap_cmd *cmd, unsigned *tag);
+/*
+ * Reads responses until command tag completes; untagged ones go to fn. Returns
+ * the completion's errno (imap_completion_errno), the first error fn returned,
+ * or -EIO if the connection failed. The completion's response code is copied
+ * into code (if not NULL) as "CODE arg1 arg2" (e.g. "APPENDUID 38505 3955").
+ */
+int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
+		 char *code, size_t codelen);
+/* session_send + session_wait. */
+int session_run(struct session *s, struct imap_cmd *cmd, session_data_fn fn, void *ctx);
+
+struct session_mailbox {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t exists;
+	uint64_t highestmodseq;
+};
+
+/*
+ * Selects wire_name (modified UTF-7) unless it is already selected, and fills
+ * st with what SELECT (or the unsolicited responses since) reported.
+ */
+int session_select(struct session *s, const char *wire_name, struct session_mailbox *st);
+/* The selected mailbox's wire name, or NULL. */
+const char *session_selected(const struct session *s);
+
+#endif

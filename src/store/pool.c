@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "store/pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 4000
+
+struct slot {
+	struct session *s;
+	bool busy;
+};
+
+struct pool {
+	const struct session_config *cfg;
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	struct slot *slots;
+	unsigned nslots;
+	unsigned next_id;
+	int64_t down_until_ms;
+	unsigned down_fails;
+	uint64_t bytes_in_closed;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int pool_new(const struct session_config *cfg, unsigned size, struct pool **out,
+	     char *err, size_t errlen)
+{
+	struct pool *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	p->cfg = cfg;
+	p->nslots = size ? size : 1;
+	p->slots = calloc(p->nslots, sizeof(*p->slots));
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	if (!p->slots) {
+		pool_free(p);
+		return -ENOMEM;
+	}
+	r = session_open(cfg, ++p->next_id, &p->slots[0].s, err, errlen);
+	if (r < 0) {
+		pool_free(p);
+		return r;
+	}
+	*out = p;
+	return 0;
+}
+
+void pool_free(struct pool *p)
+{
+	if (!p)
+		return;
+	for (unsigned i = 0; i < p->nslots && p->slots; i++)
+		session_close(p->slots[i].s);
+	free(p->slots);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->freed);
+	free(p);
+}
+
+/* Caller holds p->lock: the best idle live slot, or NULL. */
+static struct slot *find_live(struct pool *p, const char *prefer)
+{
+	struct slot *any = NULL;
+
+	for (unsigned i = 0; i < p->nslots; i++) {
+		struct slot *sl = &p->slots[i];
+		const char *sel;
+
+		if (sl->busy || !sl->s || !session_alive(sl->s))
+			continue;
+		sel = session_selected(sl->s);
+		if (prefer && sel && strcmp(sel, prefer) == 0)
+			return sl;
+		if (!any)
+			any = sl;
+	}
+	return any;
+}
+
+/* Caller holds p->lock: an idle slot without a live session, or NULL. */
+static struct slot *find_empty(struct pool *p)
+{
+	for (unsigned i = 0; i < p->nslots; i++)
+		if (!p->slots[i].busy && (!p->slots[i].s || !session_alive(p->slots[i].s)))
+			return &p->slots[i];
+	return NULL;
+}
+
+/* Opens a session in sl (marked busy by the caller, p->lock not held). */
+static int reconnect(struct pool *p, struct slot *sl, unsigned id)
+{
+	char err[512];
+	struct session *s = NULL;
+	int r;
+
+	if (sl->s) {
+		pthread_mutex_lock(&p->lock);
+		p->bytes_in_closed += session_bytes_in(sl->s);
+		pthread_mutex_unlock(&p->lock);
+		session_close(sl->s);
+		sl->s = NULL;
+	}
+	r = session_open(p->cfg, id, &s, err, sizeof(err));
+	pthread_mutex_lock(&p->lock);
+	if (r < 0) {
+		int64_t wait = (int64_t)BACKOFF_MIN_MS << (p->down_fails < 5 ? p->down_fails : 5);
+
+		p->down_fails++;
+		p->down_until_ms = now_ms() + (wait < BACKOFF_MAX_MS ? wait : BACKOFF_MAX_MS);
+		pthread_mutex_unlock(&p->lock);
+		log_error("cannot reconnect: %s", err);
+		return -EIO;
+	}
+	if (p->down_fails)
+		log_info("reconnected to %s", p->cfg->host);
+	p->down_fails = 0;
+	p->down_until_ms = 0;
+	sl->s = s;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+static int acquire(struct pool *p, const char *prefer, struct slot **out, bool *fresh)
+{
+	struct slot *sl;
+	unsigned id;
+	int r;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		sl = find_live(p, prefer);
+		if (sl) {
+			sl->busy = true;
+			pthread_mutex_unlock(&p->lock);
+			*out = sl;
+			*fresh = false;
+			return 0;
+		}
+		sl = find_empty(p);
+		if (sl)
+			break;
+		pthread_cond_wait(&p->freed, &p->lock);
+	}
+	if (now_ms() < p->down_until_ms) {
+		pthread_mutex_unlock(&p->lock);
+		return -EIO;
+	}
+	sl->busy = true;
+	id = ++p->next_id;
+	pthread_mutex_unlock(&p->lock);
+	r = reconnect(p, sl, id);
+	if (r < 0) {
+		pthread_mutex_lock(&p->lock);
+		sl->busy = false;
+		pthread_cond_signal(&p->freed);
+		pthread_mutex_unlock(&p->lock);
+		return r;
+	}
+	*out = sl;
+	*fresh = true;
+	return 0;
+}
+
+static void release(struct pool *p, struct slot *sl)
+{
+	pthread_mutex_lock(&p->lock);
+	sl->busy = false;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx)
+{
+	int r = -EIO;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct slot *sl;
+		bool fresh, alive;
+
+		r = acquire(p, prefer, &sl, &fresh);
+		if (r < 0)
+			return r;
+		r = job(sl->s, ctx);
+		alive = session_alive(sl->s);
+		if (!alive)
+			log_warn("connection lost: %s", session_error(sl->s));
+		release(p, sl);
+		if (r != -EIO || alive || fresh)
+			return r;
+	}
+	return r;
+}
+
+uint64_t pool_bytes_in(struct pool *p)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->bytes_in_closed;
+	for (unsigned i = 0; i < p->nslots; i++)
+		if (p->slots[i].s)
+			n += session_bytes_in(p->slots[i].s);
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A small pool of sessions shared by the threads serving FUSE requests.
+ *
+ * Sessions are opened on demand up to the pool's size; a dead one is replaced
+ * by a fresh login the next time it is needed. While the server is unreachable
+ * reconnects back off (up to a few seconds), and requests in that window fail
+ * with -EIO at once instead of each waiting for a timeout.
+ *
+ * Ownership: the pool borrows cfg, which must outlive it.
+ */
+#ifndef IMAPFS_STORE_POOL_H
+#define IMAPFS_STORE_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "session/session.h"
+
+struct pool;
+
+/* Opens the first session now, so a refused login fails here with err set. */
+int pool_new(const struct session_config *cfg, unsigned size, struct pool **out,
+	     char *err, size_t errlen);
+void pool_free(struct pool *p);
+
+/* A unit of work on one session. Must be safe to run twice: see pool_run(). */
+typedef int (*pool_job)(struct session *s, void *ctx);
+
+/*
+ * Runs job on a free session, preferring one that has mailbox prefer (wire
+ * name, may be NULL) selected. If the job fails with -EIO because a session
+ * that had been idle in the pool turned out dead (the server closed it), it is
+ * run once more on a fresh connection.
+ */
+int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx);
+
+uint64_t pool_bytes_in(struct pool *p);
+
+#endif

@@ -1,0 +1,792 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "store/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/datetime.h"
+#include "imap/mailbox_name.h"
+#include "log.h"
+#include "store/pool.h"
+
+/* Interned flag sets: a few distinct ones serve a whole mailbox. */
+#define MAX_FLAG_SETS 4096
+#define FLAGS_UNKNOWN UINT32_MAX
+
+struct mailbox {
+	char *wire;      /* full name on the wire; NULL for the root */
+	char *name;      /* path component shown to users */
+	uint32_t parent;
+	char delim;      /* '\0' for a flat namespace */
+	bool selectable;
+	bool gone;       /* no longer listed by the server */
+	bool seen;       /* listed by the LIST being applied */
+
+	pthread_mutex_t refresh_lock; /* one listing fetch at a time */
+	struct store_msg *msgs;
+	size_t nmsgs;
+	uint32_t uidvalidity, uidnext, exists;
+	int64_t listed_at_ms; /* 0: never listed */
+};
+
+struct store {
+	struct store_options opts;
+	struct pool *pool;
+
+	pthread_mutex_t lock; /* mailboxes and flag sets */
+	struct mailbox **mb;
+	size_t nmb;
+	int64_t list_at_ms;
+	pthread_mutex_t list_lock; /* one LIST at a time */
+
+	char **flagsets;
+	size_t nflagsets;
+};
+
+static struct mailbox *mailbox_new(const char *wire, const char *name, uint32_t parent, char delim)
+{
+	struct mailbox *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->wire = wire ? strdup(wire) : NULL;
+	m->name = strdup(name);
+	if ((wire && !m->wire) || !m->name) {
+		free(m->wire);
+		free(m->name);
+		free(m);
+		return NULL;
+	}
+	m->parent = parent;
+	m->delim = delim;
+	pthread_mutex_init(&m->refresh_lock, NULL);
+	return m;
+}
+
+static void mailbox_free(struct mailbox *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_destroy(&m->refresh_lock);
+	free(m->wire);
+	free(m->name);
+	free(m->msgs);
+	free(m);
+}
+
+/* Caller holds st->lock. NULL for an unknown or gone id. */
+static struct mailbox *mailbox_get(struct store *st, uint32_t id)
+{
+	if (id >= st->nmb || st->mb[id]->gone)
+		return NULL;
+	return st->mb[id];
+}
+
+/* ---- flag sets ---- */
+
+static uint32_t intern_flags(struct store *st, const struct imap_value *list)
+{
+	char text[1024];
+	size_t n = 0;
+	uint32_t idx = FLAGS_UNKNOWN;
+
+	text[0] = '\0';
+	for (size_t i = 0; list && i < list->count; i++) {
+		const char *f = imap_value_text(&list->items[i]);
+		int w;
+
+		if (!f)
+			continue;
+		w = snprintf(text + n, sizeof(text) - n, "%s%s", n ? " " : "", f);
+		if (w < 0 || (size_t)w >= sizeof(text) - n)
+			return FLAGS_UNKNOWN;
+		n += (size_t)w;
+	}
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < st->nflagsets; i++) {
+		if (strcmp(st->flagsets[i], text) == 0) {
+			idx = (uint32_t)i;
+			goto out;
+		}
+	}
+	if (st->nflagsets < MAX_FLAG_SETS) {
+		char **grown = realloc(st->flagsets, (st->nflagsets + 1) * sizeof(*grown));
+		char *copy = strdup(text);
+
+		if (grown)
+			st->flagsets = grown;
+		if (grown && copy) {
+			st->flagsets[st->nflagsets] = copy;
+			idx = (uint32_t)st->nflagsets++;
+		} else {
+			free(copy);
+		}
+	}
+out:
+	pthread_mutex_unlock(&st->lock);
+	return idx;
+}
+
+char *store_flags_text(struct store *st, uint32_t flags)
+{
+	char *text = NULL;
+
+	pthread_mutex_lock(&st->lock);
+	if (flags < st->nflagsets)
+		text = strdup(st->flagsets[flags]);
+	pthread_mutex_unlock(&st->lock);
+	return text;
+}
+
+/* ---- the mailbox tree ---- */
+
+struct list_entry {
+	char *wire;
+	char delim;
+	bool noselect;
+};
+
+struct list_result {
+	struct list_entry *e;
+	size_t n;
+	int err;
+};
+
+static int on_list(void *ctx, const struct imap_response *r)
+{
+	struct list_result *res = ctx;
+	const struct imap_value *flags = imap_list_item(&r->args, 0);
+	const struct imap_value *delim = imap_list_item(&r->args, 1);
+	const struct imap_value *name = imap_list_item(&r->args, 2);
+	struct list_entry *grown, e = { 0 };
+
+	if (strcmp(r->name, "LIST") != 0)
+		return 0;
+	if (!flags || flags->type != IMAP_LIST || !name || !imap_value_text(name)) {
+		log_warn("ignoring a malformed LIST response");
+		return 0;
+	}
+	if (strlen(name->str) != name->len || name->len == 0) {
+		log_warn("ignoring a mailbox whose name is empty or holds NUL");
+		return 0;
+	}
+	if (delim && delim->type == IMAP_STRING && delim->len == 1)
+		e.delim = delim->str[0];
+	for (size_t i = 0; i < flags->count; i++)
+		if (imap_value_is(&flags->items[i], "\\Noselect") ||
+		    imap_value_is(&flags->items[i], "\\NonExistent"))
+			e.noselect = true;
+	/* INBOX is case-insensitive (RFC 3501 §5.1): one spelling for all. */
+	e.wire = strcasecmp(name->str, "INBOX") == 0 ? strdup("INBOX") : strdup(name->str);
+	grown = realloc(res->e, (res->n + 1) * sizeof(*grown));
+	if (!e.wire || !grown) {
+		free(e.wire);
+		if (grown)
+			res->e = grown;
+		res->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	res->e = grown;
+	res->e[res->n++] = e;
+	return 0;
+}
+
+/* Caller holds st->lock. Finds or creates the node of wire[0..len). */
+static int ensure_node(struct store *st, const char *wire, size_t len, char delim,
+		       uint32_t parent, uint32_t *id)
+{
+	const char *level = wire;
+	struct mailbox *m, **grown;
+	char *full, *name;
+
+	for (size_t i = 1; i < st->nmb; i++) {
+		m = st->mb[i];
+		if (strlen(m->wire) == len && memcmp(m->wire, wire, len) == 0) {
+			m->seen = true;
+			m->gone = false;
+			*id = (uint32_t)i;
+			return 0;
+		}
+	}
+	if (st->nmb >= STORE_MAX_MAILBOXES)
+		return -ENOSPC;
+	if (delim) {
+		for (const char *p = wire; p < wire + len; p++)
+			if (*p == delim)
+				level = p + 1;
+	}
+	full = strndup(wire, len);
+	name = mailbox_component_from_wire(level, (size_t)(wire + len - level));
+	m = full && name ? mailbox_new(full, name, parent, delim) : NULL;
+	free(full);
+	free(name);
+	grown = m ? realloc(st->mb, (st->nmb + 1) * sizeof(*grown)) : NULL;
+	if (!grown) {
+		mailbox_free(m);
+		return -ENOMEM;
+	}
+	st->mb = grown;
+	m->seen = true;
+	st->mb[st->nmb] = m;
+	*id = (uint32_t)st->nmb++;
+	return 0;
+}
+
+/* Caller holds st->lock. Adds e and every level above it. */
+static int apply_list_entry(struct store *st, const struct list_entry *e)
+{
+	size_t len = strlen(e->wire);
+	uint32_t parent = STORE_ROOT_ID, id;
+	int r;
+
+	/* Levels above: each prefix ending before a delimiter (not a leading one). */
+	for (size_t i = 1; e->delim && i < len; i++) {
+		if (e->wire[i] != e->delim)
+			continue;
+		r = ensure_node(st, e->wire, i, e->delim, parent, &id);
+		if (r < 0)
+			return r;
+		parent = id;
+	}
+	r = ensure_node(st, e->wire, len, e->delim, parent, &id);
+	if (r < 0)
+		return r;
+	st->mb[id]->selectable = !e->noselect;
+	st->mb[id]->parent = parent;
+	return 0;
+}
+
+static int list_job(struct session *s, void *ctx)
+{
+	struct imap_cmd cmd;
+	int r;
+
+	imap_cmd_init(&cmd, false);
+	imap_cmd_raw(&cmd, "LIST \"\" \"*\"");
+	r = session_run(s, &cmd, on_list, ctx);
+	imap_cmd_free(&cmd);
+	return r;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int store_refresh_mailboxes(struct store *st, bool force)
+{
+	struct list_result res = { 0 };
+	int r;
+
+	pthread_mutex_lock(&st->list_lock);
+	if (!force && st->list_at_ms && now_ms() - st->list_at_ms < st->opts.listing_ttl_ms) {
+		pthread_mutex_unlock(&st->list_lock);
+		return 0;
+	}
+	r = pool_run(st->pool, NULL, list_job, &res);
+	if (r == 0 && res.err)
+		r = res.err;
+	if (r == 0) {
+		pthread_mutex_lock(&st->lock);
+		for (size_t i = 1; i < st->nmb; i++)
+			st->mb[i]->seen = false;
+		for (size_t i = 0; i < res.n && r == 0; i++)
+			r = apply_list_entry(st, &res.e[i]);
+		if (r == 0) {
+			for (size_t i = 1; i < st->nmb; i++)
+				st->mb[i]->gone = !st->mb[i]->seen;
+			st->list_at_ms = now_ms();
+		}
+		pthread_mutex_unlock(&st->lock);
+	}
+	pthread_mutex_unlock(&st->list_lock);
+	for (size_t i = 0; i < res.n; i++)
+		free(res.e[i].wire);
+	free(res.e);
+	if (r < 0)
+		log_error("listing mailboxes failed: %s", strerror(-r));
+	return r;
+}
+
+int store_lookup_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 1; i < st->nmb; i++) {
+		struct mailbox *m = st->mb[i];
+
+		if (!m->gone && m->parent == parent && strcmp(m->name, name) == 0) {
+			*id = (uint32_t)i;
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_mailbox_exists(struct store *st, uint32_t id, bool *selectable)
+{
+	struct mailbox *m;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m) {
+		*selectable = m->wire && m->selectable;
+		r = 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_children(struct store *st, uint32_t parent, struct store_child **out, size_t *n)
+{
+	struct store_child *c = NULL;
+	size_t count = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 1; i < st->nmb; i++) {
+		struct mailbox *m = st->mb[i];
+		struct store_child *grown;
+
+		if (m->gone || m->parent != parent)
+			continue;
+		grown = realloc(c, (count + 1) * sizeof(*c));
+		if (!grown) {
+			r = -ENOMEM;
+			break;
+		}
+		c = grown;
+		c[count].id = (uint32_t)i;
+		c[count].name = strdup(m->name);
+		if (!c[count].name) {
+			r = -ENOMEM;
+			break;
+		}
+		count++;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (r < 0) {
+		store_children_free(c, count);
+		return r;
+	}
+	*out = c;
+	*n = count;
+	return 0;
+}
+
+void store_children_free(struct store_child *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(c[i].name);
+	free(c);
+}
+
+/* ---- message listings ---- */
+
+struct listing {
+	struct store *st;
+	const char *wire;
+	struct session_mailbox sel;
+	bool unchanged;       /* set by the job when the known listing is still right */
+	uint32_t known_uidvalidity, known_uidnext, known_exists;
+	bool known;
+	struct store_msg *msgs;
+	size_t n, cap;
+	int err;
+};
+
+static int on_listing_fetch(void *ctx, const struct imap_response *r)
+{
+	struct listing *l = ctx;
+	const struct imap_value *att = imap_list_item(&r->args, 0);
+	const struct imap_value *date;
+	struct store_msg m = { 0 };
+	uint64_t uid, size;
+
+	if (strcmp(r->name, "FETCH") != 0 || !att || att->type != IMAP_LIST)
+		return 0;
+	/* Unsolicited flag updates carry no size: they are not listing rows. */
+	if (!imap_value_number(imap_list_lookup(att, "UID"), &uid) ||
+	    !imap_value_number(imap_list_lookup(att, "RFC822.SIZE"), &size))
+		return 0;
+	if (uid == 0 || uid > UINT32_MAX) {
+		log_warn("server sent an invalid UID %" PRIu64 "; ignoring it", uid);
+		return 0;
+	}
+	m.uid = (uint32_t)uid;
+	m.size = size;
+	m.flags = intern_flags(l->st, imap_list_lookup(att, "FLAGS"));
+	date = imap_list_lookup(att, "INTERNALDATE");
+	if (date && imap_value_text(date)) {
+		time_t t;
+
+		if (imap_datetime_parse(date->str, date->len, &t) == 0)
+			m.date = t;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct store_msg *grown = realloc(l->msgs, cap * sizeof(*grown));
+
+		if (!grown) {
+			l->err = -ENOMEM;
+			return -ENOMEM;
+		}
+		l->msgs = grown;
+		l->cap = cap;
+	}
+	l->msgs[l->n++] = m;
+	return 0;
+}
+
+static int listing_job(struct session *s, void *ctx)
+{
+	struct listing *l = ctx;
+	struct imap_cmd cmd;
+	const char *sel = session_selected(s);
+	int r;
+
+	l->n = 0;
+	if (sel && strcmp(sel, l->wire) == 0) {
+		/* Already selected: NOOP brings the EXISTS/EXPUNGE news since. */
+		imap_cmd_init(&cmd, false);
+		imap_cmd_raw(&cmd, "NOOP");
+		r = session_run(s, &cmd, NULL, NULL);
+		imap_cmd_free(&cmd);
+		if (r < 0)
+			return r;
+	}
+	r = session_select(s, l->wire, &l->sel);
+	if (r < 0)
+		return r;
+	/*
+	 * UIDs only grow: with the same UIDVALIDITY, UIDNEXT and count, no
+	 * message came or went since the last listing.
+	 */
+	if (l->known && l->sel.uidvalidity == l->known_uidvalidity &&
+	    l->sel.uidnext == l->known_uidnext && l->sel.uidnext != 0 &&
+	    l->sel.exists == l->known_exists) {
+		l->unchanged = true;
+		return 0;
+	}
+	if (l->sel.exists == 0)
+		return 0;
+	imap_cmd_init(&cmd, false);
+	imap_cmd_raw(&cmd, "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)");
+	r = session_run(s, &cmd, on_listing_fetch, l);
+	imap_cmd_free(&cmd);
+	return r;
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+	const struct store_msg *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* Sorts by UID and drops repeated UIDs (a server may send a row twice). */
+static size_t sort_unique(struct store_msg *m, size_t n)
+{
+	size_t out = 0;
+
+	qsort(m, n, sizeof(*m), cmp_uid);
+	for (size_t i = 0; i < n; i++)
+		if (out == 0 || m[out - 1].uid != m[i].uid)
+			m[out++] = m[i];
+	return out;
+}
+
+/* Brings mailbox id's listing up to date if it is older than the TTL (or force). */
+static int refresh_listing(struct store *st, uint32_t id, bool force)
+{
+	struct listing l = { .st = st };
+	struct mailbox *m;
+	char *wire = NULL;
+	int r = 0;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (!m || !m->wire || !m->selectable) {
+		pthread_mutex_unlock(&st->lock);
+		return m ? 0 : -ENOENT;
+	}
+	pthread_mutex_unlock(&st->lock);
+
+	/* The mailbox struct lives until unmount, so its lock may be held unlocked from st. */
+	pthread_mutex_lock(&m->refresh_lock);
+	pthread_mutex_lock(&st->lock);
+	if (!force && m->listed_at_ms && now_ms() - m->listed_at_ms < st->opts.listing_ttl_ms) {
+		pthread_mutex_unlock(&st->lock);
+		goto out;
+	}
+	wire = strdup(m->wire);
+	l.known = m->listed_at_ms != 0;
+	l.known_uidvalidity = m->uidvalidity;
+	l.known_uidnext = m->uidnext;
+	l.known_exists = m->exists;
+	pthread_mutex_unlock(&st->lock);
+	if (!wire) {
+		r = -ENOMEM;
+		goto out;
+	}
+	l.wire = wire;
+	r = pool_run(st->pool, wire, listing_job, &l);
+	if (r == 0 && l.err)
+		r = l.err;
+	if (r < 0)
+		goto out;
+	pthread_mutex_lock(&st->lock);
+	if (!l.unchanged) {
+		if (m->uidvalidity && m->uidvalidity != l.sel.uidvalidity)
+			log_info("mailbox %s: UIDVALIDITY changed from %u to %u; forgetting its messages",
+				 wire, m->uidvalidity, l.sel.uidvalidity);
+		free(m->msgs);
+		m->nmsgs = sort_unique(l.msgs, l.n);
+		m->msgs = l.msgs;
+		l.msgs = NULL;
+		m->uidvalidity = l.sel.uidvalidity;
+		m->uidnext = l.sel.uidnext;
+		/* What we hold, not what SELECT said: a row may have been dropped as invalid. */
+		m->exists = l.sel.exists;
+	}
+	m->listed_at_ms = now_ms();
+	pthread_mutex_unlock(&st->lock);
+out:
+	pthread_mutex_unlock(&m->refresh_lock);
+	free(l.msgs);
+	free(wire);
+	return r;
+}
+
+int store_messages(struct store *st, uint32_t id, struct store_msg **out, size_t *n,
+		   uint32_t *uidvalidity)
+{
+	struct mailbox *m;
+	int r = refresh_listing(st, id, false);
+
+	if (r < 0)
+		return r;
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (!m) {
+		r = -ENOENT;
+	} else if (m->nmsgs) {
+		*out = malloc(m->nmsgs * sizeof(**out));
+		if (*out) {
+			memcpy(*out, m->msgs, m->nmsgs * sizeof(**out));
+			*n = m->nmsgs;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	if (m && uidvalidity)
+		*uidvalidity = m->uidvalidity;
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+/* Caller holds st->lock. */
+static const struct store_msg *find_msg(const struct mailbox *m, uint32_t uid)
+{
+	size_t lo = 0, hi = m->nmsgs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->msgs[mid].uid == uid)
+			return &m->msgs[mid];
+		if (m->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg *out,
+		  uint32_t *uidvalidity)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		const struct store_msg *msg;
+		struct mailbox *m;
+		int r = refresh_listing(st, id, false);
+
+		if (r < 0)
+			return r;
+		pthread_mutex_lock(&st->lock);
+		m = mailbox_get(st, id);
+		msg = m ? find_msg(m, uid) : NULL;
+		if (msg) {
+			*out = *msg;
+			*uidvalidity = m->uidvalidity;
+		}
+		pthread_mutex_unlock(&st->lock);
+		if (msg)
+			return 0;
+		if (!m)
+			return -ENOENT;
+		/* Unknown UID: only a listing older than this moment can say it is not there. */
+		if (pass == 0 && uid < m->uidnext)
+			return -ENOENT;
+		pthread_mutex_lock(&st->lock);
+		m->listed_at_ms = 0;
+		pthread_mutex_unlock(&st->lock);
+		if (pass == 1)
+			return -ENOENT;
+	}
+	return -ENOENT;
+}
+
+/* ---- message bodies ---- */
+
+struct body_read {
+	const char *wire;
+	uint32_t uidvalidity, uid;
+	uint64_t off;
+	size_t len;
+	char *buf;
+	size_t got;
+	bool found;
+};
+
+static int on_body_fetch(void *ctx, const struct imap_response *r)
+{
+	struct body_read *b = ctx;
+	const struct imap_value *att = imap_list_item(&r->args, 0);
+	uint64_t uid;
+
+	if (strcmp(r->name, "FETCH") != 0 || !att || att->type != IMAP_LIST)
+		return 0;
+	if (!imap_value_number(imap_list_lookup(att, "UID"), &uid) || uid != b->uid)
+		return 0;
+	for (size_t i = 0; i + 1 < att->count; i += 2) {
+		const struct imap_value *key = &att->items[i], *val = &att->items[i + 1];
+
+		if (key->type != IMAP_ATOM || strncasecmp(key->str, "BODY[]", 6) != 0)
+			continue;
+		b->found = true;
+		if (val->type == IMAP_STRING) {
+			b->got = val->len < b->len ? val->len : b->len;
+			memcpy(b->buf, val->str, b->got);
+		}
+	}
+	return 0;
+}
+
+static int body_job(struct session *s, void *ctx)
+{
+	struct body_read *b = ctx;
+	struct session_mailbox sel;
+	struct imap_cmd cmd;
+	int r;
+
+	b->found = false;
+	b->got = 0;
+	r = session_select(s, b->wire, &sel);
+	if (r < 0)
+		return r;
+	if (sel.uidvalidity != b->uidvalidity)
+		return -ESTALE;
+	imap_cmd_init(&cmd, false);
+	imap_cmd_rawf(&cmd, "UID FETCH %" PRIu32 " (UID BODY.PEEK[]<%" PRIu64 ".%zu>)", b->uid,
+		      b->off, b->len);
+	r = session_run(s, &cmd, on_body_fetch, b);
+	imap_cmd_free(&cmd);
+	if (r == 0 && !b->found)
+		r = -ESTALE; /* expunged by another client */
+	return r;
+}
+
+ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+			   uint64_t off, size_t len, char *buf)
+{
+	struct body_read b = { .uidvalidity = uidvalidity, .uid = uid, .off = off, .len = len,
+			       .buf = buf };
+	struct mailbox *m;
+	char *wire = NULL;
+	int r;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->wire)
+		wire = strdup(m->wire);
+	pthread_mutex_unlock(&st->lock);
+	if (!wire)
+		return m ? -ENOMEM : -ESTALE;
+	b.wire = wire;
+	r = pool_run(st->pool, wire, body_job, &b);
+	free(wire);
+	return r < 0 ? r : (ssize_t)b.got;
+}
+
+uint64_t store_bytes_in(struct store *st)
+{
+	return pool_bytes_in(st->pool);
+}
+
+/* ---- life ---- */
+
+int store_open(const struct store_options *opts, struct store **out, char *err, size_t errlen)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	struct mailbox *root;
+	int r;
+
+	if (!st)
+		return -ENOMEM;
+	st->opts = *opts;
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->list_lock, NULL);
+	root = mailbox_new(NULL, "", STORE_ROOT_ID, '\0');
+	st->mb = calloc(1, sizeof(*st->mb));
+	if (!root || !st->mb) {
+		mailbox_free(root);
+		r = -ENOMEM;
+		goto fail;
+	}
+	st->mb[0] = root;
+	st->nmb = 1;
+	r = pool_new(&st->opts.session, opts->connections, &st->pool, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = store_refresh_mailboxes(st, true);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot list mailboxes: %s", strerror(-r));
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return r;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	pool_free(st->pool);
+	for (size_t i = 0; i < st->nmb; i++)
+		mailbox_free(st->mb[i]);
+	free(st->mb);
+	for (size_t i = 0; i < st->nflagsets; i++)
+		free(st->flagsets[i]);
+	free(st->flagsets);
+	pthread_mutex_destroy(&st->lock);
+	pthread_mutex_destroy(&st->list_lock);
+	free(st);
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The model of the account: the mailbox tree, each mailbox's messages (UID,
+ * size, date, flags), and the pool of sessions that fetch them.
+ *
+ * Mailboxes are named by a small integer id, stable for the life of the mount:
+ * id 0 is the account root; a mailbox keeps its id across relistings while the
+ * server keeps it (by wire name). Messages are named by (mailbox id, UID) and
+ * are valid for the mailbox's UIDVALIDITY, which callers pass back so a reused
+ * UID in a recreated mailbox is never served as the old message.
+ *
+ * Thread-safe: any thread may call any function. Functions return 0 or -errno
+ * (-ENOENT unknown name, -EIO connection lost or server unreachable, -ESTALE
+ * UIDVALIDITY changed); results are copies the caller owns.
+ */
+#ifndef IMAPFS_STORE_H
+#define IMAPFS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <sys/types.h>
+
+#include "session/session.h"
+
+#define STORE_ROOT_ID 0u
+#define STORE_MAX_MAILBOXES (1u << 16)
+
+struct store;
+
+struct store_options {
+	struct session_config session;
+	unsigned connections; /* pool size, >= 1 */
+	int listing_ttl_ms;   /* how long a mailbox's message list is trusted */
+};
+
+/*
+ * Logs in once (so a bad password or certificate fails here, before anything
+ * is mounted) and lists the mailboxes. err receives a message for the user.
+ */
+int store_open(const struct store_options *opts, struct store **out, char *err, size_t errlen);
+void store_close(struct store *st);
+
+/* A child of parent named name (a path component). */
+int store_lookup_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id);
+/* Whether id names a mailbox that still exists; fills selectable. */
+int store_mailbox_exists(struct store *st, uint32_t id, bool *selectable);
+/* Re-runs LIST if the last one is older than the listing TTL (or force). */
+int store_refresh_mailboxes(struct store *st, bool force);
+
+struct store_child {
+	uint32_t id;
+	char *name; /* path component, UTF-8 */
+};
+/* The child mailboxes of parent; free with store_children_free(). */
+int store_children(struct store *st, uint32_t parent, struct store_child **out, size_t *n);
+void store_children_free(struct store_child *c, size_t n);
+
+struct store_msg {
+	uint32_t uid;
+	uint32_t flags;    /* index into the store's table of flag sets */
+	uint64_t size;     /* RFC822.SIZE */
+	int64_t date;      /* INTERNALDATE, seconds since the epoch */
+};
+
+/*
+ * The messages of mailbox id, sorted by UID, fetched or revalidated when the
+ * listing is older than the TTL. *out is malloc'd (NULL when n is 0).
+ */
+int store_messages(struct store *st, uint32_t id, struct store_msg **out, size_t *n,
+		   uint32_t *uidvalidity);
+/* One message by UID (revalidating the listing if it is not found and stale). */
+int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg *out,
+		  uint32_t *uidvalidity);
+/* The flags of a flag-set index as IMAP text ("\Seen $Work"); caller frees. */
+char *store_flags_text(struct store *st, uint32_t flags);
+
+/*
+ * Reads up to len bytes of message uid at offset off into buf with
+ * BODY.PEEK[]<off.len>. Returns the byte count (0 at or past the end), or
+ * -ESTALE if the mailbox's UIDVALIDITY is no longer uidvalidity or the message
+ * is gone, -EIO if the connection failed.
+ */
+ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+			   uint64_t off, size_t len, char *buf);
+
+/* Application bytes received from the server on all connections so far. */
+uint64_t store_bytes_in(struct store *st);
+
+#endif
