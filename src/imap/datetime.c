@@ -98,9 +98,9 @@ static int expect_char(struct cursor *cur, char ch)
 /* Exactly n digits. */
 static int parse_digits(struct cursor *cur, unsigned n, unsigned *out)
 {
-	unsigned v = 0;
+	unsigned v = 0, i;
 
-	while (n--) {
+	for (i = 0; i < n; i++) {
 		if (!peek_digit(cur))
 			return -EINVAL;
 		v = v * 10 + (unsigned)(cur->s[cur->pos++] - '0');

@@ -467,7 +467,7 @@ static int starttls(struct session *s)
 	if (r < 0) {
 		char why[sizeof(s->err)];
 
-		snprintf(why, sizeof(why), "server %s refused STARTTLS: %s", s->cfg->host,
+		snprintf(why, sizeof(why), "server %s refused STARTTLS: %.300s", s->cfg->host,
 			 session_error(s));
 		snprintf(s->err, sizeof(s->err), "%s", why);
 		return -EPROTO;
@@ -549,7 +549,7 @@ static int login(struct session *s)
 	if (r < 0 && !s->dead) {
 		char why[sizeof(s->err)];
 
-		snprintf(why, sizeof(why), "authentication failed for %s: %s", cfg->user,
+		snprintf(why, sizeof(why), "authentication failed for %.100s: %.300s", cfg->user,
 			 session_error(s));
 		snprintf(s->err, sizeof(s->err), "%s", why);
 		return -EACCES;
