@@ -917,7 +917,8 @@ def make_big_message(size, seed, name='payload.bin'):
     """A valid multipart message of exactly `size` bytes: a text part (which
     pads to the size) and a base64 attachment of deterministic random bytes."""
     rnd = random.Random(seed)
-    payload = rnd.randbytes(max(0, (size - 2048) * 3 // 4))
+    # base64 lines: 57 payload bytes -> 76 characters + CRLF
+    payload = rnd.randbytes(max(0, (size - 2048) * 57 // 78 - 57))
     b64 = base64.encodebytes(payload).replace(b'\n', b'\r\n')
     boundary = b'=_imapfs_big_%d' % seed
     head = (b'From: Big Sender <big@example.org>\r\nTo: alice@example.org\r\n'

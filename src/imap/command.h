@@ -24,8 +24,8 @@
 struct imap_cmd {
 	char *buf;
 	size_t len, cap;
-	int err;            /* first error (-ENOMEM, -EINVAL); later calls are no-ops */
-	bool literal_plus;  /* server has LITERAL+ (or LITERAL- and literal <= 4096) */
+	int err;            /* first error (-ENOMEM, -EINVAL, -E2BIG); later calls are no-ops */
+	bool literal_plus;  /* server has LITERAL+ (not LITERAL-: its 4 KiB cap is not honoured) */
 	size_t sync[IMAP_CMD_MAX_SYNC];
 	unsigned nsync;
 };

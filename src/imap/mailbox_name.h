@@ -10,6 +10,13 @@
  * each offending byte, and '%' itself is always escaped as "%25". So every
  * level maps to exactly one component and back; nothing is dropped.
  *
+ * An empty level is shown as "%%" (escaping never produces it). A level that
+ * is not valid modified UTF-7 is shown as its raw bytes with '&' and every
+ * 8-bit byte escaped, which marks it as raw on the way back. Each level has
+ * exactly one spelling: mailbox_component_to_wire() accepts only what
+ * mailbox_component_from_wire() produces (no "%41" for "A", no lower-case hex),
+ * so no mailbox can be reached under two names.
+ *
  * Results are newly allocated; the caller frees them. Functions return NULL
  * with errno set on failure (EINVAL, ENOMEM).
  */

@@ -92,11 +92,17 @@ static int32_t next_utf8(const unsigned char *s, size_t len, size_t *pos)
 		*pos += 1;
 		return c;
 	} else if ((c & 0xe0) == 0xc0) {
-		n = 1, cp = c & 0x1f, min = 0x80;
+		n = 1;
+		cp = c & 0x1f;
+		min = 0x80;
 	} else if ((c & 0xf0) == 0xe0) {
-		n = 2, cp = c & 0x0f, min = 0x800;
+		n = 2;
+		cp = c & 0x0f;
+		min = 0x800;
 	} else if ((c & 0xf8) == 0xf0) {
-		n = 3, cp = c & 0x07, min = 0x10000;
+		n = 3;
+		cp = c & 0x07;
+		min = 0x10000;
 	} else {
 		return -1;
 	}

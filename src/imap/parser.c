@@ -143,13 +143,17 @@ static bool is_digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-/* RFC 3501 ATOM-CHAR, plus 8-bit bytes and the list wildcards and ']'. */
+/*
+ * RFC 3501 ATOM-CHAR, plus what real atoms contain: '\' of flags, the list
+ * wildcards, ']' and 8-bit bytes.
+ */
 static bool is_atom_char(unsigned char c)
 {
 	return c > ' ' && c != 0x7f && c != '(' && c != ')' && c != '{' &&
 	       c != '"';
 }
 
+/* A tag is an atom without '+', and '*' or '%' or '\' would be confusing. */
 static bool is_tag_char(unsigned char c)
 {
 	return is_atom_char(c) && c != '%' && c != '*' && c != '\\' && c != '+';
@@ -293,7 +297,12 @@ static void skip_sp(struct pstate *ps)
 		ps->pos++;
 }
 
-static int push_value(struct pstate *ps, const struct imap_value *v)
+/*
+ * Counts one more value and returns the free stack slot for it; the caller
+ * fills it in place (copying values around showed up in profiles) and then
+ * bumps nstack.
+ */
+static int new_slot(struct pstate *ps, struct imap_value **slot)
 {
 	struct imap_parser *p = ps->p;
 
@@ -311,7 +320,20 @@ static int push_value(struct pstate *ps, const struct imap_value *v)
 		p->stack = s;
 		p->stack_cap = cap;
 	}
-	p->stack[p->nstack++] = *v;
+	*slot = &p->stack[p->nstack];
+	return 0;
+}
+
+static int push_value(struct pstate *ps, const struct imap_value *v)
+{
+	struct imap_value *slot;
+	int ret;
+
+	ret = new_slot(ps, &slot);
+	if (ret < 0)
+		return ret;
+	*slot = *v;
+	ps->p->nstack++;
 	return 0;
 }
 
@@ -437,7 +459,7 @@ static int parse_literal(struct pstate *ps, struct imap_value *v)
 
 	/* Stage 1 recorded every marker it acted on; any other '{' is garbage. */
 	if (ps->li >= p->nlits || p->lits[ps->li].marker != ps->pos)
-		return perr(ps, -EPROTO, "unexpected '{'");
+		return perr(ps, -EPROTO, "'{' that is not a literal");
 	lit = &p->lits[ps->li];
 	v->type = IMAP_STRING;
 	v->len = lit->len;
@@ -568,7 +590,7 @@ static int parse_values(struct pstate *ps, bool in_code, unsigned depth,
 	struct imap_parser *p = ps->p;
 	const char *b = ps->b;
 	size_t base = p->nstack, fbase = p->nframes;
-	struct imap_value v;
+	struct imap_value v, *slot;
 	int ret;
 
 	for (;;) {
@@ -610,12 +632,13 @@ static int parse_values(struct pstate *ps, bool in_code, unsigned depth,
 				return ret;
 			continue;
 		}
-		ret = parse_token(ps, in_code, level, &v);
+		ret = new_slot(ps, &slot);
 		if (ret < 0)
 			return ret;
-		ret = push_value(ps, &v);
+		ret = parse_token(ps, in_code, level, slot);
 		if (ret < 0)
 			return ret;
+		p->nstack++;
 		/*
 		 * Insisting on a separator catches a miscounted literal, after
 		 * which nothing that follows could be trusted.
@@ -746,11 +769,11 @@ static int parse_head(struct pstate *ps, struct imap_response *r)
 	if (n == 1 && b[0] == '*') {
 		r->kind = IMAP_RESP_UNTAGGED;
 	} else {
+		if (!n)
+			return perr(ps, -EPROTO, "malformed tag");
 		for (start = 0; start < n; start++)
 			if (!is_tag_char((unsigned char)b[start]))
 				return perr(ps, -EPROTO, "malformed tag");
-		if (!n)
-			return perr(ps, -EPROTO, "malformed tag");
 		r->kind = IMAP_RESP_TAGGED;
 		r->tag = box_strndup(ps->box, b, n, false);
 		if (!r->tag)
@@ -841,6 +864,8 @@ static void frame_reset(struct imap_parser *p)
 		free(p->stack);
 		p->stack = NULL;
 		p->stack_cap = 0;
+	}
+	if (p->frames_cap > KEEP_STACK_MAX) {
 		free(p->frames);
 		p->frames = NULL;
 		p->frames_cap = 0;
@@ -934,10 +959,14 @@ static int buf_reserve(struct imap_parser *p, size_t extra, bool exact)
 }
 
 /*
- * Looks for a literal marker at the end of the line buf[seg..end). Returns 1
- * and fills *lit if there is one, 0 if not, or a negative errno if there is
- * one that cannot be honoured. Sizes are checked against the limits here,
- * before anything is allocated for them.
+ * Looks for a literal marker "{digits}" or "{digits+}", possibly after "~",
+ * at the end of the line buf[seg..end). Returns 1 and fills *lit if there is
+ * one, 0 if not, or a negative errno if its size cannot be honoured. Sizes
+ * are checked against the limits here, before anything is allocated for them.
+ *
+ * Anything else in braces, "{}", "{-1}", "{12a}", is not a marker: the line
+ * ends the response, and stage 2 rejects the '{' unless it is inside text,
+ * where a server may well put braces.
  */
 static int find_literal(struct imap_parser *p, size_t end, struct literal *lit)
 {
@@ -951,19 +980,14 @@ static int find_literal(struct imap_parser *p, size_t end, struct literal *lit)
 	if (i > p->seg && b[i - 1] == '+')
 		i--;
 	digits_end = i;
-	while (i > p->seg && b[i - 1] != '{' && b[i - 1] != ' ' &&
-	       !is_ctl((unsigned char)b[i - 1]))
+	while (i > p->seg && is_digit((unsigned char)b[i - 1]))
 		i--;
-	if (i == p->seg || b[i - 1] != '{')
+	if (i == digits_end || i == p->seg || b[i - 1] != '{')
 		return 0;
 	brace = i - 1;
-	if (i == digits_end)
-		return set_error(p, -EPROTO, "empty literal size");
 	for (; i < digits_end; i++) {
-		unsigned d = (unsigned)((unsigned char)b[i] - '0');
+		unsigned d = (unsigned)(b[i] - '0');
 
-		if (d > 9)
-			return set_error(p, -EPROTO, "malformed literal size");
 		if (n > (UINT64_MAX - d) / 10)
 			return set_error(p, -E2BIG, "literal size overflows");
 		n = n * 10 + d;
@@ -994,6 +1018,9 @@ static int start_literal(struct imap_parser *p, struct literal *lit)
 {
 	int ret;
 
+	/* Each literal is a value; "{0}" costs the server little, us more. */
+	if (p->nlits >= p->lim.max_values)
+		return set_error(p, -E2BIG, "too many values");
 	if (p->nlits == p->lits_cap) {
 		size_t cap = p->lits_cap ? p->lits_cap * 2 : 8;
 		struct literal *l;

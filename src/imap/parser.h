@@ -31,7 +31,7 @@ enum imap_value_type {
 
 struct imap_value {
 	enum imap_value_type type;
-	const char *str;           /* ATOM, NUMBER, STRING: NUL-terminated copy */
+	const char *str;           /* ATOM, NUMBER, STRING: NUL-terminated; NULL for NIL */
 	size_t len;                /* ATOM, NUMBER, STRING: bytes in str */
 	uint64_t num;              /* NUMBER */
 	struct imap_value *items;  /* LIST */
@@ -69,7 +69,8 @@ struct imap_response {
 	/* Status responses: "[CODE args]" upper-cased, or NULL when absent. */
 	const char *code;
 	struct imap_value code_args; /* always a LIST, possibly empty */
-	/* Status responses and continuations: the human-readable rest of the line. */
+	/* Status responses and continuations: the human-readable rest of the line;
+	 * "" (never NULL) otherwise. A continuation's [CODE] stays in the text. */
 	const char *text;
 	/*
 	 * Data responses: the tokens after the name, e.g. for
@@ -86,7 +87,8 @@ struct imap_parser_limits {
 	size_t max_values;   /* tokens in one response */
 };
 
-/* Defaults: 256 MiB literal, 264 MiB response, depth 64, 2M values. */
+/* Defaults: 256 MiB literal, 264 MiB response, depth 64, 2M values. Limits
+ * are used as given: 0 allows nothing. */
 extern const struct imap_parser_limits imap_parser_default_limits;
 
 struct imap_parser;
@@ -98,10 +100,10 @@ void imap_parser_free(struct imap_parser *p);
 /*
  * Consumes bytes from buf. Returns the number of bytes consumed, which is less
  * than len only when a response has been completed (the rest belongs to the
- * next response: take the completed one, then feed the rest). On a protocol
- * error returns -EPROTO (malformed) or -E2BIG (a limit was exceeded), with the
- * reason in imap_parser_error(); the parser then stays failed until
- * imap_parser_reset().
+ * next response: take the completed one, then feed the rest); 0 while a
+ * completed response waits to be taken. On failure returns -EPROTO
+ * (malformed), -E2BIG (a limit was exceeded) or -ENOMEM, with the reason in
+ * imap_parser_error(); the parser then stays failed until imap_parser_reset().
  */
 ssize_t imap_parser_feed(struct imap_parser *p, const char *buf, size_t len);
 
@@ -111,7 +113,7 @@ struct imap_response *imap_parser_take(struct imap_parser *p);
 /* True if bytes of an incomplete response are buffered. */
 bool imap_parser_pending(const struct imap_parser *p);
 
-/* Human-readable reason of the last error, never NULL. */
+/* Human-readable reason of the last error ("no error" if none), never NULL. */
 const char *imap_parser_error(const struct imap_parser *p);
 
 /* Discards buffered input and any error (used after STARTTLS). */
