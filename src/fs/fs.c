@@ -459,6 +459,8 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs *fs = fs_of(req);
 	struct open_msg *om = (struct open_msg *)(uintptr_t)fi->fh;
 	uint64_t uoff = (uint64_t)off;
+	char *out = NULL;
+	size_t n = 0;
 	int r = 0;
 
 	(void)ino;
@@ -466,28 +468,34 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	/*
+	 * The reply is copied out under the lock and sent after it: once the
+	 * kernel has the bytes the file may be closed, and release() may free om
+	 * before fuse_reply_buf() returns.
+	 */
 	pthread_mutex_lock(&om->lock);
-	if (uoff >= om->size) {
-		fuse_reply_buf(req, NULL, 0);
-		goto out;
+	if (uoff < om->size) {
+		if (size > om->size - uoff)
+			size = (size_t)(om->size - uoff);
+		if (uoff < om->win_off || uoff + size > om->win_off + om->win_len)
+			r = fetch_window(fs, om, uoff, size);
+		if (r == 0 && uoff >= om->win_off && uoff < om->win_off + om->win_len) {
+			n = (size_t)(om->win_off + om->win_len - uoff);
+			if (n > size)
+				n = size;
+			out = malloc(n);
+			if (out)
+				memcpy(out, om->win + (uoff - om->win_off), n);
+			else
+				r = -ENOMEM;
+		}
 	}
-	if (size > om->size - uoff)
-		size = (size_t)(om->size - uoff);
-	if (uoff < om->win_off || uoff + size > om->win_off + om->win_len)
-		r = fetch_window(fs, om, uoff, size);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		goto out;
-	}
-	if (uoff < om->win_off || uoff >= om->win_off + om->win_len) {
-		fuse_reply_buf(req, NULL, 0);
-		goto out;
-	}
-	if (uoff + size > om->win_off + om->win_len)
-		size = (size_t)(om->win_off + om->win_len - uoff);
-	fuse_reply_buf(req, om->win + (uoff - om->win_off), size);
-out:
 	pthread_mutex_unlock(&om->lock);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_buf(req, out, n);
+	free(out);
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -521,6 +529,9 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name, char **o
 	uint32_t uidvalidity;
 	int r;
 
+	/* ls -l asks every file for security.* and ACLs: answer without the store. */
+	if (strncmp(name, "user.", 5) != 0)
+		return -ENODATA;
 	switch (ino_kind(ino)) {
 	case INO_MESSAGE:
 		r = store_message(fs->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
