@@ -110,6 +110,7 @@ class MountError(RuntimeError):
 
 _LIVE = set()          # Mount objects with a process, for the watchdog
 _LIVE_LOCK = threading.Lock()
+_TEST_MOUNTS = []      # Mount objects made during the current test (reports)
 
 
 class Mount:
@@ -145,6 +146,7 @@ class Mount:
             self.opts.append('password_file=' + pf)
         elif password_via not in ('env', 'file', None):
             raise ValueError(password_via)
+        _TEST_MOUNTS.append(self)
         self.argv = [self.binary]
         if foreground:
             self.argv.append('-f')
@@ -305,6 +307,30 @@ def _preflight():
     if problems:
         pytest.fail('integration test prerequisites missing:\n  ' + '\n  '.join(problems),
                     pytrace=False)
+
+
+def pytest_runtest_setup(item):
+    del _TEST_MOUNTS[:]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, show each imapfs of the test: command, state, stderr."""
+    outcome = yield
+    rep = outcome.get_result()
+    if not rep.failed:
+        return
+    for i, m in enumerate(list(_TEST_MOUNTS)):
+        if m.proc is not None:
+            rc = m.proc.poll()
+            state = 'running' if rc is None else 'exited with %d' % rc
+        else:
+            state = 'exited with %r' % (m.returncode,)
+        err = m.stderr()
+        if len(err) > 6000:
+            err = '[...]\n' + err[-6000:]
+        rep.sections.append(('imapfs #%d (%s)' % (i, state),
+                             '$ %s\n%s' % (' '.join(m.argv), err)))
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,6 @@ below /tmp), not a directory below a 0700 one such as pytest's tmp_path.
 import argparse
 import base64
 import datetime
-import errno
 import grp
 import os
 import pwd
@@ -187,6 +186,80 @@ def _pid_alive(pid):
         return False
     # state is the field after the parenthesised command name
     return st[st.rindex(')') + 2] not in 'ZX'
+
+
+def _proc_stat(pid):
+    """(ppid, starttime, state) of pid from /proc, or None."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            st = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    rest = st[st.rindex(')') + 2:].split()
+    return int(rest[1]), int(rest[19]), rest[0]
+
+
+def _descendants(pid):
+    """[(pid, starttime)] of all live descendants of pid."""
+    parent = {}
+    for name in os.listdir('/proc'):
+        if name.isdigit():
+            s = _proc_stat(int(name))
+            if s is not None:
+                parent[int(name)] = s
+    out = []
+    todo = [pid]
+    for _ in range(100000):
+        if not todo:
+            break
+        p = todo.pop()
+        for child, (ppid, start, _) in parent.items():
+            if ppid == p:
+                out.append((child, start))
+                todo.append(child)
+    return out
+
+
+def _same_process(pid, starttime):
+    """True while pid is alive (not a zombie) and still the process that had
+    this start time (pids get reused)."""
+    s = _proc_stat(pid)
+    return s is not None and s[1] == starttime and s[2] not in 'ZX'
+
+
+def _stop_tree(pid, proc=None, timeout=10.0):
+    """SIGTERM pid (a Dovecot master; proc its Popen if ours), wait bounded,
+    SIGKILL if needed; then SIGTERM, later SIGKILL, its descendants that
+    outlive it -- each by pid, checked against its start time."""
+    children = _descendants(pid)
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    if proc is not None:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)
+            proc.wait(5)
+    elif not _wait_pid_gone(pid, timeout):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _wait_pid_gone(pid, 5)
+    for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 3)):
+        alive = [c for c in children if _same_process(*c)]
+        if not alive:
+            break
+        for cpid, _ in alive:
+            try:
+                os.kill(cpid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(_same_process(*c) for c in alive):
+            time.sleep(0.02)
 
 
 def _wait_pid_gone(pid, timeout):
@@ -536,24 +609,14 @@ namespace inbox {{
             return ''
 
     def stop(self, timeout=10.0):
-        """SIGTERM the master by pid, wait (bounded), SIGKILL if needed."""
+        """SIGTERM the master by pid, wait (bounded), SIGKILL if needed; then
+        end its surviving children by pid too (Dovecot 2.3 leaves running
+        imap processes, and so open client connections, behind otherwise)."""
         pid, self.pid = self.pid, None
         if pid is None:
             return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(pid, signal.SIGKILL)
-                self.proc.wait(5)
-            self.proc = None
-        elif not _wait_pid_gone(pid, timeout):
-            os.kill(pid, signal.SIGKILL)
-            _wait_pid_gone(pid, 5)
+        _stop_tree(pid, self.proc, timeout)
+        self.proc = None
         # the listeners are closed once the master is gone; wait for the port
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
@@ -1047,10 +1110,7 @@ def _cli_stop(args):
         print('no pid in %s' % pidfile, file=sys.stderr)
         return 1
     if _pid_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        if not _wait_pid_gone(pid, 10):
-            os.kill(pid, signal.SIGKILL)
-            _wait_pid_gone(pid, 5)
+        _stop_tree(pid)
     os.unlink(pidfile)
     print('stopped pid %d' % pid)
     return 0

@@ -15,8 +15,7 @@ import time
 import pytest
 
 import dovecot
-from conftest import (BIG_SIZES, NEEDLE, NEEDLE_BOXES, SA_COUNT, Mount,
-                      bounded, is_mounted)
+from conftest import BIG_SIZES, NEEDLE, NEEDLE_BOXES, SA_COUNT, bounded, is_mounted
 
 PARTS_DIR = re.compile(r'^\d+\.parts$')
 EML = re.compile(r'^(\d+)\.eml$')
