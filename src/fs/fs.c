@@ -13,11 +13,14 @@
 #include <unistd.h>
 
 #include "fs/inode.h"
+#include "store/parts.h"
 #include "log.h"
 
 /* Reads of a message start small (head -c, file(1)) and grow while sequential. */
 #define READ_WINDOW_MIN (128u << 10)
 #define READ_WINDOW_MAX (4u << 20)
+/* A part's first read stays small: head -c 4096 of an attachment is common. */
+#define PART_WINDOW_MIN (64u << 10)
 
 struct fs {
 	struct store *st;
@@ -27,10 +30,15 @@ struct fs {
 	time_t mounted_at;
 };
 
-/* An open message: the last window of bytes fetched, for the reads that follow. */
+/*
+ * An open message or part file: the last window of bytes fetched, for the
+ * reads that follow.
+ */
 struct open_msg {
 	pthread_mutex_t lock;
 	uint32_t mailbox, uidvalidity, uid;
+	struct store_parts *parts; /* a part file: its message's parts, held */
+	size_t part;
 	uint64_t size;
 	char *win;
 	uint64_t win_off;
@@ -51,6 +59,7 @@ struct dir_snapshot {
 	struct dir_entry *e;
 	size_t n;
 	uint32_t uidvalidity;
+	struct store_parts *parts; /* listing of a .parts directory: held */
 };
 
 static struct fs *fs_of(fuse_req_t req)
@@ -70,6 +79,13 @@ static void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf)
 	stbuf->st_blksize = 4096;
 }
 
+static void fill_parts_dir_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
+				struct stat *stbuf)
+{
+	fill_dir_attr(fs, ino, stbuf);
+	stbuf->st_mtime = stbuf->st_ctime = stbuf->st_atime = (time_t)m->date;
+}
+
 static void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
 			  struct stat *stbuf)
 {
@@ -85,8 +101,8 @@ static void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_
 	stbuf->st_mtime = stbuf->st_ctime = stbuf->st_atime = (time_t)m->date;
 }
 
-/* "<uid>.eml" with a canonical decimal UID (no leading zeros, no sign). */
-static bool parse_message_name(const char *name, uint32_t *uid)
+/* "<uid><suffix>" with a canonical decimal UID (no leading zeros, no sign). */
+static bool parse_uid_name(const char *name, const char *suffix, uint32_t *uid)
 {
 	uint64_t v = 0;
 	const char *p = name;
@@ -98,7 +114,7 @@ static bool parse_message_name(const char *name, uint32_t *uid)
 		if (v > UINT32_MAX)
 			return false;
 	}
-	if (strcmp(p, ".eml") != 0)
+	if (strcmp(p, suffix) != 0)
 		return false;
 	*uid = (uint32_t)v;
 	return true;
@@ -135,6 +151,72 @@ static void msg_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidi
 	fill_msg_attr(fs, e->ino, m, &e->attr);
 }
 
+static void parts_dir_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidity,
+				  const struct store_msg *m, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_make(INO_PARTS, id, m->uid, 0);
+	e->generation = uidvalidity;
+	e->attr_timeout = fs->opts.file_timeout;
+	e->entry_timeout = fs->opts.dir_timeout;
+	fill_parts_dir_attr(fs, e->ino, m, &e->attr);
+}
+
+static void part_attr(const struct fs *fs, uint64_t ino, const struct store_parts *p, size_t idx,
+		      struct stat *stbuf)
+{
+	struct store_msg m = { .uid = p->uid, .size = p->parts[idx].size, .date = p->date };
+
+	fill_msg_attr(fs, ino, &m, stbuf);
+}
+
+static void part_entry_param(const struct fs *fs, const struct store_parts *p, size_t idx,
+			     struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_make(INO_PART, p->mailbox, p->uid, (uint32_t)idx);
+	e->generation = p->uidvalidity;
+	e->attr_timeout = fs->opts.file_timeout;
+	e->entry_timeout = fs->opts.file_timeout;
+	part_attr(fs, e->ino, p, idx, &e->attr);
+}
+
+/* The parts of the message an INO_PARTS or INO_PART inode belongs to. */
+static int parts_of(struct fs *fs, fuse_ino_t ino, struct store_parts **out)
+{
+	uint32_t id = ino_mailbox(ino), uidvalidity;
+	struct store_msg m;
+	int r = store_message(fs->st, id, ino_uid(ino), &m, &uidvalidity);
+
+	if (r < 0)
+		return r;
+	r = store_parts_get(fs->st, id, uidvalidity, m.uid, out);
+	if (r == 0)
+		(*out)->date = m.date;
+	return r;
+}
+
+static void lookup_part(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct store_parts *p;
+	int r = parts_of(fs, parent, &p), idx;
+
+	if (r < 0) {
+		fuse_reply_err(req, -r == ESTALE ? ENOENT : -r);
+		return;
+	}
+	idx = store_parts_find(p, name);
+	if (idx < 0) {
+		fuse_reply_err(req, ENOENT);
+	} else {
+		part_entry_param(fs, p, (size_t)idx, &e);
+		fuse_reply_entry(req, &e);
+	}
+	store_parts_put(fs->st, p);
+}
+
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
@@ -144,8 +226,12 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct store_msg m;
 	int r;
 
+	if (kind == INO_PARTS) {
+		lookup_part(req, parent, name);
+		return;
+	}
 	if (kind != INO_ROOT && kind != INO_MAILBOX) {
-		fuse_reply_err(req, ENOENT);
+		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
 	r = store_lookup_mailbox(fs->st, pid, name, &id);
@@ -154,10 +240,17 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (kind == INO_MAILBOX && parse_message_name(name, &uid)) {
+	if (kind == INO_MAILBOX && parse_uid_name(name, ".eml", &uid)) {
 		r = store_message(fs->st, pid, uid, &m, &uidvalidity);
 		if (r == 0) {
 			msg_entry_param(fs, pid, uidvalidity, &m, &e);
+			fuse_reply_entry(req, &e);
+			return;
+		}
+	} else if (kind == INO_MAILBOX && parse_uid_name(name, ".parts", &uid)) {
+		r = store_message(fs->st, pid, uid, &m, &uidvalidity);
+		if (r == 0) {
+			parts_dir_entry_param(fs, pid, uidvalidity, &m, &e);
 			fuse_reply_entry(req, &e);
 			return;
 		}
@@ -194,17 +287,40 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fill_msg_attr(fs, ino, &m, &stbuf);
 		fuse_reply_attr(req, &stbuf, fs->opts.file_timeout);
 		return;
+	case INO_PARTS:
+		r = store_message(fs->st, id, ino_uid(ino), &m, &uidvalidity);
+		if (r < 0)
+			break;
+		fill_parts_dir_attr(fs, ino, &m, &stbuf);
+		fuse_reply_attr(req, &stbuf, fs->opts.file_timeout);
+		return;
+	case INO_PART: {
+		struct store_parts *p;
+
+		r = parts_of(fs, ino, &p);
+		if (r < 0)
+			break;
+		if (ino_part(ino) < p->n) {
+			part_attr(fs, ino, p, ino_part(ino), &stbuf);
+			fuse_reply_attr(req, &stbuf, fs->opts.file_timeout);
+		} else {
+			fuse_reply_err(req, ENOENT);
+		}
+		store_parts_put(fs->st, p);
+		return;
+	}
 	default:
 		r = -ENOENT;
 		break;
 	}
-	fuse_reply_err(req, -r);
+	fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
 }
 
-static void snapshot_free(struct dir_snapshot *d)
+static void snapshot_free(struct fs *fs, struct dir_snapshot *d)
 {
 	if (!d)
 		return;
+	store_parts_put(fs->st, d->parts);
 	for (size_t i = 0; i < d->n; i++)
 		free(d->e[i].name);
 	free(d->e);
@@ -233,6 +349,33 @@ static int snapshot_add(struct dir_snapshot *d, size_t *cap, char *name, uint64_
 	if (m)
 		d->e[d->n].msg = *m;
 	d->n++;
+	return 0;
+}
+
+static int build_parts_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **out)
+{
+	struct dir_snapshot *d = calloc(1, sizeof(*d));
+	struct store_parts *p;
+	size_t cap = 0;
+	int r;
+
+	if (!d)
+		return -ENOMEM;
+	r = parts_of(fs, ino, &p);
+	if (r < 0) {
+		free(d);
+		return r;
+	}
+	d->parts = p;
+	d->uidvalidity = p->uidvalidity;
+	for (size_t i = 0; i < p->n && r == 0; i++)
+		r = snapshot_add(d, &cap, strdup(p->parts[i].name),
+				 ino_make(INO_PART, p->mailbox, p->uid, (uint32_t)i), false, NULL);
+	if (r < 0) {
+		snapshot_free(fs, d);
+		return r;
+	}
+	*out = d;
 	return 0;
 }
 
@@ -275,12 +418,18 @@ static int build_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **o
 			name = NULL;
 		r = snapshot_add(d, &cap, name, ino_make(INO_MESSAGE, id, msgs[i].uid, 0), false,
 				 &msgs[i]);
+		if (r < 0)
+			break;
+		if (asprintf(&name, "%" PRIu32 ".parts", msgs[i].uid) < 0)
+			name = NULL;
+		r = snapshot_add(d, &cap, name, ino_make(INO_PARTS, id, msgs[i].uid, 0), true,
+				 &msgs[i]);
 	}
 out:
 	store_children_free(kids, nkids);
 	free(msgs);
 	if (r < 0) {
-		snapshot_free(d);
+		snapshot_free(fs, d);
 		return r;
 	}
 	*out = d;
@@ -292,13 +441,16 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct dir_snapshot *d;
 	int r;
 
-	if (ino_kind(ino) != INO_ROOT && ino_kind(ino) != INO_MAILBOX) {
+	if (ino_kind(ino) == INO_PARTS) {
+		r = build_parts_snapshot(fs_of(req), ino, &d);
+	} else if (ino_kind(ino) == INO_ROOT || ino_kind(ino) == INO_MAILBOX) {
+		r = build_snapshot(fs_of(req), ino, &d);
+	} else {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	r = build_snapshot(fs_of(req), ino, &d);
 	if (r < 0) {
-		fuse_reply_err(req, -r);
+		fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
@@ -332,7 +484,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			const struct dir_entry *de = &d->e[i - 2];
 
 			name = de->name;
-			if (de->is_dir)
+			if (d->parts)
+				part_entry_param(fs, d->parts, ino_part(de->ino), &e);
+			else if (ino_kind(de->ino) == INO_PARTS)
+				parts_dir_entry_param(fs, ino_mailbox(de->ino), d->uidvalidity,
+						      &de->msg, &e);
+			else if (de->is_dir)
 				dir_entry_param(fs, ino_mailbox(de->ino), &e);
 			else
 				msg_entry_param(fs, ino_mailbox(de->ino), d->uidvalidity, &de->msg, &e);
@@ -373,20 +530,21 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	snapshot_free((struct dir_snapshot *)(uintptr_t)fi->fh);
+	snapshot_free(fs_of(req), (struct dir_snapshot *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
+	struct store_parts *parts = NULL;
 	struct open_msg *om;
 	struct store_msg m;
 	uint32_t uidvalidity;
 	int r;
 
-	if (ino_kind(ino) != INO_MESSAGE) {
-		fuse_reply_err(req, ino_kind(ino) == INO_PART ? ENOENT : EISDIR);
+	if (ino_kind(ino) != INO_MESSAGE && ino_kind(ino) != INO_PART) {
+		fuse_reply_err(req, EISDIR);
 		return;
 	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
@@ -395,12 +553,19 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	r = store_message(fs->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
+	if (r == 0 && ino_kind(ino) == INO_PART) {
+		r = parts_of(fs, ino, &parts);
+		if (r == 0 && ino_part(ino) >= parts->n)
+			r = -ENOENT;
+	}
 	if (r < 0) {
-		fuse_reply_err(req, -r);
+		store_parts_put(fs->st, parts);
+		fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
 		return;
 	}
 	om = calloc(1, sizeof(*om));
 	if (!om) {
+		store_parts_put(fs->st, parts);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
@@ -410,6 +575,12 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	om->uid = m.uid;
 	om->size = m.size;
 	om->next_window = READ_WINDOW_MIN;
+	if (parts) {
+		om->parts = parts;
+		om->part = ino_part(ino);
+		om->size = parts->parts[om->part].size;
+		om->next_window = PART_WINDOW_MIN;
+	}
 	fi->fh = (uintptr_t)om;
 	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
@@ -421,7 +592,7 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 	size_t len = om->next_window > want ? om->next_window : want;
 	ssize_t got;
 
-	/* A small message comes whole in one round trip. */
+	/* A small file comes whole in one round trip. */
 	if (off == 0 && om->size <= 2 * READ_WINDOW_MIN)
 		len = (size_t)om->size;
 	if (off + len > om->size)
@@ -434,7 +605,11 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 		om->win = grown;
 		om->win_cap = len;
 	}
-	got = store_read_message(fs->st, om->mailbox, om->uidvalidity, om->uid, off, len, om->win);
+	if (om->parts)
+		got = store_read_part(fs->st, om->parts, om->part, off, len, om->win);
+	else
+		got = store_read_message(fs->st, om->mailbox, om->uidvalidity, om->uid, off, len,
+					 om->win);
 	if (got < 0)
 		return (int)got;
 	/* Sequential readers get larger windows; a jump starts small again. */
@@ -442,7 +617,7 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 		om->next_window = om->next_window * 2 > READ_WINDOW_MAX ? READ_WINDOW_MAX
 									: om->next_window * 2;
 	else
-		om->next_window = READ_WINDOW_MIN;
+		om->next_window = om->parts ? PART_WINDOW_MIN : READ_WINDOW_MIN;
 	om->win_off = off;
 	om->win_len = (size_t)got;
 	if ((size_t)got < len && !om->short_logged) {
@@ -503,6 +678,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct open_msg *om = (struct open_msg *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	store_parts_put(fs_of(req)->st, om->parts);
 	pthread_mutex_destroy(&om->lock);
 	free(om->win);
 	free(om);
@@ -523,6 +699,60 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* Extended attributes: what IMAP knows of a message or mailbox beyond its bytes. */
 
+static int dup_or_nodata(const char *v, char **out)
+{
+	if (!v)
+		return -ENODATA;
+	*out = strdup(v);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int message_header_xattr(struct fs *fs, fuse_ino_t ino, const char *name, char **out)
+{
+	struct store_parts *p;
+	const char *v = NULL;
+	int r = parts_of(fs, ino, &p);
+
+	if (r < 0)
+		return r;
+	if (strcmp(name, "user.imap.subject") == 0)
+		v = p->subject;
+	else if (strcmp(name, "user.imap.from") == 0)
+		v = p->from;
+	else if (strcmp(name, "user.imap.date") == 0)
+		v = p->date_text;
+	else
+		v = p->message_id;
+	r = dup_or_nodata(v, out);
+	store_parts_put(fs->st, p);
+	return r;
+}
+
+static int part_xattr(struct fs *fs, fuse_ino_t ino, const char *name, char **out)
+{
+	struct store_parts *p;
+	const struct store_part *sp;
+	int r = parts_of(fs, ino, &p);
+
+	if (r < 0)
+		return r;
+	if (ino_part(ino) >= p->n) {
+		store_parts_put(fs->st, p);
+		return -ENOENT;
+	}
+	sp = &p->parts[ino_part(ino)];
+	if (strcmp(name, "user.mime_type") == 0)
+		r = dup_or_nodata(sp->mime_type, out);
+	else if (strcmp(name, "user.charset") == 0)
+		r = dup_or_nodata(sp->charset, out);
+	else if (strcmp(name, "user.imap.section") == 0)
+		r = dup_or_nodata(sp->kind == PART_HEADER ? "HEADER" : sp->section, out);
+	else
+		r = -ENODATA;
+	store_parts_put(fs->st, p);
+	return r;
+}
+
 static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name, char **out)
 {
 	struct store_msg m;
@@ -533,6 +763,10 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name, char **o
 	if (strncmp(name, "user.", 5) != 0)
 		return -ENODATA;
 	switch (ino_kind(ino)) {
+	case INO_ROOT:
+		if (strcmp(name, "user.imapfs.bytes_received") == 0)
+			return asprintf(out, "%" PRIu64, store_bytes_in(fs->st)) < 0 ? -ENOMEM : 0;
+		return -ENODATA;
 	case INO_MESSAGE:
 		r = store_message(fs->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
 		if (r < 0)
@@ -543,7 +777,12 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name, char **o
 			*out = store_flags_text(fs->st, m.flags);
 			return *out ? 0 : -ENODATA;
 		}
+		if (strcmp(name, "user.imap.subject") == 0 || strcmp(name, "user.imap.from") == 0 ||
+		    strcmp(name, "user.imap.date") == 0 || strcmp(name, "user.imap.message_id") == 0)
+			return message_header_xattr(fs, ino, name, out);
 		return -ENODATA;
+	case INO_PART:
+		return part_xattr(fs, ino, name, out);
 	case INO_MAILBOX:
 		if (strcmp(name, "user.imap.uidvalidity") == 0) {
 			struct store_msg *msgs;
@@ -579,28 +818,58 @@ static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	int r = xattr_value(fs_of(req), ino, name, &value);
 
 	if (r < 0)
-		fuse_reply_err(req, -r);
+		fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
 	else
 		reply_xattr(req, value, strlen(value), size);
 	free(value);
 }
 
+/* Lists the names of ino's attributes that have a value. */
 static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	static const char message_names[] = "user.imap.uid\0user.imap.flags\0";
-	static const char mailbox_names[] = "user.imap.uidvalidity\0";
+	static const char *const root_names[] = { "user.imapfs.bytes_received", NULL };
+	static const char *const mailbox_names[] = { "user.imap.uidvalidity", NULL };
+	static const char *const message_names[] = {
+		"user.imap.uid", "user.imap.flags", "user.imap.subject", "user.imap.from",
+		"user.imap.date", "user.imap.message_id", NULL
+	};
+	static const char *const part_names[] = {
+		"user.mime_type", "user.charset", "user.imap.section", NULL
+	};
+	const char *const *names;
+	struct fs *fs = fs_of(req);
+	char list[512];
+	size_t len = 0;
 
 	switch (ino_kind(ino)) {
-	case INO_MESSAGE:
-		reply_xattr(req, message_names, sizeof(message_names) - 1, size);
+	case INO_ROOT:
+		names = root_names;
 		break;
 	case INO_MAILBOX:
-		reply_xattr(req, mailbox_names, sizeof(mailbox_names) - 1, size);
+		names = mailbox_names;
+		break;
+	case INO_MESSAGE:
+		names = message_names;
+		break;
+	case INO_PART:
+		names = part_names;
 		break;
 	default:
 		reply_xattr(req, "", 0, size);
-		break;
+		return;
 	}
+	for (size_t i = 0; names[i]; i++) {
+		char *v = NULL;
+		size_t n = strlen(names[i]) + 1;
+
+		/* Only what getxattr would answer: getfattr -d must not meet ENODATA. */
+		if (xattr_value(fs, ino, names[i], &v) < 0)
+			continue;
+		free(v);
+		memcpy(list + len, names[i], n);
+		len += n;
+	}
+	reply_xattr(req, list, len, size);
 }
 
 static const struct fuse_lowlevel_ops ops = {

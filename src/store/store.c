@@ -12,6 +12,8 @@
 #include "imap/datetime.h"
 #include "imap/mailbox_name.h"
 #include "log.h"
+#include "store/parts.h"
+#include "store/parts_cache.h"
 #include "store/pool.h"
 
 /* Interned flag sets: a few distinct ones serve a whole mailbox. */
@@ -46,6 +48,8 @@ struct store {
 
 	char **flagsets;
 	size_t nflagsets;
+
+	struct parts_cache *parts_cache;
 };
 
 static struct mailbox *mailbox_new(const char *wire, const char *name, uint32_t parent, char delim)
@@ -738,6 +742,29 @@ uint64_t store_bytes_in(struct store *st)
 	return pool_bytes_in(st->pool);
 }
 
+struct pool *store_pool(struct store *st)
+{
+	return st->pool;
+}
+
+struct parts_cache *store_parts_cache(struct store *st)
+{
+	return st->parts_cache;
+}
+
+char *store_mailbox_wire(struct store *st, uint32_t id)
+{
+	struct mailbox *m;
+	char *wire = NULL;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->wire)
+		wire = strdup(m->wire);
+	pthread_mutex_unlock(&st->lock);
+	return wire;
+}
+
 /* ---- life ---- */
 
 int store_open(const struct store_options *opts, struct store **out, char *err, size_t errlen)
@@ -760,6 +787,11 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 	}
 	st->mb[0] = root;
 	st->nmb = 1;
+	st->parts_cache = parts_cache_new();
+	if (!st->parts_cache) {
+		r = -ENOMEM;
+		goto fail;
+	}
 	r = pool_new(&st->opts.session, opts->connections, &st->pool, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -779,6 +811,9 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	if (st->parts_cache)
+		store_parts_cache_clear(st);
+	parts_cache_free(st->parts_cache);
 	pool_free(st->pool);
 	for (size_t i = 0; i < st->nmb; i++)
 		mailbox_free(st->mb[i]);

@@ -88,4 +88,12 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 /* Application bytes received from the server on all connections so far. */
 uint64_t store_bytes_in(struct store *st);
 
+/* For the store's own modules (parts.c). */
+struct pool;
+struct parts_cache;
+struct pool *store_pool(struct store *st);
+struct parts_cache *store_parts_cache(struct store *st);
+/* The mailbox's wire name, newly allocated, or NULL if it is gone (or ENOMEM). */
+char *store_mailbox_wire(struct store *st, uint32_t id);
+
 #endif

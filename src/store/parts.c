@@ -1,0 +1,889 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "store/parts.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/bodystructure.h"
+#include "log.h"
+#include "mime/header.h"
+#include "mime/name.h"
+#include "store/parts_cache.h"
+#include "store/pool.h"
+
+/* Parts this small are fetched whole while loading: one round trip for all. */
+#define SMALL_PART (64u << 10)
+/* Header blocks larger than this are refused (a hostile server's). */
+#define MAX_HEADER (1u << 20)
+#define CACHE_MAX_MESSAGES 256
+#define CACHE_MAX_KEPT (64u << 20)
+
+struct parts_cache {
+	pthread_mutex_t lock;
+	struct store_parts *head, *tail; /* most recently used first */
+	size_t count;
+	size_t kept;
+};
+
+struct parts_cache *parts_cache_new(void)
+{
+	struct parts_cache *c = calloc(1, sizeof(*c));
+
+	if (c)
+		pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+void parts_cache_free(struct parts_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static void parts_free(struct store_parts *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		struct store_part *sp = &p->parts[i];
+
+		free(sp->name);
+		free(sp->section);
+		free(sp->mime_type);
+		free(sp->charset);
+		free(sp->content);
+	}
+	free(p->parts);
+	free(p->header);
+	free(p->subject);
+	free(p->from);
+	free(p->date_text);
+	free(p->message_id);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+/* ---- fetching items of one message ---- */
+
+/*
+ * One UID FETCH of a message: the items in `items`, answered under the keys
+ * in key[] (e.g. "BODY[2]<0>"), each copied into val[] as it arrives.
+ */
+#define MAX_ITEMS 64
+
+struct item_fetch {
+	const char *wire;
+	uint32_t uidvalidity, uid;
+	char items[4096];
+	const char *key[MAX_ITEMS];
+	char keybuf[MAX_ITEMS][80];
+	size_t nkeys;
+	char *val[MAX_ITEMS];
+	size_t len[MAX_ITEMS];
+	bool got[MAX_ITEMS];
+	bool want_structure;
+	struct bs_tree tree;
+	int tree_err;
+	bool have_tree;
+	bool found;
+	int err;
+};
+
+static void item_fetch_reset(struct item_fetch *f)
+{
+	for (size_t i = 0; i < f->nkeys; i++) {
+		free(f->val[i]);
+		f->val[i] = NULL;
+		f->len[i] = 0;
+		f->got[i] = false;
+	}
+	if (f->have_tree)
+		bodystructure_free(&f->tree);
+	f->have_tree = false;
+	f->found = false;
+	f->err = 0;
+}
+
+/* Adds one fetch item and the key its answer comes under. */
+static int item_add(struct item_fetch *f, const char *item, const char *key)
+{
+	size_t used = strlen(f->items);
+
+	if (f->nkeys == MAX_ITEMS || used + strlen(item) + 2 > sizeof(f->items) ||
+	    strlen(key) >= sizeof(f->keybuf[0]))
+		return -E2BIG;
+	snprintf(f->items + used, sizeof(f->items) - used, "%s%s", used ? " " : "", item);
+	snprintf(f->keybuf[f->nkeys], sizeof(f->keybuf[0]), "%s", key);
+	f->key[f->nkeys] = f->keybuf[f->nkeys];
+	f->nkeys++;
+	return 0;
+}
+
+static int on_item_fetch(void *ctx, const struct imap_response *r)
+{
+	struct item_fetch *f = ctx;
+	const struct imap_value *att = imap_list_item(&r->args, 0);
+	uint64_t uid;
+
+	if (strcmp(r->name, "FETCH") != 0 || !att || att->type != IMAP_LIST)
+		return 0;
+	if (!imap_value_number(imap_list_lookup(att, "UID"), &uid) || uid != f->uid)
+		return 0;
+	f->found = true;
+	for (size_t i = 0; i + 1 < att->count; i += 2) {
+		const struct imap_value *k = &att->items[i], *v = &att->items[i + 1];
+
+		if (k->type != IMAP_ATOM)
+			continue;
+		if (f->want_structure && strcasecmp(k->str, "BODYSTRUCTURE") == 0) {
+			if (f->have_tree)
+				continue;
+			f->tree_err = bodystructure_parse(v, STORE_MAX_PARTS - 1, 32, &f->tree);
+			f->have_tree = f->tree_err == 0;
+			continue;
+		}
+		for (size_t j = 0; j < f->nkeys; j++) {
+			if (f->got[j] || strcasecmp(k->str, f->key[j]) != 0)
+				continue;
+			f->got[j] = true;
+			if (v->type != IMAP_STRING)
+				break; /* NIL: the part is empty or gone */
+			f->val[j] = malloc(v->len + 1);
+			if (!f->val[j]) {
+				f->err = -ENOMEM;
+				return -ENOMEM;
+			}
+			memcpy(f->val[j], v->str, v->len);
+			f->val[j][v->len] = '\0';
+			f->len[j] = v->len;
+			break;
+		}
+	}
+	return 0;
+}
+
+static int item_fetch_job(struct session *s, void *ctx)
+{
+	struct item_fetch *f = ctx;
+	struct session_mailbox sel;
+	struct imap_cmd cmd;
+	int r;
+
+	item_fetch_reset(f);
+	r = session_select(s, f->wire, &sel);
+	if (r < 0)
+		return r;
+	if (sel.uidvalidity != f->uidvalidity)
+		return -ESTALE;
+	imap_cmd_init(&cmd, false);
+	imap_cmd_rawf(&cmd, "UID FETCH %" PRIu32 " (UID %s)", f->uid, f->items);
+	r = session_run(s, &cmd, on_item_fetch, f);
+	imap_cmd_free(&cmd);
+	if (r == 0 && f->err)
+		r = f->err;
+	if (r == 0 && !f->found)
+		r = -ESTALE; /* expunged meanwhile */
+	return r;
+}
+
+static int item_fetch_run(struct store *st, struct item_fetch *f, uint32_t id)
+{
+	char *wire = store_mailbox_wire(st, id);
+	int r;
+
+	if (!wire)
+		return -ESTALE;
+	f->wire = wire;
+	r = pool_run(store_pool(st), wire, item_fetch_job, f);
+	f->wire = NULL;
+	free(wire);
+	return r;
+}
+
+static void item_fetch_done(struct item_fetch *f)
+{
+	item_fetch_reset(f);
+}
+
+static bool session_has_binary(struct session *s, void *ctx)
+{
+	(void)ctx;
+	return session_has_cap(s, "BINARY");
+}
+
+/* ---- loading a message's structure ---- */
+
+static char *header_value(const struct store_parts *p, const char *field)
+{
+	char *raw = mime_header_field(p->header, p->header_len, field);
+	char *v;
+
+	if (!raw)
+		return NULL;
+	v = mime_header_decode(raw, strlen(raw));
+	free(raw);
+	return v;
+}
+
+static char *params_get(const struct bs_param *bp, size_t n, const char *name)
+{
+	struct mime_param *mp;
+	char *v;
+
+	if (!n)
+		return NULL;
+	mp = calloc(n, sizeof(*mp));
+	if (!mp)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		mp[i].name = bp[i].name;
+		mp[i].value = bp[i].value;
+	}
+	v = mime_param_get(mp, n, name);
+	free(mp);
+	return v;
+}
+
+/* What loading needs to learn about one part, beyond BODYSTRUCTURE. */
+struct part_plan {
+	int whole, head, tail; /* indexes of the fetch items, or -1 */
+	bool sniff;
+	char *filename;
+	char *type, *subtype;
+};
+
+static bool declared_opaque(const struct bs_part *bp)
+{
+	return strcmp(bp->type, "application") == 0 && strcmp(bp->subtype, "octet-stream") == 0;
+}
+
+static int plan_part(struct item_fetch *f, const struct store_part *sp, const struct bs_part *bp,
+		     struct part_plan *plan)
+{
+	char item[80], key[80];
+	int r = 0;
+
+	plan->whole = plan->head = plan->tail = -1;
+	plan->sniff = sp->kind == PART_LEAF && declared_opaque(bp);
+	if (sp->kind != PART_LEAF)
+		return 0;
+	if (sp->cte == MIME_CTE_QP || (sp->cte == MIME_CTE_BASE64 && sp->encoded_size <= SMALL_PART)) {
+		snprintf(item, sizeof(item), "BODY.PEEK[%s]", sp->section);
+		snprintf(key, sizeof(key), "BODY[%s]", sp->section);
+		plan->whole = (int)f->nkeys;
+		return item_add(f, item, key);
+	}
+	if (sp->cte == MIME_CTE_BASE64 || plan->sniff) {
+		snprintf(item, sizeof(item), "BODY.PEEK[%s]<0.%u>", sp->section, B64_PROBE_BYTES);
+		snprintf(key, sizeof(key), "BODY[%s]<0>", sp->section);
+		plan->head = (int)f->nkeys;
+		r = item_add(f, item, key);
+	}
+	if (r == 0 && sp->cte == MIME_CTE_BASE64) {
+		uint64_t off = sp->encoded_size > B64_PROBE_BYTES ? sp->encoded_size - B64_PROBE_BYTES : 0;
+
+		snprintf(item, sizeof(item), "BODY.PEEK[%s]<%" PRIu64 ".%u>", sp->section, off,
+			 B64_PROBE_BYTES);
+		snprintf(key, sizeof(key), "BODY[%s]<%" PRIu64 ">", sp->section, off);
+		if (off == 0) {
+			plan->tail = plan->head; /* the same bytes */
+			return 0;
+		}
+		plan->tail = (int)f->nkeys;
+		r = item_add(f, item, key);
+	}
+	return r;
+}
+
+/* Decodes fetched encoded bytes of a whole part and keeps them. */
+static int keep_decoded(struct store_parts *p, struct store_part *sp, const char *enc, size_t len)
+{
+	size_t outlen;
+	int r = mime_decode(sp->cte, enc, len, &sp->content, &outlen);
+
+	if (r < 0)
+		return r;
+	sp->size = outlen;
+	p->kept_bytes += outlen;
+	return 0;
+}
+
+/* Fetches and keeps, one command for all, the parts no cheaper way could size. */
+static int fetch_whole(struct store *st, struct store_parts *p, bool *need)
+{
+	struct item_fetch *f = calloc(1, sizeof(*f));
+	size_t idx[MAX_ITEMS];
+	int r = 0;
+
+	if (!f)
+		return -ENOMEM;
+	f->uidvalidity = p->uidvalidity;
+	f->uid = p->uid;
+	for (size_t i = 0; i < p->n; i++) {
+		char item[80], key[80];
+
+		if (!need[i])
+			continue;
+		if (f->nkeys == MAX_ITEMS) {
+			/* Plenty in one round trip: the rest go in the next. */
+			r = item_fetch_run(st, f, p->mailbox);
+			for (size_t j = 0; r == 0 && j < f->nkeys; j++)
+				r = keep_decoded(p, &p->parts[idx[j]], f->val[j] ? f->val[j] : "", f->len[j]);
+			item_fetch_done(f);
+			memset(f, 0, sizeof(*f));
+			f->uidvalidity = p->uidvalidity;
+			f->uid = p->uid;
+			if (r < 0)
+				goto out;
+		}
+		snprintf(item, sizeof(item), "BODY.PEEK[%s]", p->parts[i].section);
+		snprintf(key, sizeof(key), "BODY[%s]", p->parts[i].section);
+		idx[f->nkeys] = i;
+		item_add(f, item, key);
+	}
+	if (f->nkeys) {
+		r = item_fetch_run(st, f, p->mailbox);
+		for (size_t j = 0; r == 0 && j < f->nkeys; j++)
+			r = keep_decoded(p, &p->parts[idx[j]], f->val[j] ? f->val[j] : "", f->len[j]);
+	}
+out:
+	item_fetch_done(f);
+	free(f);
+	return r;
+}
+
+/* Runs the probes planned for parts[first..], then sizes, sniffs and names them. */
+static int size_parts(struct store *st, struct store_parts *p, const struct bs_tree *tree)
+{
+	struct item_fetch *f = calloc(1, sizeof(*f));
+	struct part_plan *plan = calloc(p->n, sizeof(*plan));
+	bool *need_whole = calloc(p->n, sizeof(*need_whole));
+	size_t next = 1;
+	int r = 0;
+
+	if (!f || !plan || !need_whole) {
+		r = -ENOMEM;
+		goto out;
+	}
+	while (next < p->n && r == 0) {
+		size_t first = next;
+
+		memset(f, 0, sizeof(*f));
+		f->uidvalidity = p->uidvalidity;
+		f->uid = p->uid;
+		/* Plan as many parts as fit in one command. */
+		for (; next < p->n; next++) {
+			size_t saved = f->nkeys, used = strlen(f->items);
+
+			r = plan_part(f, &p->parts[next], &tree->parts[next - 1], &plan[next]);
+			if (r == -E2BIG) {
+				f->nkeys = saved;
+				f->items[used] = '\0';
+				r = 0;
+				break;
+			}
+			if (r < 0)
+				goto out;
+		}
+		if (next == first) {
+			r = -E2BIG;
+			break;
+		}
+		if (f->nkeys)
+			r = item_fetch_run(st, f, p->mailbox);
+		for (size_t i = first; i < next && r == 0; i++) {
+			struct store_part *sp = &p->parts[i];
+			struct part_plan *pl = &plan[i];
+			const char *head = pl->head >= 0 ? f->val[pl->head] : NULL;
+			size_t headlen = pl->head >= 0 ? f->len[pl->head] : 0;
+
+			if (pl->whole >= 0) {
+				r = keep_decoded(p, sp, f->val[pl->whole] ? f->val[pl->whole] : "",
+						 f->len[pl->whole]);
+			} else if (sp->cte == MIME_CTE_BASE64) {
+				const char *tail = pl->tail >= 0 ? f->val[pl->tail] : NULL;
+				size_t taillen = pl->tail >= 0 ? f->len[pl->tail] : 0;
+
+				if (head && tail &&
+				    b64_layout_probe(head, headlen, tail, taillen, sp->encoded_size,
+						     &sp->layout) == 0) {
+					sp->has_layout = true;
+					sp->size = sp->layout.decoded_size;
+				} else {
+					need_whole[i] = true;
+				}
+			}
+			if (pl->sniff && !need_whole[i]) {
+				char *sniffed = NULL, *dec = NULL;
+				size_t declen = 0;
+
+				if (sp->content)
+					sniffed = mime_sniff(sp->content, sp->size < 4096 ? sp->size : 4096);
+				else if (head && mime_decode(sp->cte, head, headlen, &dec, &declen) == 0)
+					sniffed = mime_sniff(dec, declen);
+				free(dec);
+				if (sniffed) {
+					free(sp->mime_type);
+					sp->mime_type = sniffed;
+				}
+			}
+		}
+		item_fetch_done(f);
+	}
+	if (r == 0)
+		r = fetch_whole(st, p, need_whole);
+	for (size_t i = 1; i < p->n && r == 0; i++) {
+		struct store_part *sp = &p->parts[i];
+
+		if (plan[i].sniff && need_whole[i] && sp->content) {
+			char *sniffed = mime_sniff(sp->content, sp->size < 4096 ? sp->size : 4096);
+
+			if (sniffed) {
+				free(sp->mime_type);
+				sp->mime_type = sniffed;
+			}
+		}
+	}
+out:
+	if (f)
+		item_fetch_done(f);
+	free(f);
+	free(plan);
+	free(need_whole);
+	return r;
+}
+
+/* Names every part file; called once types are final (after sniffing). */
+static int name_parts(struct store_parts *p, const struct bs_tree *tree)
+{
+	for (size_t i = 1; i < p->n; i++) {
+		struct store_part *sp = &p->parts[i];
+		const struct bs_part *bp = &tree->parts[i - 1];
+		char *filename, *slash, *type;
+
+		if (sp->kind == PART_MESSAGE) {
+			if (asprintf(&sp->name, "%s.eml", sp->section) < 0)
+				return -ENOMEM;
+			continue;
+		}
+		filename = params_get(bp->disp_params, bp->ndisp_params, "filename");
+		if (!filename)
+			filename = params_get(bp->params, bp->nparams, "name");
+		type = strdup(sp->mime_type);
+		if (!type) {
+			free(filename);
+			return -ENOMEM;
+		}
+		slash = strchr(type, '/');
+		if (slash)
+			*slash++ = '\0';
+		sp->name = mime_part_filename(sp->section, filename, type, slash ? slash : "");
+		free(type);
+		free(filename);
+		if (!sp->name)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int build_parts(struct store_parts *p, const struct bs_tree *tree)
+{
+	p->parts = calloc(1 + (tree ? tree->n : 0), sizeof(*p->parts));
+	if (!p->parts)
+		return -ENOMEM;
+	p->parts[0].kind = PART_HEADER;
+	p->parts[0].name = strdup("header.txt");
+	p->parts[0].mime_type = strdup("text/plain");
+	p->parts[0].size = p->header_len;
+	p->n = 1;
+	if (!p->parts[0].name || !p->parts[0].mime_type)
+		return -ENOMEM;
+	for (size_t i = 0; tree && i < tree->n; i++) {
+		const struct bs_part *bp = &tree->parts[i];
+		struct store_part *sp = &p->parts[p->n++];
+
+		sp->kind = bp->is_message || (strcmp(bp->type, "message") == 0 &&
+					      (strcmp(bp->subtype, "rfc822") == 0 ||
+					       strcmp(bp->subtype, "global") == 0))
+				   ? PART_MESSAGE : PART_LEAF;
+		sp->section = strdup(bp->section);
+		if (asprintf(&sp->mime_type, "%s/%s", bp->type, bp->subtype) < 0)
+			sp->mime_type = NULL;
+		sp->charset = params_get(bp->params, bp->nparams, "charset");
+		sp->cte = sp->kind == PART_MESSAGE ? MIME_CTE_IDENTITY : mime_cte_from_name(bp->encoding);
+		sp->encoded_size = bp->size;
+		sp->size = bp->size;
+		if (!sp->section || !sp->mime_type)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int load_parts(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+		      struct store_parts **out)
+{
+	struct store_parts *p = calloc(1, sizeof(*p));
+	struct item_fetch *f = calloc(1, sizeof(*f));
+	struct bs_tree *tree = NULL;
+	int r;
+
+	if (!p || !f) {
+		free(p);
+		free(f);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	p->mailbox = id;
+	p->uidvalidity = uidvalidity;
+	p->uid = uid;
+	p->binary_ok = true;
+	f->uidvalidity = uidvalidity;
+	f->uid = uid;
+	f->want_structure = true;
+	item_add(f, "BODYSTRUCTURE BODY.PEEK[HEADER]", "BODY[HEADER]");
+	r = item_fetch_run(st, f, id);
+	if (r < 0)
+		goto out;
+	if (f->len[0] > MAX_HEADER) {
+		log_warn("message UID %" PRIu32 ": header of %zu bytes refused", uid, f->len[0]);
+		r = -EFBIG;
+		goto out;
+	}
+	p->header = f->val[0] ? f->val[0] : strdup("");
+	p->header_len = f->val[0] ? f->len[0] : 0;
+	f->val[0] = NULL;
+	if (!p->header) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (f->have_tree) {
+		tree = &f->tree;
+		if (tree->skipped)
+			log_warn("message UID %" PRIu32 ": %u part(s) of its structure not understood; "
+				 "listing the rest", uid, tree->skipped);
+	} else {
+		log_warn("message UID %" PRIu32 ": body structure not understood (%s); only its "
+			 "header is listed", uid, strerror(f->tree_err ? -f->tree_err : EPROTO));
+	}
+	p->subject = header_value(p, "Subject");
+	p->from = header_value(p, "From");
+	p->date_text = header_value(p, "Date");
+	p->message_id = header_value(p, "Message-ID");
+	r = build_parts(p, tree);
+	if (r == 0 && tree)
+		r = size_parts(st, p, tree);
+	if (r == 0 && tree)
+		r = name_parts(p, tree);
+out:
+	item_fetch_done(f);
+	free(f);
+	if (r < 0) {
+		parts_free(p);
+		return r;
+	}
+	*out = p;
+	return 0;
+}
+
+/* ---- the cache ---- */
+
+static void lru_unlink(struct parts_cache *c, struct store_parts *p)
+{
+	if (p->lru_prev)
+		p->lru_prev->lru_next = p->lru_next;
+	else
+		c->head = p->lru_next;
+	if (p->lru_next)
+		p->lru_next->lru_prev = p->lru_prev;
+	else
+		c->tail = p->lru_prev;
+	p->lru_prev = p->lru_next = NULL;
+	c->count--;
+	c->kept -= p->kept_bytes;
+}
+
+static void lru_push(struct parts_cache *c, struct store_parts *p)
+{
+	p->lru_prev = NULL;
+	p->lru_next = c->head;
+	if (c->head)
+		c->head->lru_prev = p;
+	c->head = p;
+	if (!c->tail)
+		c->tail = p;
+	c->count++;
+	c->kept += p->kept_bytes;
+}
+
+/* Caller holds c->lock. Drops unused entries from the cold end while over bounds. */
+static void lru_trim(struct parts_cache *c)
+{
+	struct store_parts *p = c->tail;
+
+	while (p && (c->count > CACHE_MAX_MESSAGES || c->kept > CACHE_MAX_KEPT)) {
+		struct store_parts *prev = p->lru_prev;
+
+		if (p->refs == 0) {
+			lru_unlink(c, p);
+			parts_free(p);
+		}
+		p = prev;
+	}
+}
+
+int store_parts_get(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+		    struct store_parts **out)
+{
+	struct parts_cache *c = store_parts_cache(st);
+	struct store_parts *p, *loaded;
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	for (p = c->head; p; p = p->lru_next) {
+		if (p->mailbox == id && p->uid == uid && p->uidvalidity == uidvalidity) {
+			lru_unlink(c, p);
+			lru_push(c, p);
+			p->refs++;
+			pthread_mutex_unlock(&c->lock);
+			*out = p;
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+
+	r = load_parts(st, id, uidvalidity, uid, &loaded);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&c->lock);
+	/* Another thread may have loaded it meanwhile: keep one. */
+	for (p = c->head; p; p = p->lru_next)
+		if (p->mailbox == id && p->uid == uid && p->uidvalidity == uidvalidity)
+			break;
+	if (p) {
+		parts_free(loaded);
+	} else {
+		p = loaded;
+		lru_push(c, p);
+	}
+	p->refs++;
+	lru_trim(c);
+	pthread_mutex_unlock(&c->lock);
+	*out = p;
+	return 0;
+}
+
+void store_parts_put(struct store *st, struct store_parts *p)
+{
+	struct parts_cache *c = store_parts_cache(st);
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&c->lock);
+	p->refs--;
+	lru_trim(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void store_parts_cache_clear(struct store *st)
+{
+	struct parts_cache *c = store_parts_cache(st);
+
+	pthread_mutex_lock(&c->lock);
+	while (c->head) {
+		struct store_parts *p = c->head;
+
+		lru_unlink(c, p);
+		parts_free(p);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+int store_parts_find(const struct store_parts *p, const char *name)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->parts[i].name, name) == 0)
+			return (int)i;
+	return -ENOENT;
+}
+
+/* ---- reading ---- */
+
+static void copy_out(const char *src, size_t srclen, uint64_t off, size_t len, char *buf,
+		     ssize_t *got)
+{
+	if (off >= srclen) {
+		*got = 0;
+		return;
+	}
+	if (len > srclen - off)
+		len = (size_t)(srclen - off);
+	memcpy(buf, src + off, len);
+	*got = (ssize_t)len;
+}
+
+/* Fetches one item and copies what it answers (from skip on) into buf. */
+static ssize_t fetch_one(struct store *st, struct store_parts *p, const char *item,
+			 const char *key, size_t skip, size_t len, char *buf, enum mime_cte decode)
+{
+	struct item_fetch *f = calloc(1, sizeof(*f));
+	ssize_t got = 0;
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	f->uidvalidity = p->uidvalidity;
+	f->uid = p->uid;
+	item_add(f, item, key);
+	r = item_fetch_run(st, f, p->mailbox);
+	if (r == 0 && f->val[0]) {
+		char *dec = NULL;
+		size_t declen;
+
+		if (decode == MIME_CTE_IDENTITY) {
+			copy_out(f->val[0], f->len[0], skip, len, buf, &got);
+		} else if (mime_decode(decode, f->val[0], f->len[0], &dec, &declen) == 0) {
+			copy_out(dec, declen, skip, len, buf, &got);
+			free(dec);
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	item_fetch_done(f);
+	free(f);
+	return r < 0 ? r : got;
+}
+
+struct binary_probe {
+	bool has;
+};
+
+static int binary_job(struct session *s, void *ctx)
+{
+	struct binary_probe *b = ctx;
+
+	b->has = session_has_binary(s, NULL);
+	return 0;
+}
+
+static ssize_t read_base64(struct store *st, struct store_parts *p, struct store_part *sp,
+			   uint64_t off, size_t len, char *buf)
+{
+	struct binary_probe probe = { false };
+	char item[96], key[96];
+	uint64_t enc_off, enc_len;
+	uint32_t skip;
+	bool try_binary;
+	ssize_t got;
+
+	pthread_mutex_lock(&p->lock);
+	try_binary = p->binary_ok;
+	pthread_mutex_unlock(&p->lock);
+	if (try_binary && pool_run(store_pool(st), NULL, binary_job, &probe) == 0 && probe.has) {
+		snprintf(item, sizeof(item), "BINARY.PEEK[%s]<%" PRIu64 ".%zu>", sp->section, off, len);
+		snprintf(key, sizeof(key), "BINARY[%s]<%" PRIu64 ">", sp->section, off);
+		got = fetch_one(st, p, item, key, 0, len, buf, MIME_CTE_IDENTITY);
+		if (got >= 0 && (got == (ssize_t)len || off + (uint64_t)got == sp->size))
+			return got;
+		/*
+		 * The server would not decode it (NO [UNKNOWN-CTE], [PARSE]), dropped
+		 * the connection, or answered a length that contradicts the size we
+		 * proved: decode locally from now on.
+		 */
+		log_warn("message UID %" PRIu32 " part %s: BINARY fetch failed (%s); decoding locally",
+			 p->uid, sp->section, got < 0 ? strerror((int)-got) : "wrong length");
+		pthread_mutex_lock(&p->lock);
+		p->binary_ok = false;
+		pthread_mutex_unlock(&p->lock);
+	}
+	b64_layout_map(&sp->layout, off, len, &enc_off, &enc_len, &skip);
+	snprintf(item, sizeof(item), "BODY.PEEK[%s]<%" PRIu64 ".%" PRIu64 ">", sp->section, enc_off,
+		 enc_len);
+	snprintf(key, sizeof(key), "BODY[%s]<%" PRIu64 ">", sp->section, enc_off);
+	return fetch_one(st, p, item, key, skip, len, buf, MIME_CTE_BASE64);
+}
+
+/* A part without random access whose kept copy was dropped: fetch it whole again. */
+static int refetch_whole(struct store *st, struct store_parts *p, struct store_part *sp)
+{
+	char item[96], key[96];
+	struct item_fetch *f = calloc(1, sizeof(*f));
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	f->uidvalidity = p->uidvalidity;
+	f->uid = p->uid;
+	snprintf(item, sizeof(item), "BODY.PEEK[%s]", sp->section);
+	snprintf(key, sizeof(key), "BODY[%s]", sp->section);
+	item_add(f, item, key);
+	r = item_fetch_run(st, f, p->mailbox);
+	if (r == 0) {
+		char *dec = NULL;
+		size_t declen = 0;
+
+		r = mime_decode(sp->cte, f->val[0] ? f->val[0] : "", f->len[0], &dec, &declen);
+		if (r == 0) {
+			if (declen != sp->size)
+				log_warn("message UID %" PRIu32 " part %s: decoded %zu bytes, %" PRIu64
+					 " before", p->uid, sp->section, declen, sp->size);
+			pthread_mutex_lock(&p->lock);
+			if (!sp->content) {
+				sp->content = dec;
+				dec = NULL;
+			}
+			pthread_mutex_unlock(&p->lock);
+			free(dec);
+		}
+	}
+	item_fetch_done(f);
+	free(f);
+	return r;
+}
+
+ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uint64_t off,
+			size_t len, char *buf)
+{
+	struct store_part *sp;
+	char item[96], key[96];
+	ssize_t got;
+	int r;
+
+	if (idx >= p->n)
+		return -ENOENT;
+	sp = &p->parts[idx];
+	if (off >= sp->size)
+		return 0;
+	if (len > sp->size - off)
+		len = (size_t)(sp->size - off);
+	if (sp->kind == PART_HEADER) {
+		copy_out(p->header, p->header_len, off, len, buf, &got);
+		return got;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (sp->content) {
+		copy_out(sp->content, sp->size, off, len, buf, &got);
+		pthread_mutex_unlock(&p->lock);
+		return got;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (sp->kind == PART_MESSAGE || sp->cte == MIME_CTE_IDENTITY || sp->cte == MIME_CTE_UNKNOWN) {
+		snprintf(item, sizeof(item), "BODY.PEEK[%s]<%" PRIu64 ".%zu>", sp->section, off, len);
+		snprintf(key, sizeof(key), "BODY[%s]<%" PRIu64 ">", sp->section, off);
+		return fetch_one(st, p, item, key, 0, len, buf, MIME_CTE_IDENTITY);
+	}
+	if (sp->cte == MIME_CTE_BASE64 && sp->has_layout)
+		return read_base64(st, p, sp, off, len, buf);
+	r = refetch_whole(st, p, sp);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&p->lock);
+	copy_out(sp->content, sp->size, off, len, buf, &got);
+	pthread_mutex_unlock(&p->lock);
+	return got;
+}
