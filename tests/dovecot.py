@@ -1135,3 +1135,135 @@ def main(argv=None):
 
 if __name__ == '__main__':
     sys.exit(main())
+
+
+# --------------------------------------------------------------------------
+# Maildir delivery and MIME test mail (added for tests/test_parts.py and
+# bench/parts.py; defined after the CLI block, which does not use them)
+
+MAILDIR_FLAGS = {'\\Draft': 'D', '\\Flagged': 'F', '\\Answered': 'R', '\\Seen': 'S',
+                 '\\Deleted': 'T'}
+_maildir_seq = [0]
+
+
+def maildir_path(dv, mailbox):
+    """The Maildir (the directory holding cur/ new/ tmp/) of an existing
+    mailbox of dv's user: INBOX is the user's root Maildir; other names are
+    kept in modified UTF-7, as nested directories for layout 'fs' and as
+    '.A.B' below the root for 'maildir++' (without listescape)."""
+    root = os.path.join(dv.mail_root, dv.user)
+    if mailbox.upper() == 'INBOX':
+        path = root
+    elif dv.layout == 'fs':
+        path = os.path.join(root, *mutf7_encode(mailbox).split('/'))
+    else:
+        path = os.path.join(root, '.' + mutf7_encode(mailbox))
+    if not os.path.isdir(os.path.join(path, 'cur')):
+        raise DovecotError('no Maildir for %r at %s (CREATE it first)' % (mailbox, path))
+    return path
+
+
+def maildir_deliver(dv, mailbox, raw, *, flags=None, mtime=None, lf=True):
+    """Deliver raw (bytes) into mailbox's Maildir the way an MTA does,
+    without IMAP: write tmp/<unique>, owned by the dovecot user, mode 0600,
+    then rename it into new/<unique> (no flags) or cur/<unique>:2,<letters>.
+    lf=True stores LF line endings (the Maildir convention; Dovecot serves
+    them as CRLF); mtime (epoch seconds) becomes the INTERNALDATE. flags: only
+    system flags (\\Seen ...). Dovecot sees the file at its next sync of the
+    mailbox (SELECT, EXAMINE, STATUS, NOOP). Returns the file's path."""
+    d = maildir_path(dv, mailbox)
+    flags = list(flags or ())
+    bad = [f for f in flags if f not in MAILDIR_FLAGS]
+    if bad:
+        raise ValueError('maildir_deliver: only system flags, not %r' % bad)
+    data = raw.replace(b'\r\n', b'\n') if lf else raw
+    _maildir_seq[0] += 1
+    now = time.time()
+    unique = '%d.M%dP%dQ%d.imapfs-test' % (int(now), int(now % 1 * 1e6), os.getpid(),
+                                           _maildir_seq[0])
+    tmp = os.path.join(d, 'tmp', unique)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'wb') as f:
+        f.write(data)
+    os.chown(tmp, pwd.getpwnam('dovecot').pw_uid, grp.getgrnam('dovecot').gr_gid)
+    if mtime is not None:
+        os.utime(tmp, (mtime, mtime))
+    if flags:
+        letters = ''.join(sorted(MAILDIR_FLAGS[f] for f in flags))
+        dest = os.path.join(d, 'cur', unique + ':2,' + letters)
+    else:
+        dest = os.path.join(d, 'new', unique)
+    os.rename(tmp, dest)
+    return dest
+
+
+def maildir_deliver_many(dv, mailbox, messages, *, lf=True):
+    """Deliver messages (a list of raw bytes, or of (raw, flags, mtime)) with
+    maildir_deliver, then SELECT the mailbox over IMAP so that Dovecot picks
+    them up. Returns their UIDs in order, matched by content (line endings
+    aside; equal messages get their UIDs in order)."""
+    c = imap_client(dv)
+    try:
+        select(c, mailbox, readonly=False)
+        typ, data = c.uid('SEARCH', 'ALL')
+        before = set(int(x) for x in data[0].split()) if typ == 'OK' and data[0] else set()
+        keys = []
+        for m in messages:
+            raw, flags, mtime = (m, None, None) if isinstance(m, bytes) else m
+            maildir_deliver(dv, mailbox, raw, flags=flags, mtime=mtime, lf=lf)
+            keys.append(raw.replace(b'\r\n', b'\n'))
+        c.close()
+        select(c, mailbox, readonly=False)  # the sync picks up new/ and cur/
+        typ, data = c.uid('SEARCH', 'ALL')
+        new = sorted(set(int(x) for x in data[0].split()) - before) if data[0] else []
+        if len(new) != len(messages):
+            raise DovecotError('%d messages delivered to %r, %d new UIDs seen'
+                               % (len(messages), mailbox, len(new)))
+        by_body = {}
+        for uid, body in sorted(fetch_bodies(c, new).items()):
+            by_body.setdefault(body.replace(b'\r\n', b'\n'), []).append(uid)
+        uids = []
+        for k in keys:
+            got = by_body.get(k)
+            if not got:
+                raise DovecotError('a delivered message is not on the server as written')
+            uids.append(got.pop(0))
+        return uids
+    finally:
+        c.logout()
+
+
+def make_attachment_message(total=6 << 20, b64_chars=5 << 20, seed=1,
+                            filename='attachment.pdf'):
+    """A multipart/mixed message of exactly `total` bytes (CRLF): a
+    text/plain part that pads it to that size, then an application/pdf
+    attachment (filename given) in base64 of b64_chars characters (a multiple
+    of 4) in lines of 76. The attachment is '%PDF-1.4' and deterministic
+    random bytes. Returns (raw, attachment bytes)."""
+    rnd = random.Random(seed)
+    n = b64_chars // 4 * 3
+    att = b'%PDF-1.4\n%\xe2\xe3\xcf\xd3\n' + rnd.randbytes(n - 15)
+    att = att[:n]
+    b64 = base64.b64encode(att)
+    b64 = b'\r\n'.join(b64[i:i + 76] for i in range(0, len(b64), 76)) + b'\r\n'
+    boundary = b'=_imapfs_parts_%d' % seed
+    head = (b'From: Parts Sender <parts@example.org>\r\nTo: alice@example.org\r\n'
+            b'Subject: a %d byte message with a %d byte attachment\r\n'
+            b'Date: Wed, 03 Jan 2024 12:00:00 +0100\r\n'
+            b'Message-ID: <parts-big-%d@imapfs.test>\r\nMIME-Version: 1.0\r\n'
+            b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n'
+            b'--' + boundary + b'\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n'
+            ) % (total, len(att), seed)
+    tail = (b'\r\n--' + boundary + b'\r\nContent-Type: application/pdf; name="'
+            + filename.encode() + b'"\r\nContent-Disposition: attachment; filename="'
+            + filename.encode() + b'"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+            + b64 + b'--' + boundary + b'--\r\n')
+    pad = total - len(head) - len(tail)
+    if pad < 4:
+        raise ValueError('total too small for the attachment')
+    line = b'The quick brown fox jumps over the lazy dog, 0123456789.\r\n'
+    text = line * ((pad - 2) // len(line))
+    text += b'x' * (pad - 2 - len(text)) + b'\r\n'
+    raw = head + text + tail
+    assert len(raw) == total, (len(raw), total)
+    return raw, att

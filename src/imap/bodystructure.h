@@ -29,7 +29,8 @@ struct bs_param {
 
 struct bs_part {
 	char *section;        /* "1", "2.1", "3.1.2" */
-	char *type, *subtype; /* lower-cased; "text"/"plain" if NIL */
+	char *type, *subtype; /* lower-cased; "text"/"plain" if NIL; subtype
+	                       * "octet-stream" when only it is missing (non-text) */
 	struct bs_param *params;  /* Content-Type parameters */
 	size_t nparams;
 	char *disposition;        /* lower-cased ("attachment", "inline") or NULL */

@@ -22,7 +22,8 @@
 struct b64_layout {
 	uint64_t encoded_size; /* bytes of the encoded body */
 	uint32_t line_chars;   /* base64 characters in each full line */
-	uint32_t eol;          /* bytes of each line ending: 1 (LF) or 2 (CRLF) */
+	uint32_t eol;          /* bytes of each line ending: 1 (LF) or 2 (CRLF); 0 for a
+	                        * body of one line without an ending */
 	uint64_t chars;        /* base64 alphabet characters before any padding */
 	uint64_t decoded_size; /* exact */
 };
@@ -32,7 +33,9 @@ struct b64_layout {
  * its last min(B64_PROBE_BYTES, encoded_size) bytes. Returns 0 with *out set if
  * the body is uniform lines as described (a trailing run of blank lines or
  * whitespace after the data is allowed; so is a body that fits in head
- * entirely, whatever its shape), -EINVAL if not.
+ * entirely, whatever its shape), -EINVAL if not, -ENOMEM. A body of at most
+ * B64_PROBE_BYTES is decoded whole to size it, and b64_layout_map() then maps
+ * any range to the whole body.
  */
 int b64_layout_probe(const char *head, size_t headlen, const char *tail, size_t taillen,
 		     uint64_t encoded_size, struct b64_layout *out);

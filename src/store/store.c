@@ -104,7 +104,8 @@ static uint32_t intern_flags(struct store *st, const struct imap_value *list)
 		const char *f = imap_value_text(&list->items[i]);
 		int w;
 
-		if (!f)
+		/* \Recent belongs to one session, not to the message: never shown or set. */
+		if (!f || strcasecmp(f, "\\Recent") == 0)
 			continue;
 		w = snprintf(text + n, sizeof(text) - n, "%s%s", n ? " " : "", f);
 		if (w < 0 || (size_t)w >= sizeof(text) - n)
