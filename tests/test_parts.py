@@ -172,10 +172,13 @@ def fetch_section(client, uid, section, binary=False):
 
 
 def uid_fetch_parse_one(data, uid):
+    out = None
     for d in parse_fetch([x for x in data if x is not None]):
         if int(d.get('UID', -1)) == uid:
-            return d
-    raise dovecot.DovecotError('no FETCH for UID %d: %r' % (uid, data))
+            out = dict(out or {}, **d)
+    if out is None:
+        raise dovecot.DovecotError('no FETCH for UID %d: %r' % (uid, data))
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -640,3 +643,549 @@ def compute_refs(dv, box, uids=None):
         return {uid: build_ref(c, box, uid, d) for uid, d in sorted(items.items())}
     finally:
         c.logout()
+
+
+# --------------------------------------------------------------------------
+# messages built for these tests
+
+def png_bytes(w=4, h=3, seed=0):
+    """A real PNG image (libmagic: image/png)."""
+    import struct
+    rnd = random.Random(seed)
+    raw = b''.join(b'\x00' + rnd.randbytes(w * 3) for _ in range(h))
+
+    def chunk(typ, data):
+        return (struct.pack('>I', len(data)) + typ + data
+                + struct.pack('>I', zlib.crc32(typ + data) & 0xffffffff))
+
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
+
+
+def pdf_bytes(n=3000, seed=0):
+    """PDF-like bytes (libmagic: application/pdf), binary inside."""
+    rnd = random.Random(seed)
+    head = b'%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n'
+    return head + rnd.randbytes(max(0, n - len(head) - 6)) + b'\n%%EOF'
+
+
+def jpeg_bytes(n=2000, seed=0):
+    """JPEG/JFIF-like bytes (libmagic: image/jpeg)."""
+    rnd = random.Random(seed)
+    head = (b'\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00'
+            b'\xff\xdb\x00\x43\x00' + bytes(range(1, 65)))
+    return head + rnd.randbytes(max(0, n - len(head) - 2)) + b'\xff\xd9'
+
+
+def zip_bytes(seed=0):
+    """A real zip archive (libmagic: application/zip)."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, 'w', zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo('readme.txt', (2024, 1, 2, 3, 4, 6)),
+                   'hello from a zip file\n' * 20)
+        z.writestr(zipfile.ZipInfo('data.bin', (2024, 1, 2, 3, 4, 6)),
+                   random.Random(seed).randbytes(500))
+    return buf.getvalue()
+
+
+def noise_bytes(n, seed):
+    """Random bytes that libmagic cannot tell (application/octet-stream)."""
+    for s in range(seed, seed + 100):
+        b = b'\x00\x9f' + random.Random(s).randbytes(n - 2)
+        if sniffed_types(b) == {'application/octet-stream'}:
+            return b
+    raise AssertionError('no unsniffable noise found')
+
+
+def b64(data, width=76, eol=b'\r\n'):
+    """base64 in lines of `width` characters, each line ended by eol."""
+    e = base64.b64encode(data)
+    return b''.join(e[i:i + width] + eol for i in range(0, len(e), width))
+
+
+def qp(text):
+    """Quoted-printable of UTF-8 text (soft breaks, =XX), CRLF lines."""
+    return quopri.encodestring(text.encode('utf-8')).replace(b'\n', b'\r\n')
+
+
+def _h(lines):
+    return b''.join((l if isinstance(l, bytes) else l.encode('utf-8')) + b'\r\n' for l in lines)
+
+
+def entity(headers, body):
+    """A MIME entity: header lines (str/bytes), a blank line, body bytes."""
+    return _h(headers) + b'\r\n' + body
+
+
+def multipart(subtype, parts, boundary, headers=(), close=True):
+    """(headers, body) of a multipart entity; parts are entity bytes."""
+    bd = boundary.encode()
+    body = b'This is a multi-part message in MIME format.\r\n'
+    for p in parts:
+        body += b'\r\n--' + bd + b'\r\n' + p
+    if close:
+        body += b'\r\n--' + bd + b'--\r\n'
+    hs = ['Content-Type: multipart/%s; boundary="%s"' % (subtype, boundary)] + list(headers)
+    return hs, body
+
+
+def message(headers, body, *, subject='test', msgid=None,
+            sender='Bob Example <bob@example.org>', date='Tue, 02 Jan 2024 10:00:00 +0100'):
+    top = ['From: ' + sender if isinstance(sender, str) else b'From: ' + sender,
+           'To: Alice <alice@example.org>',
+           ('Subject: ' + subject) if isinstance(subject, str) else b'Subject: ' + subject,
+           'Date: ' + date,
+           'Message-ID: ' + (msgid or '<%s@imapfs.test>' % hashlib.sha1(body).hexdigest()[:16]),
+           'MIME-Version: 1.0']
+    return entity(top + list(headers), body)
+
+
+TEXT = 'Hallo Alice,\nanbei die Unterlagen.\nGrüße, Bob\n'.replace('\n', '\r\n').encode()
+
+
+def text_part(text=TEXT, subtype='plain', charset='utf-8', cte='8bit', extra=()):
+    return entity(['Content-Type: text/%s; charset=%s' % (subtype, charset),
+                   'Content-Transfer-Encoding: ' + cte] + list(extra), text)
+
+
+def b64_part(ctype, data, *, disp=None, width=76, eol=b'\r\n', extra=()):
+    hs = ['Content-Type: ' + ctype, 'Content-Transfer-Encoding: base64']
+    if disp:
+        hs.append('Content-Disposition: ' + disp)
+    return entity(hs + list(extra), b64(data, width, eol))
+
+
+class Built:
+    """A message built here: its bytes, flags, and the file names (and some
+    contents) a user must see, spelled out by hand."""
+
+    def __init__(self, key, raw, names, *, flags=None, literal=None, xattrs=None,
+                 lenient=None, append_only=False):
+        self.key = key
+        self.raw = raw
+        self.names = None if names is None else set(names) | {'header.txt'}
+        self.flags = flags
+        self.literal = literal or {}   # name -> (mime_type, bytes or None)
+        self.xattrs = xattrs or {}     # user.imap.* -> str, for the .eml
+        self.lenient = lenient or {}   # section -> why it may differ (broken parts)
+        self.append_only = append_only  # bytes a Maildir file cannot keep
+
+
+def built_messages():
+    """The messages every content test reads, with their expected names."""
+    out = []
+    pdf, png, jpg, zp = pdf_bytes(5000, 1), png_bytes(7, 5, 1), jpeg_bytes(3000, 1), zip_bytes(1)
+
+    # attachments of the usual kinds, with and without names
+    hs, body = multipart('mixed', [
+        text_part(),
+        b64_part('application/pdf; name="report.pdf"', pdf,
+                 disp='attachment; filename="report.pdf"'),
+        b64_part('image/png; name="pixel.png"', png, disp='inline; filename="pixel.png"'),
+        b64_part('application/zip', zp, disp='attachment; filename="archive.zip"'),
+        b64_part('application/pdf', pdf_bytes(1200, 2)),
+        text_part(b'<html><body><p>Hi</p></body></html>\r\n', 'html', 'us-ascii', '7bit'),
+        b64_part('image/jpeg', jpg),
+    ], '=_b1_attachments')
+    out.append(Built('attachments', message(hs, body, subject='Attachments'),
+                     {'1.txt', '2-report.pdf', '3-pixel.png', '4-archive.zip', '5.pdf', '6.html',
+                      '7.jpg'},
+                     flags=['\\Seen'],
+                     literal={'2-report.pdf': ('application/pdf', pdf),
+                              '3-pixel.png': ('image/png', png),
+                              '4-archive.zip': ('application/zip', zp),
+                              '7.jpg': ('image/jpeg', jpg),
+                              '1.txt': ('text/plain', TEXT)}))
+
+    # application/octet-stream: the type (and extension) libmagic sees
+    noise = noise_bytes(4000, 7)
+    hs, body = multipart('mixed', [
+        text_part(b'see attachments\r\n', charset='us-ascii', cte='7bit'),
+        b64_part('application/octet-stream', png),
+        b64_part('application/octet-stream', pdf, disp='attachment; filename="scan"'),
+        b64_part('application/octet-stream', jpg),
+        b64_part('application/octet-stream', noise),
+        b64_part('application/octet-stream; name="data.zip"', zp),
+    ], '=_b2_sniff')
+    out.append(Built('octet-stream', message(hs, body, subject='Sniffed'),
+                     {'1.txt', '2.png', '3-scan', '4.jpg', '5.bin', '6-data.zip'},
+                     literal={'2.png': ('image/png', png), '3-scan': ('application/pdf', pdf),
+                              '4.jpg': ('image/jpeg', jpg),
+                              '5.bin': ('application/octet-stream', noise),
+                              '6-data.zip': ('application/zip', zp)}))
+
+    # RFC 2231 names: charsets, languages, continuations
+    hs, body = multipart('mixed', [
+        text_part(),
+        b64_part('application/pdf', pdf,
+                 disp="attachment; filename*=utf-8''Rechnung%20M%C3%A4rz.pdf"),
+        b64_part('application/pdf', pdf_bytes(900, 3),
+                 disp="attachment;\r\n filename*0*=utf-8''Rechnung%20M%C3;\r\n"
+                      " filename*1*=%A4rz%202024.pdf"),
+        entity(["Content-Type: text/plain; charset=iso-8859-1; name*=iso-8859-1'de'Gr%FC%DFe.txt",
+                'Content-Transfer-Encoding: quoted-printable'], b'Gr=FC=DFe!\r\n'),
+        b64_part('application/msword', b'\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1' + bytes(600),
+                 disp='attachment; filename*0="Sehr langer "; filename*1="Dateiname.doc"'),
+        b64_part('text/plain; charset=utf-8', 'Preis: 100 €\r\n'.encode(),
+                 disp="attachment; filename*0*=utf-8''%E2%82%AC; filename*1=\" 100.txt\""),
+    ], '=_b3_2231')
+    out.append(Built('rfc2231', message(hs, body, subject='RFC 2231'),
+                     {'1.txt', '2-Rechnung März.pdf', '3-Rechnung März 2024.pdf', '4-Grüße.txt',
+                      '5-Sehr langer Dateiname.doc', '6-€ 100.txt'},
+                     flags=['\\Seen', '\\Flagged'],
+                     literal={'2-Rechnung März.pdf': ('application/pdf', pdf),
+                              '4-Grüße.txt': ('text/plain', b'Gr\xfc\xdfe!\r\n'),
+                              '6-€ 100.txt': ('text/plain', 'Preis: 100 €\r\n'.encode())}))
+
+    # RFC 2047 words inside quoted names, and raw UTF-8
+    hs, body = multipart('mixed', [
+        text_part(),
+        b64_part('application/pdf; name="=?utf-8?B?w5xiZXJzaWNodC5wZGY=?="', pdf),
+        entity(['Content-Type: text/plain; charset=iso-8859-1',
+                'Content-Disposition: attachment;\r\n'
+                ' filename="=?iso-8859-1?Q?Gr=FC=DFe_aus_K=F6ln.txt?="'], b'Gruesse\r\n'),
+        b64_part('application/pdf', pdf,
+                 disp='attachment; filename="=?utf-8?Q?Sehr_lange_?= =?utf-8?Q?Datei.pdf?="'),
+        entity(['Content-Type: text/plain; charset=utf-8',
+                'Content-Disposition: attachment; filename="Größe.txt"'.encode('utf-8')],
+               b'raw utf-8 name\r\n'),
+        b64_part('application/pdf', pdf, disp='attachment; filename="=?utf-8?Q?x=2Fy.pdf?="'),
+    ], '=_b4_2047')
+    out.append(Built('rfc2047-names', message(hs, body, subject='RFC 2047 names'),
+                     {'1.txt', '2-Übersicht.pdf', '3-Grüße aus Köln.txt', '4-Sehr lange Datei.pdf',
+                      '5-Größe.txt', '6-x_y.pdf'},
+                     literal={'2-Übersicht.pdf': ('application/pdf', pdf),
+                              '3-Grüße aus Köln.txt': ('text/plain', b'Gruesse\r\n')}))
+
+    # nested message/rfc822, two levels, and a top-level message/rfc822
+    inner2 = message(['Content-Type: text/plain; charset=utf-8',
+                      'Content-Transfer-Encoding: quoted-printable'],
+                     qp('Innerste Nachricht: Grüße aus der Tiefe.\n'),
+                     subject='inner 2', msgid='<inner2@imapfs.test>')
+    hs1, body1 = multipart('mixed', [
+        text_part(b'first level text\r\n', charset='us-ascii', cte='7bit'),
+        entity(['Content-Type: message/rfc822'], inner2),
+        b64_part('application/pdf', pdf_bytes(700, 4), disp='attachment; filename="inner.pdf"'),
+    ], '=_b5_inner1')
+    inner1 = message(hs1, body1, subject='inner 1', msgid='<inner1@imapfs.test>')
+    hs, body = multipart('mixed', [
+        text_part(b'outer text\r\n', charset='us-ascii', cte='7bit'),
+        entity(['Content-Type: message/rfc822', 'Content-Disposition: attachment; filename="fwd.eml"'],
+               inner1),
+        b64_part('application/pdf', pdf, disp='attachment; filename="outer.pdf"'),
+    ], '=_b5_outer')
+    out.append(Built('nested', message(hs, body, subject='Nested'),
+                     {'1.txt', '2.eml', '2.1.txt', '2.2.eml', '2.2.1.txt', '2.3-inner.pdf',
+                      '3-outer.pdf'},
+                     literal={'2.2.1.txt': ('text/plain',
+                                            'Innerste Nachricht: Grüße aus der Tiefe.\r\n'.encode()),
+                              '2.1.txt': ('text/plain', b'first level text\r\n')}))
+    hsa, bodya = multipart('alternative', [
+        text_part(b'plain version\r\n', charset='us-ascii', cte='7bit'),
+        text_part(b'<p>html version</p>\r\n', 'html', 'us-ascii', '7bit')], '=_b6_alt')
+    fwd = message(hsa, bodya, subject='forwarded', msgid='<fwd@imapfs.test>')
+    out.append(Built('toplevel-rfc822',
+                     message(['Content-Type: message/rfc822'], fwd, subject='Top-level rfc822'),
+                     {'1.eml', '1.1.txt', '1.2.html'},
+                     literal={'1.eml': ('message/rfc822', fwd),
+                              '1.2.html': ('text/html', b'<p>html version</p>\r\n')}))
+
+    # multipart/alternative inside multipart/mixed; related inside alternative
+    alt_text = 'Das ist eine längere Zeile mit Umlauten äöü und einem = Zeichen, die mehr als ' \
+               'sechsundsiebzig Zeichen hat und daher umbrochen wird.\nZweite Zeile.\n'
+    hsa, bodya = multipart('alternative', [
+        entity(['Content-Type: text/plain; charset=utf-8',
+                'Content-Transfer-Encoding: quoted-printable'], qp(alt_text)),
+        entity(['Content-Type: text/html; charset=utf-8',
+                'Content-Transfer-Encoding: quoted-printable'],
+               qp('<p>' + alt_text + '</p>\n')),
+    ], '=_b7_alt')
+    hs, body = multipart('mixed', [
+        entity(hsa, bodya),
+        b64_part('application/pdf', pdf, disp='attachment; filename="slides.pdf"'),
+    ], '=_b7_mixed')
+    out.append(Built('alternative-in-mixed', message(hs, body, subject='Alternative'),
+                     {'1.1.txt', '1.2.html', '2-slides.pdf'},
+                     flags=['\\Flagged', '$Work'],
+                     literal={'1.1.txt': ('text/plain',
+                                          alt_text.replace('\n', '\r\n').encode())}))
+    hsr, bodyr = multipart('related', [
+        text_part(b'<img src="cid:logo">\r\n', 'html', 'us-ascii', '7bit'),
+        b64_part('image/png', png, extra=['Content-ID: <logo>'])], '=_b8_rel')
+    hs, body = multipart('alternative', [
+        text_part(b'plain\r\n', charset='us-ascii', cte='7bit'), entity(hsr, bodyr)], '=_b8_alt')
+    out.append(Built('related-in-alternative', message(hs, body, subject='Related'),
+                     {'1.txt', '2.1.html', '2.2.png'}))
+
+    # non-ASCII headers
+    subj = 'Grüße aus Köln – 日本語'
+    out.append(Built('headers-utf8', message(
+        ['Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit'],
+        'Körper\r\n'.encode(),
+        subject='=?utf-8?B?%s?=' % base64.b64encode(subj.encode()).decode(),
+        sender='=?iso-8859-1?Q?J=FCrgen_M=FCller?= <juergen@example.org>',
+        msgid='<headers-utf8@imapfs.test>', date='Wed, 03 Jan 2024 09:30:00 +0100'),
+        {'1.txt'}, flags=['\\Seen', '\\Flagged'],
+        xattrs={'user.imap.subject': subj,
+                'user.imap.from': 'Jürgen Müller <juergen@example.org>',
+                'user.imap.message_id': '<headers-utf8@imapfs.test>',
+                'user.imap.date': 'Wed, 03 Jan 2024 09:30:00 +0100'},
+        literal={'1.txt': ('text/plain', 'Körper\r\n'.encode())}))
+    out.append(Built('headers-latin1', message(
+        ['Content-Type: text/plain; charset=iso-8859-1', 'Content-Transfer-Encoding: 8bit'],
+        b'K\xf6rper\r\n',
+        subject='=?iso-8859-1?Q?Sch=F6ne_Gr=FC=DFe?=\r\n =?utf-8?Q?und_mehr_=E2=82=AC?= bis bald',
+        msgid='<headers-latin1@imapfs.test>'),
+        {'1.txt'},
+        xattrs={'user.imap.subject': 'Schöne Grüßeund mehr € bis bald'},
+        literal={'1.txt': ('text/plain', b'K\xf6rper\r\n')}))
+    out.append(Built('headers-plain', message(
+        ['Content-Type: text/plain; charset=us-ascii'], b'plain\r\n', subject='Plain subject',
+        msgid='<headers-plain@imapfs.test>'),
+        {'1.txt'}, flags=['\\Answered'],
+        xattrs={'user.imap.subject': 'Plain subject',
+                'user.imap.from': 'Bob Example <bob@example.org>'}))
+
+    # quoted-printable: soft line breaks and =XX; transport padding
+    qtext = ('Grüße! ' * 30 + '\nLine with = sign and tab\there.\n' + 'x' * 200 + '\n'
+             'Ende.\n')
+    qbody = qp(qtext)
+    assert b'=\r\n' in qbody and b'=C3=BC' in qbody
+    out.append(Built('quoted-printable', message(
+        ['Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: quoted-printable'],
+        qbody, subject='QP'), {'1.txt'},
+        literal={'1.txt': ('text/plain', qtext.replace('\n', '\r\n').encode())}))
+    out.append(Built('qp-trailing-whitespace', message(
+        ['Content-Type: text/plain; charset=us-ascii', 'Content-Transfer-Encoding: quoted-printable'],
+        b'line with trailing spaces   \r\nand a tab\t\r\nsoft=20  =\r\nbreak\r\n',
+        subject='QP with transport padding'), {'1.txt'}))
+
+    # base64 layouts
+    blob = random.Random(9).randbytes(10000)
+    hs, body = multipart('mixed', [
+        text_part(b'base64 layouts\r\n', charset='us-ascii', cte='7bit'),
+        b64_part('application/pdf', pdf_bytes(9000, 5), disp='attachment; filename="l76.pdf"'),
+        b64_part('application/pdf', pdf_bytes(9001, 6), width=64,
+                 disp='attachment; filename="l64.pdf"'),
+        b64_part('application/pdf', pdf_bytes(9002, 7), width=76, eol=b'\n',
+                 disp='attachment; filename="lf.pdf"'),
+        b64_part('application/octet-stream', blob[:57 * 40],
+                 disp='attachment; filename="exact-lines.dat"'),
+        b64_part('text/plain; charset=utf-8', ('Grüße ' * 300).encode()),
+        entity(['Content-Type: application/octet-stream; name="trailing-blank.dat"',
+                'Content-Transfer-Encoding: base64'], b64(blob[:1000]) + b'\r\n\r\n\r\n'),
+        entity(['Content-Type: application/octet-stream; name="one-line.dat"',
+                'Content-Transfer-Encoding: base64'], base64.b64encode(blob[:3000]) + b'\r\n'),
+        entity(['Content-Type: application/octet-stream; name="no-eol.dat"',
+                'Content-Transfer-Encoding: BASE64'], b64(blob[:500]).rstrip(b'\r\n')),
+    ], '=_b9_b64')
+    out.append(Built('base64-layouts', message(hs, body, subject='Base64'),
+                     {'1.txt', '2-l76.pdf', '3-l64.pdf', '4-lf.pdf', '5-exact-lines.dat', '6.txt',
+                      '7-trailing-blank.dat', '8-one-line.dat', '9-no-eol.dat'},
+                     literal={'5-exact-lines.dat': ('application/octet-stream', blob[:57 * 40]),
+                              '6.txt': ('text/plain', ('Grüße ' * 300).encode()),
+                              '7-trailing-blank.dat': ('application/octet-stream', blob[:1000]),
+                              '8-one-line.dat': ('application/octet-stream', blob[:3000]),
+                              '9-no-eol.dat': ('application/octet-stream', blob[:500])}))
+
+    # LF-only line endings, sent as they are
+    lf = message(['Content-Type: multipart/mixed; boundary="lf"'],
+                 b'--lf\r\nContent-Type: text/plain\r\n\r\nline one\r\nline two\r\n'
+                 b'--lf\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+                 + b64(png) + b'--lf--\r\n', subject='LF only').replace(b'\r\n', b'\n')
+    out.append(Built('lf-only', lf, {'1.txt', '2.png'},
+                     literal={'2.png': ('image/png', png)}))
+
+    # a big attachment (5 MiB of base64)
+    raw, att = dovecot.make_attachment_message(6 << 20, 5 << 20, seed=2)
+    out.append(Built('big-attachment', raw, {'1.txt', '2-attachment.pdf'},
+                     literal={'2-attachment.pdf': ('application/pdf', att)}))
+
+    # names that must be made safe or shortened
+    long_ascii = 'a' * 300 + '.pdf'
+    long_utf8 = 'ä' * 150 + '.txt'
+    small = b'tiny\r\n'
+    hs, body = multipart('mixed', [
+        text_part(),
+        b64_part('application/pdf', pdf, disp='attachment; filename="%s"' % long_ascii),
+        entity(['Content-Type: text/plain; charset=utf-8',
+                "Content-Disposition: attachment; filename*=utf-8''"
+                + '%C3%A4' * 150 + '.txt'], small),
+        entity(['Content-Type: text/plain', 'Content-Disposition: attachment; '
+                'filename="../../etc/passwd"'], small),
+        b64_part('application/pdf', pdf, disp='attachment; filename=".."'),
+        entity(['Content-Type: text/plain', 'Content-Disposition: attachment; filename="."'], small),
+        entity(['Content-Type: text/plain', 'Content-Disposition: attachment; '
+                'filename=".hidden.txt"'], small),
+        entity(['Content-Type: text/plain',
+                "Content-Disposition: attachment; filename*=utf-8''a%01b%7Fc.txt"], small),
+        entity(['Content-Type: text/plain',
+                "Content-Disposition: attachment; filename*=utf-8''nul%00byte.txt"], small),
+        entity(['Content-Type: text/plain',
+                b'Content-Disposition: attachment; filename="caf\xe9.txt"'], small),
+        entity(['Content-Type: text/plain', 'Content-Disposition: attachment; '
+                'filename="dir/sub/file.txt"'], small),
+        entity(['Content-Type: text/plain', 'Content-Disposition: attachment; filename="..."'],
+               small),
+    ], '=_b10_names')
+    n2 = '2-' + 'a' * (NAME_MAX - 2 - 4) + '.pdf'
+    n3 = '3-' + 'ä' * ((NAME_MAX - 2 - 4) // 2) + '.txt'
+    assert len(n2.encode()) == NAME_MAX and len(n3.encode()) == NAME_MAX - 1
+    out.append(Built('unsafe-names', message(hs, body, subject='Unsafe names'),
+                     {'1.txt', n2, n3, '4-_.._etc_passwd', '5.pdf', '6.txt', '7-hidden.txt',
+                      '8-a_b_c.txt', '9-nul_byte.txt', '10-caf_.txt', '11-dir_sub_file.txt',
+                      '12.txt'},
+                     literal={n2: ('application/pdf', pdf), n3: ('text/plain', small)}))
+
+    # the same file name twice
+    hs, body = multipart('mixed', [
+        text_part(),
+        b64_part('application/pdf', pdf_bytes(800, 11), disp='attachment; filename="same.pdf"'),
+        b64_part('application/pdf', pdf_bytes(801, 12), disp='attachment; filename="same.pdf"'),
+        entity(['Content-Type: message/rfc822'], message(*multipart('mixed', [
+            b64_part('application/pdf', pdf_bytes(802, 13), disp='attachment; filename="same.pdf"')
+        ], '=_b11_in'), subject='inner same')),
+    ], '=_b11_same')
+    out.append(Built('same-names', message(hs, body, subject='Same names'),
+                     {'1.txt', '2-same.pdf', '3-same.pdf', '4.eml', '4.1-same.pdf'},
+                     literal={'2-same.pdf': ('application/pdf', pdf_bytes(800, 11)),
+                              '3-same.pdf': ('application/pdf', pdf_bytes(801, 12)),
+                              '4.1-same.pdf': ('application/pdf', pdf_bytes(802, 13))}))
+
+    # single-part messages
+    out.append(Built('single-text', message(['Content-Type: text/plain; charset=us-ascii'],
+                                            b'just text\r\n', subject='single'),
+                     {'1.txt'}, literal={'1.txt': ('text/plain', b'just text\r\n')}))
+    out.append(Built('single-html', message(['Content-Type: text/html; charset=us-ascii'],
+                                            b'<b>x</b>\r\n', subject='html'), {'1.html'}))
+    out.append(Built('single-pdf', message(
+        ['Content-Type: application/pdf; name="doc.pdf"', 'Content-Transfer-Encoding: base64'],
+        b64(pdf), subject='pdf only'), {'1-doc.pdf'},
+        literal={'1-doc.pdf': ('application/pdf', pdf)}))
+    out.append(Built('no-mime-headers', (
+        b'From: old@example.org\r\nTo: alice@example.org\r\nSubject: no MIME\r\n'
+        b'Date: Mon, 01 Jan 2001 00:00:00 +0000\r\n\r\nplain old mail\r\n'), {'1.txt'},
+        literal={'1.txt': ('text/plain', b'plain old mail\r\n')}))
+    out.append(Built('binary-cte', message(
+        ['Content-Type: application/pdf; name="bin.pdf"', 'Content-Transfer-Encoding: binary'],
+        pdf_bytes(2000, 14).replace(b'\r\n', b'\n') + b'\r\n', subject='binary'),
+        {'1-bin.pdf'}, append_only=True))
+    return out
+
+
+def malformed_messages():
+    """Messages with broken or strange structure: the .eml must stay
+    readable and the parts that can be listed must be."""
+    out = []
+    pdf, png = pdf_bytes(3000, 21), png_bytes(5, 5, 21)
+    good = text_part(b'the good part\r\n', charset='us-ascii', cte='7bit')
+
+    hs, body = multipart('mixed', [
+        good,
+        entity(['Content-Type: application/pdf; name="bogus.pdf"',
+                'Content-Transfer-Encoding: x-bogus'], b'%PDF-1.4 served as it is\r\n=00=FF\r\n'),
+        b64_part('image/png; name="ok.png"', png)], '=_m1')
+    out.append(Built('bogus-cte', message(hs, body, subject='bogus CTE'),
+                     {'1.txt', '2-bogus.pdf', '3-ok.png'},
+                     literal={'2-bogus.pdf': ('application/pdf',
+                                              b'%PDF-1.4 served as it is\r\n=00=FF\r\n'),
+                              '3-ok.png': ('image/png', png)}))
+
+    enc = b64(pdf)
+    cut = enc[:len(enc) // 2]
+    cut = cut[:cut.rindex(b'\r\n') + 2] + b'QUJDRA'  # 6 characters: a partial quantum
+    hs, body = multipart('mixed', [
+        good, entity(['Content-Type: application/pdf; name="truncated.pdf"',
+                      'Content-Transfer-Encoding: base64'], cut),
+        b64_part('image/png; name="ok.png"', png)], '=_m2')
+    out.append(Built('base64-truncated', message(hs, body, subject='truncated base64'),
+                     {'1.txt', '2-truncated.pdf', '3-ok.png'}))
+
+    cut1 = enc[:len(enc) // 3]
+    cut1 = cut1[:cut1.rindex(b'\r\n') + 2] + b'QUJDR'  # one character more than a quantum
+    hs, body = multipart('mixed', [
+        good, entity(['Content-Type: application/pdf; name="stray.pdf"',
+                      'Content-Transfer-Encoding: base64'], cut1),
+        b64_part('image/png; name="ok.png"', png)], '=_m3')
+    out.append(Built('base64-stray-char', message(hs, body, subject='base64, 1 char too many'),
+                     {'1.txt', '2-stray.pdf', '3-ok.png'},
+                     lenient={'2': 'the email package cannot decode a body of 4n+1 base64 '
+                                   'characters and returns it undecoded'}))
+
+    lines = b64(pdf).split(b'\r\n')
+    junk = b'\r\n'.join(l[:10] + b'*!' + l[10:40] + b' # ' + l[40:] if i % 3 == 0 else l
+                        for i, l in enumerate(lines))
+    junk = b'---- ** ----\r\n' + junk + b'~~~\r\n'
+    hs, body = multipart('mixed', [
+        good, entity(['Content-Type: application/pdf; name="junk.pdf"',
+                      'Content-Transfer-Encoding: base64'], junk),
+        entity(['Content-Type: application/octet-stream; name="8bit-junk.bin"',
+                'Content-Transfer-Encoding: base64'],
+               b64(png).replace(b'\r\n', b'\xff\xfe\r\n', 3)),
+        b64_part('image/png; name="ok.png"', png)], '=_m4')
+    out.append(Built('base64-junk', message(hs, body, subject='base64 with junk'),
+                     {'1.txt', '2-junk.pdf', '3-8bit-junk.bin', '4-ok.png'},
+                     literal={'2-junk.pdf': ('application/pdf', pdf)}))
+
+    hs, body = multipart('mixed', [
+        good, entity(['Content-Type: text/plain; charset=us-ascii',
+                      'Content-Transfer-Encoding: quoted-printable'],
+                     b'bad escapes =ZZ and =4 and = at the end=\r\nlower =c3=a4 ok=3D\r\nlast='),
+        b64_part('image/png; name="ok.png"', png)], '=_m5')
+    out.append(Built('qp-broken', message(hs, body, subject='broken QP'),
+                     {'1.txt', '2.txt', '3-ok.png'}))
+
+    hs, body = multipart('mixed', [
+        good, b64_part('image/png; name="ok.png"', png),
+        text_part(b'the last part, no closing delimiter\r\n', charset='us-ascii', cte='7bit')],
+        '=_m6', close=False)
+    out.append(Built('no-close-delimiter', message(hs, body, subject='no close delimiter'),
+                     {'1.txt', '2-ok.png', '3.txt'}))
+
+    out.append(Built('multipart-no-boundary', message(
+        ['Content-Type: multipart/mixed'],
+        b'--x\r\nContent-Type: text/plain\r\n\r\nno boundary parameter\r\n--x--\r\n',
+        subject='no boundary'), None))
+
+    depth = 120
+    m = message(['Content-Type: text/plain'], b'at the bottom\r\n', subject='level %d' % depth)
+    for lvl in range(depth - 1, -1, -1):
+        m = message(['Content-Type: message/rfc822'], m, subject='level %d' % lvl)
+    out.append(Built('deep-rfc822', m, None))
+
+    m = text_part(b'deep leaf\r\n', charset='us-ascii', cte='7bit')
+    for lvl in range(depth - 1):
+        m = entity(*multipart('mixed', [m], '=_deep%d' % lvl))
+    out.append(Built('deep-multipart',
+                     message(*multipart('mixed', [m], '=_deeptop'), subject='deep multipart'),
+                     None))
+
+    hs, body = multipart('mixed', [text_part(b'part %d\r\n' % i, charset='us-ascii', cte='7bit')
+                                   for i in range(300)], '=_many')
+    out.append(Built('300-parts', message(hs, body, subject='300 parts'),
+                     {'%d.txt' % (i + 1) for i in range(300)}))
+
+    hs, body = multipart('mixed', [
+        entity(['Content-Type: text/plain'], b''),
+        b'\r\nno header at all\r\n',
+        entity(['Content-Type: text'], b'no subtype\r\n'),
+        entity(['Content-Type: /bar'], b'no type\r\n'),
+        entity(['Content-Type: ;;;'], b'nothing\r\n'),
+        b64_part('image/png; name="ok.png"', png)], '=_m8')
+    out.append(Built('empty-and-untyped', message(hs, body, subject='empty and untyped'), None))
+
+    hs, body = multipart('mixed', [
+        good, entity(['Content-Type: message/rfc822', 'Content-Transfer-Encoding: base64'],
+                     b64(message(['Content-Type: text/plain'], b'encoded message\r\n',
+                                 subject='inside base64'))),
+        b64_part('image/png; name="ok.png"', png)], '=_m9')
+    out.append(Built('rfc822-in-base64', message(hs, body, subject='message/rfc822 in base64'),
+                     None))
+
+    out.append(Built('header-only', b'From: a@example.org\r\nSubject: header only\r\n'
+                     b'Content-Type: text/plain\r\n', None))
+    out.append(Built('empty-body', message(['Content-Type: text/plain'], b'', subject='empty'),
+                     {'1.txt'}))
+    return out
