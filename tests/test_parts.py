@@ -527,7 +527,9 @@ class ExpectedFile:
     """One file of <uid>.parts/ as a user should see it."""
 
     def __init__(self, names, section, kind, content, mime_types=None, charset=None,
-                 contents=None, optional=False, note=None):
+                 contents=None, optional=False, note=None, encoded=None, encoding=None):
+        self.encoded = encoded        # BODY[section]
+        self.encoding = encoding      # Content-Transfer-Encoding (server's)
         self.names = names            # acceptable names (usually one)
         self.section = section        # None for header.txt
         self.kind = kind              # 'header', 'leaf', 'message'
@@ -554,7 +556,7 @@ class MessageRef:
         self.binary_refused = []  # sections the server's BINARY refuses
 
 
-def build_ref(client, box, uid, d, *, check_binary=False):
+def build_ref(client, box, uid, d):
     """The MessageRef of one message from its FETCH items d (BODY[],
     BODY[HEADER], BODYSTRUCTURE, FLAGS); fetches BODY.PEEK[section] of every
     part with client (the mailbox selected)."""
@@ -588,27 +590,24 @@ def build_ref(client, box, uid, d, *, check_binary=False):
             continue
         p = py.get(b.section)
         note = None
+        content = python_decode(b.encoding, body)
+        decoding = b.encoding in ('base64', 'quoted-printable')
         pcte = str(p.msg.get('content-transfer-encoding', '')).lower() if p else None
-        if (p is not None and not p.is_message and p.msg.get_content_type() == b.mime_type
-                and _payload_bytes(p.msg) == body
-                and (pcte == b.encoding or b.encoding not in ('base64', 'quoted-printable')
-                     and pcte not in ('base64', 'quoted-printable'))):
-            content = (p.msg.get_payload(decode=True)
-                       if b.encoding in ('base64', 'quoted-printable') else body)
+        pbody = _payload_bytes(p.msg) if p is not None else None
+        if p is None or p.is_message or p.msg.get_content_type() != b.mime_type:
+            note = 'the email package does not see this part'
+        elif pbody is None:
+            note = 'the email package parses this %s part into messages' % b.mime_type
+        elif decoding and pcte != b.encoding:
+            note = 'the email package reads Content-Transfer-Encoding %r, the server %r' % (
+                pcte, b.encoding)
         else:
-            content = python_decode(b.encoding, body)
-            if p is None or p.msg.get_content_type() != b.mime_type:
-                note = 'the email package does not see this part'
-            elif _payload_bytes(p.msg) != body:
-                pb = _payload_bytes(p.msg)
-                if pb is None:
-                    note = 'the email package parses this %s part into messages' % b.mime_type
-                else:
-                    note = ('the email package delimits this part differently: %d bytes, '
-                            'server %d (first difference at %d)'
-                            % (len(pb), len(body), first_difference(pb, body)))
-            else:
-                note = 'Content-Transfer-Encoding %r, server %r' % (pcte, b.encoding)
+            own = p.msg.get_payload(decode=True) if decoding else pbody
+            if own != content:
+                note = ('the email package delimits this part differently: %d bytes, server %d '
+                        '(first difference at %d)' % (len(pbody), len(body),
+                                                       first_difference(pbody, body)))
+        if note:
             ref.notes.append('%s: %s' % (b.section, note))
         if b.mime_type == 'application/octet-stream':
             mime_types = sniffed_types(content)
@@ -620,9 +619,8 @@ def build_ref(client, box, uid, d, *, check_binary=False):
         else:
             names = {'%s.%s' % (b.section, e) for t in mime_types for e in type_extensions(t)}
         ref.files.append(ExpectedFile(names, b.section, 'leaf', content, mime_types=mime_types,
-                                      charset=b.param('charset'), note=note))
-        if check_binary and b.encoding in ('base64', 'quoted-printable'):
-            pass
+                                      charset=b.param('charset'), note=note, encoded=body,
+                                      encoding=b.encoding))
     return ref
 
 
@@ -762,7 +760,7 @@ class Built:
     contents) a user must see, spelled out by hand."""
 
     def __init__(self, key, raw, names, *, flags=None, literal=None, xattrs=None,
-                 lenient=None, append_only=False):
+                 lenient=None, append_only=False, partial_ok=False):
         self.key = key
         self.raw = raw
         self.names = None if names is None else set(names) | {'header.txt'}
@@ -771,6 +769,7 @@ class Built:
         self.xattrs = xattrs or {}     # user.imap.* -> str, for the .eml
         self.lenient = lenient or {}   # section -> why it may differ (broken parts)
         self.append_only = append_only  # bytes a Maildir file cannot keep
+        self.partial_ok = partial_ok    # too deep to understand: may be listed in part
 
 
 def built_messages():
@@ -1153,14 +1152,14 @@ def malformed_messages():
     m = message(['Content-Type: text/plain'], b'at the bottom\r\n', subject='level %d' % depth)
     for lvl in range(depth - 1, -1, -1):
         m = message(['Content-Type: message/rfc822'], m, subject='level %d' % lvl)
-    out.append(Built('deep-rfc822', m, None))
+    out.append(Built('deep-rfc822', m, None, partial_ok=True))
 
     m = text_part(b'deep leaf\r\n', charset='us-ascii', cte='7bit')
     for lvl in range(depth - 1):
         m = entity(*multipart('mixed', [m], '=_deep%d' % lvl))
     out.append(Built('deep-multipart',
                      message(*multipart('mixed', [m], '=_deeptop'), subject='deep multipart'),
-                     None))
+                     None, partial_ok=True))
 
     hs, body = multipart('mixed', [text_part(b'part %d\r\n' % i, charset='us-ascii', cte='7bit')
                                    for i in range(300)], '=_many')
@@ -1189,3 +1188,651 @@ def malformed_messages():
     out.append(Built('empty-body', message(['Content-Type: text/plain'], b'', subject='empty'),
                      {'1.txt'}))
     return out
+
+
+# --------------------------------------------------------------------------
+# servers holding the test mail
+
+NO_BINARY_CAPS = ('IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY '
+                  'THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL '
+                  'CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 '
+                  'CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS '
+                  'MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ '
+                  'NOTIFY SPECIAL-USE')
+SA_MAILDIR_COUNT = 300   # SpamAssassin messages delivered as Maildir files
+SA_CHUNKS = 4            # the 1200 APPENDed ones are read in this many tests
+
+
+def _maildir_flags(flags):
+    return [f for f in (flags or ()) if f in dovecot.MAILDIR_FLAGS]
+
+
+def sa_maildir_messages(n=SA_MAILDIR_COUNT):
+    """n SpamAssassin messages other than the ones conftest APPENDs (those
+    are spamassassin_messages(SA_COUNT)), evenly spaced, normalised."""
+    paths = corpus.spamassassin_files()
+    taken = {paths[i * len(paths) // SA_COUNT] for i in range(SA_COUNT)}
+    rest = [p for p in paths if p not in taken]
+    out = []
+    for i in range(n):
+        with open(rest[i * len(rest) // n], 'rb') as f:
+            out.append(corpus.normalize(f.read()))
+    return out
+
+
+class Catalog:
+    def __init__(self):
+        self.keys = {}     # mailbox -> {uid: Built}
+        self.uids = {}     # mailbox -> [uid]
+
+
+def seed_parts(dv, *, maildir=True, corpora=True):
+    """Mailboxes: built, malformed (APPENDed with flags); with maildir=True
+    also built-maildir, malformed-maildir (the same, as Maildir files with LF
+    line endings); with corpora=True python-maildir (CPython's messages) and
+    sa-maildir (SA_MAILDIR_COUNT SpamAssassin messages) as Maildir files, and
+    big (the 6 MiB message alone)."""
+    cat = Catalog()
+    c = dovecot.imap_client(dv)
+    try:
+        boxes = ['built', 'malformed']
+        if maildir:
+            boxes += ['built-maildir', 'malformed-maildir']
+        if corpora:
+            boxes += ['python-maildir', 'sa-maildir', 'big']
+        for b in boxes:
+            dovecot.create_mailbox(c, b)
+    finally:
+        c.logout()
+    t = 1704067200
+    for box, msgs in (('built', built_messages()), ('malformed', malformed_messages())):
+        uids = dovecot.append_many(dv, box, [(b.raw, t + i * 3600, b.flags)
+                                             for i, b in enumerate(msgs)])
+        cat.keys[box] = dict(zip(uids, msgs))
+        cat.uids[box] = uids
+        if maildir:
+            md = [b for b in msgs if not b.append_only]
+            uids = dovecot.maildir_deliver_many(
+                dv, box + '-maildir', [(b.raw, _maildir_flags(b.flags), t + i * 60)
+                                       for i, b in enumerate(md)])
+            cat.keys[box + '-maildir'] = dict(zip(uids, md))
+            cat.uids[box + '-maildir'] = uids
+    if corpora:
+        py = corpus.python_messages()
+        cat.uids['python-maildir'] = dovecot.maildir_deliver_many(
+            dv, 'python-maildir', [(m, None, t - 86400 * (i + 1)) for i, m in enumerate(py)])
+        sa = sa_maildir_messages()
+        cat.uids['sa-maildir'] = dovecot.maildir_deliver_many(
+            dv, 'sa-maildir', [(m, None, t - 3600 * (i + 1)) for i, m in enumerate(sa)])
+        raw, att = dovecot.make_attachment_message(6 << 20, 5 << 20, seed=3)
+        cat.uids['big'] = dovecot.append_many(dv, 'big', [(raw, t, None)])
+        cat.big_attachment = att
+        cat.big_raw = raw
+    return cat
+
+
+@pytest.fixture(scope='module')
+def parts_server(_preflight):
+    """A private Dovecot with the messages of seed_parts()."""
+    base = dovecot.make_basedir('imapfs-parts-')
+    dv = dovecot.Dovecot(os.path.join(base, 'dovecot'))
+    try:
+        dv.start()
+        dv.catalog = seed_parts(dv)
+        yield dv
+    finally:
+        dv.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def nobinary_server(_preflight):
+    """A Dovecot that does not offer BINARY (imap_capability lists the rest),
+    with built and malformed APPENDed."""
+    base = dovecot.make_basedir('imapfs-parts-nobin-')
+    dv = dovecot.Dovecot(os.path.join(base, 'dovecot'),
+                         extra_conf='imap_capability = %s\n' % NO_BINARY_CAPS)
+    try:
+        dv.start()
+        c = dovecot.imap_client(dv)
+        try:
+            typ, data = c.capability()
+            caps = b' '.join(data).upper().split()
+        finally:
+            c.logout()
+        assert b'BINARY' not in caps and b'IMAP4REV1' in caps, caps
+        dv.catalog = seed_parts(dv, maildir=False, corpora=False)
+        yield dv
+    finally:
+        dv.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+_REFS = {}
+
+
+def refs_of(dv, box):
+    """{uid: MessageRef} of box, computed once per server and mailbox."""
+    key = (dv.port, box)
+    if key not in _REFS:
+        refs = compute_refs(dv, box)
+        cat = getattr(dv, 'catalog', None)
+        for uid, built in (cat.keys.get(box, {}) if cat else {}).items():
+            apply_lenience(refs[uid], built)
+        _REFS[key] = refs
+    return _REFS[key]
+
+
+def lenient_base64(body):
+    """A decoding of base64 that drops a stray last character (the usual
+    reading of a body of 4n+1 characters)."""
+    chars = re.sub(rb'[^A-Za-z0-9+/]', b'', body.split(b'=', 1)[0])
+    return base64.b64decode(chars[:len(chars) // 4 * 4])
+
+
+def apply_lenience(ref, built):
+    """Broken parts the specification lets go: a part that fails to decode
+    may hold either reading; a structure too deep to understand may be
+    listed in part."""
+    ref.built = built
+    for f in ref.files:
+        if f.section in built.lenient:
+            f.contents = [lenient_base64(f.encoded)]
+            f.note = built.lenient[f.section]
+    if built.partial_ok:
+        for f in ref.files:
+            if f.kind != 'header':
+                f.optional = True
+
+
+# --------------------------------------------------------------------------
+# what the mount shows, compared with the reference
+
+def read_bytes(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def xattr(path, name):
+    """The value of an extended attribute, or None when absent (ENODATA)."""
+    try:
+        return os.getxattr(path, name)
+    except OSError as e:
+        if e.errno == errno.ENODATA:
+            return None
+        raise
+
+
+def qp_rfc_decode(body):
+    """Quoted-printable decoded as RFC 2045 6.7 rule 3 says: trailing white
+    space of every encoded line deleted first (transport padding)."""
+    import binascii
+    return binascii.a2b_qp(re.sub(rb'[ \t]+(?=\r?\n|$)', b'', body))
+
+
+def explain(f, got):
+    """Why `got` is not the expected content of f, as precisely as can be
+    told."""
+    want = f.content
+    i = first_difference(got, want)
+    out = ['expected %d bytes, got %d; first difference at offset %d: expected %r, got %r'
+           % (len(want), len(got), i, want[max(0, i - 12):i + 12], got[max(0, i - 12):i + 12])]
+    if f.encoding == 'quoted-printable' and got == qp_rfc_decode(f.encoded):
+        out.append('got = the RFC 2045 6.7(3) decoding (trailing white space of encoded lines '
+                   'deleted, as the server\'s BINARY does); the email package keeps it')
+    if (len(got) == len(want) and got != want
+            and all(w == 0x80 and g == 0 for w, g in zip(want, got) if w != g)):
+        out.append('differs only where the server\'s BODY[] has 0x80 for a NUL byte: got the '
+                   'NULs of BINARY, the .eml shows 0x80')
+    if f.encoded is not None and got == f.encoded and f.encoding in ('base64', 'quoted-printable'):
+        out.append('got the undecoded body')
+    if f.note:
+        out.append('reference: ' + f.note)
+    return '; '.join(out)
+
+
+def check_message(box_dir, ref, problems, label):
+    """Compare <uid>.eml and <uid>.parts/ with ref; append what differs."""
+    uid = ref.uid
+    key = getattr(ref, 'built', None)
+    where = '%s/%d%s' % (label, uid, ' [%s]' % key.key if key else '')
+    eml = os.path.join(box_dir, '%d.eml' % uid)
+    st = os.stat(eml)
+    if st.st_size != len(ref.eml):
+        problems.append('%s.eml: st_size %d, RFC822 %d' % (where, st.st_size, len(ref.eml)))
+    got = read_bytes(eml)
+    if got != ref.eml:
+        problems.append('%s.eml: content differs at %d (%d bytes, expected %d)'
+                        % (where, first_difference(got, ref.eml), len(got), len(ref.eml)))
+    for name, want in ref.xattrs.items():
+        v = xattr(eml, name)
+        if name == 'user.imap.flags' and v is not None:
+            v = ' '.join(x for x in v.decode('utf-8', 'replace').split() if x != '\\Recent')
+        elif v is not None:
+            try:
+                v = v.decode('utf-8')
+            except UnicodeDecodeError:
+                problems.append('%s.eml: %s is not UTF-8: %r' % (where, name, v))
+                continue
+        if want is None:
+            if v not in (None, ''):
+                problems.append('%s.eml: %s = %r, the header is absent' % (where, name, v))
+        elif v != want:
+            problems.append('%s.eml: %s = %r, expected %r' % (where, name, v, want))
+
+    pdir = os.path.join(box_dir, '%d.parts' % uid)
+    try:
+        st = os.stat(pdir)
+        names = os.listdir(pdir)
+    except OSError as e:
+        problems.append('%s.parts: %s' % (where, e))
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        problems.append('%s.parts: not a directory (mode %o)' % (where, st.st_mode))
+        return
+    remaining = set(names)
+    if len(remaining) != len(names):
+        problems.append('%s.parts: readdir lists a name twice: %r' % (where, sorted(names)))
+    for f in ref.files:
+        hits = f.names & remaining
+        if len(hits) != 1:
+            if not hits and f.optional:
+                continue
+            problems.append('%s.parts: %s %s (section %s, %s)' % (
+                where, 'no' if not hits else 'ambiguous', ' or '.join(sorted(f.names)[:4]),
+                f.section, '/'.join(sorted(f.mime_types or ['header']))))
+            continue
+        name = hits.pop()
+        remaining.discard(name)
+        path = os.path.join(pdir, name)
+        w = '%s.parts/%s' % (where, name)
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            problems.append('%s: stat: %s' % (w, e))
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            problems.append('%s: not a regular file (mode %o)' % (w, st.st_mode))
+            continue
+        try:
+            got = read_bytes(path)
+        except OSError as e:
+            problems.append('%s: read: %s (%s)' % (w, e, f.note or 'no note'))
+            continue
+        accepted = [f.content] + list(f.contents or [])
+        if st.st_size != len(got):
+            problems.append('%s: st_size %d before reading, but %d bytes read'
+                            % (w, st.st_size, len(got)))
+        if got not in accepted:
+            problems.append('%s: content: %s' % (w, explain(f, got)))
+        if f.kind == 'header':
+            continue
+        sec = xattr(path, 'user.imap.section')
+        if sec != f.section.encode():
+            problems.append('%s: user.imap.section = %r, expected %r' % (w, sec, f.section))
+        mt = xattr(path, 'user.mime_type')
+        if mt is None or mt.decode('utf-8', 'replace') not in f.mime_types:
+            problems.append('%s: user.mime_type = %r, expected %s'
+                            % (w, mt, ' or '.join(sorted(f.mime_types))))
+        cs = xattr(path, 'user.charset')
+        if f.charset is None:
+            if cs is not None:
+                problems.append('%s: user.charset = %r, the part has none' % (w, cs))
+        elif cs is None or cs.decode('utf-8', 'replace').lower() != f.charset.lower():
+            problems.append('%s: user.charset = %r, expected %r' % (w, cs, f.charset))
+    if remaining:
+        problems.append('%s.parts: unexpected %r' % (where, sorted(remaining)))
+
+
+def check_box(mount_path, box, refs, problems, uids=None, label=None):
+    """Check the mailbox directory's listing (<uid>.eml and <uid>.parts for
+    every message) and then every message (of uids, default all)."""
+    d = os.path.join(mount_path, box)
+    listing = set(os.listdir(d))
+    want = {'%d.eml' % u for u in refs} | {'%d.parts' % u for u in refs}
+    if listing != want:
+        problems.append('%s: readdir: missing %r, unexpected %r'
+                        % (box, sorted(want - listing)[:10], sorted(listing - want)[:10]))
+    n = 0
+    for uid in sorted(refs if uids is None else uids):
+        check_message(d, refs[uid], problems, label or box)
+        n += 1
+    return n
+
+
+def report(problems, what):
+    if not problems:
+        return
+    head = '\n  '.join(problems[:80])
+    more = '\n  ... and %d more' % (len(problems) - 80) if len(problems) > 80 else ''
+    raise AssertionError('%d problems in %s:\n  %s%s' % (len(problems), what, head, more))
+
+
+def mount_for(mount_factory, dv, mode, **kw):
+    opts = ['tls=none']
+    if mode == 'nobinary':
+        opts.append('nobinary')
+    return mount_factory(dv.url('imap'), opts, password=dv.password, **kw)
+
+
+def run(argv, **kw):
+    kw.setdefault('timeout', TOOL_TIMEOUT)
+    kw.setdefault('env', C_ENV)
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def bytes_received(root):
+    v = xattr(root, 'user.imapfs.bytes_received')
+    assert v is not None, 'no user.imapfs.bytes_received on the mount root'
+    assert re.fullmatch(rb'[0-9]+', v), 'user.imapfs.bytes_received = %r' % v
+    return int(v)
+
+
+# --------------------------------------------------------------------------
+# the harness itself (no imapfs involved)
+
+def test_harness_maildir_delivery(parts_server):
+    """Messages written as Maildir files are on the server as written (line
+    endings served as CRLF), with their flags and mtime as INTERNALDATE."""
+    cat = parts_server.catalog
+    c = dovecot.imap_client(parts_server)
+    try:
+        for box in ('built-maildir', 'malformed-maildir'):
+            meta = dovecot.fetch_meta(c, box)
+            bodies = dovecot.fetch_bodies(c)
+            assert sorted(meta) == sorted(cat.uids[box])
+            for uid, b in cat.keys[box].items():
+                assert bodies[uid] == b.raw.replace(b'\r\n', b'\n').replace(b'\n', b'\r\n'), b.key
+                assert set(meta[uid][2]) - {'\\Recent'} == set(_maildir_flags(b.flags)), b.key
+        meta = dovecot.fetch_meta(c, 'python-maildir')
+        assert len(meta) == len(corpus.python_messages())
+        assert len(dovecot.fetch_meta(c, 'sa-maildir')) == SA_MAILDIR_COUNT
+    finally:
+        c.logout()
+
+
+def test_harness_reference(parts_server):
+    """The reference names and contents equal the ones spelled out by hand;
+    for the well-formed built messages the email package's walk (sections,
+    types, part bytes) agrees with the server's BODYSTRUCTURE and
+    BODY.PEEK[section] everywhere."""
+    cat = parts_server.catalog
+    problems = []
+    for box in ('built', 'built-maildir', 'malformed', 'malformed-maildir'):
+        refs = refs_of(parts_server, box)
+        for uid, b in cat.keys[box].items():
+            r = refs[uid]
+            names = set().union(*(f.names for f in r.files))
+            if b.names is not None and names != b.names:
+                problems.append('%s %s: reference names %r, by hand %r'
+                                % (box, b.key, sorted(names - b.names), sorted(b.names - names)))
+            for n, (mt, content) in b.literal.items():
+                fs = [f for f in r.files if n in f.names]
+                if len(fs) != 1:
+                    problems.append('%s %s: %s not in the reference' % (box, b.key, n))
+                    continue
+                if mt not in fs[0].mime_types:
+                    problems.append('%s %s: %s type %r' % (box, b.key, n, fs[0].mime_types))
+                if content is not None and fs[0].content != content:
+                    problems.append('%s %s: %s content differs at %d'
+                                    % (box, b.key, n, first_difference(fs[0].content, content)))
+            for k, v in b.xattrs.items():
+                if r.xattrs.get(k) != v:
+                    problems.append('%s %s: %s %r, by hand %r' % (box, b.key, k, r.xattrs.get(k), v))
+            if box.startswith('built') and r.notes:
+                problems.append('%s %s: the email package and the server disagree: %s'
+                                % (box, b.key, r.notes))
+    report(problems, 'the reference')
+
+
+@pytest.mark.parametrize('which,share', [('corpus-python', 0.35), ('corpus-sa', 0.01)])
+def test_harness_reference_corpus(server, which, share):
+    """On real mail the email package's walk agrees with the server's
+    BODYSTRUCTURE and BODY.PEEK[section] for nearly every message (CPython's
+    test messages are edge cases by design); where it does not (printed), the
+    reference decodes the part the server delimits."""
+    refs = refs_of(server, which)
+    odd = {uid: r.notes for uid, r in sorted(refs.items()) if r.notes}
+    for uid, notes in odd.items():
+        for n in notes:
+            print('%s/%d: %s' % (which, uid, n[:200]))
+    leaves = sum(1 for r in refs.values() for f in r.files if f.kind == 'leaf')
+    print('%s: %d messages, %d leaves, %d messages where the email package differs'
+          % (which, len(refs), leaves, len(odd)))
+    assert leaves >= len(refs)
+    assert len(odd) <= share * len(refs), '%d of %d messages disagree' % (len(odd), len(refs))
+
+
+# --------------------------------------------------------------------------
+# what a user sees through the mount
+
+ALL_MODES = ['binary', 'nobinary', 'no-BINARY-server']
+
+
+def _timed_check(m, dv, boxes, what, uids_of=None):
+    problems = []
+    t0 = time.monotonic()
+    n = 0
+    for box in boxes:
+        refs = refs_of(dv, box)
+        uids = uids_of(box, refs) if uids_of else None
+        n += check_box(m.path, box, refs, problems, uids=uids)
+    print('%s: %d messages checked in %.1f s, %d problems'
+          % (what, n, time.monotonic() - t0, len(problems)))
+    report(problems, what)
+
+
+@pytest.mark.parametrize('mode', ALL_MODES)
+def test_built_messages(parts_server, nobinary_server, mount_factory, mode):
+    """Every built message, APPENDed and written as a Maildir file: the
+    names, sizes, bytes and attributes of <uid>.parts/ (and the .eml's
+    attributes)."""
+    if mode == 'no-BINARY-server':
+        dv, boxes = nobinary_server, ['built']
+    else:
+        dv, boxes = parts_server, ['built', 'built-maildir']
+    for box in boxes:
+        refs_of(dv, box)
+    m = mount_for(mount_factory, dv, 'binary' if mode == 'no-BINARY-server' else mode)
+    _timed_check(m, dv, boxes, 'built messages (%s)' % mode)
+
+
+@pytest.mark.parametrize('mode', ALL_MODES)
+def test_malformed_messages(parts_server, nobinary_server, mount_factory, mode):
+    """Broken or strange structure (bogus, truncated and junk-filled
+    transfer encodings, missing delimiters, 120 levels of nesting, untyped
+    parts): the .eml stays readable and every part that is listed is right;
+    only a structure too deep to understand may be listed in part."""
+    if mode == 'no-BINARY-server':
+        dv, boxes = nobinary_server, ['malformed']
+    else:
+        dv, boxes = parts_server, ['malformed', 'malformed-maildir']
+    for box in boxes:
+        refs_of(dv, box)
+    m = mount_for(mount_factory, dv, 'binary' if mode == 'no-BINARY-server' else mode)
+    _timed_check(m, dv, boxes, 'malformed messages (%s)' % mode)
+    # and the mount is still well: a listing and a read after all that
+    assert os.listdir(m.p('malformed'))
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_python_corpus(server, parts_server, mount_factory, mode):
+    """CPython's email test messages, APPENDed (conftest's corpus-python) and
+    as Maildir files."""
+    refs_of(server, 'corpus-python')
+    refs_of(parts_server, 'python-maildir')
+    m = mount_for(mount_factory, server, mode)
+    _timed_check(m, server, ['corpus-python'], 'corpus-python (%s)' % mode)
+    m2 = mount_for(mount_factory, parts_server, mode)
+    _timed_check(m2, parts_server, ['python-maildir'], 'python-maildir (%s)' % mode)
+
+
+@pytest.mark.parametrize('chunk', range(SA_CHUNKS))
+@pytest.mark.parametrize('mode', MODES)
+def test_spamassassin_corpus(server, parts_server, mount_factory, mode, chunk):
+    """SpamAssassin messages: SA_COUNT APPENDed (conftest's corpus-sa) and
+    SA_MAILDIR_COUNT others as Maildir files, in SA_CHUNKS tests."""
+    refs = refs_of(server, 'corpus-sa')
+    mrefs = refs_of(parts_server, 'sa-maildir')
+
+    def part_of(box, refs):
+        uids = sorted(refs)
+        return uids[chunk * len(uids) // SA_CHUNKS:(chunk + 1) * len(uids) // SA_CHUNKS]
+
+    m = mount_for(mount_factory, server, mode)
+    _timed_check(m, server, ['corpus-sa'], 'corpus-sa part %d (%s)' % (chunk, mode), part_of)
+    m2 = mount_for(mount_factory, parts_server, mode)
+    _timed_check(m2, parts_server, ['sa-maildir'], 'sa-maildir part %d (%s)' % (chunk, mode),
+                 part_of)
+    assert len(refs) == SA_COUNT and len(mrefs) == SA_MAILDIR_COUNT
+
+
+def test_find_pdf_and_ls_l(parts_server, mount_factory):
+    """find MOUNT -path '*.parts/*' -name '*.pdf' finds the PDF parts of every
+    message; ls -l of a .parts directory shows the names, exact sizes and
+    the INTERNALDATE as mtime."""
+    dv = parts_server
+    boxes = ['built', 'built-maildir', 'malformed', 'malformed-maildir', 'python-maildir',
+             'sa-maildir', 'big']
+    surely, maybe = set(), set()
+    for box in boxes:
+        for uid, r in refs_of(dv, box).items():
+            for f in r.files:
+                pdfs = {n for n in f.names if n.endswith('.pdf')}
+                paths = {'%s/%d.parts/%s' % (box, uid, n) for n in pdfs}
+                maybe |= paths
+                if pdfs == f.names and not f.optional:
+                    surely |= paths
+    m = mount_for(mount_factory, dv, 'binary')
+    r = run(['find', m.path, '-path', '*.parts/*', '-name', '*.pdf'])
+    assert r.returncode == 0, r.stderr.decode(errors='replace')
+    found = {os.path.relpath(p, m.path) for p in r.stdout.decode('utf-8').splitlines()}
+    assert 'built/%d.parts/2-Rechnung März.pdf' % dv.catalog.uids['built'][2] in found
+    assert surely <= found, 'find missed %r' % sorted(surely - found)[:20]
+    assert found <= maybe, 'find found unexpected %r' % sorted(found - maybe)[:20]
+    assert len(surely) > 40
+
+    c = dovecot.imap_client(dv)
+    try:
+        meta = dovecot.fetch_meta(c, 'built')
+    finally:
+        c.logout()
+    refs = refs_of(dv, 'built')
+    for uid, b in dv.catalog.keys['built'].items():
+        if b.key not in ('attachments', 'rfc2231', 'nested', 'unsafe-names', 'big-attachment'):
+            continue
+        pdir = m.p('built', '%d.parts' % uid)
+        r = run(['ls', '-l', '--time-style=+%s', pdir])
+        assert r.returncode == 0, (b.key, r.stderr.decode(errors='replace'))
+        seen = {}
+        for line in r.stdout.decode('utf-8').splitlines()[1:]:  # after "total N"
+            f = line.split(None, 6)
+            assert len(f) == 7 and f[0].startswith('-'), (b.key, line)
+            seen[f[6]] = (int(f[4]), int(f[5]))
+        want = {n: (len(f.content), meta[uid][1]) for f in refs[uid].files for n in f.names}
+        assert seen == want, (b.key, sorted(set(seen.items()) ^ set(want.items()))[:6])
+
+
+def _big(dv):
+    uid = dv.catalog.uids['big'][0]
+    return uid, dv.catalog.big_attachment
+
+
+RATIO_LIMIT = {'binary': 1.05, 'nobinary': 1.4}
+HEAD_LIMIT = 128 << 10
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_cat_of_attachment_fetches_only_that_part(parts_server, mount_factory, mode):
+    """A fresh mount; cat of the 3.75 MiB attachment (5 MiB of base64) of a
+    6 MiB message: bytes received / attachment size <= 1.05 with BINARY,
+    <= 1.4 without (base64 costs 4/3), listing of the mailbox and the .parts
+    directory included. The figure from just after `ls` of the .parts
+    directory (the read alone) is printed too."""
+    uid, att = _big(parts_server)
+    m = mount_for(mount_factory, parts_server, mode)
+    start = bytes_received(m.path)
+    assert '%d.parts' % uid in os.listdir(m.p('big'))
+    pdir = m.p('big', '%d.parts' % uid)
+    r = run(['ls', '-l', pdir])
+    assert r.returncode == 0 and '2-attachment.pdf' in r.stdout.decode(), r
+    after_ls = bytes_received(m.path)
+    t0 = time.monotonic()
+    r = run(['cat', os.path.join(pdir, '2-attachment.pdf')])
+    secs = time.monotonic() - t0
+    end = bytes_received(m.path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == att, 'content differs at %d' % first_difference(r.stdout, att)
+    total = (end - start) / len(att)
+    read = (end - after_ls) / len(att)
+    print('cat (%s): %d bytes received for a %d byte attachment: %.3f with the listing '
+          '(%d bytes for ls of the mailbox and .parts), %.3f for the read alone; %.2f s'
+          % (mode, end - start, len(att), total, after_ls - start, read, secs))
+    assert total <= RATIO_LIMIT[mode], (
+        'received %.3f x the attachment size (%d bytes; %d of them before the read)'
+        % (total, end - start, after_ls - start))
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_head_of_attachment_fetches_little(parts_server, mount_factory, mode):
+    """A fresh mount; head -c 4096 of the attachment: under 128 KiB received,
+    listing included (the read alone printed too)."""
+    uid, att = _big(parts_server)
+    m = mount_for(mount_factory, parts_server, mode)
+    start = bytes_received(m.path)
+    pdir = m.p('big', '%d.parts' % uid)
+    r = run(['ls', '-l', pdir])
+    assert r.returncode == 0, r
+    after_ls = bytes_received(m.path)
+    t0 = time.monotonic()
+    r = run(['head', '-c', '4096', os.path.join(pdir, '2-attachment.pdf')])
+    secs = time.monotonic() - t0
+    end = bytes_received(m.path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == att[:4096]
+    print('head -c 4096 (%s): %d bytes received with the listing (%d for ls), %d for the read '
+          'alone; %.3f s' % (mode, end - start, after_ls - start, end - after_ls, secs))
+    assert end - start < HEAD_LIMIT, '%d bytes received (%d of them before the read)' % (
+        end - start, after_ls - start)
+
+
+def test_bytes_received_counts(parts_server, mount_factory):
+    """user.imapfs.bytes_received on the root: a decimal count that grows
+    by at least what was read from the server."""
+    uid, att = _big(parts_server)
+    m = mount_for(mount_factory, parts_server, 'binary')
+    a = bytes_received(m.path)
+    assert a > 0
+    data = read_bytes(m.p('big', '%d.eml' % uid))
+    b = bytes_received(m.path)
+    assert b - a >= len(data) == len(parts_server.catalog.big_raw)
+    assert bytes_received(m.path) >= b
+
+
+BINARY_CMD = re.compile(rb'BINARY(?:\.PEEK|\.SIZE)?\[')
+
+
+@pytest.mark.parametrize('mode', ALL_MODES)
+def test_binary_only_where_allowed(parts_server, nobinary_server, mount_factory, mode):
+    """With -o nobinary, or on a server without BINARY, the IMAP trace (-d)
+    shows no BINARY fetch, and the parts are still right; with BINARY
+    offered, imapfs uses it for encoded parts."""
+    dv = nobinary_server if mode == 'no-BINARY-server' else parts_server
+    refs = refs_of(dv, 'built')
+    m = mount_for(mount_factory, dv, 'nobinary' if mode == 'nobinary' else 'binary',
+                  debug=True)
+    problems = []
+    for uid, b in dv.catalog.keys['built'].items():
+        if b.key in ('attachments', 'quoted-printable', 'octet-stream'):
+            check_message(m.p('built'), refs[uid], problems, 'built')
+    report(problems, 'built (%s, -d)' % mode)
+    m.stop()
+    with open(m.log_path, 'rb') as f:
+        log = f.read()
+    hits = BINARY_CMD.findall(log)
+    if mode == 'binary':
+        assert hits, 'imapfs never asked for BINARY although the server offers it'
+    else:
+        i = BINARY_CMD.search(log)
+        assert not hits, 'imapfs sent BINARY (%s): %r' % (
+            mode, log[max(0, i.start() - 200):i.start() + 100])

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/fs_internal.h"
 #include "fs/inode.h"
 #include "store/parts.h"
 #include "log.h"
@@ -21,31 +22,6 @@
 #define READ_WINDOW_MAX (4u << 20)
 /* A part's first read stays small: head -c 4096 of an attachment is common. */
 #define PART_WINDOW_MIN (64u << 10)
-
-struct fs {
-	struct store *st;
-	struct fs_options opts;
-	uid_t uid;
-	gid_t gid;
-	time_t mounted_at;
-};
-
-/*
- * An open message or part file: the last window of bytes fetched, for the
- * reads that follow.
- */
-struct open_msg {
-	pthread_mutex_t lock;
-	uint32_t mailbox, uidvalidity, uid;
-	struct store_parts *parts; /* a part file: its message's parts, held */
-	size_t part;
-	uint64_t size;
-	char *win;
-	uint64_t win_off;
-	size_t win_len, win_cap;
-	size_t next_window;
-	bool short_logged;
-};
 
 /* A directory listing, snapshotted at opendir so offsets stay valid. */
 struct dir_entry {
@@ -62,16 +38,17 @@ struct dir_snapshot {
 	struct store_parts *parts; /* listing of a .parts directory: held */
 };
 
-static struct fs *fs_of(fuse_req_t req)
+struct fs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
 }
 
-static void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf)
+void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf)
 {
 	memset(stbuf, 0, sizeof(*stbuf));
 	stbuf->st_ino = ino;
-	stbuf->st_mode = S_IFDIR | 0555;
+	/* Writable directories: copying in, moving, deleting and mkdir map to IMAP. */
+	stbuf->st_mode = S_IFDIR | (fs->opts.readonly ? 0555 : 0755);
 	stbuf->st_nlink = 2;
 	stbuf->st_uid = fs->uid;
 	stbuf->st_gid = fs->gid;
@@ -86,7 +63,7 @@ static void fill_parts_dir_attr(const struct fs *fs, uint64_t ino, const struct 
 	stbuf->st_mtime = stbuf->st_ctime = stbuf->st_atime = (time_t)m->date;
 }
 
-static void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
+void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
 			  struct stat *stbuf)
 {
 	memset(stbuf, 0, sizeof(*stbuf));
@@ -102,7 +79,7 @@ static void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_
 }
 
 /* "<uid><suffix>" with a canonical decimal UID (no leading zeros, no sign). */
-static bool parse_uid_name(const char *name, const char *suffix, uint32_t *uid)
+bool parse_uid_name(const char *name, const char *suffix, uint32_t *uid)
 {
 	uint64_t v = 0;
 	const char *p = name;
@@ -130,7 +107,7 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 }
 
 /* Entry of a child mailbox directory. */
-static void dir_entry_param(const struct fs *fs, uint32_t id, struct fuse_entry_param *e)
+void dir_entry_param(const struct fs *fs, uint32_t id, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = ino_make(INO_MAILBOX, id, 0, 0);
@@ -139,7 +116,7 @@ static void dir_entry_param(const struct fs *fs, uint32_t id, struct fuse_entry_
 	fill_dir_attr(fs, e->ino, &e->attr);
 }
 
-static void msg_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidity,
+void msg_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidity,
 			    const struct store_msg *m, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -255,6 +232,10 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 	}
+	if (kind == INO_MAILBOX && r != -EIO && upload_lookup(fs, pid, name, &e) == 0) {
+		fuse_reply_entry(req, &e);
+		return;
+	}
 	fuse_reply_err(req, r == -EIO ? EIO : ENOENT);
 }
 
@@ -293,6 +274,12 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			break;
 		fill_parts_dir_attr(fs, ino, &m, &stbuf);
 		fuse_reply_attr(req, &stbuf, fs->opts.file_timeout);
+		return;
+	case INO_UPLOAD:
+		r = upload_getattr(fs, ino, &stbuf);
+		if (r < 0)
+			break;
+		fuse_reply_attr(req, &stbuf, 0);
 		return;
 	case INO_PART: {
 		struct store_parts *p;
@@ -543,6 +530,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	uint32_t uidvalidity;
 	int r;
 
+	if (upload_open(req, ino, fi))
+		return;
 	if (ino_kind(ino) != INO_MESSAGE && ino_kind(ino) != INO_PART) {
 		fuse_reply_err(req, EISDIR);
 		return;
@@ -638,7 +627,8 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	size_t n = 0;
 	int r = 0;
 
-	(void)ino;
+	if (upload_read(req, ino, size, off, fi))
+		return;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -677,7 +667,8 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct open_msg *om = (struct open_msg *)(uintptr_t)fi->fh;
 
-	(void)ino;
+	if (upload_release(req, ino, fi))
+		return;
 	store_parts_put(fs_of(req)->st, om->parts);
 	pthread_mutex_destroy(&om->lock);
 	free(om->win);
@@ -886,6 +877,16 @@ static const struct fuse_lowlevel_ops ops = {
 	.statfs = fs_statfs,
 	.getxattr = fs_getxattr,
 	.listxattr = fs_listxattr,
+	.create = fs_create,
+	.write = fs_write,
+	.flush = fs_flush,
+	.setattr = fs_setattr,
+	.unlink = fs_unlink,
+	.rename = fs_rename,
+	.mkdir = fs_mkdir,
+	.rmdir = fs_rmdir,
+	.setxattr = fs_setxattr,
+	.removexattr = fs_removexattr,
 };
 
 const struct fuse_lowlevel_ops *fs_operations(void)
@@ -904,10 +905,15 @@ struct fs *fs_new(struct store *st, const struct fs_options *opts)
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->mounted_at = time(NULL);
+	pthread_mutex_init(&fs->uploads_lock, NULL);
 	return fs;
 }
 
 void fs_free(struct fs *fs)
 {
+	if (!fs)
+		return;
+	uploads_free(fs);
+	pthread_mutex_destroy(&fs->uploads_lock);
 	free(fs);
 }

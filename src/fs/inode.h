@@ -21,6 +21,7 @@ enum ino_kind {
 	INO_MESSAGE = 2,
 	INO_PARTS = 3,
 	INO_PART = 4,
+	INO_UPLOAD = 5, /* a file being written through the mount: "uid" is a serial */
 };
 
 #define INO_PART_MAX ((1u << 13) - 1)

@@ -2,14 +2,17 @@
 #include "session/session.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "imap/codes.h"
+#include "imap/datetime.h"
 #include "log.h"
 
 /* A completion that arrived while another tag was being waited for. */
@@ -36,6 +39,7 @@ struct session {
 	size_t ndone;
 
 	char *selected;
+	bool selected_rw;
 	struct session_mailbox sel;
 
 	char rbuf[65536];
@@ -401,23 +405,22 @@ static int run_simple(struct session *s, const char *text, session_data_fn fn, v
 	return r;
 }
 
-int session_select(struct session *s, const char *wire_name, struct session_mailbox *st)
+int session_select(struct session *s, const char *wire_name, bool writable,
+		   struct session_mailbox *st)
 {
 	struct imap_cmd cmd;
 	int r;
 
 	if (s->dead)
 		return -EIO;
-	if (s->selected && strcmp(s->selected, wire_name) == 0) {
+	if (s->selected && strcmp(s->selected, wire_name) == 0 && (s->selected_rw || !writable)) {
 		*st = s->sel;
 		return 0;
 	}
-	free(s->selected);
-	s->selected = NULL;
-	memset(&s->sel, 0, sizeof(s->sel));
+	session_unselect(s);
 	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));
-	/* EXAMINE: reading must never change the mailbox (no \Recent reset, no flags). */
-	imap_cmd_raw(&cmd, "EXAMINE ");
+	/* EXAMINE for reading: it cannot change the mailbox (no \Recent reset, no flags). */
+	imap_cmd_raw(&cmd, writable ? "SELECT " : "EXAMINE ");
 	imap_cmd_astring(&cmd, wire_name, strlen(wire_name));
 	r = session_run(s, &cmd, NULL, NULL);
 	imap_cmd_free(&cmd);
@@ -426,8 +429,118 @@ int session_select(struct session *s, const char *wire_name, struct session_mail
 	s->selected = strdup(wire_name);
 	if (!s->selected)
 		return -ENOMEM;
+	s->selected_rw = writable;
 	*st = s->sel;
 	return 0;
+}
+
+void session_unselect(struct session *s)
+{
+	free(s->selected);
+	s->selected = NULL;
+	s->selected_rw = false;
+	memset(&s->sel, 0, sizeof(s->sel));
+}
+
+/* Streams size bytes of fd to the server. */
+static int send_file(struct session *s, int fd, uint64_t size)
+{
+	char buf[65536];
+	uint64_t off = 0;
+
+	while (off < size) {
+		size_t want = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+		int r;
+
+		if (n <= 0) {
+			/* The spool file shrank under us: the literal cannot be completed. */
+			log_error("reading the message to upload: %s", n < 0 ? strerror(errno) : "short file");
+			fail(s, -EIO, "upload source failed");
+			return -EIO;
+		}
+		r = net_write(s->conn, buf, (size_t)n);
+		if (r < 0) {
+			fail(s, r, net_error(s->conn));
+			return -EIO;
+		}
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int session_append(struct session *s, const char *wire, const char *flags, int64_t date, int fd,
+		   uint64_t size, uint32_t *uidvalidity, uint32_t *uid)
+{
+	bool plus = session_has_cap(s, "LITERAL+");
+	char head[16], code[256], when[40];
+	struct imap_cmd cmd;
+	unsigned tag;
+	int n, r;
+
+	*uidvalidity = *uid = 0;
+	if (s->dead)
+		return -EIO;
+	imap_cmd_init(&cmd, plus);
+	imap_cmd_raw(&cmd, "APPEND ");
+	imap_cmd_astring(&cmd, wire, strlen(wire));
+	if (flags)
+		imap_cmd_rawf(&cmd, " (%s)", flags);
+	if (date) {
+		imap_datetime_format((time_t)date, when, sizeof(when));
+		imap_cmd_rawf(&cmd, " \"%s\"", when);
+	}
+	imap_cmd_rawf(&cmd, " {%" PRIu64 "%s}\r\n", size, plus ? "+" : "");
+	if (cmd.err) {
+		r = cmd.err;
+		goto out;
+	}
+	tag = ++s->next_tag;
+	n = snprintf(head, sizeof(head), "A%u ", tag);
+	if (log_debug_enabled()) {
+		char prefix[16];
+
+		snprintf(prefix, sizeof(prefix), "C%u:", s->id);
+		log_trace(prefix, cmd.buf, cmd.len);
+	}
+	r = net_write(s->conn, head, (size_t)n);
+	if (r == 0)
+		r = net_write(s->conn, cmd.buf, cmd.len);
+	if (r < 0) {
+		fail(s, r, net_error(s->conn));
+		r = -EIO;
+		goto out;
+	}
+	if (!plus) {
+		r = wait_continuation(s, tag);
+		if (r < 0)
+			goto out;
+		if (r > 0) {
+			/* Refused before the literal (TOOBIG, OVERQUOTA, NONEXISTENT ...). */
+			r = session_wait(s, tag, NULL, NULL, NULL, 0);
+			goto out;
+		}
+	}
+	r = send_file(s, fd, size);
+	if (r == 0 && (r = net_write(s->conn, "\r\n", 2)) < 0) {
+		fail(s, r, net_error(s->conn));
+		r = -EIO;
+	}
+	if (r < 0)
+		goto out;
+	r = session_wait(s, tag, NULL, NULL, code, sizeof(code));
+	if (r == 0 && strncmp(code, "APPENDUID ", 10) == 0) {
+		unsigned long v, u;
+
+		if (sscanf(code + 10, "%lu %lu", &v, &u) == 2 && v && u && v <= UINT32_MAX &&
+		    u <= UINT32_MAX) {
+			*uidvalidity = (uint32_t)v;
+			*uid = (uint32_t)u;
+		}
+	}
+out:
+	imap_cmd_free(&cmd);
+	return r;
 }
 
 /* ---- opening: greeting, TLS, capabilities, login ---- */

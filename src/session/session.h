@@ -88,9 +88,23 @@ struct session_mailbox {
 
 /*
  * Selects wire_name (modified UTF-7) unless it is already selected, and fills
- * st with what SELECT (or the unsolicited responses since) reported.
+ * st with what SELECT (or the unsolicited responses since) reported. Reading
+ * uses EXAMINE, so it cannot change the mailbox; writable asks for SELECT.
  */
-int session_select(struct session *s, const char *wire_name, struct session_mailbox *st);
+int session_select(struct session *s, const char *wire_name, bool writable,
+		   struct session_mailbox *st);
+/* Forgets the selection (after the mailbox was renamed or deleted). */
+void session_unselect(struct session *s);
+
+/*
+ * APPENDs size bytes read from fd (at offset 0 on) to mailbox wire, with
+ * flags (IMAP flag list text without parentheses, or NULL) and date (0 for
+ * the server's now). On success *uidvalidity and *uid are the APPENDUID
+ * values, or 0 when the server has no UIDPLUS. Returns 0 or -errno: the
+ * refusal's (RFC 5530: -EDQUOT, -EFBIG, ...), -EIO if the connection failed.
+ */
+int session_append(struct session *s, const char *wire, const char *flags, int64_t date, int fd,
+		   uint64_t size, uint32_t *uidvalidity, uint32_t *uid);
 /* The selected mailbox's wire name, or NULL. */
 const char *session_selected(const struct session *s);
 

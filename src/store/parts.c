@@ -176,7 +176,7 @@ static int item_fetch_job(struct session *s, void *ctx)
 	int r;
 
 	item_fetch_reset(f);
-	r = session_select(s, f->wire, &sel);
+	r = session_select(s, f->wire, false, &sel);
 	if (r < 0)
 		return r;
 	if (sel.uidvalidity != f->uidvalidity)

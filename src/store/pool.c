@@ -210,6 +210,21 @@ int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx)
 	return r;
 }
 
+int pool_run_once(struct pool *p, const char *prefer, pool_job job, void *ctx)
+{
+	struct slot *sl;
+	bool fresh;
+	int r = acquire(p, prefer, &sl, &fresh);
+
+	if (r < 0)
+		return r;
+	r = job(sl->s, ctx);
+	if (!session_alive(sl->s))
+		log_warn("connection lost: %s", session_error(sl->s));
+	release(p, sl);
+	return r;
+}
+
 uint64_t pool_bytes_in(struct pool *p)
 {
 	uint64_t n;

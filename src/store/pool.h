@@ -35,6 +35,9 @@ typedef int (*pool_job)(struct session *s, void *ctx);
  */
 int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx);
 
+/* Runs job once, never again: for changes that must not happen twice (APPEND). */
+int pool_run_once(struct pool *p, const char *prefer, pool_job job, void *ctx);
+
 uint64_t pool_bytes_in(struct pool *p);
 
 #endif

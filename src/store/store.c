@@ -48,6 +48,7 @@ struct store {
 
 	char **flagsets;
 	size_t nflagsets;
+	char delim; /* the namespace's hierarchy delimiter, from LIST */
 
 	struct parts_cache *parts_cache;
 };
@@ -93,11 +94,12 @@ static struct mailbox *mailbox_get(struct store *st, uint32_t id)
 
 /* ---- flag sets ---- */
 
+static uint32_t intern_text(struct store *st, const char *text);
+
 static uint32_t intern_flags(struct store *st, const struct imap_value *list)
 {
 	char text[1024];
 	size_t n = 0;
-	uint32_t idx = FLAGS_UNKNOWN;
 
 	text[0] = '\0';
 	for (size_t i = 0; list && i < list->count; i++) {
@@ -112,6 +114,13 @@ static uint32_t intern_flags(struct store *st, const struct imap_value *list)
 			return FLAGS_UNKNOWN;
 		n += (size_t)w;
 	}
+	return intern_text(st, text);
+}
+
+static uint32_t intern_text(struct store *st, const char *text)
+{
+	uint32_t idx = FLAGS_UNKNOWN;
+
 	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < st->nflagsets; i++) {
 		if (strcmp(st->flagsets[i], text) == 0) {
@@ -209,22 +218,29 @@ static int ensure_node(struct store *st, const char *wire, size_t len, char deli
 	struct mailbox *m, **grown;
 	char *full, *name;
 
+	if (delim) {
+		for (const char *p = wire; p < wire + len; p++)
+			if (*p == delim)
+				level = p + 1;
+	}
 	for (size_t i = 1; i < st->nmb; i++) {
 		m = st->mb[i];
 		if (strlen(m->wire) == len && memcmp(m->wire, wire, len) == 0) {
 			m->seen = true;
 			m->gone = false;
+			/* A RENAME keeps the id but moves the node: follow it. */
+			name = mailbox_component_from_wire(level, (size_t)(wire + len - level));
+			if (!name)
+				return -ENOMEM;
+			free(m->name);
+			m->name = name;
+			m->parent = parent;
 			*id = (uint32_t)i;
 			return 0;
 		}
 	}
 	if (st->nmb >= STORE_MAX_MAILBOXES)
 		return -ENOSPC;
-	if (delim) {
-		for (const char *p = wire; p < wire + len; p++)
-			if (*p == delim)
-				level = p + 1;
-	}
 	full = strndup(wire, len);
 	name = mailbox_component_from_wire(level, (size_t)(wire + len - level));
 	m = full && name ? mailbox_new(full, name, parent, delim) : NULL;
@@ -248,6 +264,9 @@ static int apply_list_entry(struct store *st, const struct list_entry *e)
 	size_t len = strlen(e->wire);
 	uint32_t parent = STORE_ROOT_ID, id;
 	int r;
+
+	if (e->delim && !st->delim)
+		st->delim = e->delim;
 
 	/* Levels above: each prefix ending before a delimiter (not a leading one). */
 	for (size_t i = 1; e->delim && i < len; i++) {
@@ -472,7 +491,7 @@ static int listing_job(struct session *s, void *ctx)
 		if (r < 0)
 			return r;
 	}
-	r = session_select(s, l->wire, &l->sel);
+	r = session_select(s, l->wire, false, &l->sel);
 	if (r < 0)
 		return r;
 	/*
@@ -701,7 +720,7 @@ static int body_job(struct session *s, void *ctx)
 
 	b->found = false;
 	b->got = 0;
-	r = session_select(s, b->wire, &sel);
+	r = session_select(s, b->wire, false, &sel);
 	if (r < 0)
 		return r;
 	if (sel.uidvalidity != b->uidvalidity)
@@ -751,6 +770,65 @@ struct pool *store_pool(struct store *st)
 struct parts_cache *store_parts_cache(struct store *st)
 {
 	return st->parts_cache;
+}
+
+char store_delimiter(struct store *st, uint32_t id)
+{
+	struct mailbox *m;
+	char d;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	d = m && m->delim ? m->delim : st->delim;
+	pthread_mutex_unlock(&st->lock);
+	return d;
+}
+
+void store_listing_stale(struct store *st, uint32_t id)
+{
+	struct mailbox *m;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m)
+		m->listed_at_ms = 0;
+	pthread_mutex_unlock(&st->lock);
+}
+
+void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const char *flags)
+{
+	uint32_t idx = intern_text(st, flags);
+	struct mailbox *m;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m) {
+		struct store_msg *msg = (struct store_msg *)find_msg(m, uid);
+
+		if (msg)
+			msg->flags = idx;
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+void store_mailbox_renamed(struct store *st, const char *old_wire, const char *new_wire)
+{
+	size_t oldlen = strlen(old_wire);
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 1; i < st->nmb; i++) {
+		struct mailbox *m = st->mb[i];
+		char *w;
+
+		if (strncmp(m->wire, old_wire, oldlen) != 0 ||
+		    (m->wire[oldlen] && (!m->delim || m->wire[oldlen] != m->delim)))
+			continue;
+		if (asprintf(&w, "%s%s", new_wire, m->wire + oldlen) < 0)
+			continue;
+		free(m->wire);
+		m->wire = w;
+	}
+	pthread_mutex_unlock(&st->lock);
 }
 
 char *store_mailbox_wire(struct store *st, uint32_t id)

@@ -88,12 +88,42 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 /* Application bytes received from the server on all connections so far. */
 uint64_t store_bytes_in(struct store *st);
 
-/* For the store's own modules (parts.c). */
+/* ---- changes (src/store/changes.c): each maps to IMAP and never loses mail ---- */
+
+/*
+ * APPENDs size bytes of fd to mailbox id with flags (validated IMAP flag
+ * list text, or NULL) and date (0: now). *uid is the new UID, or 0 if the
+ * server does not say (no UIDPLUS). Not retried: a lost connection is -EIO.
+ */
+int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
+		 int64_t date, uint32_t *uid);
+/* Moves message uid of from into to: UID MOVE, else UID COPY + \Deleted + UID EXPUNGE. */
+int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid);
+/* Deletes message uid: \Deleted + UID EXPUNGE of that UID only (never a plain EXPUNGE). */
+int store_expunge(struct store *st, uint32_t id, uint32_t uid);
+/* Replaces the flags of message uid (UID STORE FLAGS). -EINVAL for a bad flag. */
+int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags);
+/* Checks and normalises a user's flag list ("\\Seen  $Work" -> "\\Seen $Work"). */
+int store_normalize_flags(const char *in, char **out);
+int store_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id);
+/* DELETE of a mailbox without messages or children; -ENOTEMPTY otherwise. */
+int store_delete_mailbox(struct store *st, uint32_t id);
+int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname);
+
+/* For the store's own modules (parts.c, changes.c). */
 struct pool;
 struct parts_cache;
 struct pool *store_pool(struct store *st);
 struct parts_cache *store_parts_cache(struct store *st);
 /* The mailbox's wire name, newly allocated, or NULL if it is gone (or ENOMEM). */
 char *store_mailbox_wire(struct store *st, uint32_t id);
+/* The hierarchy delimiter under mailbox id ('\0' if flat or unknown). */
+char store_delimiter(struct store *st, uint32_t id);
+/* Marks a mailbox's listing stale, so the next look asks the server. */
+void store_listing_stale(struct store *st, uint32_t id);
+/* Sets the flags of a listed message after a STORE. */
+void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const char *flags);
+/* After a RENAME: rewrites wire names from old on (children too), keeping ids. */
+void store_mailbox_renamed(struct store *st, const char *old_wire, const char *new_wire);
 
 #endif

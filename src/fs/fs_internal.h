@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the fs layer's files share: the state behind the FUSE operations and
+ * the helpers both the reading side (fs.c) and the changing side (write.c)
+ * use. Private to src/fs/.
+ */
+#ifndef IMAPFS_FS_INTERNAL_H
+#define IMAPFS_FS_INTERNAL_H
+
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "fs/fs.h"
+#include "store/parts.h"
+
+/* READ_WINDOW sizes and the open-file window live in fs.c. */
+
+struct upload;
+
+struct fs {
+	struct store *st;
+	struct fs_options opts;
+	uid_t uid;
+	gid_t gid;
+	time_t mounted_at;
+
+	pthread_mutex_t uploads_lock; /* the uploads list and every upload's fields */
+	struct upload *uploads;
+	uint32_t upload_serial;
+};
+
+/*
+ * An open message or part file: the last window of bytes fetched, for the
+ * reads that follow.
+ */
+struct open_msg {
+	pthread_mutex_t lock;
+	uint32_t mailbox, uidvalidity, uid;
+	struct store_parts *parts; /* a part file: its message's parts, held */
+	size_t part;
+	uint64_t size;
+	char *win;
+	uint64_t win_off;
+	size_t win_len, win_cap;
+	size_t next_window;
+	bool short_logged;
+};
+
+
+struct fs *fs_of(fuse_req_t req);
+void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf);
+void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m, struct stat *stbuf);
+/* "<uid><suffix>" with a canonical decimal UID. */
+bool parse_uid_name(const char *name, const char *suffix, uint32_t *uid);
+void dir_entry_param(const struct fs *fs, uint32_t id, struct fuse_entry_param *e);
+void msg_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidity,
+		     const struct store_msg *m, struct fuse_entry_param *e);
+
+/*
+ * Names made through the mount (write.c): files being written before their
+ * APPEND, and the names they (or messages moved in) keep afterwards, which
+ * refer to the message's UID. Lookups fall back to them after the server's
+ * names; readdir does not list them (the message shows as <uid>.eml).
+ * Return 0 with e/stbuf filled, or -ENOENT.
+ */
+int upload_lookup(struct fs *fs, uint32_t mailbox, const char *name, struct fuse_entry_param *e);
+int upload_getattr(struct fs *fs, fuse_ino_t ino, struct stat *stbuf);
+void uploads_free(struct fs *fs);
+
+/* The changing operations (write.c). */
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi);
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	      struct fuse_file_info *fi);
+void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* Releases an upload's handle; true if fi was one (else fs.c's release applies). */
+bool upload_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* Reads back an upload still being written; true if ino was one. */
+bool upload_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi);
+/* Opens an upload that is still being written; true if ino was one. */
+bool upload_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi);
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	       const char *newname, unsigned int flags);
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		 size_t size, int flags);
+void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+#endif

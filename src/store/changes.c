@@ -1,0 +1,449 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Changes to the account: APPEND, MOVE, EXPUNGE, STORE, CREATE, DELETE,
+ * RENAME. Each touches exactly what it names: expunges are UID EXPUNGE of one
+ * UID (never a plain EXPUNGE, which would purge every message other clients
+ * marked \Deleted), and nothing is retried where a retry could duplicate.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/mailbox_name.h"
+#include "log.h"
+#include "store/pool.h"
+#include "store/store.h"
+
+/* ---- flags ---- */
+
+/* A flag: "\" followed by an atom (a system flag), or a keyword atom. */
+static bool valid_flag(const char *f, size_t len)
+{
+	static const char specials[] = "(){ %*\"\\]";
+	size_t i = 0;
+
+	if (len && f[0] == '\\')
+		i = 1;
+	if (i == len)
+		return false;
+	for (; i < len; i++) {
+		unsigned char ch = (unsigned char)f[i];
+
+		if (ch <= 0x20 || ch >= 0x7f || strchr(specials, ch))
+			return false;
+	}
+	/* \Recent is the server's to set; \* only appears in PERMANENTFLAGS. */
+	return !(len == 7 && strncasecmp(f, "\\Recent", 7) == 0);
+}
+
+int store_normalize_flags(const char *in, char **out)
+{
+	size_t len = strlen(in), n = 0;
+	char *buf = malloc(len + 1);
+	const char *p = in;
+
+	if (!buf)
+		return -ENOMEM;
+	while (*p) {
+		size_t w;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (!*p)
+			break;
+		w = strcspn(p, " \t\r\n");
+		if (!valid_flag(p, w)) {
+			free(buf);
+			return -EINVAL;
+		}
+		if (n)
+			buf[n++] = ' ';
+		memcpy(buf + n, p, w);
+		n += w;
+		p += w;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/* ---- message jobs ---- */
+
+struct msg_job {
+	const char *wire, *to_wire;
+	uint32_t uid;
+	const char *flags;
+	uint32_t newuid;
+	bool saw_copyuid;
+};
+
+/* COPYUID <uidvalidity> <source set> <dest set>, for one message. */
+static void parse_copyuid(const char *code, struct msg_job *j)
+{
+	unsigned long v, src, dst;
+
+	if (code && sscanf(code, "COPYUID %lu %lu %lu", &v, &src, &dst) == 3 && src == j->uid &&
+	    dst && dst <= UINT32_MAX) {
+		j->newuid = (uint32_t)dst;
+		j->saw_copyuid = true;
+	}
+}
+
+/* MOVE sends COPYUID in an untagged OK before the EXPUNGE (RFC 6851 §4.3). */
+static int on_move_data(void *ctx, const struct imap_response *r)
+{
+	struct msg_job *j = ctx;
+	char code[128];
+	size_t n;
+
+	if (r->status != IMAP_STATUS_OK || !r->code || strcmp(r->code, "COPYUID") != 0)
+		return 0;
+	n = (size_t)snprintf(code, sizeof(code), "COPYUID");
+	for (size_t i = 0; i < r->code_args.count && n < sizeof(code); i++) {
+		const char *t = imap_value_text(&r->code_args.items[i]);
+
+		n += (size_t)snprintf(code + n, sizeof(code) - n, " %s", t ? t : "");
+	}
+	parse_copyuid(code, j);
+	return 0;
+}
+
+static int run_cmd(struct session *s, struct imap_cmd *c, session_data_fn fn, void *ctx,
+		   char *code, size_t codelen)
+{
+	unsigned tag;
+	int r = session_send(s, c, &tag);
+
+	if (r == 0)
+		r = session_wait(s, tag, fn, ctx, code, codelen);
+	imap_cmd_free(c);
+	return r;
+}
+
+/* UID STORE +FLAGS.SILENT (\Deleted) then UID EXPUNGE of that UID alone. */
+static int delete_uid(struct session *s, uint32_t uid)
+{
+	struct imap_cmd c;
+	int r;
+
+	if (!session_has_cap(s, "UIDPLUS")) {
+		/*
+		 * Without UID EXPUNGE the only expunge there is would also purge
+		 * what other clients marked \Deleted: refuse rather than risk it.
+		 */
+		log_error("server lacks UIDPLUS: not expunging UID %" PRIu32
+			  " (a plain EXPUNGE could remove other clients' deleted mail)", uid);
+		return -EPERM;
+	}
+	imap_cmd_init(&c, false);
+	imap_cmd_rawf(&c, "UID STORE %" PRIu32 " +FLAGS.SILENT (\\Deleted)", uid);
+	r = run_cmd(s, &c, NULL, NULL, NULL, 0);
+	if (r < 0)
+		return r;
+	imap_cmd_init(&c, false);
+	imap_cmd_rawf(&c, "UID EXPUNGE %" PRIu32, uid);
+	return run_cmd(s, &c, NULL, NULL, NULL, 0);
+}
+
+static int expunge_job(struct session *s, void *ctx)
+{
+	struct msg_job *j = ctx;
+	struct session_mailbox sel;
+	int r = session_select(s, j->wire, true, &sel);
+
+	return r < 0 ? r : delete_uid(s, j->uid);
+}
+
+static int move_job(struct session *s, void *ctx)
+{
+	struct msg_job *j = ctx;
+	struct session_mailbox sel;
+	struct imap_cmd c;
+	char code[256];
+	int r = session_select(s, j->wire, true, &sel);
+
+	if (r < 0)
+		return r;
+	if (session_has_cap(s, "MOVE")) {
+		imap_cmd_init(&c, session_has_cap(s, "LITERAL+"));
+		imap_cmd_rawf(&c, "UID MOVE %" PRIu32 " ", j->uid);
+		imap_cmd_astring(&c, j->to_wire, strlen(j->to_wire));
+		return run_cmd(s, &c, on_move_data, j, code, sizeof(code));
+	}
+	/* Without MOVE: the copy must exist before the original may go. */
+	if (!session_has_cap(s, "UIDPLUS"))
+		return -EXDEV;
+	imap_cmd_init(&c, session_has_cap(s, "LITERAL+"));
+	imap_cmd_rawf(&c, "UID COPY %" PRIu32 " ", j->uid);
+	imap_cmd_astring(&c, j->to_wire, strlen(j->to_wire));
+	r = run_cmd(s, &c, NULL, NULL, code, sizeof(code));
+	if (r < 0)
+		return r;
+	parse_copyuid(code, j);
+	return delete_uid(s, j->uid);
+}
+
+static int flags_job(struct session *s, void *ctx)
+{
+	struct msg_job *j = ctx;
+	struct session_mailbox sel;
+	struct imap_cmd c;
+	int r = session_select(s, j->wire, true, &sel);
+
+	if (r < 0)
+		return r;
+	imap_cmd_init(&c, false);
+	imap_cmd_rawf(&c, "UID STORE %" PRIu32 " FLAGS.SILENT (%s)", j->uid, j->flags);
+	return run_cmd(s, &c, NULL, NULL, NULL, 0);
+}
+
+struct append_job {
+	const char *wire;
+	int fd;
+	uint64_t size;
+	const char *flags;
+	int64_t date;
+	uint32_t uidvalidity, uid;
+};
+
+static int append_job(struct session *s, void *ctx)
+{
+	struct append_job *a = ctx;
+
+	return session_append(s, a->wire, a->flags, a->date, a->fd, a->size, &a->uidvalidity,
+			      &a->uid);
+}
+
+int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
+		 int64_t date, uint32_t *uid)
+{
+	struct append_job a = { .fd = fd, .size = size, .flags = flags, .date = date };
+	char *wire = store_mailbox_wire(st, id);
+	int r;
+
+	if (!wire)
+		return -ENOENT;
+	a.wire = wire;
+	/* Once: if the answer was lost, the message may be there, and a second APPEND would duplicate it. */
+	r = pool_run_once(store_pool(st), NULL, append_job, &a);
+	free(wire);
+	if (r == 0) {
+		*uid = a.uid;
+		store_listing_stale(st, id);
+	}
+	return r;
+}
+
+int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid)
+{
+	struct msg_job j = { .uid = uid };
+	char *wire = store_mailbox_wire(st, from), *to_wire = store_mailbox_wire(st, to);
+	int r = -ENOENT;
+
+	if (wire && to_wire) {
+		j.wire = wire;
+		j.to_wire = to_wire;
+		r = pool_run_once(store_pool(st), wire, move_job, &j);
+	}
+	free(wire);
+	free(to_wire);
+	if (r == 0) {
+		*newuid = j.newuid;
+		store_listing_stale(st, from);
+		store_listing_stale(st, to);
+	}
+	return r;
+}
+
+int store_expunge(struct store *st, uint32_t id, uint32_t uid)
+{
+	struct msg_job j = { .uid = uid };
+	char *wire = store_mailbox_wire(st, id);
+	int r;
+
+	if (!wire)
+		return -ENOENT;
+	j.wire = wire;
+	r = pool_run(store_pool(st), wire, expunge_job, &j);
+	free(wire);
+	if (r == 0)
+		store_listing_stale(st, id);
+	return r;
+}
+
+int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags)
+{
+	struct msg_job j = { .uid = uid, .flags = flags };
+	char *wire = store_mailbox_wire(st, id);
+	int r;
+
+	if (!wire)
+		return -ENOENT;
+	j.wire = wire;
+	r = pool_run(store_pool(st), wire, flags_job, &j);
+	free(wire);
+	if (r == 0)
+		store_msg_flags_changed(st, id, uid, flags);
+	return r;
+}
+
+/* ---- mailboxes ---- */
+
+struct mailbox_job {
+	const char *verb;
+	const char *wire, *new_wire;
+	uint32_t exists;
+};
+
+static int mailbox_job(struct session *s, void *ctx)
+{
+	struct mailbox_job *m = ctx;
+	struct imap_cmd c;
+	bool plus = session_has_cap(s, "LITERAL+");
+	const char *sel = session_selected(s);
+
+	/* A selected mailbox about to go or move must not stay selected here. */
+	if (sel && strcmp(sel, m->wire) == 0)
+		session_unselect(s);
+	imap_cmd_init(&c, plus);
+	imap_cmd_rawf(&c, "%s ", m->verb);
+	imap_cmd_astring(&c, m->wire, strlen(m->wire));
+	if (m->new_wire) {
+		imap_cmd_sp(&c);
+		imap_cmd_astring(&c, m->new_wire, strlen(m->new_wire));
+	}
+	return run_cmd(s, &c, NULL, NULL, NULL, 0);
+}
+
+static int on_status(void *ctx, const struct imap_response *r)
+{
+	struct mailbox_job *m = ctx;
+	uint64_t n;
+
+	if (strcmp(r->name, "STATUS") == 0 &&
+	    imap_value_number(imap_list_lookup(imap_list_item(&r->args, 1), "MESSAGES"), &n))
+		m->exists = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	return 0;
+}
+
+static int status_job(struct session *s, void *ctx)
+{
+	struct mailbox_job *m = ctx;
+	struct imap_cmd c;
+
+	m->exists = UINT32_MAX;
+	imap_cmd_init(&c, session_has_cap(s, "LITERAL+"));
+	imap_cmd_raw(&c, "STATUS ");
+	imap_cmd_astring(&c, m->wire, strlen(m->wire));
+	imap_cmd_raw(&c, " (MESSAGES)");
+	return run_cmd(s, &c, on_status, m, NULL, 0);
+}
+
+/* The wire name of a new child called name under parent. */
+static int child_wire(struct store *st, uint32_t parent, const char *name, char **out)
+{
+	char delim = store_delimiter(st, parent);
+	char *level, *parent_wire = NULL;
+	int r = 0;
+
+	/* Such names would be shadowed by the message files beside them. */
+	if (strspn(name, "0123456789") > 0 && name[strspn(name, "0123456789")] == '.' &&
+	    (strcmp(name + strspn(name, "0123456789"), ".eml") == 0 ||
+	     strcmp(name + strspn(name, "0123456789"), ".parts") == 0))
+		return -EINVAL;
+	level = mailbox_component_to_wire(name, delim);
+	if (!level)
+		return errno == ENOMEM ? -ENOMEM : -EINVAL;
+	if (parent != STORE_ROOT_ID) {
+		parent_wire = store_mailbox_wire(st, parent);
+		if (!parent_wire || !delim)
+			r = parent_wire ? -EPERM : -ENOENT; /* a flat namespace has no children */
+	}
+	if (r == 0 && !parent_wire)
+		*out = strdup(level);
+	else if (r == 0 && asprintf(out, "%s%c%s", parent_wire, delim, level) < 0)
+		*out = NULL;
+	if (r == 0 && !*out)
+		r = -ENOMEM;
+	free(level);
+	free(parent_wire);
+	return r;
+}
+
+int store_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id)
+{
+	struct mailbox_job m = { .verb = "CREATE" };
+	char *wire = NULL;
+	int r = child_wire(st, parent, name, &wire);
+
+	if (r < 0)
+		return r;
+	m.wire = wire;
+	r = pool_run_once(store_pool(st), m.wire, mailbox_job, &m);
+	free(wire);
+	if (r == 0)
+		r = store_refresh_mailboxes(st, true);
+	if (r == 0)
+		r = store_lookup_mailbox(st, parent, name, id);
+	return r;
+}
+
+int store_delete_mailbox(struct store *st, uint32_t id)
+{
+	struct mailbox_job m = { .verb = "DELETE" };
+	struct store_child *kids;
+	size_t nkids;
+	bool selectable;
+	int r;
+
+	r = store_mailbox_exists(st, id, &selectable);
+	if (r < 0)
+		return r;
+	r = store_children(st, id, &kids, &nkids);
+	if (r < 0)
+		return r;
+	store_children_free(kids, nkids);
+	if (nkids)
+		return -ENOTEMPTY;
+	m.wire = store_mailbox_wire(st, id);
+	if (!m.wire)
+		return -ENOENT;
+	if (selectable) {
+		/* Never a mailbox full of mail: rmdir means "remove an empty directory". */
+		r = pool_run(store_pool(st), NULL, status_job, &m);
+		if (r == 0 && m.exists != 0)
+			r = -ENOTEMPTY;
+	}
+	if (r == 0)
+		r = pool_run_once(store_pool(st), m.wire, mailbox_job, &m);
+	free((char *)m.wire);
+	if (r == 0)
+		r = store_refresh_mailboxes(st, true);
+	return r;
+}
+
+int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname)
+{
+	struct mailbox_job m = { .verb = "RENAME" };
+	char *new_wire = NULL;
+	int r = child_wire(st, newparent, newname, &new_wire);
+
+	if (r < 0)
+		return r;
+	m.wire = store_mailbox_wire(st, id);
+	m.new_wire = new_wire;
+	if (!m.wire)
+		r = -ENOENT;
+	if (r == 0)
+		r = pool_run_once(store_pool(st), m.wire, mailbox_job, &m);
+	if (r == 0) {
+		store_mailbox_renamed(st, m.wire, new_wire);
+		r = store_refresh_mailboxes(st, true);
+	}
+	free((char *)m.wire);
+	free(new_wire);
+	return r;
+}
