@@ -6,6 +6,7 @@
  * failure is reported before anything is mounted), then mount and serve.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,8 @@ int main(int argc, char *argv[])
 	char err[600];
 	int r, ret = 1;
 
+	/* A server that closes first must not kill us through SSL_write (no MSG_NOSIGNAL there). */
+	signal(SIGPIPE, SIG_IGN);
 	r = options_parse(&args, &o);
 	if (r != 0) {
 		ret = r > 0 ? 0 : 1;

@@ -167,10 +167,7 @@ static int parts_of(struct fs *fs, fuse_ino_t ino, struct store_parts **out)
 
 	if (r < 0)
 		return r;
-	r = store_parts_get(fs->st, id, uidvalidity, m.uid, out);
-	if (r == 0)
-		(*out)->date = m.date;
-	return r;
+	return store_parts_get(fs->st, id, uidvalidity, m.uid, m.date, out);
 }
 
 static void lookup_part(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -607,13 +604,17 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 									: om->next_window * 2;
 	else
 		om->next_window = om->parts ? PART_WINDOW_MIN : READ_WINDOW_MIN;
+	if ((size_t)got < len) {
+		/* A short file would be cached as the truth: fail the read instead. */
+		if (!om->short_logged)
+			log_error("message UID %" PRIu32 ": server sent %zd bytes at offset %" PRIu64
+				  " where %zu were due; failing the read", om->uid, got, off, len);
+		om->short_logged = true;
+		om->win_len = 0;
+		return -EIO;
+	}
 	om->win_off = off;
 	om->win_len = (size_t)got;
-	if ((size_t)got < len && !om->short_logged) {
-		log_warn("message UID %" PRIu32 ": server sent %zd bytes at offset %" PRIu64
-			 " where RFC822.SIZE promised %zu", om->uid, got, off, len);
-		om->short_logged = true;
-	}
 	return 0;
 }
 

@@ -293,7 +293,7 @@ ssize_t net_read(struct net_conn *c, void *buf, size_t len)
 			ERR_clear_error();
 			ret = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 			if (ret > 0) {
-				c->bytes_in += (uint64_t)ret;
+				__atomic_add_fetch(&c->bytes_in, (uint64_t)ret, __ATOMIC_RELAXED);
 				return ret;
 			}
 			r = ssl_wait(c, ret, deadline);
@@ -303,7 +303,7 @@ ssize_t net_read(struct net_conn *c, void *buf, size_t len)
 		}
 		n = recv(c->fd, buf, len, 0);
 		if (n > 0) {
-			c->bytes_in += (uint64_t)n;
+			__atomic_add_fetch(&c->bytes_in, (uint64_t)n, __ATOMIC_RELAXED);
 			return n;
 		}
 		if (n == 0) {
@@ -367,7 +367,7 @@ int net_write(struct net_conn *c, const void *buf, size_t len)
 				continue;
 			}
 		}
-		c->bytes_out += (uint64_t)n;
+		__atomic_add_fetch(&c->bytes_out, (uint64_t)n, __ATOMIC_RELAXED);
 		p += n;
 		len -= (size_t)n;
 	}
@@ -397,14 +397,15 @@ const char *net_error(const struct net_conn *c)
 	return c->err[0] ? c->err : "no error";
 }
 
+/* Read by other threads (the bytes_received xattr) while the owner counts. */
 uint64_t net_bytes_in(const struct net_conn *c)
 {
-	return c->bytes_in;
+	return __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
 }
 
 uint64_t net_bytes_out(const struct net_conn *c)
 {
-	return c->bytes_out;
+	return __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
 }
 
 void net_shutdown(struct net_conn *c)

@@ -279,10 +279,14 @@ int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
 			return fn_err && !result ? fn_err : result;
 		}
 		if (r->tag[0] == 'A') {
+			unsigned long other = strtoul(r->tag + 1, NULL, 10);
 			char buf[256];
 
-			format_code(r, buf, sizeof(buf));
-			remember_completion(s, (unsigned)strtoul(r->tag + 1, NULL, 10), result, buf);
+			/* Only tags we sent and still wait for; a server inventing tags gets nowhere. */
+			if (other > 0 && other <= s->next_tag && s->ndone < 1024) {
+				format_code(r, buf, sizeof(buf));
+				remember_completion(s, (unsigned)other, result, buf);
+			}
 		}
 		imap_response_free(r);
 	}
@@ -674,6 +678,7 @@ int session_open(const struct session_config *cfg, unsigned id, struct session *
 		 char *err, size_t errlen)
 {
 	struct session *s = calloc(1, sizeof(*s));
+	struct imap_parser_limits limits;
 	bool preauth = false;
 	int r;
 
@@ -681,7 +686,14 @@ int session_open(const struct session_config *cfg, unsigned id, struct session *
 		return -ENOMEM;
 	s->cfg = cfg;
 	s->id = id;
-	s->parser = imap_parser_new(NULL);
+	/*
+	 * Nesting comes from mail senders too (BODYSTRUCTURE of a crafted
+	 * message): deep enough that such a message cannot kill the connection;
+	 * the parser's stack is its own, not the C stack.
+	 */
+	limits = imap_parser_default_limits;
+	limits.max_depth = 4096;
+	s->parser = imap_parser_new(&limits);
 	if (!s->parser) {
 		r = -ENOMEM;
 		goto fail;

@@ -80,9 +80,9 @@ static void parts_free(struct store_parts *p)
 struct item_fetch {
 	const char *wire;
 	uint32_t uidvalidity, uid;
-	char items[4096];
+	char items[16384];
 	const char *key[MAX_ITEMS];
-	char keybuf[MAX_ITEMS][80];
+	char keybuf[MAX_ITEMS][320];
 	size_t nkeys;
 	char *val[MAX_ITEMS];
 	size_t len[MAX_ITEMS];
@@ -116,7 +116,7 @@ static int item_add(struct item_fetch *f, const char *item, const char *key)
 	size_t used = strlen(f->items);
 
 	if (f->nkeys == MAX_ITEMS || used + strlen(item) + 2 > sizeof(f->items) ||
-	    strlen(key) >= sizeof(f->keybuf[0]))
+	    strlen(key) >= sizeof(f->keybuf[0]) - 1)
 		return -E2BIG;
 	snprintf(f->items + used, sizeof(f->items) - used, "%s%s", used ? " " : "", item);
 	snprintf(f->keybuf[f->nkeys], sizeof(f->keybuf[0]), "%s", key);
@@ -219,6 +219,19 @@ static bool session_has_binary(struct session *s, void *ctx)
 
 /* ---- loading a message's structure ---- */
 
+struct binary_probe {
+	bool has;
+};
+
+static int binary_job(struct session *s, void *ctx)
+{
+	struct binary_probe *b = ctx;
+
+	b->has = session_has_binary(s, NULL);
+	return 0;
+}
+
+
 static char *header_value(const struct store_parts *p, const char *field)
 {
 	char *raw = mime_header_field(p->header, p->header_len, field);
@@ -253,6 +266,7 @@ static char *params_get(const struct bs_param *bp, size_t n, const char *name)
 /* What loading needs to learn about one part, beyond BODYSTRUCTURE. */
 struct part_plan {
 	int whole, head, tail; /* indexes of the fetch items, or -1 */
+	bool binary;           /* whole comes decoded by the server */
 	bool sniff;
 	char *filename;
 	char *type, *subtype;
@@ -264,19 +278,30 @@ static bool declared_opaque(const struct bs_part *bp)
 }
 
 static int plan_part(struct item_fetch *f, const struct store_part *sp, const struct bs_part *bp,
-		     struct part_plan *plan)
+		     bool binary, struct part_plan *plan)
 {
-	char item[80], key[80];
+	char item[320], key[320];
 	int r = 0;
 
 	plan->whole = plan->head = plan->tail = -1;
+	plan->binary = false;
 	plan->sniff = sp->kind == PART_LEAF && declared_opaque(bp);
-	if (sp->kind != PART_LEAF)
+	if (sp->kind != PART_LEAF || sp->broken)
 		return 0;
 	if (sp->cte == MIME_CTE_QP || (sp->cte == MIME_CTE_BASE64 && sp->encoded_size <= SMALL_PART)) {
-		snprintf(item, sizeof(item), "BODY.PEEK[%s]", sp->section);
-		snprintf(key, sizeof(key), "BODY[%s]", sp->section);
+		/*
+		 * With BINARY the server decodes, and the literal's length is the exact
+		 * size. Not for quoted-printable: Dovecot deletes trailing white space
+		 * of encoded lines (RFC 2045 §6.7 rule 3) where every mail reader keeps
+		 * it, so both paths would not give the same bytes.
+		 */
+		if (sp->cte == MIME_CTE_QP)
+			binary = false;
+		snprintf(item, sizeof(item), "%s[%s]", binary ? "BINARY.PEEK" : "BODY.PEEK",
+			 sp->section);
+		snprintf(key, sizeof(key), "%s[%s]", binary ? "BINARY" : "BODY", sp->section);
 		plan->whole = (int)f->nkeys;
+		plan->binary = binary;
 		return item_add(f, item, key);
 	}
 	if (sp->cte == MIME_CTE_BASE64 || plan->sniff) {
@@ -305,11 +330,19 @@ static int plan_part(struct item_fetch *f, const struct store_part *sp, const st
 static int keep_decoded(struct store_parts *p, struct store_part *sp, const char *enc, size_t len)
 {
 	size_t outlen;
-	int r = mime_decode(sp->cte, enc, len, &sp->content, &outlen);
+	int r;
 
+	if (!enc) {
+		/* The server left the item out: the part cannot be sized, so not shown as empty. */
+		log_warn("message UID %" PRIu32 " part %s: server sent no content", p->uid, sp->section);
+		sp->broken = true;
+		return 0;
+	}
+	r = mime_decode(sp->cte, enc, len, &sp->content, &outlen);
 	if (r < 0)
 		return r;
 	sp->size = outlen;
+	sp->content_len = outlen;
 	p->kept_bytes += outlen;
 	return 0;
 }
@@ -326,15 +359,15 @@ static int fetch_whole(struct store *st, struct store_parts *p, bool *need)
 	f->uidvalidity = p->uidvalidity;
 	f->uid = p->uid;
 	for (size_t i = 0; i < p->n; i++) {
-		char item[80], key[80];
+		char item[320], key[320];
 
 		if (!need[i])
 			continue;
-		if (f->nkeys == MAX_ITEMS) {
+		if (f->nkeys == MAX_ITEMS || strlen(f->items) + 700 > sizeof(f->items)) {
 			/* Plenty in one round trip: the rest go in the next. */
 			r = item_fetch_run(st, f, p->mailbox);
 			for (size_t j = 0; r == 0 && j < f->nkeys; j++)
-				r = keep_decoded(p, &p->parts[idx[j]], f->val[j] ? f->val[j] : "", f->len[j]);
+				r = keep_decoded(p, &p->parts[idx[j]], f->val[j], f->len[j]);
 			item_fetch_done(f);
 			memset(f, 0, sizeof(*f));
 			f->uidvalidity = p->uidvalidity;
@@ -345,12 +378,15 @@ static int fetch_whole(struct store *st, struct store_parts *p, bool *need)
 		snprintf(item, sizeof(item), "BODY.PEEK[%s]", p->parts[i].section);
 		snprintf(key, sizeof(key), "BODY[%s]", p->parts[i].section);
 		idx[f->nkeys] = i;
-		item_add(f, item, key);
+		if (item_add(f, item, key) < 0) {
+			/* Cannot be asked for (a section too long): unreadable, not misread. */
+			p->parts[i].broken = true;
+		}
 	}
 	if (f->nkeys) {
 		r = item_fetch_run(st, f, p->mailbox);
 		for (size_t j = 0; r == 0 && j < f->nkeys; j++)
-			r = keep_decoded(p, &p->parts[idx[j]], f->val[j] ? f->val[j] : "", f->len[j]);
+			r = keep_decoded(p, &p->parts[idx[j]], f->val[j], f->len[j]);
 	}
 out:
 	item_fetch_done(f);
@@ -364,13 +400,16 @@ static int size_parts(struct store *st, struct store_parts *p, const struct bs_t
 	struct item_fetch *f = calloc(1, sizeof(*f));
 	struct part_plan *plan = calloc(p->n, sizeof(*plan));
 	bool *need_whole = calloc(p->n, sizeof(*need_whole));
+	struct binary_probe probe = { false };
 	size_t next = 1;
+	bool binary;
 	int r = 0;
 
 	if (!f || !plan || !need_whole) {
 		r = -ENOMEM;
 		goto out;
 	}
+	binary = p->binary_ok && pool_run(store_pool(st), NULL, binary_job, &probe) == 0 && probe.has;
 	while (next < p->n && r == 0) {
 		size_t first = next;
 
@@ -381,7 +420,7 @@ static int size_parts(struct store *st, struct store_parts *p, const struct bs_t
 		for (; next < p->n; next++) {
 			size_t saved = f->nkeys, used = strlen(f->items);
 
-			r = plan_part(f, &p->parts[next], &tree->parts[next - 1], &plan[next]);
+			r = plan_part(f, &p->parts[next], &tree->parts[next - 1], binary, &plan[next]);
 			if (r == -E2BIG) {
 				f->nkeys = saved;
 				f->items[used] = '\0';
@@ -397,15 +436,35 @@ static int size_parts(struct store *st, struct store_parts *p, const struct bs_t
 		}
 		if (f->nkeys)
 			r = item_fetch_run(st, f, p->mailbox);
+		if (r < 0 && r != -ESTALE && binary) {
+			/*
+			 * BINARY refused (NO [UNKNOWN-CTE], [PARSE]) or the server hung up
+			 * on it (Dovecot does on some truncated base64): this batch again,
+			 * decoded locally.
+			 */
+			log_warn("message UID %" PRIu32 ": BINARY fetch failed (%s); decoding locally",
+				 p->uid, strerror(-r));
+			binary = false;
+			p->binary_ok = false;
+			item_fetch_done(f);
+			next = first;
+			r = 0;
+			continue;
+		}
 		for (size_t i = first; i < next && r == 0; i++) {
 			struct store_part *sp = &p->parts[i];
 			struct part_plan *pl = &plan[i];
 			const char *head = pl->head >= 0 ? f->val[pl->head] : NULL;
 			size_t headlen = pl->head >= 0 ? f->len[pl->head] : 0;
 
-			if (pl->whole >= 0) {
-				r = keep_decoded(p, sp, f->val[pl->whole] ? f->val[pl->whole] : "",
-						 f->len[pl->whole]);
+			if (pl->whole >= 0 && pl->binary) {
+				enum mime_cte cte = sp->cte;
+
+				sp->cte = MIME_CTE_IDENTITY; /* already decoded: keep as is */
+				r = keep_decoded(p, sp, f->val[pl->whole], f->len[pl->whole]);
+				sp->cte = cte;
+			} else if (pl->whole >= 0) {
+				r = keep_decoded(p, sp, f->val[pl->whole], f->len[pl->whole]);
 			} else if (sp->cte == MIME_CTE_BASE64) {
 				const char *tail = pl->tail >= 0 ? f->val[pl->tail] : NULL;
 				size_t taillen = pl->tail >= 0 ? f->len[pl->tail] : 0;
@@ -519,6 +578,12 @@ static int build_parts(struct store_parts *p, const struct bs_tree *tree)
 		sp->cte = sp->kind == PART_MESSAGE ? MIME_CTE_IDENTITY : mime_cte_from_name(bp->encoding);
 		sp->encoded_size = bp->size;
 		sp->size = bp->size;
+		if (bp->size > STORE_MAX_FILE) {
+			log_warn("message UID %" PRIu32 " part %s: size %" PRIu64 " refused", p->uid,
+				 bp->section, bp->size);
+			sp->broken = true;
+			sp->size = sp->encoded_size = 0;
+		}
 		if (!sp->section || !sp->mime_type)
 			return -ENOMEM;
 	}
@@ -526,7 +591,7 @@ static int build_parts(struct store_parts *p, const struct bs_tree *tree)
 }
 
 static int load_parts(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
-		      struct store_parts **out)
+		      int64_t date, struct store_parts **out)
 {
 	struct store_parts *p = calloc(1, sizeof(*p));
 	struct item_fetch *f = calloc(1, sizeof(*f));
@@ -542,6 +607,7 @@ static int load_parts(struct store *st, uint32_t id, uint32_t uidvalidity, uint3
 	p->mailbox = id;
 	p->uidvalidity = uidvalidity;
 	p->uid = uid;
+	p->date = date;
 	p->binary_ok = true;
 	f->uidvalidity = uidvalidity;
 	f->uid = uid;
@@ -638,7 +704,7 @@ static void lru_trim(struct parts_cache *c)
 }
 
 int store_parts_get(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
-		    struct store_parts **out)
+		    int64_t date, struct store_parts **out)
 {
 	struct parts_cache *c = store_parts_cache(st);
 	struct store_parts *p, *loaded;
@@ -657,7 +723,7 @@ int store_parts_get(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_
 	}
 	pthread_mutex_unlock(&c->lock);
 
-	r = load_parts(st, id, uidvalidity, uid, &loaded);
+	r = load_parts(st, id, uidvalidity, uid, date, &loaded);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&c->lock);
@@ -741,7 +807,11 @@ static ssize_t fetch_one(struct store *st, struct store_parts *p, const char *it
 	f->uid = p->uid;
 	item_add(f, item, key);
 	r = item_fetch_run(st, f, p->mailbox);
-	if (r == 0 && f->val[0]) {
+	if (r == 0 && !f->val[0]) {
+		log_error("message UID %" PRIu32 ": server answered no %s", p->uid, key);
+		r = -EIO;
+	}
+	if (r == 0) {
 		char *dec = NULL;
 		size_t declen;
 
@@ -759,23 +829,80 @@ static ssize_t fetch_one(struct store *st, struct store_parts *p, const char *it
 	return r < 0 ? r : got;
 }
 
-struct binary_probe {
-	bool has;
-};
-
-static int binary_job(struct session *s, void *ctx)
+/*
+ * Whether encoded bytes fetched at enc_off have line ends exactly where the
+ * layout puts them. The probe saw only the first and last bytes of the body;
+ * uneven lines in between would shift every offset, so each range is checked
+ * before its bytes are believed.
+ */
+static bool layout_range_ok(const struct b64_layout *l, uint64_t enc_off, const char *bytes,
+			    size_t n)
 {
-	struct binary_probe *b = ctx;
+	uint64_t line = (uint64_t)l->line_chars + l->eol;
+	/* The last full line ends here; after it the short last line and trailing space. */
+	uint64_t full_end = l->eol ? (l->chars / l->line_chars) * line : 0;
 
-	b->has = session_has_binary(s, NULL);
-	return 0;
+	if (!l->eol || !l->line_chars)
+		return true; /* a small body decoded whole: nothing to shift */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t pos = enc_off + i, col = pos % line;
+		bool eol_byte = bytes[i] == '\r' || bytes[i] == '\n';
+
+		if (pos >= full_end)
+			break;
+		if ((col < l->line_chars) == eol_byte)
+			return false;
+	}
+	return true;
+}
+
+static ssize_t fetch_base64_range(struct store *st, struct store_parts *p, struct store_part *sp,
+				  const char *item, const char *key, uint64_t enc_off,
+				  uint32_t skip, size_t len, char *buf)
+{
+	struct item_fetch *f = calloc(1, sizeof(*f));
+	ssize_t got = 0;
+	bool fits;
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	f->uidvalidity = p->uidvalidity;
+	f->uid = p->uid;
+	item_add(f, item, key);
+	r = item_fetch_run(st, f, p->mailbox);
+	if (r == 0 && !f->val[0])
+		r = -EIO;
+	if (r < 0)
+		goto out;
+	fits = layout_range_ok(&sp->layout, enc_off, f->val[0], f->len[0]);
+	if (fits) {
+		char *dec = NULL;
+		size_t declen;
+
+		r = mime_decode(MIME_CTE_BASE64, f->val[0], f->len[0], &dec, &declen);
+		if (r == 0)
+			copy_out(dec, declen, skip, len, buf, &got);
+		free(dec);
+	} else {
+		log_warn("message UID %" PRIu32 " part %s: base64 lines are uneven; fetching it whole",
+			 p->uid, sp->section);
+		pthread_mutex_lock(&p->lock);
+		sp->has_layout = false;
+		pthread_mutex_unlock(&p->lock);
+		r = -EAGAIN; /* the caller falls back to the whole part */
+	}
+out:
+	item_fetch_done(f);
+	free(f);
+	return r < 0 ? r : got;
 }
 
 static ssize_t read_base64(struct store *st, struct store_parts *p, struct store_part *sp,
 			   uint64_t off, size_t len, char *buf)
 {
 	struct binary_probe probe = { false };
-	char item[96], key[96];
+	char item[320], key[320];
 	uint64_t enc_off, enc_len;
 	uint32_t skip;
 	bool try_binary;
@@ -805,13 +932,13 @@ static ssize_t read_base64(struct store *st, struct store_parts *p, struct store
 	snprintf(item, sizeof(item), "BODY.PEEK[%s]<%" PRIu64 ".%" PRIu64 ">", sp->section, enc_off,
 		 enc_len);
 	snprintf(key, sizeof(key), "BODY[%s]<%" PRIu64 ">", sp->section, enc_off);
-	return fetch_one(st, p, item, key, skip, len, buf, MIME_CTE_BASE64);
+	return fetch_base64_range(st, p, sp, item, key, enc_off, skip, len, buf);
 }
 
 /* A part without random access whose kept copy was dropped: fetch it whole again. */
 static int refetch_whole(struct store *st, struct store_parts *p, struct store_part *sp)
 {
-	char item[96], key[96];
+	char item[320], key[320];
 	struct item_fetch *f = calloc(1, sizeof(*f));
 	int r;
 
@@ -828,18 +955,23 @@ static int refetch_whole(struct store *st, struct store_parts *p, struct store_p
 		size_t declen = 0;
 
 		r = mime_decode(sp->cte, f->val[0] ? f->val[0] : "", f->len[0], &dec, &declen);
+		if (r == 0 && declen != sp->size) {
+			/* Its size was shown already: serving other bytes under it would be wrong. */
+			log_error("message UID %" PRIu32 " part %s: decoded %zu bytes where %" PRIu64
+				  " were promised; refusing to serve it", p->uid, sp->section, declen,
+				  sp->size);
+			r = -EIO;
+		}
 		if (r == 0) {
-			if (declen != sp->size)
-				log_warn("message UID %" PRIu32 " part %s: decoded %zu bytes, %" PRIu64
-					 " before", p->uid, sp->section, declen, sp->size);
 			pthread_mutex_lock(&p->lock);
 			if (!sp->content) {
 				sp->content = dec;
+				sp->content_len = declen;
 				dec = NULL;
 			}
 			pthread_mutex_unlock(&p->lock);
-			free(dec);
 		}
+		free(dec);
 	}
 	item_fetch_done(f);
 	free(f);
@@ -850,7 +982,8 @@ ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uin
 			size_t len, char *buf)
 {
 	struct store_part *sp;
-	char item[96], key[96];
+	char item[320], key[320];
+	bool has_layout;
 	ssize_t got;
 	int r;
 
@@ -866,8 +999,12 @@ ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uin
 		return got;
 	}
 	pthread_mutex_lock(&p->lock);
+	if (sp->broken) {
+		pthread_mutex_unlock(&p->lock);
+		return -EIO;
+	}
 	if (sp->content) {
-		copy_out(sp->content, sp->size, off, len, buf, &got);
+		copy_out(sp->content, sp->content_len, off, len, buf, &got);
 		pthread_mutex_unlock(&p->lock);
 		return got;
 	}
@@ -877,13 +1014,19 @@ ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uin
 		snprintf(key, sizeof(key), "BODY[%s]<%" PRIu64 ">", sp->section, off);
 		return fetch_one(st, p, item, key, 0, len, buf, MIME_CTE_IDENTITY);
 	}
-	if (sp->cte == MIME_CTE_BASE64 && sp->has_layout)
-		return read_base64(st, p, sp, off, len, buf);
+	pthread_mutex_lock(&p->lock);
+	has_layout = sp->has_layout;
+	pthread_mutex_unlock(&p->lock);
+	if (sp->cte == MIME_CTE_BASE64 && has_layout) {
+		got = read_base64(st, p, sp, off, len, buf);
+		if (got != -EAGAIN)
+			return got;
+	}
 	r = refetch_whole(st, p, sp);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&p->lock);
-	copy_out(sp->content, sp->size, off, len, buf, &got);
+	copy_out(sp->content, sp->content_len, off, len, buf, &got);
 	pthread_mutex_unlock(&p->lock);
 	return got;
 }

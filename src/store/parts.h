@@ -50,6 +50,8 @@ struct store_part {
 	bool has_layout;       /* base64 with uniform lines: random access */
 	struct b64_layout layout;
 	char *content;         /* whole decoded content when kept, else NULL */
+	size_t content_len;
+	bool broken;           /* its size cannot be believed: reads fail with EIO */
 };
 
 struct store_parts {
@@ -74,7 +76,7 @@ struct store_parts {
  * the server on first use and cached. Returns 0, -ENOENT, -ESTALE, -EIO.
  */
 int store_parts_get(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
-		    struct store_parts **out);
+		    int64_t date, struct store_parts **out);
 void store_parts_put(struct store *st, struct store_parts *p);
 
 /* Index of the part called name, or -ENOENT. */

@@ -113,11 +113,15 @@ static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 	int r;
 
 	if (sl->s) {
+		/* Out of the slot first: pool_bytes_in() reads the slots under the lock. */
+		struct session *old;
+
 		pthread_mutex_lock(&p->lock);
-		p->bytes_in_closed += session_bytes_in(sl->s);
-		pthread_mutex_unlock(&p->lock);
-		session_close(sl->s);
+		old = sl->s;
 		sl->s = NULL;
+		p->bytes_in_closed += session_bytes_in(old);
+		pthread_mutex_unlock(&p->lock);
+		session_close(old);
 	}
 	r = session_open(p->cfg, id, &s, err, sizeof(err));
 	pthread_mutex_lock(&p->lock);

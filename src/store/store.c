@@ -445,8 +445,8 @@ static int on_listing_fetch(void *ctx, const struct imap_response *r)
 	if (!imap_value_number(imap_list_lookup(att, "UID"), &uid) ||
 	    !imap_value_number(imap_list_lookup(att, "RFC822.SIZE"), &size))
 		return 0;
-	if (uid == 0 || uid > UINT32_MAX) {
-		log_warn("server sent an invalid UID %" PRIu64 "; ignoring it", uid);
+	if (uid == 0 || uid > UINT32_MAX || size > STORE_MAX_FILE) {
+		log_warn("server sent UID %" PRIu64 " with size %" PRIu64 "; ignoring it", uid, size);
 		return 0;
 	}
 	m.uid = (uint32_t)uid;
@@ -654,6 +654,8 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
 		pthread_mutex_lock(&st->lock);
 		m = mailbox_get(st, id);
 		msg = m ? find_msg(m, uid) : NULL;
+		uint32_t uidnext = m ? m->uidnext : 0;
+
 		if (msg) {
 			*out = *msg;
 			*uidvalidity = m->uidvalidity;
@@ -664,7 +666,7 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
 		if (!m)
 			return -ENOENT;
 		/* Unknown UID: only a listing older than this moment can say it is not there. */
-		if (pass == 0 && uid < m->uidnext)
+		if (pass == 0 && uid < uidnext)
 			return -ENOENT;
 		pthread_mutex_lock(&st->lock);
 		m->listed_at_ms = 0;
@@ -699,8 +701,11 @@ static int on_body_fetch(void *ctx, const struct imap_response *r)
 		return 0;
 	for (size_t i = 0; i + 1 < att->count; i += 2) {
 		const struct imap_value *key = &att->items[i], *val = &att->items[i + 1];
+		char want[48];
 
-		if (key->type != IMAP_ATOM || strncasecmp(key->str, "BODY[]", 6) != 0)
+		/* Bytes from another origin than asked must never land at off. */
+		snprintf(want, sizeof(want), "BODY[]<%" PRIu64 ">", b->off);
+		if (key->type != IMAP_ATOM || strcasecmp(key->str, want) != 0)
 			continue;
 		b->found = true;
 		if (val->type == IMAP_STRING) {

@@ -26,6 +26,8 @@
 
 #define STORE_ROOT_ID 0u
 #define STORE_MAX_MAILBOXES (1u << 16)
+/* Sizes a server reports beyond this are refused as nonsense (1 TiB). */
+#define STORE_MAX_FILE (UINT64_C(1) << 40)
 
 struct store;
 
