@@ -16,8 +16,10 @@
 #include "log.h"
 #include "options.h"
 #include "store/store.h"
+#include "watch/watch.h"
 
-static int serve(struct fuse_args *args, const struct imapfs_options *o, struct store *st)
+static int serve(struct fuse_args *args, const struct imapfs_options *o, struct store *st,
+		 const struct session_config *sess)
 {
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct fs_options fso = {
@@ -25,8 +27,14 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 		.dir_timeout = 1.0,
 		.file_timeout = 3600.0,
 	};
+	struct watch_options wo = {
+		.poll_interval_s = o->poll_interval,
+		.listing_ttl_ms = 3600 * 1000,
+		.fallback_ttl_ms = 1000,
+	};
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
+	struct watch *watch = NULL;
 	struct fs *fs = NULL;
 	char fsname[300];
 	int ret = 1;
@@ -53,6 +61,14 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 		goto out_unmount;
 	if (!cmd.foreground)
 		log_to_syslog();
+	fs_set_session(fs, se);
+	if (!o->noidle) {
+		/* After fuse_daemonize(): its fork would not take the thread along. */
+		struct watch_sink sink = { fs_inval_dir, fs_inval_name, fs };
+
+		if (watch_start(st, sess, &wo, &sink, &watch) < 0)
+			log_warn("cannot start the watcher: changes by others show within a second");
+	}
 	log_info("mounted %s on %s", o->url, cmd.mountpoint);
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(se) ? 1 : 0;
@@ -69,6 +85,7 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 		fuse_loop_cfg_destroy(loop);
 	}
 out_unmount:
+	watch_stop(watch);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
@@ -125,7 +142,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "imapfs: %s\n", err);
 		goto out;
 	}
-	ret = serve(&args, &o, st);
+	ret = serve(&args, &o, st, &so.session);
 out:
 	store_close(st);
 	net_tls_free(tls);

@@ -30,6 +30,8 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("timeout=%u", timeout, 0),
 	OPT("connections=%u", connections, 0),
 	OPT("nobinary", nobinary, 1),
+	OPT("noidle", noidle, 1),
+	OPT("poll_interval=%u", poll_interval, 0),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	/* fstab and systemd options that mean something to mount(8), nothing here. */
 	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
@@ -69,6 +71,9 @@ static void usage(const char *prog)
 	       "    -o connections=N            IMAP connections for parallel reads (default 4)\n"
 	       "    -o ro                       refuse every change (EROFS)\n"
 	       "    -o nobinary                 do not use the BINARY extension\n"
+	       "    -o noidle                   no live view: no IDLE/NOTIFY watcher, 1 s caches\n"
+	       "    -o poll_interval=SECONDS    without NOTIFY, how often other mailboxes are\n"
+	       "                                polled for changes (default 30)\n"
 	       "    -d, -o debug                debug output, IMAP trace with credentials hidden\n"
 	       "    -f                          stay in the foreground\n"
 	       "    -h, --help                  this help\n"
@@ -221,6 +226,7 @@ int options_parse(struct fuse_args *args, struct imapfs_options *o)
 	memset(o, 0, sizeof(*o));
 	o->timeout = 30;
 	o->connections = 4;
+	o->poll_interval = 30;
 	if (fuse_opt_parse(args, o, opt_spec, opt_proc) == -1)
 		return -1;
 	if (o->show_help) {
@@ -257,6 +263,10 @@ int options_parse(struct fuse_args *args, struct imapfs_options *o)
 	}
 	if (o->timeout == 0 || o->timeout > 3600) {
 		fprintf(stderr, "imapfs: -o timeout must be 1 to 3600 seconds\n");
+		return -1;
+	}
+	if (o->poll_interval == 0 || o->poll_interval > 86400) {
+		fprintf(stderr, "imapfs: -o poll_interval must be 1 to 86400 seconds\n");
 		return -1;
 	}
 	if (o->connections == 0 || o->connections > 64) {

@@ -31,6 +31,8 @@ struct imapfs_options {
 	unsigned connections;
 	int readonly;
 	int nobinary;
+	int noidle;
+	unsigned poll_interval; /* seconds, STATUS polls without NOTIFY */
 	int debug;
 	int show_help;
 	int show_version;

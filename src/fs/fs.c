@@ -910,6 +910,33 @@ struct fs *fs_new(struct store *st, const struct fs_options *opts)
 	return fs;
 }
 
+void fs_set_session(struct fs *fs, struct fuse_session *se)
+{
+	fs->se = se;
+}
+
+static fuse_ino_t dir_ino(uint32_t id)
+{
+	return id == STORE_ROOT_ID ? FUSE_ROOT_ID : ino_make(INO_MAILBOX, id, 0, 0);
+}
+
+void fs_inval_dir(void *ctx, uint32_t id)
+{
+	struct fs *fs = ctx;
+
+	if (fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, dir_ino(id), 0, 0);
+}
+
+void fs_inval_name(void *ctx, uint32_t parent, const char *name)
+{
+	struct fs *fs = ctx;
+
+	/* -ENOENT when the kernel never looked the name up: nothing to forget. */
+	if (fs->se)
+		fuse_lowlevel_notify_inval_entry(fs->se, dir_ino(parent), name, strlen(name));
+}
+
 void fs_free(struct fs *fs)
 {
 	if (!fs)

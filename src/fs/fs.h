@@ -25,4 +25,14 @@ struct fs *fs_new(struct store *st, const struct fs_options *opts);
 void fs_free(struct fs *fs);
 const struct fuse_lowlevel_ops *fs_operations(void);
 
+/* The session the kernel notifications go to; set before the watcher starts. */
+void fs_set_session(struct fs *fs, struct fuse_session *se);
+/*
+ * Kernel invalidations for the watcher (called from its thread, never from a
+ * FUSE operation): mailbox id's directory attributes, and a name under a
+ * mailbox (or the root, id 0).
+ */
+void fs_inval_dir(void *fs, uint32_t id);
+void fs_inval_name(void *fs, uint32_t parent, const char *name);
+
 #endif

@@ -24,6 +24,8 @@ struct fs {
 	gid_t gid;
 	time_t mounted_at;
 
+	struct fuse_session *se;
+
 	pthread_mutex_t uploads_lock; /* the uploads list and every upload's fields */
 	struct upload *uploads;
 	uint32_t upload_serial;

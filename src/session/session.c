@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -157,6 +158,39 @@ static struct imap_response *read_response(struct session *s)
 		}
 		s->rpos += (size_t)used;
 	}
+}
+
+/*
+ * Like read_response(), but waits at most timeout_ms for a response to start
+ * and reports a quiet line as *quiet instead of failing the session.
+ */
+static struct imap_response *read_response_within(struct session *s, int timeout_ms, bool *quiet,
+						  int normal_timeout_ms)
+{
+	struct imap_response *r;
+	char byte;
+	ssize_t n;
+
+	*quiet = false;
+	r = imap_parser_take(s->parser);
+	if (r || s->rpos != s->rlen || imap_parser_pending(s->parser) || net_has_buffered(s->conn))
+		return r ? r : read_response(s);
+	/* Nothing buffered: wait for the first byte with the short timeout, peeking. */
+	net_set_timeout(s->conn, timeout_ms);
+	n = net_read(s->conn, &byte, 1);
+	net_set_timeout(s->conn, normal_timeout_ms);
+	if (n == -ETIMEDOUT) {
+		*quiet = true;
+		return NULL;
+	}
+	if (n < 0) {
+		fail(s, (int)n, net_error(s->conn));
+		return NULL;
+	}
+	s->rbuf[0] = byte;
+	s->rpos = 0;
+	s->rlen = 1;
+	return read_response(s);
 }
 
 /* Session-wide bookkeeping for an untagged response, before the caller sees it. */
@@ -444,6 +478,61 @@ void session_unselect(struct session *s)
 	s->selected = NULL;
 	s->selected_rw = false;
 	memset(&s->sel, 0, sizeof(s->sel));
+}
+
+int session_idle(struct session *s, session_data_fn fn, int (*tick)(void *ctx), void *ctx,
+		 int max_ms)
+{
+	struct timespec start, now;
+	struct imap_cmd cmd;
+	unsigned tag;
+	int r;
+
+	if (s->dead)
+		return -EIO;
+	imap_cmd_init(&cmd, false);
+	imap_cmd_raw(&cmd, "IDLE");
+	r = session_send(s, &cmd, &tag);
+	imap_cmd_free(&cmd);
+	if (r < 0)
+		return r;
+	r = wait_continuation(s, tag);
+	if (r != 0)
+		return r < 0 ? r : session_wait(s, tag, fn, ctx, NULL, 0);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		bool quiet;
+		struct imap_response *resp = read_response_within(s, 200, &quiet, s->cfg->timeout_ms);
+
+		if (!resp && !quiet)
+			return -EIO;
+		if (resp) {
+			if (resp->kind == IMAP_RESP_UNTAGGED) {
+				track_untagged(s, resp);
+				if (fn)
+					fn(ctx, resp);
+			}
+			imap_response_free(resp);
+			if (s->dead)
+				return -EIO;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (tick(ctx) ||
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= max_ms)
+			break;
+	}
+	if (log_debug_enabled()) {
+		char prefix[16];
+
+		snprintf(prefix, sizeof(prefix), "C%u:", s->id);
+		log_trace(prefix, "DONE", 4);
+	}
+	r = net_write(s->conn, "DONE\r\n", 6);
+	if (r < 0) {
+		fail(s, r, net_error(s->conn));
+		return -EIO;
+	}
+	return session_wait(s, tag, fn, ctx, NULL, 0);
 }
 
 /* Streams size bytes of fd to the server. */

@@ -97,6 +97,14 @@ int session_select(struct session *s, const char *wire_name, bool writable,
 void session_unselect(struct session *s);
 
 /*
+ * IDLE (RFC 2177) until tick(ctx), called about every 200 ms, returns
+ * non-zero, or max_ms have passed: every untagged response goes to fn as it
+ * comes. Then DONE. Quiet time is not a timeout here. Returns 0 or -errno.
+ */
+int session_idle(struct session *s, session_data_fn fn, int (*tick)(void *ctx), void *ctx,
+		 int max_ms);
+
+/*
  * APPENDs size bytes read from fd (at offset 0 on) to mailbox wire, with
  * flags (IMAP flag list text without parentheses, or NULL) and date (0 for
  * the server's now). On success *uidvalidity and *uid are the APPENDUID

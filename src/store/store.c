@@ -49,6 +49,7 @@ struct store {
 	char **flagsets;
 	size_t nflagsets;
 	char delim; /* the namespace's hierarchy delimiter, from LIST */
+	uint32_t last_used;
 
 	struct parts_cache *parts_cache;
 };
@@ -533,7 +534,7 @@ static size_t sort_unique(struct store_msg *m, size_t n)
 }
 
 /* Brings mailbox id's listing up to date if it is older than the TTL (or force). */
-static int refresh_listing(struct store *st, uint32_t id, bool force)
+static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 {
 	struct listing l = { .st = st };
 	struct mailbox *m;
@@ -546,6 +547,8 @@ static int refresh_listing(struct store *st, uint32_t id, bool force)
 		pthread_mutex_unlock(&st->lock);
 		return m ? 0 : -ENOENT;
 	}
+	if (!force)
+		st->last_used = id; /* a user's look, not the watcher's */
 	pthread_mutex_unlock(&st->lock);
 
 	/* The mailbox struct lives until unmount, so its lock may be held unlocked from st. */
@@ -556,7 +559,7 @@ static int refresh_listing(struct store *st, uint32_t id, bool force)
 		goto out;
 	}
 	wire = strdup(m->wire);
-	l.known = m->listed_at_ms != 0;
+	l.known = m->listed_at_ms != 0 && !full;
 	l.known_uidvalidity = m->uidvalidity;
 	l.known_uidnext = m->uidnext;
 	l.known_exists = m->exists;
@@ -598,7 +601,7 @@ int store_messages(struct store *st, uint32_t id, struct store_msg **out, size_t
 		   uint32_t *uidvalidity)
 {
 	struct mailbox *m;
-	int r = refresh_listing(st, id, false);
+	int r = refresh_listing(st, id, false, false);
 
 	if (r < 0)
 		return r;
@@ -647,7 +650,7 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
 	for (int pass = 0; pass < 2; pass++) {
 		const struct store_msg *msg;
 		struct mailbox *m;
-		int r = refresh_listing(st, id, false);
+		int r = refresh_listing(st, id, false, false);
 
 		if (r < 0)
 			return r;
@@ -760,6 +763,115 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 	r = pool_run(st->pool, wire, body_job, &b);
 	free(wire);
 	return r < 0 ? r : (ssize_t)b.got;
+}
+
+int store_refresh_listing(struct store *st, uint32_t id, bool full)
+{
+	return refresh_listing(st, id, true, full);
+}
+
+uint32_t store_last_used(struct store *st)
+{
+	uint32_t id;
+
+	pthread_mutex_lock(&st->lock);
+	id = st->last_used;
+	pthread_mutex_unlock(&st->lock);
+	return id;
+}
+
+void store_set_listing_ttl(struct store *st, int ms)
+{
+	pthread_mutex_lock(&st->lock);
+	st->opts.listing_ttl_ms = ms;
+	pthread_mutex_unlock(&st->lock);
+}
+
+int store_mailbox_refs(struct store *st, struct store_mailbox_ref **out, size_t *n)
+{
+	struct store_mailbox_ref *r;
+	size_t count = 0;
+	int err = 0;
+
+	pthread_mutex_lock(&st->lock);
+	r = calloc(st->nmb, sizeof(*r));
+	for (size_t i = 1; r && i < st->nmb; i++) {
+		struct mailbox *m = st->mb[i];
+
+		if (m->gone)
+			continue;
+		r[count].id = (uint32_t)i;
+		r[count].parent = m->parent;
+		r[count].name = strdup(m->name);
+		r[count].wire = strdup(m->wire);
+		r[count].uidvalidity = m->uidvalidity;
+		r[count].uidnext = m->uidnext;
+		r[count].exists = m->exists;
+		r[count].listed = m->listed_at_ms != 0 && m->selectable;
+		if (!r[count].name || !r[count].wire)
+			err = -ENOMEM;
+		count++;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (!r)
+		return -ENOMEM;
+	if (err) {
+		store_mailbox_refs_free(r, count);
+		return err;
+	}
+	*out = r;
+	*n = count;
+	return 0;
+}
+
+void store_mailbox_refs_free(struct store_mailbox_ref *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].name);
+		free(r[i].wire);
+	}
+	free(r);
+}
+
+int store_mailbox_by_wire(struct store *st, const char *wire, uint32_t *id)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 1; i < st->nmb; i++) {
+		if (!st->mb[i]->gone && strcmp(st->mb[i]->wire, wire) == 0) {
+			*id = (uint32_t)i;
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+int store_cached_uids(struct store *st, uint32_t id, uint32_t **uids, size_t *n,
+		      uint32_t *uidvalidity)
+{
+	struct mailbox *m;
+	int r = 0;
+
+	*uids = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (!m) {
+		r = -ENOENT;
+	} else {
+		*uidvalidity = m->uidvalidity;
+		if (m->nmsgs && !(*uids = malloc(m->nmsgs * sizeof(**uids))))
+			r = -ENOMEM;
+		for (size_t i = 0; r == 0 && i < m->nmsgs; i++)
+			(*uids)[i] = m->msgs[i].uid;
+		if (r == 0)
+			*n = m->nmsgs;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
 }
 
 uint64_t store_bytes_in(struct store *st)

@@ -112,6 +112,30 @@ int store_create_mailbox(struct store *st, uint32_t parent, const char *name, ui
 int store_delete_mailbox(struct store *st, uint32_t id);
 int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname);
 
+/* ---- for the watcher ---- */
+
+/* Refetches mailbox id's listing now; full even if its counters did not move
+ * (a flag changed). */
+int store_refresh_listing(struct store *st, uint32_t id, bool full);
+/* The mailbox most recently listed or read, STORE_ROOT_ID if none. */
+uint32_t store_last_used(struct store *st);
+/* How long listings are trusted: long while a watcher reports changes. */
+void store_set_listing_ttl(struct store *st, int ms);
+
+struct store_mailbox_ref {
+	uint32_t id, parent;
+	char *name, *wire;
+	uint32_t uidvalidity, uidnext, exists;
+	bool listed; /* its messages were listed at least once */
+};
+/* Every mailbox there is now; free with store_mailbox_refs_free(). */
+int store_mailbox_refs(struct store *st, struct store_mailbox_ref **out, size_t *n);
+void store_mailbox_refs_free(struct store_mailbox_ref *r, size_t n);
+int store_mailbox_by_wire(struct store *st, const char *wire, uint32_t *id);
+/* The UIDs of mailbox id as last listed, without asking the server. */
+int store_cached_uids(struct store *st, uint32_t id, uint32_t **uids, size_t *n,
+		      uint32_t *uidvalidity);
+
 /* For the store's own modules (parts.c, changes.c). */
 struct pool;
 struct parts_cache;

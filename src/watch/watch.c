@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "watch/watch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+/* Servers may drop an IDLE after 30 minutes (RFC 2177): renew well before. */
+#define IDLE_RENEW_MS (25 * 60 * 1000)
+#define BACKOFF_MAX_MS 30000
+#define MAX_PENDING 256
+
+struct watch {
+	struct store *st;
+	const struct session_config *cfg;
+	struct watch_options opts;
+	struct watch_sink sink;
+	pthread_t thread;
+	int stop; /* atomic */
+
+	struct session *s;
+	bool notify;
+	uint32_t selected;     /* mailbox the watcher has selected, 0 for none */
+	int64_t next_poll_ms;
+
+	/* Events heard during IDLE, handled at the next tick. */
+	uint32_t pending[MAX_PENDING];
+	bool pending_full[MAX_PENDING];
+	size_t npending;
+	bool tree_changed;
+	bool overflow; /* too many to track one by one: look at everything */
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool stopping(struct watch *w)
+{
+	return __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE) != 0;
+}
+
+static void note_mailbox(struct watch *w, uint32_t id, bool full)
+{
+	for (size_t i = 0; i < w->npending; i++) {
+		if (w->pending[i] == id) {
+			w->pending_full[i] |= full;
+			return;
+		}
+	}
+	if (w->npending == MAX_PENDING) {
+		w->overflow = true;
+		return;
+	}
+	w->pending[w->npending] = id;
+	w->pending_full[w->npending++] = full;
+}
+
+static int on_event(void *ctx, const struct imap_response *r)
+{
+	struct watch *w = ctx;
+	uint32_t id;
+
+	if (strcmp(r->name, "STATUS") == 0) {
+		const char *wire = imap_value_text(imap_list_item(&r->args, 0));
+
+		if (wire && store_mailbox_by_wire(w->st, wire, &id) == 0)
+			note_mailbox(w, id, false);
+	} else if (strcmp(r->name, "LIST") == 0) {
+		w->tree_changed = true;
+	} else if (w->selected && (strcmp(r->name, "EXISTS") == 0 ||
+				   strcmp(r->name, "EXPUNGE") == 0 ||
+				   strcmp(r->name, "VANISHED") == 0)) {
+		note_mailbox(w, w->selected, false);
+	} else if (w->selected && strcmp(r->name, "FETCH") == 0) {
+		/* A flag changed: the counters do not show it, so the listing is refetched. */
+		note_mailbox(w, w->selected, true);
+	}
+	return 0;
+}
+
+static bool contains(const uint32_t *v, size_t n, uint32_t x)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid] == x)
+			return true;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Relists mailbox id and tells the kernel which of its names went away. */
+static void mailbox_changed(struct watch *w, uint32_t id, bool full)
+{
+	uint32_t *before = NULL, *after = NULL, v_before = 0, v_after = 0;
+	size_t nbefore = 0, nafter = 0;
+	char name[32];
+
+	if (store_cached_uids(w->st, id, &before, &nbefore, &v_before) < 0)
+		return;
+	if (store_refresh_listing(w->st, id, full) < 0 ||
+	    store_cached_uids(w->st, id, &after, &nafter, &v_after) < 0) {
+		free(before);
+		return;
+	}
+	for (size_t i = 0; i < nbefore; i++) {
+		/* A new UIDVALIDITY makes every old name stale, reused UIDs included. */
+		if (v_before == v_after && contains(after, nafter, before[i]))
+			continue;
+		snprintf(name, sizeof(name), "%" PRIu32 ".eml", before[i]);
+		w->sink.name_gone(w->sink.ctx, id, name);
+		snprintf(name, sizeof(name), "%" PRIu32 ".parts", before[i]);
+		w->sink.name_gone(w->sink.ctx, id, name);
+	}
+	w->sink.dir_changed(w->sink.ctx, id);
+	free(before);
+	free(after);
+}
+
+static const struct store_mailbox_ref *find_ref(const struct store_mailbox_ref *r, size_t n,
+						uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].id == id)
+			return &r[i];
+	return NULL;
+}
+
+/* Relists the tree and tells the kernel which mailbox names went away. */
+static void tree_changed(struct watch *w)
+{
+	struct store_mailbox_ref *before = NULL, *after = NULL;
+	size_t nbefore = 0, nafter = 0;
+
+	if (store_mailbox_refs(w->st, &before, &nbefore) < 0)
+		return;
+	if (store_refresh_mailboxes(w->st, true) < 0 ||
+	    store_mailbox_refs(w->st, &after, &nafter) < 0) {
+		store_mailbox_refs_free(before, nbefore);
+		return;
+	}
+	for (size_t i = 0; i < nbefore; i++) {
+		const struct store_mailbox_ref *now = find_ref(after, nafter, before[i].id);
+
+		if (!now || now->parent != before[i].parent || strcmp(now->name, before[i].name) != 0)
+			w->sink.name_gone(w->sink.ctx, before[i].parent, before[i].name);
+		if (!now || now->parent != before[i].parent)
+			w->sink.dir_changed(w->sink.ctx, before[i].parent);
+		/* Deleted and created again meanwhile: its messages are others now. */
+		if (now && before[i].listed)
+			note_mailbox(w, now->id, false);
+	}
+	for (size_t i = 0; i < nafter; i++)
+		if (!find_ref(before, nbefore, after[i].id))
+			w->sink.dir_changed(w->sink.ctx, after[i].parent);
+	store_mailbox_refs_free(before, nbefore);
+	store_mailbox_refs_free(after, nafter);
+}
+
+static void handle_pending(struct watch *w)
+{
+	if (w->tree_changed) {
+		w->tree_changed = false;
+		tree_changed(w);
+	}
+	if (w->overflow) {
+		struct store_mailbox_ref *refs;
+		size_t n;
+
+		w->overflow = false;
+		w->npending = 0;
+		if (store_mailbox_refs(w->st, &refs, &n) == 0) {
+			for (size_t i = 0; i < n; i++)
+				if (refs[i].listed)
+					mailbox_changed(w, refs[i].id, true);
+			store_mailbox_refs_free(refs, n);
+		}
+	}
+	/* Taken one at a time: handling may note more. */
+	while (w->npending) {
+		uint32_t id = w->pending[0];
+		bool full = w->pending_full[0];
+
+		memmove(w->pending, w->pending + 1, (w->npending - 1) * sizeof(w->pending[0]));
+		memmove(w->pending_full, w->pending_full + 1,
+			(w->npending - 1) * sizeof(w->pending_full[0]));
+		w->npending--;
+		mailbox_changed(w, id, full);
+	}
+}
+
+static int tick(void *ctx)
+{
+	struct watch *w = ctx;
+	uint32_t used;
+
+	handle_pending(w);
+	if (stopping(w))
+		return 1;
+	used = store_last_used(w->st);
+	if (used && used != w->selected)
+		return 1; /* follow the user to the mailbox now in use */
+	return !w->notify && now_ms() >= w->next_poll_ms;
+}
+
+static int run_simple(struct session *s, const char *text)
+{
+	struct imap_cmd c;
+	int r;
+
+	imap_cmd_init(&c, false);
+	imap_cmd_raw(&c, text);
+	r = session_run(s, &c, NULL, NULL);
+	imap_cmd_free(&c);
+	return r;
+}
+
+struct poll_result {
+	uint32_t uidvalidity, uidnext, messages;
+	bool got;
+};
+
+static int on_status(void *ctx, const struct imap_response *r)
+{
+	struct poll_result *p = ctx;
+	const struct imap_value *att = imap_list_item(&r->args, 1);
+	uint64_t v;
+
+	if (strcmp(r->name, "STATUS") != 0)
+		return 0;
+	p->got = true;
+	if (imap_value_number(imap_list_lookup(att, "UIDVALIDITY"), &v))
+		p->uidvalidity = (uint32_t)v;
+	if (imap_value_number(imap_list_lookup(att, "UIDNEXT"), &v))
+		p->uidnext = (uint32_t)v;
+	if (imap_value_number(imap_list_lookup(att, "MESSAGES"), &v))
+		p->messages = (uint32_t)v;
+	return 0;
+}
+
+/* Without NOTIFY: STATUS of every mailbox a user has looked at, and the tree. */
+static int poll_others(struct watch *w)
+{
+	struct store_mailbox_ref *refs;
+	size_t n;
+	int r = 0;
+
+	w->tree_changed = true;
+	handle_pending(w);
+	if (store_mailbox_refs(w->st, &refs, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n && r >= 0 && !stopping(w); i++) {
+		struct poll_result p = { 0 };
+		struct imap_cmd c;
+
+		if (!refs[i].listed || refs[i].id == w->selected)
+			continue;
+		imap_cmd_init(&c, session_has_cap(w->s, "LITERAL+"));
+		imap_cmd_raw(&c, "STATUS ");
+		imap_cmd_astring(&c, refs[i].wire, strlen(refs[i].wire));
+		imap_cmd_raw(&c, " (MESSAGES UIDNEXT UIDVALIDITY)");
+		r = session_run(w->s, &c, on_status, &p);
+		imap_cmd_free(&c);
+		if (r == -EIO)
+			break;
+		if (p.got && (p.uidvalidity != refs[i].uidvalidity || p.uidnext != refs[i].uidnext ||
+			      p.messages != refs[i].exists))
+			note_mailbox(w, refs[i].id, false);
+		r = 0;
+	}
+	store_mailbox_refs_free(refs, n);
+	handle_pending(w);
+	w->next_poll_ms = now_ms() + (int64_t)w->opts.poll_interval_s * 1000;
+	return r;
+}
+
+/* Selects (read-only) the mailbox in use, so its flag changes are heard too. */
+static int follow_mailbox(struct watch *w)
+{
+	uint32_t used = store_last_used(w->st);
+	struct store_mailbox_ref *refs;
+	struct session_mailbox sel;
+	size_t n;
+	int r = 0;
+
+	if (!used && !w->notify) {
+		/* Nothing used yet: INBOX is where new mail lands. */
+		if (store_mailbox_refs(w->st, &refs, &n) == 0) {
+			for (size_t i = 0; i < n; i++)
+				if (strcmp(refs[i].wire, "INBOX") == 0)
+					used = refs[i].id;
+			store_mailbox_refs_free(refs, n);
+		}
+	}
+	if (!used || used == w->selected)
+		return 0;
+	if (store_mailbox_refs(w->st, &refs, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (refs[i].id != used)
+			continue;
+		r = session_select(w->s, refs[i].wire, false, &sel);
+		if (r == 0)
+			w->selected = used;
+		break;
+	}
+	store_mailbox_refs_free(refs, n);
+	return r == -EIO ? r : 0;
+}
+
+static void sleep_ms(struct watch *w, int ms)
+{
+	for (int waited = 0; waited < ms && !stopping(w); waited += 100) {
+		struct timespec ts = { 0, 100 * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void *watch_main(void *arg)
+{
+	struct watch *w = arg;
+	int backoff = 500;
+
+	while (!stopping(w)) {
+		char err[512];
+		int r;
+
+		if (!w->s) {
+			store_set_listing_ttl(w->st, w->opts.fallback_ttl_ms);
+			r = session_open(w->cfg, 0, &w->s, err, sizeof(err));
+			if (r < 0) {
+				log_warn("watcher: cannot connect (%s); retrying in %d ms", err, backoff);
+				w->s = NULL;
+				sleep_ms(w, backoff);
+				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+				continue;
+			}
+			backoff = 500;
+			w->selected = 0;
+			w->notify = session_has_cap(w->s, "NOTIFY") &&
+				    run_simple(w->s, "NOTIFY SET (selected (MessageNew MessageExpunge "
+						     "FlagChange)) (personal (MessageNew MessageExpunge "
+						     "MailboxName))") == 0;
+			if (!session_has_cap(w->s, "IDLE")) {
+				log_warn("watcher: server has no IDLE; polling every %u s",
+					 w->opts.poll_interval_s);
+			}
+			log_info("watcher: %s", w->notify ? "NOTIFY on every mailbox"
+							  : "IDLE on the mailbox in use, STATUS polls");
+			w->next_poll_ms = now_ms() + (int64_t)w->opts.poll_interval_s * 1000;
+			/*
+			 * With NOTIFY every listing is kept current by what we hear; with
+			 * IDLE alone only one mailbox is, so the short lifetimes stay.
+			 */
+			if (w->notify)
+				store_set_listing_ttl(w->st, w->opts.listing_ttl_ms);
+			/* Whatever changed while we were away. */
+			w->overflow = true;
+			w->tree_changed = true;
+			handle_pending(w);
+		}
+		r = follow_mailbox(w);
+		if (r == 0 && session_has_cap(w->s, "IDLE"))
+			r = session_idle(w->s, on_event, tick, w, IDLE_RENEW_MS);
+		else if (r == 0) {
+			sleep_ms(w, 1000);
+			r = run_simple(w->s, "NOOP");
+		}
+		if (r == 0)
+			handle_pending(w);
+		if (r == 0 && !w->notify && now_ms() >= w->next_poll_ms)
+			r = poll_others(w);
+		if (r == -EIO || (w->s && !session_alive(w->s))) {
+			log_warn("watcher: connection lost (%s); reconnecting",
+				 w->s ? session_error(w->s) : "?");
+			session_close(w->s);
+			w->s = NULL;
+		}
+	}
+	session_close(w->s);
+	w->s = NULL;
+	return NULL;
+}
+
+int watch_start(struct store *st, const struct session_config *cfg,
+		const struct watch_options *opts, const struct watch_sink *sink,
+		struct watch **out)
+{
+	struct watch *w = calloc(1, sizeof(*w));
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	w->st = st;
+	w->cfg = cfg;
+	w->opts = *opts;
+	w->sink = *sink;
+	r = pthread_create(&w->thread, NULL, watch_main, w);
+	if (r) {
+		free(w);
+		return -r;
+	}
+	*out = w;
+	return 0;
+}
+
+void watch_stop(struct watch *w)
+{
+	if (!w)
+		return;
+	__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(w->thread, NULL);
+	free(w);
+}
