@@ -450,12 +450,24 @@ def decode_words(s):
     return ''.join(out)
 
 
-def _utf8_or_underscore(s):
-    """A str holding raw bytes as surrogates -> valid UTF-8 text with every
-    byte that is not part of a valid UTF-8 sequence as '_'."""
+def _utf8_or_cp1252(s):
+    """A str holding raw bytes as surrogates -> text: valid UTF-8 as it is,
+    every other byte read as Windows-1252 (what imapfs does with unlabelled
+    8-bit text, names included); bytes Windows-1252 leaves undefined stay C1
+    controls, which the name policy then replaces."""
     b = s.encode('utf-8', 'surrogateescape')
     t = b.decode('utf-8', 'surrogateescape')
-    return ''.join('_' if 0xdc80 <= ord(ch) <= 0xdcff else ch for ch in t)
+    out = []
+    for ch in t:
+        o = ord(ch)
+        if 0xdc80 <= o <= 0xdcff:
+            try:
+                out.append(bytes([o - 0xdc00]).decode('cp1252'))
+            except UnicodeDecodeError:
+                out.append(chr(o - 0xdc00))
+        else:
+            out.append(ch)
+    return ''.join(out)
 
 
 def part_filename(b):
@@ -466,7 +478,7 @@ def part_filename(b):
         v = rfc2231_value(b.params, 'name')
     if v is None:
         return None
-    v = _utf8_or_underscore(v)
+    v = _utf8_or_cp1252(v)
     return decode_words(v)
 
 
@@ -478,7 +490,8 @@ def safe_name(section, filename):
     out = []
     for ch in filename:
         o = ord(ch)
-        out.append('_' if ch == '/' or o < 0x20 or o == 0x7f or 0xdc80 <= o <= 0xdcff else ch)
+        out.append('_' if ch == '/' or o < 0x20 or 0x7f <= o < 0xa0 or 0xdc80 <= o <= 0xdcff
+                   or o == 0xfffd else ch)
     fn = ''.join(out).lstrip('.')
     if not fn:
         return None
@@ -645,15 +658,17 @@ class ExpectedFile:
 
 
 class MessageRef:
+    """What a user should see of one message: its .eml, its .parts files,
+    its extended attributes."""
+
     def __init__(self, box, uid):
         self.box = box
         self.uid = uid
         self.eml = None
         self.files = []
-        self.xattrs = {}      # name -> expected str, or None: absent or empty
+        self.xattrs = {}      # name -> set of acceptable str, or None: absent or empty
         self.flags = ()
         self.notes = []       # where the email package's own walk differs
-        self.binary_refused = []  # sections the server's BINARY refuses
 
 
 def build_ref(client, box, uid, d):
@@ -1139,9 +1154,11 @@ def built_messages():
     n2 = '2-' + 'a' * (NAME_MAX - 2 - 4) + '.pdf'
     n3 = '3-' + 'ä' * ((NAME_MAX - 2 - 4) // 2) + '.txt'
     assert len(n2.encode()) == NAME_MAX and len(n3.encode()) == NAME_MAX - 1
+    # 10: a raw 8-bit name without a charset is taken as Windows-1252 (what
+    # the sender's mailer meant), like unlabelled header text, not as '_'.
     out.append(Built('unsafe-names', message(hs, body, subject='Unsafe names'),
                      {'1.txt', n2, n3, '4-_.._etc_passwd', '5.pdf', '6.txt', '7-hidden.txt',
-                      '8-a_b_c.txt', '9-nul_byte.txt', '10-caf_.txt', '11-dir_sub_file.txt',
+                      '8-a_b_c.txt', '9-nul_byte.txt', '10-café.txt', '11-dir_sub_file.txt',
                       '12.txt'},
                      literal={n2: ('application/pdf', pdf), n3: ('text/plain', small)}))
 
@@ -1477,7 +1494,7 @@ _REFS = {}
 
 def refs_of(dv, box):
     """{uid: MessageRef} of box, computed once per server and mailbox."""
-    key = (dv.port, box)
+    key = (id(dv), dv.port, box)
     if key not in _REFS:
         refs = compute_refs(dv, box)
         cat = getattr(dv, 'catalog', None)
@@ -2039,3 +2056,60 @@ def test_binary_only_where_allowed(parts_server, nobinary_server, mount_factory,
         i = BINARY_CMD.search(log)
         assert not hits, 'imapfs sent BINARY (%s): %r' % (
             mode, log[max(0, i.start() - 200):i.start() + 100])
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_parallel_reads(parts_server, mount_factory, mode):
+    """Eight readers at once over every part and message of the built,
+    malformed and sa-maildir mailboxes (as xargs -P or a file manager's
+    thumbnailer would): every read gives the right bytes, none fails (the
+    server's refusals and dropped connections for broken BINARY parts must
+    not leak into other readers)."""
+    import concurrent.futures
+    dv = parts_server
+    jobs = []
+    m = mount_for(mount_factory, dv, mode)
+    for box in ('built', 'malformed', 'sa-maildir'):
+        for uid, r in refs_of(dv, box).items():
+            jobs.append(('%s/%d.eml' % (box, uid), [r.eml]))
+            rel = '%s/%d.parts' % (box, uid)
+            for name in os.listdir(m.p(rel)):  # names are test_built_messages' business
+                fs = [f for f in r.files if f.matches(name)]
+                if len(fs) == 1:
+                    jobs.append((rel + '/' + name, [fs[0].content] + (fs[0].contents or [])))
+    m.stop()
+    m = mount_for(mount_factory, dv, mode)  # fresh: nothing cached
+    random.Random(5).shuffle(jobs)
+
+    def read(job):
+        rel, want = job
+        try:
+            got = read_bytes(m.p(rel))
+        except OSError as e:
+            return '%s: %s' % (rel, e)
+        if got not in want:
+            return '%s: %d bytes, expected %d, first difference at %d' % (
+                rel, len(got), len(want[0]), first_difference(got, want[0]))
+        return None
+
+    t0 = time.monotonic()
+    ex = concurrent.futures.ThreadPoolExecutor(8)
+    try:
+        results = bounded_map(ex, read, jobs, 240)
+    finally:  # never wait for a reader stuck in the mount (the watchdog frees it)
+        ex.shutdown(wait=False, cancel_futures=True)
+    print('%d files read by 8 readers in %.1f s (%s)' % (len(jobs), time.monotonic() - t0, mode))
+    problems = [r for r in results if r]
+    report(problems, 'parallel reads (%s)' % mode)
+
+
+def bounded_map(ex, fn, items, timeout):
+    """ex.map with an overall time limit (AssertionError past it)."""
+    import concurrent.futures
+    futs = [ex.submit(fn, it) for it in items]
+    done, pending = concurrent.futures.wait(futs, timeout)
+    if pending:
+        for f in pending:
+            f.cancel()
+        raise AssertionError('%d reads still running after %d s (hang)' % (len(pending), timeout))
+    return [f.result() for f in futs]

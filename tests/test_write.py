@@ -20,6 +20,7 @@ import shutil
 import stat
 import subprocess
 import time
+import zlib
 
 import pytest
 
@@ -347,6 +348,13 @@ def test_append_happens_at_close_and_the_name_refers_to_the_message(dovecot_fact
     assert r.returncode == 0, r.stderr
     # none of that sent anything more
     assert state(dv, 'A') == after
+    # flags set through that name are the message's
+    ok(os.setxattr, path, 'user.imap.flags', b'\\Seen $Written')
+    assert ok(xflags, path) == {'\\Seen', '$Written'}
+    now = state(dv, 'A')
+    assert now[uid].flags == {'\\Seen', '$Written'}
+    assert {u: (v.body, v.date) for u, v in now.items()} == \
+        {u: (v.body, v.date) for u, v in after.items()}
     assert read(m.p('A', '%d.eml' % uid)) == raw
 
 
@@ -436,7 +444,7 @@ def _sources(d, tag, n=3):
     out = {}
     for i in range(n):
         if i == 0:
-            raw = dovecot.make_big_message(300000, seed=hash(tag) % 1000 + 1)
+            raw = dovecot.make_big_message(300000, seed=zlib.crc32(tag.encode()) % 1000 + 1)
             raw = raw.replace(b'Subject: big message', b'Subject: %s big message' % tag.encode())
         elif i == 1:
             raw = msg('%s-%d' % (tag, i), 'Umlaute: äöüß, 日本語, emoji 📬\n' * 40)
@@ -514,6 +522,23 @@ def test_rsync_of_uid_named_files_into_a_new_mailbox(dovecot_factory, mount_fact
     st = state(dv, 'Restored')
     assert bodies_of(st) == sorted(want), '%d files, %d messages' % (len(want), len(st))
     assert_listing(m, dv, 'Restored')
+
+
+def test_rsync_run_again_duplicates_nothing(dovecot_factory, mount_factory, tmp_path):
+    """rsync is run again to bring a copy up to date: the second run of the
+    same `rsync -a` on the same mount must not APPEND every file again."""
+    dv = make_server(dovecot_factory)
+    m = mount(mount_factory, dv)
+    src = tmp_path / 'src'
+    files = _sources(str(src), 'again')
+    for i in range(2):
+        r = run(['rsync', '-a', str(src) + '/', m.p('Synced') + '/'])
+        assert r.returncode == 0, 'rsync run %d exited %d: %s' % (i + 1, r.returncode,
+                                                                  r.stderr.decode())
+        st = state(dv, 'Synced')
+        assert bodies_of(st) == sorted(raw for raw, _ in files.values()), (
+            'after rsync run %d: %d files, %d messages' % (i + 1, len(files), len(st)))
+        assert eml_names(m.p('Synced')) == names_of(st)
 
 
 # --------------------------------------------------------------------------

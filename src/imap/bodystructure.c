@@ -229,6 +229,7 @@ static int fill_basic(const struct imap_value *v, struct bs_part *p)
 	ret = dup_text(&it[0], true, "text", &p->type);
 	if (ret < 0)
 		return ret;
+	p->untyped = !has_type;
 	dflt_sub = !has_type || !strcmp(p->type, "text") ? "plain" : "octet-stream";
 	ret = dup_text(&it[1], true, dflt_sub, &p->subtype);
 	if (!ret)

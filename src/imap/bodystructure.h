@@ -41,6 +41,7 @@ struct bs_part {
 	uint64_t size;        /* octets of BODY[section] */
 	uint32_t parent;      /* index of the enclosing message/rfc822 part, or BS_NO_PARENT */
 	bool is_message;      /* message/rfc822 (or global) with its structure: parts follow */
+	bool untyped;         /* the message gave no usable type: type/subtype are defaults */
 };
 
 struct bs_tree {

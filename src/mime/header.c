@@ -241,9 +241,10 @@ static void put_utf8_or(struct buf *out, const char *in, size_t len, bool latin1
 			continue;
 		}
 		buf_put(out, in + run, i - run);
+		/* A NUL is no text: shown as U+FFFD, so a file name policy can see it was there. */
 		if (s[i] && latin1)
 			put_cp1252_byte(out, s[i]);
-		else if (s[i])
+		else
 			buf_put_cp(out, 0xfffd);
 		run = ++i;
 	}

@@ -12,7 +12,7 @@
 /*
  * len bytes in charset (any case, with aliases iconv knows; NULL or unknown
  * charsets: UTF-8 if the bytes are valid UTF-8, else Latin-1) to UTF-8.
- * Invalid sequences become U+FFFD. NUL bytes are dropped.
+ * Invalid sequences and NUL bytes become U+FFFD.
  */
 char *mime_charset_to_utf8(const char *charset, const char *in, size_t len);
 

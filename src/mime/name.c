@@ -62,9 +62,9 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
 }
 
 /*
- * A copy with '/', C0 and C1 controls, DEL and each byte of invalid UTF-8
- * replaced by '_'. C1 controls are included because some terminals obey
- * U+009B as CSI.
+ * A copy with '/', C0 and C1 controls, DEL, each byte of invalid UTF-8 and
+ * U+FFFD (what the decoders made of NUL and undecodable bytes) replaced by
+ * '_'. C1 controls are included because some terminals obey U+009B as CSI.
  */
 static char *sanitize(const char *in)
 {
@@ -77,7 +77,8 @@ static char *sanitize(const char *in)
 	while (i < len) {
 		n = utf8_seq_len(s + i, len - i);
 		if (!n || s[i] == '/' || s[i] < 0x20 || s[i] == 0x7f ||
-		    (n == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0)) {
+		    (n == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0) ||
+		    (n == 3 && memcmp(s + i, "\xef\xbf\xbd", 3) == 0)) {
 			out[o++] = '_';
 			i += n ? n : 1;
 			continue;

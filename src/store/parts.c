@@ -272,9 +272,11 @@ struct part_plan {
 	char *type, *subtype;
 };
 
+/* What the message does not say: libmagic looks at the bytes instead. */
 static bool declared_opaque(const struct bs_part *bp)
 {
-	return strcmp(bp->type, "application") == 0 && strcmp(bp->subtype, "octet-stream") == 0;
+	return bp->untyped ||
+	       (strcmp(bp->type, "application") == 0 && strcmp(bp->subtype, "octet-stream") == 0);
 }
 
 static int plan_part(struct item_fetch *f, const struct store_part *sp, const struct bs_part *bp,
