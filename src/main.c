@@ -90,9 +90,10 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(se);
 out:
+	/* The fs first: its notification thread still holds the session. */
+	fs_free(fs);
 	if (se)
 		fuse_session_destroy(se);
-	fs_free(fs);
 	free(cmd.mountpoint);
 	return ret;
 }

@@ -258,13 +258,19 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fill_dir_attr(fs, ino, &stbuf);
 		fuse_reply_attr(req, &stbuf, fs->opts.dir_timeout);
 		return;
-	case INO_MESSAGE:
+	case INO_MESSAGE: {
+		uint32_t to, newuid;
+
 		r = store_message(fs->st, id, ino_uid(ino), &m, &uidvalidity);
+		if (r == -ENOENT && moved_to(fs, id, ino_uid(ino), &to, &newuid))
+			r = store_message(fs->st, to, newuid, &m, &uidvalidity);
 		if (r < 0)
 			break;
 		fill_msg_attr(fs, ino, &m, &stbuf);
-		fuse_reply_attr(req, &stbuf, fs->opts.file_timeout);
+		/* A moved message's old inode must not be believed for long. */
+		fuse_reply_attr(req, &stbuf, m.uid == ino_uid(ino) ? fs->opts.file_timeout : 0);
 		return;
+	}
 	case INO_PARTS:
 		r = store_message(fs->st, id, ino_uid(ino), &m, &uidvalidity);
 		if (r < 0)
@@ -907,12 +913,62 @@ struct fs *fs_new(struct store *st, const struct fs_options *opts)
 	fs->gid = getgid();
 	fs->mounted_at = time(NULL);
 	pthread_mutex_init(&fs->uploads_lock, NULL);
+	pthread_mutex_init(&fs->defer_lock, NULL);
+	pthread_cond_init(&fs->defer_cond, NULL);
 	return fs;
+}
+
+struct deferred {
+	struct deferred *next;
+	fuse_ino_t parent;
+	char name[];
+};
+
+static void *defer_main(void *arg)
+{
+	struct fs *fs = arg;
+
+	pthread_mutex_lock(&fs->defer_lock);
+	while (!fs->defer_stop || fs->deferred) {
+		struct deferred *d = fs->deferred;
+
+		if (!d) {
+			pthread_cond_wait(&fs->defer_cond, &fs->defer_lock);
+			continue;
+		}
+		fs->deferred = d->next;
+		pthread_mutex_unlock(&fs->defer_lock);
+		fuse_lowlevel_notify_inval_entry(fs->se, d->parent, d->name, strlen(d->name));
+		free(d);
+		pthread_mutex_lock(&fs->defer_lock);
+	}
+	pthread_mutex_unlock(&fs->defer_lock);
+	return NULL;
+}
+
+void defer_inval(struct fs *fs, fuse_ino_t parent, const char *name)
+{
+	size_t len = strlen(name);
+	struct deferred *d;
+
+	if (!fs->se || !fs->defer_running)
+		return;
+	d = malloc(sizeof(*d) + len + 1);
+	if (!d)
+		return;
+	d->parent = parent;
+	memcpy(d->name, name, len + 1);
+	pthread_mutex_lock(&fs->defer_lock);
+	d->next = fs->deferred;
+	fs->deferred = d;
+	pthread_cond_signal(&fs->defer_cond);
+	pthread_mutex_unlock(&fs->defer_lock);
 }
 
 void fs_set_session(struct fs *fs, struct fuse_session *se)
 {
 	fs->se = se;
+	fs->defer_running = pthread_create(&fs->defer_thread, NULL, defer_main, fs) == 0;
 }
 
 static fuse_ino_t dir_ino(uint32_t id)
@@ -941,6 +997,15 @@ void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
+	if (fs->defer_running) {
+		pthread_mutex_lock(&fs->defer_lock);
+		fs->defer_stop = true;
+		pthread_cond_signal(&fs->defer_cond);
+		pthread_mutex_unlock(&fs->defer_lock);
+		pthread_join(fs->defer_thread, NULL);
+	}
+	pthread_mutex_destroy(&fs->defer_lock);
+	pthread_cond_destroy(&fs->defer_cond);
 	uploads_free(fs);
 	pthread_mutex_destroy(&fs->uploads_lock);
 	free(fs);

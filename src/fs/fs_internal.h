@@ -26,7 +26,19 @@ struct fs {
 
 	struct fuse_session *se;
 
-	pthread_mutex_t uploads_lock; /* the uploads list and every upload's fields */
+	/* Entry invalidations an operation needs after its reply (see defer_inval). */
+	pthread_mutex_t defer_lock;
+	pthread_cond_t defer_cond;
+	struct deferred *deferred;
+	bool defer_stop;
+	bool defer_running;
+	pthread_t defer_thread;
+
+	/* Recent moves, for the kernel's old inode of a moved message (see moved_to). */
+	struct { uint32_t from, uid, to, newuid; } moved[256];
+	unsigned nmoved;
+
+	pthread_mutex_t uploads_lock; /* the uploads list, every upload's fields, moved[] */
 	struct upload *uploads;
 	uint32_t upload_serial;
 };
@@ -50,6 +62,19 @@ struct open_msg {
 
 
 struct fs *fs_of(fuse_req_t req);
+/*
+ * Makes the kernel forget parent/name once the current operation has been
+ * answered: a rename onto a name the server keeps for another message leaves
+ * the kernel believing the moved file is there. The kernel holds the
+ * directory during the operation, so this is sent from a thread of its own.
+ */
+void defer_inval(struct fs *fs, fuse_ino_t parent, const char *name);
+/*
+ * Until the kernel forgets it, a moved message's old inode is what the kernel
+ * files under its new name (mv stats it right away): where it went, if it
+ * was moved recently. Returns true and sets *to, *newuid.
+ */
+bool moved_to(struct fs *fs, uint32_t from, uint32_t uid, uint32_t *to, uint32_t *newuid);
 void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf);
 void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m, struct stat *stbuf);
 /* "<uid><suffix>" with a canonical decimal UID. */

@@ -100,6 +100,23 @@ static struct upload *add_name(struct fs *fs, uint32_t mailbox, const char *name
 	return u;
 }
 
+bool moved_to(struct fs *fs, uint32_t from, uint32_t uid, uint32_t *to, uint32_t *newuid)
+{
+	unsigned n = sizeof(fs->moved) / sizeof(fs->moved[0]);
+	bool found = false;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	for (unsigned i = 0; i < n && i < fs->nmoved; i++) {
+		if (fs->moved[i].from == from && fs->moved[i].uid == uid && fs->moved[i].newuid) {
+			*to = fs->moved[i].to;
+			*newuid = fs->moved[i].newuid;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return found;
+}
+
 void uploads_free(struct fs *fs)
 {
 	while (fs->uploads) {
@@ -580,6 +597,18 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 	r = store_move(fs->st, from, src->uid, to, &newuid);
 	if (r < 0)
 		return r;
+	/* The kernel now files the old inode under newname: make it look again. */
+	pthread_mutex_lock(&fs->uploads_lock);
+	{
+		unsigned slot = fs->nmoved++ % (sizeof(fs->moved) / sizeof(fs->moved[0]));
+
+		fs->moved[slot].from = from;
+		fs->moved[slot].uid = src->uid;
+		fs->moved[slot].to = to;
+		fs->moved[slot].newuid = newuid;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	defer_inval(fs, newparent, newname);
 	if (src->upload) {
 		pthread_mutex_lock(&fs->uploads_lock);
 		if (src->upload->listed)

@@ -384,6 +384,11 @@ int store_create_mailbox(struct store *st, uint32_t parent, const char *name, ui
 	m.wire = wire;
 	r = pool_run_once(store_pool(st), m.wire, mailbox_job, &m);
 	free(wire);
+	if (r == -EEXIST) {
+		/* Made by another client since we listed: learn it, so mkdir -p finds it. */
+		store_refresh_mailboxes(st, true);
+		return r;
+	}
 	if (r == 0)
 		r = store_refresh_mailboxes(st, true);
 	if (r == 0)
