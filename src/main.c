@@ -18,6 +18,14 @@
 #include "store/store.h"
 #include "watch/watch.h"
 
+/* libfuse reports the signal that ended the loop (as signo in 3.14, -signo in others). */
+static bool clean_exit(int ret)
+{
+	int sig = ret < 0 ? -ret : ret;
+
+	return ret == 0 || sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
+}
+
 static int serve(struct fuse_args *args, const struct imapfs_options *o, struct store *st,
 		 const struct session_config *sess)
 {
@@ -71,17 +79,20 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 	}
 	log_info("mounted %s on %s", o->url, cmd.mountpoint);
 	if (cmd.singlethread) {
-		ret = fuse_session_loop(se) ? 1 : 0;
+		ret = fuse_session_loop(se);
+		ret = clean_exit(ret) ? 0 : 1;
 	} else {
 		loop = fuse_loop_cfg_create();
 		if (!loop)
 			goto out_unmount;
 		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
-		/* Unset (-1 as unsigned) unless -o max_threads was given. */
-		if (cmd.max_threads > 0 && cmd.max_threads <= 1000)
-			fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+		/* Unset (-1 as unsigned) unless -o max_threads was given: libfuse's default. */
+		fuse_loop_cfg_set_max_threads(loop, cmd.max_threads > 0 && cmd.max_threads <= 1000
+							  ? cmd.max_threads : 10);
 		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
-		ret = fuse_session_loop_mt(se, loop) ? 1 : 0;
+		ret = fuse_session_loop_mt(se, loop);
+		/* Stopped by a signal (systemd's SIGTERM, ^C) is a clean end, not a failure. */
+		ret = clean_exit(ret) ? 0 : 1;
 		fuse_loop_cfg_destroy(loop);
 	}
 out_unmount:

@@ -210,6 +210,21 @@ def _installed_status():
     return p.stdout.strip() if p.returncode == 0 else ''
 
 
+def dpkg(args, check=True, lock_wait=180):
+    """dpkg ARGS, waiting (bounded) while another dpkg or apt holds the lock."""
+    deadline = time.monotonic() + lock_wait
+    while True:
+        p = run(['dpkg'] + args, timeout=120, check=False,
+                env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'))
+        if p.returncode == 0 or 'lock' not in p.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    if check:
+        assert p.returncode == 0, 'dpkg %s exited with %d:\n%s%s' % (
+            ' '.join(args), p.returncode, p.stdout, p.stderr)
+    return p
+
+
 @pytest.fixture(scope='module')
 def installed(deb):
     """The .deb installed with dpkg -i for this module, purged afterwards."""
@@ -220,12 +235,10 @@ def installed(deb):
         '(dpkg -r imapfs); these tests install and remove their own' % status)
     assert not os.path.exists(INSTALLED_BIN), '%s exists already' % INSTALLED_BIN
     try:
-        run(['dpkg', '-i', deb], timeout=120,
-            env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'))
+        dpkg(['-i', deb])
         yield deb
     finally:
-        run(['dpkg', '--purge', 'imapfs'], timeout=120, check=False,
-            env=dict(os.environ, DEBIAN_FRONTEND='noninteractive'))
+        dpkg(['--purge', 'imapfs'], check=False)
         assert _installed_status() in ('', 'unknown ok not-installed',
                                         'deinstall ok config-files', 'purge ok not-installed'), \
             _installed_status()
