@@ -133,6 +133,11 @@ int credentials_password(const struct imapfs_options *o, char **password, char *
 	return from_terminal(o, password, err, errlen);
 }
 
+int credentials_oauth_token(void *ctx, char **token, char *err, size_t errlen)
+{
+	return from_command(ctx, token, err, errlen);
+}
+
 void credentials_free(char *password)
 {
 	if (!password)

@@ -16,4 +16,10 @@ int credentials_password(const struct imapfs_options *o, char **password, char *
 			 size_t errlen);
 void credentials_free(char *password);
 
+/*
+ * Runs the OAuth token command (ctx: the command line) and returns its first
+ * line in *token. Called at every login, from any thread.
+ */
+int credentials_oauth_token(void *ctx, char **token, char *err, size_t errlen);
+
 #endif

@@ -128,7 +128,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	log_setup(o.debug);
-	if (credentials_password(&o, &password, err, sizeof(err)) < 0) {
+	if (o.auth_mech == SESSION_AUTH_PASSWORD &&
+	    credentials_password(&o, &password, err, sizeof(err)) < 0) {
 		fprintf(stderr, "imapfs: %s\n", err);
 		goto out;
 	}
@@ -146,6 +147,9 @@ int main(int argc, char *argv[])
 		.tls_ctx = tls,
 		.timeout_ms = (int)o.timeout * 1000,
 		.hide_binary = o.nobinary,
+		.auth = o.auth_mech,
+		.get_token = credentials_oauth_token,
+		.token_ctx = o.oauth_token_command,
 	};
 	so.connections = o.connections;
 	so.listing_ttl_ms = 1000;

@@ -27,6 +27,8 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("cafile=%s", cafile, 0),
 	OPT("password_file=%s", password_file, 0),
 	OPT("password_command=%s", password_command, 0),
+	OPT("auth=%s", auth, 0),
+	OPT("oauth_token_command=%s", oauth_token_command, 0),
 	OPT("timeout=%u", timeout, 0),
 	OPT("connections=%u", connections, 0),
 	OPT("nobinary", nobinary, 1),
@@ -67,6 +69,9 @@ static void usage(const char *prog)
 	       "    -o password_file=PATH       read the password from the first line of PATH\n"
 	       "    -o password_command=CMD     run CMD (with /bin/sh) and use its first line\n"
 	       "                                (else $IMAPFS_PASSWORD, else a terminal prompt)\n"
+	       "    -o auth=xoauth2|oauthbearer OAuth 2.0 instead of a password (Gmail, Microsoft 365)\n"
+	       "    -o oauth_token_command=CMD  run CMD at every login; its first line is the\n"
+	       "                                access token\n"
 	       "    -o timeout=SECONDS          network timeout (default 30)\n"
 	       "    -o connections=N            IMAP connections for parallel reads (default 4)\n"
 	       "    -o ro                       refuse every change (EROFS)\n"
@@ -261,6 +266,19 @@ int options_parse(struct fuse_args *args, struct imapfs_options *o)
 			return -1;
 		}
 	}
+	o->auth_mech = SESSION_AUTH_PASSWORD;
+	if (o->auth && strcmp(o->auth, "xoauth2") == 0) {
+		o->auth_mech = SESSION_AUTH_XOAUTH2;
+	} else if (o->auth && strcmp(o->auth, "oauthbearer") == 0) {
+		o->auth_mech = SESSION_AUTH_OAUTHBEARER;
+	} else if (o->auth && strcmp(o->auth, "password") != 0) {
+		fprintf(stderr, "imapfs: -o auth=%s: expected password, xoauth2 or oauthbearer\n", o->auth);
+		return -1;
+	}
+	if (o->auth_mech != SESSION_AUTH_PASSWORD && !o->oauth_token_command) {
+		fprintf(stderr, "imapfs: -o auth=%s needs -o oauth_token_command=CMD\n", o->auth);
+		return -1;
+	}
 	if (o->timeout == 0 || o->timeout > 3600) {
 		fprintf(stderr, "imapfs: -o timeout must be 1 to 3600 seconds\n");
 		return -1;
@@ -286,4 +304,6 @@ void options_free(struct imapfs_options *o)
 	free(o->cafile);
 	free(o->password_file);
 	free(o->password_command);
+	free(o->auth);
+	free(o->oauth_token_command);
 }

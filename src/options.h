@@ -27,6 +27,9 @@ struct imapfs_options {
 	char *cafile;
 	char *password_file;
 	char *password_command;
+	char *auth;               /* password (default), xoauth2, oauthbearer */
+	char *oauth_token_command;
+	enum session_auth auth_mech;
 	unsigned timeout;     /* seconds */
 	unsigned connections;
 	int readonly;

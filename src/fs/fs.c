@@ -685,13 +685,19 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	uint64_t used, limit;
 	struct statvfs sv;
 
 	(void)ino;
 	memset(&sv, 0, sizeof(sv));
-	sv.f_bsize = 4096;
-	sv.f_frsize = 4096;
+	sv.f_bsize = 1024;
+	sv.f_frsize = 1024;
 	sv.f_namemax = 255;
+	/* The IMAP QUOTA in 1 KiB blocks; without one, no size is claimed (df shows 0). */
+	if (store_quota(fs_of(req)->st, &used, &limit) == 0) {
+		sv.f_blocks = limit;
+		sv.f_bfree = sv.f_bavail = limit > used ? limit - used : 0;
+	}
 	fuse_reply_statfs(req, &sv);
 }
 

@@ -535,6 +535,49 @@ int session_idle(struct session *s, session_data_fn fn, int (*tick)(void *ctx), 
 	return session_wait(s, tag, fn, ctx, NULL, 0);
 }
 
+struct quota_result {
+	uint64_t used, limit;
+	bool got;
+};
+
+static int on_quota(void *ctx, const struct imap_response *r)
+{
+	struct quota_result *q = ctx;
+	const struct imap_value *list = imap_list_item(&r->args, 1);
+
+	if (strcmp(r->name, "QUOTA") != 0 || !list || list->type != IMAP_LIST)
+		return 0;
+	for (size_t i = 0; i + 2 < list->count; i += 3) {
+		uint64_t used, limit;
+
+		if (imap_value_is(&list->items[i], "STORAGE") &&
+		    imap_value_number(&list->items[i + 1], &used) &&
+		    imap_value_number(&list->items[i + 2], &limit)) {
+			q->used = used;
+			q->limit = limit;
+			q->got = true;
+		}
+	}
+	return 0;
+}
+
+int session_quota(struct session *s, uint64_t *used_kib, uint64_t *limit_kib)
+{
+	struct quota_result q = { 0 };
+	int r;
+
+	if (!session_has_cap(s, "QUOTA"))
+		return -ENOTSUP;
+	r = run_simple(s, "GETQUOTAROOT INBOX", on_quota, &q);
+	if (r < 0)
+		return r;
+	if (!q.got)
+		return -ENOTSUP;
+	*used_kib = q.used;
+	*limit_kib = q.limit;
+	return 0;
+}
+
 /* Streams size bytes of fd to the server. */
 static int send_file(struct session *s, int fd, uint64_t size)
 {
@@ -696,12 +739,107 @@ static int starttls(struct session *s)
 	return 0;
 }
 
+static char *base64(const unsigned char *raw, size_t len)
+{
+	char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+
+	if (b64)
+		EVP_EncodeBlock((unsigned char *)b64, raw, (int)len);
+	return b64;
+}
+
+/*
+ * SASL XOAUTH2 / OAUTHBEARER with the initial response. A refused token gets
+ * an error challenge, which the client must answer (empty line, or %x01 for
+ * OAUTHBEARER, RFC 7628 §3.2.3) before the tagged NO comes.
+ */
+static int login_oauth(struct session *s)
+{
+	const struct session_config *cfg = s->cfg;
+	bool bearer = cfg->auth == SESSION_AUTH_OAUTHBEARER;
+	const char *mech = bearer ? "OAUTHBEARER" : "XOAUTH2";
+	char *token = NULL, *raw = NULL, *b64 = NULL, head[16], capname[32], why[256];
+	unsigned tag;
+	int n, r;
+
+	snprintf(capname, sizeof(capname), "AUTH=%s", mech);
+	if (!session_has_cap(s, capname)) {
+		snprintf(s->err, sizeof(s->err), "server does not offer %s", mech);
+		return -EPROTO;
+	}
+	r = cfg->get_token(cfg->token_ctx, &token, why, sizeof(why));
+	if (r < 0) {
+		snprintf(s->err, sizeof(s->err), "no OAuth token: %s", why);
+		return -EACCES;
+	}
+	if (bearer)
+		n = asprintf(&raw, "n,a=%s,\001host=%s\001port=%s\001auth=Bearer %s\001\001", cfg->user,
+			     cfg->host, cfg->port, token);
+	else
+		n = asprintf(&raw, "user=%s\001auth=Bearer %s\001\001", cfg->user, token);
+	OPENSSL_cleanse(token, strlen(token));
+	free(token);
+	if (n < 0)
+		return -ENOMEM;
+	b64 = base64((unsigned char *)raw, (size_t)n);
+	OPENSSL_cleanse(raw, (size_t)n);
+	free(raw);
+	if (!b64)
+		return -ENOMEM;
+	tag = ++s->next_tag;
+	n = snprintf(head, sizeof(head), "A%u ", tag);
+	if (log_debug_enabled()) {
+		char prefix[16], shown[64];
+		int k = snprintf(shown, sizeof(shown), "A%u AUTHENTICATE %s <credentials hidden>", tag, mech);
+
+		snprintf(prefix, sizeof(prefix), "C%u:", s->id);
+		log_trace(prefix, shown, (size_t)k);
+	}
+	r = net_write(s->conn, head, (size_t)n);
+	if (r == 0)
+		r = net_write(s->conn, "AUTHENTICATE ", 13);
+	if (r == 0)
+		r = net_write(s->conn, mech, strlen(mech));
+	if (r == 0)
+		r = net_write(s->conn, " ", 1);
+	if (r == 0)
+		r = net_write(s->conn, b64, strlen(b64));
+	if (r == 0)
+		r = net_write(s->conn, "\r\n", 2);
+	OPENSSL_cleanse(b64, strlen(b64));
+	free(b64);
+	if (r < 0) {
+		fail(s, r, net_error(s->conn));
+		return -EIO;
+	}
+	r = wait_continuation(s, tag);
+	if (r == 0) {
+		/* The error challenge: answer it so the server sends its NO. */
+		r = net_write(s->conn, bearer ? "AQ==\r\n" : "\r\n", bearer ? 6 : 2);
+		if (r < 0) {
+			fail(s, r, net_error(s->conn));
+			return -EIO;
+		}
+	} else if (r < 0) {
+		return r;
+	}
+	r = session_wait(s, tag, NULL, NULL, NULL, 0);
+	if (r < 0 && !s->dead) {
+		snprintf(why, sizeof(why), "%.200s", session_error(s));
+		snprintf(s->err, sizeof(s->err), "OAuth token refused for %.100s: %s", cfg->user, why);
+		return -EACCES;
+	}
+	return r;
+}
+
 static int login(struct session *s)
 {
 	const struct session_config *cfg = s->cfg;
 	struct imap_cmd cmd;
 	int r;
 
+	if (cfg->auth != SESSION_AUTH_PASSWORD)
+		return login_oauth(s);
 	if (!cfg->user || !cfg->password) {
 		snprintf(s->err, sizeof(s->err), "no user name or password");
 		return -EACCES;

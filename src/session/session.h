@@ -38,6 +38,15 @@ struct session_config {
 	struct net_tls *tls_ctx;  /* required unless tls == SESSION_TLS_NONE */
 	int timeout_ms;
 	bool hide_binary;         /* act as if the server lacked BINARY (tests) */
+	/*
+	 * OAuth 2.0 (Gmail, Microsoft 365): SASL XOAUTH2 or OAUTHBEARER (RFC
+	 * 7628) instead of the password. get_token is asked for a fresh access
+	 * token at every login, so one that expired is replaced on reconnect.
+	 */
+	enum session_auth { SESSION_AUTH_PASSWORD, SESSION_AUTH_XOAUTH2,
+			    SESSION_AUTH_OAUTHBEARER } auth;
+	int (*get_token)(void *ctx, char **token, char *err, size_t errlen);
+	void *token_ctx;
 };
 
 struct session;
@@ -95,6 +104,9 @@ int session_select(struct session *s, const char *wire_name, bool writable,
 		   struct session_mailbox *st);
 /* Forgets the selection (after the mailbox was renamed or deleted). */
 void session_unselect(struct session *s);
+
+/* GETQUOTAROOT INBOX: STORAGE used and limit in KiB; -ENOTSUP without QUOTA. */
+int session_quota(struct session *s, uint64_t *used_kib, uint64_t *limit_kib);
 
 /*
  * IDLE (RFC 2177) until tick(ctx), called about every 200 ms, returns

@@ -50,6 +50,9 @@ struct store {
 	size_t nflagsets;
 	char delim; /* the namespace's hierarchy delimiter, from LIST */
 	uint32_t last_used;
+	int64_t quota_at_ms;
+	int quota_err;
+	uint64_t quota_used, quota_limit;
 
 	struct parts_cache *parts_cache;
 };
@@ -763,6 +766,46 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 	r = pool_run(st->pool, wire, body_job, &b);
 	free(wire);
 	return r < 0 ? r : (ssize_t)b.got;
+}
+
+struct quota_job {
+	uint64_t used, limit;
+};
+
+static int quota_job(struct session *s, void *ctx)
+{
+	struct quota_job *q = ctx;
+
+	return session_quota(s, &q->used, &q->limit);
+}
+
+int store_quota(struct store *st, uint64_t *used_kib, uint64_t *limit_kib)
+{
+	struct quota_job q = { 0 };
+	int r;
+
+	pthread_mutex_lock(&st->lock);
+	/* df runs often (shell prompts, file managers): one GETQUOTAROOT in 30 s is plenty. */
+	if (st->quota_at_ms && now_ms() - st->quota_at_ms < 30000) {
+		r = st->quota_err;
+		*used_kib = st->quota_used;
+		*limit_kib = st->quota_limit;
+		pthread_mutex_unlock(&st->lock);
+		return r;
+	}
+	pthread_mutex_unlock(&st->lock);
+	r = pool_run(st->pool, NULL, quota_job, &q);
+	if (r == -EIO)
+		return r;
+	pthread_mutex_lock(&st->lock);
+	st->quota_at_ms = now_ms();
+	st->quota_err = r < 0 ? -ENOTSUP : 0;
+	st->quota_used = q.used;
+	st->quota_limit = q.limit;
+	pthread_mutex_unlock(&st->lock);
+	*used_kib = q.used;
+	*limit_kib = q.limit;
+	return r < 0 ? -ENOTSUP : 0;
 }
 
 int store_refresh_listing(struct store *st, uint32_t id, bool full)

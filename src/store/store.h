@@ -112,6 +112,9 @@ int store_create_mailbox(struct store *st, uint32_t parent, const char *name, ui
 int store_delete_mailbox(struct store *st, uint32_t id);
 int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname);
 
+/* The account's STORAGE quota in KiB (cached a little); -ENOTSUP if none. */
+int store_quota(struct store *st, uint64_t *used_kib, uint64_t *limit_kib);
+
 /* ---- for the watcher ---- */
 
 /* Refetches mailbox id's listing now; full even if its counters did not move
