@@ -321,7 +321,8 @@ static int send_upload(struct fs *fs, struct upload *u)
 	int fd, r;
 
 	pthread_mutex_lock(&fs->uploads_lock);
-	if (u->appended || u->appending || u->size == 0 || u->fd < 0) {
+	/* Unlinked while open: the file is gone, and so is the message it would have been. */
+	if (u->appended || u->appending || u->size == 0 || u->fd < 0 || !u->listed) {
 		pthread_mutex_unlock(&fs->uploads_lock);
 		return 0;
 	}
