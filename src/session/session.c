@@ -326,9 +326,17 @@ int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
 	}
 }
 
-/* Waits for the '+' that lets a synchronising literal go out. */
-static int wait_continuation(struct session *s, unsigned tag)
+/*
+ * Waits for the '+' that lets a synchronising literal (or a SASL answer) go
+ * out: returns 0 then, or 1 when command tag completed instead (its result is
+ * kept for session_wait()). A completion before the '+' is a refusal for a
+ * literal, but may be success for AUTHENTICATE with an initial response.
+ */
+static int wait_continuation(struct session *s, unsigned tag, bool ok_may_end)
 {
+	char tagstr[16];
+
+	snprintf(tagstr, sizeof(tagstr), "A%u", tag);
 	for (;;) {
 		struct imap_response *r = read_response(s);
 		int result;
@@ -346,10 +354,19 @@ static int wait_continuation(struct session *s, unsigned tag)
 				return -EIO;
 			continue;
 		}
-		/* The server refused the command before its literal: that is its answer. */
 		result = imap_completion_errno(r);
-		note_refusal(s, r);
-		remember_completion(s, tag, result ? result : -EPROTO, NULL);
+		if (result)
+			note_refusal(s, r);
+		if (strcmp(r->tag, tagstr) != 0) {
+			/* An earlier pipelined command's answer: keep it for its waiter. */
+			unsigned long other = strtoul(r->tag + 1, NULL, 10);
+
+			if (r->tag[0] == 'A' && other > 0 && other <= s->next_tag && s->ndone < 1024)
+				remember_completion(s, (unsigned)other, result, NULL);
+			imap_response_free(r);
+			continue;
+		}
+		remember_completion(s, tag, result || ok_may_end ? result : -EPROTO, NULL);
 		imap_response_free(r);
 		return 1;
 	}
@@ -403,7 +420,7 @@ int session_send(struct session *s, struct imap_cmd *cmd, unsigned *tag)
 	for (unsigned i = 0; r == 0 && i < cmd->nsync; i++) {
 		r = net_write(s->conn, cmd->buf + pos, cmd->sync[i] - pos);
 		if (r == 0) {
-			r = wait_continuation(s, *tag);
+			r = wait_continuation(s, *tag, false);
 			if (r > 0)
 				return 0; /* refused: session_wait() returns the refusal */
 		}
@@ -496,7 +513,7 @@ int session_idle(struct session *s, session_data_fn fn, int (*tick)(void *ctx), 
 	imap_cmd_free(&cmd);
 	if (r < 0)
 		return r;
-	r = wait_continuation(s, tag);
+	r = wait_continuation(s, tag, false);
 	if (r != 0)
 		return r < 0 ? r : session_wait(s, tag, fn, ctx, NULL, 0);
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -648,7 +665,7 @@ int session_append(struct session *s, const char *wire, const char *flags, int64
 		goto out;
 	}
 	if (!plus) {
-		r = wait_continuation(s, tag);
+		r = wait_continuation(s, tag, false);
 		if (r < 0)
 			goto out;
 		if (r > 0) {
@@ -812,7 +829,7 @@ static int login_oauth(struct session *s)
 		fail(s, r, net_error(s->conn));
 		return -EIO;
 	}
-	r = wait_continuation(s, tag);
+	r = wait_continuation(s, tag, true);
 	if (r == 0) {
 		/* The error challenge: answer it so the server sends its NO. */
 		r = net_write(s->conn, bearer ? "AQ==\r\n" : "\r\n", bearer ? 6 : 2);

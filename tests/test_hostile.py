@@ -1,0 +1,727 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""imapfs against a hostile IMAP server (issue 7).
+
+A scripted fake server (tests/fakeimap.py, plaintext, 127.0.0.1) serves a
+small correct account; each case replaces one response with something
+malformed, oversized, lying or cut, and asserts what a user of the mount
+sees: the errno of the operation, or for login-time cases imapfs's exit
+status and message; that imapfs is still alive and the mount still answers;
+that no wrong bytes are ever served as file content (a read returns the
+right bytes or fails with EIO, never short, padded or shifted bytes); and
+that its peak memory stays bounded.
+
+Run: /usr/bin/python3 -m pytest tests/test_hostile.py
+Everything is bounded: mounts use -o timeout=3, every file operation runs
+under conftest.bounded(), and the fake server's threads are daemons with
+socket timeouts. Nothing is skipped.
+"""
+
+import errno
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import fakeimap
+from conftest import Mount, bounded, is_mounted
+from fakeimap import FakeIMAP, Mailbox, Message, literal, make_message
+
+TIMEOUT = 3                    # -o timeout=
+OP_LIMIT = TIMEOUT * 2 + 4     # a failing operation must end within this
+RSS_LIMIT_KB = 300 * 1024      # VmHWM bound for every case
+PASSWORD = 'fake-Pw-91x'
+
+
+# --------------------------------------------------------------------------
+# fixtures and helpers
+
+@pytest.fixture
+def fake():
+    srv = FakeIMAP().start()
+    yield srv
+    srv.stop()
+    assert not srv.errors, 'fake server errors: %r' % srv.errors
+
+
+@pytest.fixture
+def mounts(tmp_path):
+    made = []
+
+    def make(srv, opts=(), *, start=True, tls_none=True, debug=False):
+        o = (['tls=none'] if tls_none else []) + ['timeout=%d' % TIMEOUT] + list(opts)
+        m = Mount(srv.url(), str(tmp_path / ('mnt%d' % len(made))), o,
+                  password=PASSWORD, debug=debug)
+        made.append(m)
+        if start:
+            m.start()
+        return m
+
+    yield make
+    for m in made:
+        m.cleanup()
+
+
+def read_file(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def pread(path, off, n):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, n, off)
+    finally:
+        os.close(fd)
+
+
+def op(fn, *args, limit=OP_LIMIT):
+    """(result, exception, seconds) of fn(*args), failing the test on a hang."""
+    return bounded(limit, fn, *args)
+
+
+def expect_errno(want, fn, *args, limit=OP_LIMIT, what=''):
+    result, exc, secs = op(fn, *args, limit=limit)
+    desc = what or '%s%r' % (getattr(fn, '__name__', fn), args)
+    if exc is None:
+        shown = ('%d bytes %r...' % (len(result), result[:60])) if isinstance(result, bytes) \
+            else repr(result)[:300]
+        raise AssertionError('%s: expected %s, but it succeeded with %s'
+                             % (desc, errno.errorcode[want], shown))
+    assert isinstance(exc, OSError) and exc.errno == want, (
+        '%s: expected %s, got %r' % (desc, errno.errorcode[want], exc))
+    return secs
+
+
+def expect_bytes(want, fn, *args, limit=OP_LIMIT, what=''):
+    result, exc, secs = op(fn, *args, limit=limit)
+    desc = what or '%s%r' % (getattr(fn, '__name__', fn), args)
+    assert exc is None, '%s: expected %d right bytes, got %r' % (desc, len(want), exc)
+    assert result == want, describe_wrong(desc, want, result)
+    return secs
+
+
+def describe_wrong(desc, want, got):
+    if not isinstance(got, bytes):
+        return '%s: got %r' % (desc, got)
+    if len(got) != len(want):
+        return '%s: WRONG BYTES: %d bytes served where %d are right' % (desc, len(got), len(want))
+    i = next(i for i in range(len(got)) if got[i] != want[i])
+    return '%s: WRONG BYTES at %d: %r instead of %r' % (desc, i, got[i:i + 40], want[i:i + 40])
+
+
+def read_or_eio(want, path, off=None, n=None):
+    """A read must give the right bytes or EIO: never anything else."""
+    fn, args = (read_file, (path,)) if off is None else (pread, (path, off, n))
+    result, exc, _ = op(fn, *args)
+    if exc is not None:
+        assert isinstance(exc, OSError) and exc.errno == errno.EIO, repr(exc)
+        return None
+    assert result == want, describe_wrong('read %s' % path, want, result)
+    return result
+
+
+def vmhwm_kb(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1])
+    return 0
+
+
+def assert_alive(m, srv=None, check_read=True):
+    """imapfs runs, is mounted, its root lists, memory stayed bounded, and
+    (with the server behaving again) a message reads right."""
+    assert m.proc is not None and m.proc.poll() is None, (
+        'imapfs died (status %r):\n%s' % (m.proc and m.proc.poll(), m.stderr()[-3000:]))
+    assert is_mounted(m.path), 'mount point no longer mounted'
+    hwm = vmhwm_kb(m.proc.pid)
+    assert hwm < RSS_LIMIT_KB, 'imapfs peak RSS %d kB >= %d kB' % (hwm, RSS_LIMIT_KB)
+    names, exc, _ = op(os.listdir, m.path)
+    assert exc is None, 'ls of the root failed afterwards: %r\n%s' % (exc, m.stderr()[-2000:])
+    assert 'INBOX' in names, names
+    if check_read and srv is not None:
+        srv.hooks.clear()
+        mb = srv.mailbox(b'INBOX')
+        if mb and mb.messages:
+            msg = mb.messages[0]
+            if msg.size == len(msg.raw):
+                expect_bytes(msg.raw, read_file, m.p('INBOX', '%d.eml' % msg.uid),
+                             what='read after the server behaves again')
+
+
+def inbox(srv):
+    return srv.mailbox(b'INBOX')
+
+
+def msg_of(srv, uid, box=b'INBOX'):
+    return srv.mailbox(box).by_uid(uid)[1]
+
+
+def fetch_head(req):
+    return b'* %d FETCH (UID %d ' % (req['seq'], req['uid'])
+
+
+def tagged_ok(req):
+    return req['tag'].encode() + b' OK Fetch completed\r\n'
+
+
+def no_login_sent(srv):
+    for line in srv.commands():
+        v = line.split(b' ')[1].upper() if b' ' in line else b''
+        assert v not in (b'AUTHENTICATE', b'LOGIN'), 'credentials were sent: %r' % line[:40]
+
+
+def run_refused(m, limit=15.0):
+    rc, secs, was_mounted = m.run_to_exit(limit)
+    err = m.stderr()
+    assert rc is not None, 'imapfs still running after %.0f s:\n%s' % (limit, err)
+    assert rc != 0, 'imapfs exited 0:\n%s' % err
+    assert not was_mounted and not is_mounted(m.path), 'it mounted'
+    assert PASSWORD not in err, 'password in stderr'
+    return rc, err
+
+
+# --------------------------------------------------------------------------
+# literal sizes the server controls
+
+def _lit_hook(size_text):
+    def hook(conn, req, default):
+        # the announced literal, a few bytes of it, then the server waits
+        conn.send(fetch_head(req) + b'BODY[]<0> {' + size_text + b'}\r\n' + req['data'][:64])
+        return None
+    return hook
+
+
+@pytest.mark.parametrize('size_text', [b'2147483648', b'9223372036854775808',
+                                       b'18446744073709551617', b'-1',
+                                       b'99999999999999999999999999999999999999'],
+                         ids=['2^31', '2^63', '2^64+1', 'negative', '38-digits'])
+def test_literal_size_in_fetch_body(fake, mounts, size_text):
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = _lit_hook(size_text)
+    secs = expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
+    # refused when announced, not after waiting for 2 GB that never come
+    assert secs < TIMEOUT, 'EIO only after %.1f s: the size was not refused up front' % secs
+    assert_alive(m, fake)
+
+
+# --------------------------------------------------------------------------
+# BODYSTRUCTURE bombs
+
+LEAF = b'("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 20 1 NIL NIL NIL NIL)'
+
+
+def _structure_case(fake, mounts, structure):
+    msg = msg_of(fake, 1)
+    msg._structure = structure
+    m = mounts(fake)
+    names, exc, _ = op(os.listdir, m.p('INBOX', '1.parts'))
+    # the .eml is untouched by it
+    expect_bytes(msg.raw, read_file, m.p('INBOX', '1.eml'), what='1.eml beside the bomb')
+    assert_alive(m, fake)
+    return names, exc
+
+
+def test_bodystructure_nested_10000_deep(fake, mounts):
+    s = LEAF
+    for _ in range(10000):
+        s = b'(' + s + b' "MIXED")'
+    names, exc = _structure_case(fake, mounts, s)
+    assert exc is None and names == ['header.txt'] or (
+        isinstance(exc, OSError) and exc.errno == errno.EIO), (names, exc)
+
+
+def test_bodystructure_100000_parts(fake, mounts):
+    s = b'(' + LEAF * 100000 + b' "MIXED")'
+    names, exc = _structure_case(fake, mounts, s)
+    assert exc is None and names == ['header.txt'] or (
+        isinstance(exc, OSError) and exc.errno == errno.EIO), (
+        names if exc else '%d names' % len(names), exc)
+
+
+# --------------------------------------------------------------------------
+# UIDs out of range in the listing
+
+@pytest.mark.parametrize('bad', [b'0', b'4294967296', b'18446744073709551617'],
+                         ids=['0', '2^32', '2^64+1'])
+def test_uid_out_of_range_ignored(fake, mounts, bad):
+    def hook(conn, req, default):
+        lines = default.split(b'\r\n')
+        lines[0] = lines[0].replace(b'(UID 1 ', b'(UID ' + bad + b' ')
+        return b'\r\n'.join(lines)
+    fake.hooks['fetch_list'] = hook
+    m = mounts(fake)
+    names, exc, _ = op(os.listdir, m.p('INBOX'))
+    assert exc is None, exc
+    assert sorted(names) == ['2.eml', '2.parts', '3.eml', '3.parts'], names
+    expect_bytes(msg_of(fake, 2).raw, read_file, m.p('INBOX', '2.eml'))
+    assert_alive(m, fake, check_read=False)
+
+
+# --------------------------------------------------------------------------
+# a 64 MB line
+
+def test_64mb_line(fake, mounts):
+    """The body of a small message answered with a 64 MB quoted string on
+    one line: more than was asked, so nothing of it may be served."""
+    big = b'A' * (64 << 20)
+
+    def hook(conn, req, default):
+        conn.send(fetch_head(req) + b'BODY[]<0> "' + big + b'")\r\n' + tagged_ok(req))
+        return None
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = hook
+    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'), limit=30)
+    assert_alive(m, fake)
+
+
+def test_64mb_untagged_line(fake, mounts):
+    """A 64 MB untagged line before the answer: memory stays bounded; the read
+    gives the right bytes or EIO."""
+    big = b'* OK ' + b'B' * (64 << 20) + b'\r\n'
+    fake.hooks['fetch_body'] = lambda conn, req, default: big + default
+    m = mounts(fake)
+    read_or_eio(msg_of(fake, 1).raw, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake)
+
+
+# --------------------------------------------------------------------------
+# mailbox names
+
+# (how LIST writes the name, delimiter, the name's bytes, directory path)
+NAMES = {
+    'slash-dot-delim': (b'"a/b"', '.', b'a/b', 'a%2Fb'),
+    'slash-backslash-delim': (b'"x/y"', '\\', b'x/y', 'x%2Fy'),
+    'dotdot': (b'".."', '/', b'..', '%2E%2E'),
+    'dot': (b'"."', '/', b'.', '%2E'),
+    'dotdot-path': (b'"../../etc"', '/', b'../../etc', '%2E%2E/%2E%2E/etc'),
+    'nul-literal': (literal(b'a\x00b'), '/', b'a\x00b', 'a%00b'),
+    'crlf-literal': (literal(b'a\r\nb'), '/', b'a\r\nb', 'a%0D%0Ab'),
+    'mutf7-unterminated': (b'"&Jjo"', '/', b'&Jjo', '%26Jjo'),
+    'mutf7-shifted-ascii': (b'"&AGE-&AGE-"', '/', b'&AGE-&AGE-', '%26AGE-%26AGE-'),
+    'backslash-delim': (b'"a\\\\b"', '\\', b'a\\b', 'a/b'),
+    'percent': (b'"100%"', '/', b'100%', '100%25'),
+}
+# names that cannot go back on the wire quoted (NUL, CR/LF): the directory is
+# shown, but imapfs cannot SELECT it
+UNSELECTABLE = {'nul-literal', 'crlf-literal'}
+
+
+def list_all(path):
+    """Every readdir entry of path, '.' and '..' included (ls -f -a)."""
+    r = subprocess.run(['ls', '-1fab', path], capture_output=True, timeout=OP_LIMIT)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode('utf-8', 'replace').split('\n')[:-1]
+
+
+def assert_tree_contained(root):
+    """No entry anywhere is '.', '..' beyond the real ones, or leaves root."""
+    todo = [root]
+    seen = 0
+    while todo and seen < 200:
+        d = todo.pop()
+        seen += 1
+        entries = list_all(d)
+        assert entries.count('.') == 1 and entries.count('..') == 1, (d, entries)
+        for e in entries:
+            if e in ('.', '..'):
+                continue
+            p = os.path.join(d, e)
+            assert os.path.realpath(p).startswith(os.path.realpath(root) + '/'), p
+            if os.path.isdir(p) and not e.endswith('.parts'):
+                todo.append(p)
+
+
+@pytest.mark.parametrize('case', sorted(NAMES))
+def test_mailbox_name_escaped(fake, mounts, case):
+    list_name, delim, wire, path = NAMES[case]
+    raw = make_message('in ' + case, b'Hello.\r\n')
+    fake.mailboxes.append(Mailbox(wire, delim=delim, list_name=list_name,
+                                  messages=[Message(1, raw)]))
+    if delim != '/':
+        for mb in fake.mailboxes:
+            mb.delim = delim
+    m = mounts(fake)
+    top = path.split('/')[0]
+    names, exc, _ = op(os.listdir, m.path)
+    assert exc is None, exc
+    assert sorted(names) == sorted(['INBOX', 'Other', top]), names
+    assert os.path.isdir(m.p(path)), '%s missing; root has %r' % (path, names)
+    assert_tree_contained(m.path)
+    if case in UNSELECTABLE:
+        names, exc, _ = op(os.listdir, m.p(path))
+        assert isinstance(exc, OSError) and exc.errno == errno.ENOENT, (names, exc)
+        assert not any(wire in line for line in fake.commands() if b'EXAMINE' in line)
+    else:
+        names, exc, _ = op(os.listdir, m.p(path))
+        assert exc is None and sorted(names) == ['1.eml', '1.parts'], (names, exc)
+        expect_bytes(raw, read_file, m.p(path, '1.eml'))
+        assert any(line.split(b' ', 2)[1] == b'EXAMINE' and fakeimap.parse_astring(
+            line.split(b' ', 2)[2]) == wire for line in fake.commands()), fake.commands()
+    assert_alive(m, fake)
+
+
+# --------------------------------------------------------------------------
+# unsolicited response codes, unknown tags, stray continuations
+
+def test_unsolicited_appenduid_copyuid(fake, mounts):
+    extra = (b'* OK [APPENDUID 1700000000 99] appended\r\n'
+             b'* OK [COPYUID 1700000000 1:3 97:99] copied\r\n'
+             b'* NO [APPENDUID 1700000000 98] nothing\r\n')
+    fake.hooks['fetch_body'] = lambda conn, req, default: extra + default
+    fake.hooks['noop'] = lambda conn, req, default: extra + default
+    m = mounts(fake)
+    expect_bytes(msg_of(fake, 1).raw, read_file, m.p('INBOX', '1.eml'))
+    names, exc, _ = op(os.listdir, m.p('INBOX'))
+    assert exc is None and sorted(names) == ['1.eml', '1.parts', '2.eml', '2.parts',
+                                             '3.eml', '3.parts'], (names, exc)
+    assert_alive(m, fake)
+
+
+def test_unknown_tags_ignored(fake, mounts):
+    extra = b'Z999 OK [APPENDUID 1 5] not yours\r\nA99999 NO never sent\r\nA0 BAD zero\r\n'
+    fake.hooks['fetch_body'] = lambda conn, req, default: extra + default
+    m = mounts(fake)
+    expect_bytes(msg_of(fake, 1).raw, read_file, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake)
+
+
+def test_only_unknown_tag_completes(fake, mounts):
+    """The data, then a completion for a tag never sent, and no completion of
+    the command: the command never completed, so the read fails."""
+    fake.hooks['fetch_body'] = lambda conn, req, default: (
+        default.replace(req['tag'].encode() + b' OK', b'Z' + req['tag'].encode() + b' OK'))
+    m = mounts(fake)
+    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake)
+
+
+def test_stray_continuation(fake, mounts):
+    fake.hooks['fetch_body'] = lambda conn, req, default: b'+ send more\r\n' + default
+    m = mounts(fake)
+    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake)
+
+
+# --------------------------------------------------------------------------
+# BYE and connections cut
+
+def test_bye_in_the_middle_of_fetch(fake, mounts):
+    def hook(conn, req, default):
+        conn.send(b'* BYE server shutting down\r\n')
+        conn.close()
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = hook
+    expect_errno(errno.EIO, read_file, m.p('INBOX', '3.eml'))
+    fake.hooks.clear()
+    expect_bytes(msg_of(fake, 3).raw, read_file, m.p('INBOX', '3.eml'),
+                 what='the read after BYE (reconnect)')
+    assert_alive(m, fake)
+
+
+def test_bye_in_the_middle_of_listing(fake, mounts):
+    """The listing cut by BYE after its first message: not served as the
+    mailbox's content (a partial listing would hide mail)."""
+    def hook(conn, req, default):
+        conn.send(default.split(b'\r\n')[0] + b'\r\n* BYE going away\r\n')
+        conn.close()
+    m = mounts(fake)
+    fake.hooks['fetch_list'] = hook
+    expect_errno(errno.EIO, os.listdir, m.p('INBOX'))
+    fake.hooks.clear()
+    names, exc, _ = op(os.listdir, m.p('INBOX'))
+    assert exc is None and len(names) == 6, (names, exc)
+    assert_alive(m, fake)
+
+
+@pytest.mark.parametrize('where', ['0', '1', 'half', 'last'])
+def test_cut_inside_literal(fake, mounts, where):
+    msg = msg_of(fake, 3)
+
+    def hook(conn, req, default):
+        data = req['data']
+        k = {'0': 0, '1': 1, 'half': len(data) // 2, 'last': len(data) - 1}[where]
+        conn.send(fetch_head(req) + b'BODY[]<%d> {%d}\r\n' % (req['off'], len(data)) + data[:k])
+        time.sleep(0.05)
+        conn.close()
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = hook
+    path = m.p('INBOX', '3.eml')
+    # whole file, and a read in the middle
+    expect_errno(errno.EIO, read_file, path)
+    expect_errno(errno.EIO, pread, path, 150000, 4096)
+    fake.hooks.clear()
+    expect_bytes(msg.raw[150000:154096], pread, path, 150000, 4096,
+                 what='pread after the server behaves')
+    expect_bytes(msg.raw, read_file, path, what='read after the server behaves')
+    assert_alive(m, fake)
+
+
+# --------------------------------------------------------------------------
+# sizes that lie
+
+def test_rfc822_size_bigger_than_literal(fake, mounts):
+    msg = msg_of(fake, 1)
+    msg.size = len(msg.raw) + 100
+    m = mounts(fake)
+    st = os.stat(m.p('INBOX', '1.eml'))
+    assert st.st_size == msg.size
+    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
+    expect_errno(errno.EIO, pread, m.p('INBOX', '1.eml'), 0, 100)
+    assert_alive(m, fake, check_read=False)
+
+
+def test_rfc822_size_smaller_than_literal(fake, mounts):
+    """RFC822.SIZE 100 short; asked for <0.size>, the server sends the whole
+    message anyway: the answer is not what was asked, so it is not served."""
+    msg = msg_of(fake, 1)
+    msg.size = len(msg.raw) - 100
+
+    def hook(conn, req, default):
+        return (fetch_head(req) + b'BODY[]<0> ' + literal(msg.raw) + b')\r\n' + tagged_ok(req))
+    fake.hooks['fetch_body'] = hook
+    m = mounts(fake)
+    assert os.stat(m.p('INBOX', '1.eml')).st_size == msg.size
+    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake, check_read=False)
+
+
+def test_rfc822_size_2_63(fake, mounts):
+    msg = msg_of(fake, 1)
+    msg.size = 1 << 63
+    m = mounts(fake)
+    names, exc, _ = op(os.listdir, m.p('INBOX'))
+    assert exc is None, exc
+    assert '2.eml' in names and '3.eml' in names, names
+    if '1.eml' in names:
+        st, exc, _ = op(os.stat, m.p('INBOX', '1.eml'))
+        assert exc is None and st.st_size >= 0, (st, exc)
+        expect_errno(errno.EIO, pread, m.p('INBOX', '1.eml'), 0, 4096)
+    assert_alive(m, fake, check_read=False)
+
+
+# --------------------------------------------------------------------------
+# answers that do not belong to the question
+
+def test_fetch_answer_for_another_uid(fake, mounts):
+    other = msg_of(fake, 2)
+
+    def hook(conn, req, default):
+        return (b'* 2 FETCH (UID 2 BODY[]<0> ' + literal(other.raw[:req['len']]) + b')\r\n'
+                + tagged_ok(req))
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = hook
+    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake)
+
+
+def test_fetch_answer_without_uid(fake, mounts):
+    def hook(conn, req, default):
+        return (b'* %d FETCH (BODY[]<0> ' % req['seq'] + literal(req['data']) + b')\r\n'
+                + tagged_ok(req))
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = hook
+    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake)
+
+
+def test_fetch_answer_from_wrong_origin(fake, mounts):
+    """BODY[]<0> where BODY[]<off> was asked: never served at off."""
+    msg = msg_of(fake, 3)
+
+    def hook(conn, req, default):
+        if req['off'] == 0:
+            return default
+        data = msg.raw[:req['len']]
+        return fetch_head(req) + b'BODY[]<0> ' + literal(data) + b')\r\n' + tagged_ok(req)
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = hook
+    path = m.p('INBOX', '3.eml')
+    expect_errno(errno.EIO, pread, path, 200704, 4096)
+    fake.hooks.clear()
+    expect_bytes(msg.raw[200704:200704 + 4096], pread, path, 200704, 4096)
+    assert_alive(m, fake)
+
+
+def test_quoted_string_with_nul(fake, mounts):
+    """A quoted string may not hold NUL (RFC 3501 TEXT-CHAR): the message
+    body sent as a quoted string with a NUL in it is refused."""
+    raw = b'Subject: q' + b'\x00' + b'x' * 16
+    fake.mailboxes[0].messages[0] = Message(1, raw)
+
+    def hook(conn, req, default):
+        return fetch_head(req) + b'BODY[]<0> "' + raw + b'")\r\n' + tagged_ok(req)
+    fake.hooks['fetch_body'] = hook
+    m = mounts(fake)
+    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake, check_read=False)
+
+
+def test_nested_parentheses_100000(fake, mounts):
+    def hook(conn, req, default):
+        return (fetch_head(req) + b'X-JUNK ' + b'(' * 100000 + b')' * 100000 + b' '
+                + default[len(fetch_head(req)):])
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = hook
+    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake)
+
+
+def test_huge_exists_count(fake, mounts):
+    """An untagged EXISTS beyond 2^64 beside the answer."""
+    fake.hooks['fetch_body'] = lambda conn, req, default: (
+        b'* 18446744073709551617 EXISTS\r\n' + default)
+    m = mounts(fake)
+    read_or_eio(msg_of(fake, 1).raw, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake)
+
+
+# --------------------------------------------------------------------------
+# servers that stall
+
+def test_server_never_answers(fake, mounts):
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = lambda conn, req, default: None
+    secs = expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
+    assert secs < TIMEOUT + 2, 'EIO after %.1f s with -o timeout=%d' % (secs, TIMEOUT)
+    fake.hooks.clear()
+    expect_bytes(msg_of(fake, 1).raw, read_file, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake)
+
+
+def _stream_forever(unit, every, cap):
+    """A hook that sends `unit` every `every` s, never completing, for at most
+    `cap` s (then it closes: the test stays bounded)."""
+    def hook(conn, req, default):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < cap and not conn.closed:
+            try:
+                conn.send(unit)
+            except fakeimap.Closed:
+                return None
+            time.sleep(every)
+        conn.close()
+        return None
+    return hook
+
+
+def test_untagged_responses_forever(fake, mounts):
+    """`* OK` lines every 50 ms, never a completion. The read must fail with
+    EIO within a bounded time (the server gives up after 20 s)."""
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = _stream_forever(b'* OK still working\r\n', 0.05, 20)
+    secs = expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'), limit=30)
+    assert secs < 3 * TIMEOUT, ('a server chattering forever held the read %.1f s '
+                                '(-o timeout=%d)' % (secs, TIMEOUT))
+    assert_alive(m, fake)
+
+
+def test_literal_trickled(fake, mounts):
+    """The literal one byte every 0.5 s: bounded like a silent server."""
+    def hook(conn, req, default):
+        conn.send(fetch_head(req) + b'BODY[]<0> {%d}\r\n' % len(req['data']))
+        _stream_forever(b'x', 0.5, 15)(conn, req, default)
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = hook
+    secs = expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'), limit=25)
+    assert secs < 3 * TIMEOUT, 'a trickling literal held the read %.1f s' % secs
+    assert_alive(m, fake)
+
+
+# --------------------------------------------------------------------------
+# login time
+
+def test_greeting_bye(fake, mounts):
+    fake.greeting = b'* BYE too many connections\r\n'
+    m = mounts(fake, start=False)
+    rc, err = run_refused(m)
+    assert rc == 1, rc
+    assert 'too many connections' in err, err
+    no_login_sent(fake)
+
+
+def test_greeting_garbage(fake, mounts):
+    fake.greeting = b'HTTP/1.1 400 Bad Request\r\n\r\n'
+    m = mounts(fake, start=False)
+    rc, err = run_refused(m)
+    assert rc == 1, rc
+    assert 'greeting' in err.lower() or 'malformed' in err.lower(), err
+    no_login_sent(fake)
+
+
+def test_greeting_never_comes(fake, mounts):
+    fake.greeting = b''
+    m = mounts(fake, start=False)
+    t0 = time.monotonic()
+    rc, err = run_refused(m, limit=TIMEOUT + 10)
+    assert time.monotonic() - t0 < TIMEOUT + 5
+    assert rc == 1, rc
+    assert 'tim' in err.lower(), err
+
+
+STARTTLS_CAPS = 'IMAP4rev1 STARTTLS LOGINDISABLED SASL-IR AUTH=PLAIN LITERAL+ IDLE UIDPLUS'
+
+
+def test_starttls_refused(fake, mounts):
+    fake.caps = STARTTLS_CAPS
+    fake.hooks['starttls'] = lambda conn, req, default: (
+        req['tag'].encode() + b' NO TLS not available today\r\n')
+    m = mounts(fake, start=False, tls_none=False)
+    rc, err = run_refused(m)
+    assert rc == 1, rc
+    assert 'STARTTLS' in err, err
+    assert 'TLS not available today' in err, err
+    no_login_sent(fake)
+
+
+def test_preauth_where_starttls_required(fake, mounts):
+    fake.caps = STARTTLS_CAPS
+    fake.greeting = b'* PREAUTH [CAPABILITY ' + STARTTLS_CAPS.encode() + b'] welcome\r\n'
+    m = mounts(fake, start=False, tls_none=False)
+    rc, err = run_refused(m)
+    assert rc == 1, rc
+    assert 'PREAUTH' in err, err
+    assert not any(b'STARTTLS' in c or b'LIST' in c for c in fake.commands()), fake.commands()
+
+
+def test_bytes_pipelined_after_starttls_ok(fake, mounts):
+    """The server (or a man in the middle) appends plaintext after its OK to
+    STARTTLS. imapfs must drop them and start TLS; the handshake then fails
+    against this plaintext server, and nothing was logged in in the clear."""
+    fake.caps = STARTTLS_CAPS
+    seen = {}
+
+    def hook(conn, req, default):
+        t = req['tag'].encode()
+        conn.send(t + b' OK Begin TLS negotiation now\r\n'
+                  b'* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR\r\n'
+                  b'* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] injected\r\n'
+                  b'A4 OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n')
+        # what the client sends next: a TLS ClientHello, not IMAP
+        got = b''
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 3 and len(got) < 5:
+            try:
+                conn._fill()
+            except fakeimap.Closed:
+                break
+            got = conn.buf
+        seen['after'] = bytes(conn.buf)
+        conn.send(b'* OK this is not TLS\r\n')
+        time.sleep(0.2)
+        conn.close()
+        return None
+    fake.hooks['starttls'] = hook
+    m = mounts(fake, start=False, tls_none=False)
+    rc, err = run_refused(m)
+    assert rc == 1, rc
+    after = seen.get('after', b'')
+    assert after[:1] == b'\x16', 'after STARTTLS OK the client sent %r, not a ClientHello' % after[:40]
+    assert b'AUTHENTICATE' not in after and b'LOGIN' not in after
+    no_login_sent(fake)
+    low = err.lower()
+    assert 'tls' in low or 'ssl' in low or 'handshake' in low, err
+    assert 'discarding' in low and 'before the tls handshake' in low, err
