@@ -30,9 +30,10 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 		 const struct session_config *sess)
 {
 	struct fuse_cmdline_opts cmd = { 0 };
+	/* Without a watcher, names and listings are only as fresh as their lifetime. */
 	struct fs_options fso = {
 		.readonly = o->readonly,
-		.dir_timeout = 1.0,
+		.dir_timeout = o->noidle ? 0.5 : 1.0,
 		.file_timeout = 3600.0,
 	};
 	struct watch_options wo = {
@@ -152,7 +153,7 @@ int main(int argc, char *argv[])
 		.token_ctx = o.oauth_token_command,
 	};
 	so.connections = o.connections;
-	so.listing_ttl_ms = 1000;
+	so.listing_ttl_ms = o.noidle ? 500 : 1000;
 	r = store_open(&so, &st, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "imapfs: %s\n", err);

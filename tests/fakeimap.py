@@ -43,7 +43,7 @@ def literal(data):
     return b'{%d}\r\n' % len(data) + data
 
 
-def make_message(subject, body, size=None):
+def make_message(subject, body):
     """A small RFC 5322 message with CRLF line ends."""
     head = ('From: Alice <alice@example.org>\r\n'
             'To: Bob <bob@example.org>\r\n'
@@ -53,8 +53,7 @@ def make_message(subject, body, size=None):
             'MIME-Version: 1.0\r\n'
             'Content-Type: text/plain; charset=us-ascii\r\n'
             '\r\n' % (subject, re.sub(r'\W', '', subject) or 'x'))
-    msg = head.encode() + body
-    return msg
+    return head.encode() + body
 
 
 def big_body(n, seed=1):
@@ -161,7 +160,6 @@ class Conn:
         self.closed = False
         self.selected = None
         self.received = []        # raw command lines (literals inline)
-        self.raw_after_starttls = b''
         self.wlock = threading.Lock()
         sock.settimeout(server.io_timeout)
 
@@ -220,6 +218,18 @@ class Conn:
         while len(self.buf) < n:
             self._fill()
         data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read_raw(self, n, timeout):
+        """At least n raw bytes if they come within timeout s (fewer on a
+        timeout or a close), taken from the input buffer."""
+        deadline = time.monotonic() + timeout
+        while len(self.buf) < n and time.monotonic() < deadline:
+            try:
+                self._fill()
+            except Closed:
+                break
+        data, self.buf = self.buf, b''
         return data
 
     def read_command(self):

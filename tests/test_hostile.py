@@ -18,9 +18,7 @@ socket timeouts. Nothing is skipped.
 
 import errno
 import os
-import socket
 import subprocess
-import threading
 import time
 
 import pytest
@@ -112,17 +110,6 @@ def describe_wrong(desc, want, got):
     return '%s: WRONG BYTES at %d: %r instead of %r' % (desc, i, got[i:i + 40], want[i:i + 40])
 
 
-def read_or_eio(want, path, off=None, n=None):
-    """A read must give the right bytes or EIO: never anything else."""
-    fn, args = (read_file, (path,)) if off is None else (pread, (path, off, n))
-    result, exc, _ = op(fn, *args)
-    if exc is not None:
-        assert isinstance(exc, OSError) and exc.errno == errno.EIO, repr(exc)
-        return None
-    assert result == want, describe_wrong('read %s' % path, want, result)
-    return result
-
-
 def vmhwm_kb(pid):
     with open('/proc/%d/status' % pid) as f:
         for line in f:
@@ -138,6 +125,7 @@ def assert_alive(m, srv=None, check_read=True):
         'imapfs died (status %r):\n%s' % (m.proc and m.proc.poll(), m.stderr()[-3000:]))
     assert is_mounted(m.path), 'mount point no longer mounted'
     hwm = vmhwm_kb(m.proc.pid)
+    print('imapfs VmHWM %d kB' % hwm)
     assert hwm < RSS_LIMIT_KB, 'imapfs peak RSS %d kB >= %d kB' % (hwm, RSS_LIMIT_KB)
     names, exc, _ = op(os.listdir, m.path)
     assert exc is None, 'ls of the root failed afterwards: %r\n%s' % (exc, m.stderr()[-2000:])
@@ -150,10 +138,6 @@ def assert_alive(m, srv=None, check_read=True):
             if msg.size == len(msg.raw):
                 expect_bytes(msg.raw, read_file, m.p('INBOX', '%d.eml' % msg.uid),
                              what='read after the server behaves again')
-
-
-def inbox(srv):
-    return srv.mailbox(b'INBOX')
 
 
 def msg_of(srv, uid, box=b'INBOX'):
@@ -230,6 +214,7 @@ def test_bodystructure_nested_10000_deep(fake, mounts):
     for _ in range(10000):
         s = b'(' + s + b' "MIXED")'
     names, exc = _structure_case(fake, mounts, s)
+    print('.parts:', exc or ('%d names: %r' % (len(names), names[:3])))
     assert exc is None and names == ['header.txt'] or (
         isinstance(exc, OSError) and exc.errno == errno.EIO), (names, exc)
 
@@ -237,6 +222,7 @@ def test_bodystructure_nested_10000_deep(fake, mounts):
 def test_bodystructure_100000_parts(fake, mounts):
     s = b'(' + LEAF * 100000 + b' "MIXED")'
     names, exc = _structure_case(fake, mounts, s)
+    print('.parts:', exc or ('%d names: %r' % (len(names), names[:3])))
     assert exc is None and names == ['header.txt'] or (
         isinstance(exc, OSError) and exc.errno == errno.EIO), (
         names if exc else '%d names' % len(names), exc)
@@ -279,12 +265,13 @@ def test_64mb_line(fake, mounts):
 
 
 def test_64mb_untagged_line(fake, mounts):
-    """A 64 MB untagged line before the answer: memory stays bounded; the read
-    gives the right bytes or EIO."""
+    """A 64 MB untagged OK line before the answer: legal IMAP within imapfs's
+    documented response cap (264 MiB), so the read gives the right bytes;
+    memory stays bounded (assert_alive checks VmHWM)."""
     big = b'* OK ' + b'B' * (64 << 20) + b'\r\n'
     fake.hooks['fetch_body'] = lambda conn, req, default: big + default
     m = mounts(fake)
-    read_or_eio(msg_of(fake, 1).raw, m.p('INBOX', '1.eml'))
+    expect_bytes(msg_of(fake, 1).raw, read_file, m.p('INBOX', '1.eml'), limit=30)
     assert_alive(m, fake)
 
 
@@ -305,9 +292,10 @@ NAMES = {
     'backslash-delim': (b'"a\\\\b"', '\\', b'a\\b', 'a/b'),
     'percent': (b'"100%"', '/', b'100%', '100%25'),
 }
-# names that cannot go back on the wire quoted (NUL, CR/LF): the directory is
-# shown, but imapfs cannot SELECT it
-UNSELECTABLE = {'nul-literal', 'crlf-literal'}
+# a name that cannot go back on the wire at all (a literal is CHAR8, no NUL):
+# the directory is shown (README: control characters as %XX), but it cannot
+# be opened
+UNSELECTABLE = {'nul-literal'}
 
 
 def list_all(path):
@@ -353,7 +341,7 @@ def test_mailbox_name_escaped(fake, mounts, case):
     assert_tree_contained(m.path)
     if case in UNSELECTABLE:
         names, exc, _ = op(os.listdir, m.p(path))
-        assert isinstance(exc, OSError) and exc.errno == errno.ENOENT, (names, exc)
+        assert isinstance(exc, OSError), (names, exc)
         assert not any(wire in line for line in fake.commands() if b'EXAMINE' in line)
     else:
         names, exc, _ = op(os.listdir, m.p(path))
@@ -409,9 +397,18 @@ def test_stray_continuation(fake, mounts):
 # --------------------------------------------------------------------------
 # BYE and connections cut
 
-def test_bye_in_the_middle_of_fetch(fake, mounts):
+@pytest.mark.parametrize('where', ['before-data', 'after-data'])
+def test_bye_in_the_middle_of_fetch(fake, mounts, where):
+    """BYE while the FETCH is running: after an unsolicited FETCH and before
+    the data, or after the data but before the command completed. Either
+    way the command did not complete: EIO; the next read reconnects."""
     def hook(conn, req, default):
+        if where == 'before-data':
+            conn.send(b'* %d FETCH (UID %d FLAGS (\\Seen))\r\n' % (req['seq'], req['uid']))
+        else:
+            conn.send(default[:default.rindex(req['tag'].encode() + b' OK')])
         conn.send(b'* BYE server shutting down\r\n')
+        time.sleep(0.05)
         conn.close()
     m = mounts(fake)
     fake.hooks['fetch_body'] = hook
@@ -490,16 +487,17 @@ def test_rfc822_size_smaller_than_literal(fake, mounts):
 
 
 def test_rfc822_size_2_63(fake, mounts):
+    """A size no mail has (2^63): the message is left out of the listing
+    (with a warning), the others are listed and read."""
     msg = msg_of(fake, 1)
     msg.size = 1 << 63
     m = mounts(fake)
     names, exc, _ = op(os.listdir, m.p('INBOX'))
     assert exc is None, exc
-    assert '2.eml' in names and '3.eml' in names, names
-    if '1.eml' in names:
-        st, exc, _ = op(os.stat, m.p('INBOX', '1.eml'))
-        assert exc is None and st.st_size >= 0, (st, exc)
-        expect_errno(errno.EIO, pread, m.p('INBOX', '1.eml'), 0, 4096)
+    assert sorted(names) == ['2.eml', '2.parts', '3.eml', '3.parts'], names
+    expect_errno(errno.ENOENT, os.stat, m.p('INBOX', '1.eml'))
+    expect_bytes(msg_of(fake, 2).raw, read_file, m.p('INBOX', '2.eml'))
+    assert 'UID 1 with size 9223372036854775808; ignoring it' in m.stderr(), m.stderr()
     assert_alive(m, fake, check_read=False)
 
 
@@ -571,11 +569,12 @@ def test_nested_parentheses_100000(fake, mounts):
 
 
 def test_huge_exists_count(fake, mounts):
-    """An untagged EXISTS beyond 2^64 beside the answer."""
+    """An untagged EXISTS beyond 2^64 beside the answer: not a number IMAP
+    allows, so the response is malformed and the read fails."""
     fake.hooks['fetch_body'] = lambda conn, req, default: (
         b'* 18446744073709551617 EXISTS\r\n' + default)
     m = mounts(fake)
-    read_or_eio(msg_of(fake, 1).raw, m.p('INBOX', '1.eml'))
+    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
     assert_alive(m, fake)
 
 
@@ -583,51 +582,75 @@ def test_huge_exists_count(fake, mounts):
 # servers that stall
 
 def test_server_never_answers(fake, mounts):
+    """No answer at all to the FETCH. README: a lost connection makes
+    operations fail with EIO within the timeout. The kernel retries a failed
+    page read once, so read(2) may see two FUSE reads: each must end within
+    the timeout (plus a second of slack)."""
     m = mounts(fake)
     fake.hooks['fetch_body'] = lambda conn, req, default: None
-    secs = expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
-    assert secs < TIMEOUT + 2, 'EIO after %.1f s with -o timeout=%d' % (secs, TIMEOUT)
+    secs = expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'), limit=30)
+    fetches = fake.counts.get('fetch_body', 0)
+    assert secs < 2 * (TIMEOUT + 1), (
+        'EIO after %.1f s with -o timeout=%d: the FETCH was sent %d times (each waited '
+        'out the full timeout)' % (secs, TIMEOUT, fetches))
     fake.hooks.clear()
     expect_bytes(msg_of(fake, 1).raw, read_file, m.p('INBOX', '1.eml'))
     assert_alive(m, fake)
 
 
-def _stream_forever(unit, every, cap):
-    """A hook that sends `unit` every `every` s, never completing, for at most
-    `cap` s (then it closes: the test stays bounded)."""
-    def hook(conn, req, default):
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < cap and not conn.closed:
+class Stall:
+    """A hook that sends `unit` every `every` s and never completes, until
+    `cap` s after its first call; from then on every hostile call just cuts
+    the connection, so the test stays bounded whatever imapfs does."""
+
+    def __init__(self, unit, every, cap, prefix=None):
+        self.unit, self.every, self.cap, self.prefix = unit, every, cap, prefix
+        self.t0 = None
+        self.calls = 0
+
+    def __call__(self, conn, req, default):
+        self.calls += 1
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+        if self.prefix:
+            conn.send(self.prefix(req))
+        while time.monotonic() - self.t0 < self.cap and not conn.closed:
             try:
-                conn.send(unit)
+                conn.send(self.unit)
             except fakeimap.Closed:
                 return None
-            time.sleep(every)
+            time.sleep(self.every)
         conn.close()
         return None
-    return hook
+
+
+STALL_CAP = 12
 
 
 def test_untagged_responses_forever(fake, mounts):
     """`* OK` lines every 50 ms, never a completion. The read must fail with
-    EIO within a bounded time (the server gives up after 20 s)."""
+    EIO within a bounded time (this server stops after 12 s)."""
     m = mounts(fake)
-    fake.hooks['fetch_body'] = _stream_forever(b'* OK still working\r\n', 0.05, 20)
-    secs = expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'), limit=30)
-    assert secs < 3 * TIMEOUT, ('a server chattering forever held the read %.1f s '
-                                '(-o timeout=%d)' % (secs, TIMEOUT))
+    stall = Stall(b'* OK still working\r\n', 0.05, STALL_CAP)
+    fake.hooks['fetch_body'] = stall
+    secs = expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'), limit=STALL_CAP + 15)
+    assert secs < 2 * (TIMEOUT + 1), (
+        'a server sending untagged data forever held the read %.1f s, until the server '
+        'itself gave up after %d s (-o timeout=%d): no deadline bounds a command'
+        % (secs, STALL_CAP, TIMEOUT))
     assert_alive(m, fake)
 
 
 def test_literal_trickled(fake, mounts):
     """The literal one byte every 0.5 s: bounded like a silent server."""
-    def hook(conn, req, default):
-        conn.send(fetch_head(req) + b'BODY[]<0> {%d}\r\n' % len(req['data']))
-        _stream_forever(b'x', 0.5, 15)(conn, req, default)
     m = mounts(fake)
-    fake.hooks['fetch_body'] = hook
-    secs = expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'), limit=25)
-    assert secs < 3 * TIMEOUT, 'a trickling literal held the read %.1f s' % secs
+    stall = Stall(b'x', 0.5, STALL_CAP, prefix=lambda req: (
+        fetch_head(req) + b'BODY[]<0> {%d}\r\n' % len(req['data'])))
+    fake.hooks['fetch_body'] = stall
+    secs = expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'), limit=STALL_CAP + 15)
+    assert secs < 2 * (TIMEOUT + 1), (
+        'a literal trickling a byte every 0.5 s held the read %.1f s, until the server '
+        'itself gave up after %d s (-o timeout=%d)' % (secs, STALL_CAP, TIMEOUT))
     assert_alive(m, fake)
 
 
@@ -639,7 +662,7 @@ def test_greeting_bye(fake, mounts):
     m = mounts(fake, start=False)
     rc, err = run_refused(m)
     assert rc == 1, rc
-    assert 'too many connections' in err, err
+    assert 'server refused the connection: too many connections' in err, err
     no_login_sent(fake)
 
 
@@ -648,7 +671,7 @@ def test_greeting_garbage(fake, mounts):
     m = mounts(fake, start=False)
     rc, err = run_refused(m)
     assert rc == 1, rc
-    assert 'greeting' in err.lower() or 'malformed' in err.lower(), err
+    assert 'malformed response from server' in err, err
     no_login_sent(fake)
 
 
@@ -659,7 +682,7 @@ def test_greeting_never_comes(fake, mounts):
     rc, err = run_refused(m, limit=TIMEOUT + 10)
     assert time.monotonic() - t0 < TIMEOUT + 5
     assert rc == 1, rc
-    assert 'tim' in err.lower(), err
+    assert 'no answer' in err and 'within 3000 ms' in err, err
 
 
 STARTTLS_CAPS = 'IMAP4rev1 STARTTLS LOGINDISABLED SASL-IR AUTH=PLAIN LITERAL+ IDLE UIDPLUS'
@@ -672,8 +695,7 @@ def test_starttls_refused(fake, mounts):
     m = mounts(fake, start=False, tls_none=False)
     rc, err = run_refused(m)
     assert rc == 1, rc
-    assert 'STARTTLS' in err, err
-    assert 'TLS not available today' in err, err
+    assert 'refused STARTTLS: TLS not available today' in err, err
     no_login_sent(fake)
 
 
@@ -683,8 +705,13 @@ def test_preauth_where_starttls_required(fake, mounts):
     m = mounts(fake, start=False, tls_none=False)
     rc, err = run_refused(m)
     assert rc == 1, rc
-    assert 'PREAUTH' in err, err
+    assert 'sent PREAUTH where STARTTLS was required' in err, err
     assert not any(b'STARTTLS' in c or b'LIST' in c for c in fake.commands()), fake.commands()
+
+
+INJECTED = (b'* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR\r\n'
+            b'* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] injected\r\n'
+            b'A4 OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n')
 
 
 def test_bytes_pipelined_after_starttls_ok(fake, mounts):
@@ -696,20 +723,9 @@ def test_bytes_pipelined_after_starttls_ok(fake, mounts):
 
     def hook(conn, req, default):
         t = req['tag'].encode()
-        conn.send(t + b' OK Begin TLS negotiation now\r\n'
-                  b'* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR\r\n'
-                  b'* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] injected\r\n'
-                  b'A4 OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n')
+        conn.send(t + b' OK Begin TLS negotiation now\r\n' + INJECTED)
         # what the client sends next: a TLS ClientHello, not IMAP
-        got = b''
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < 3 and len(got) < 5:
-            try:
-                conn._fill()
-            except fakeimap.Closed:
-                break
-            got = conn.buf
-        seen['after'] = bytes(conn.buf)
+        seen['after'] = conn.read_raw(5, 3.0)
         conn.send(b'* OK this is not TLS\r\n')
         time.sleep(0.2)
         conn.close()
@@ -722,6 +738,6 @@ def test_bytes_pipelined_after_starttls_ok(fake, mounts):
     assert after[:1] == b'\x16', 'after STARTTLS OK the client sent %r, not a ClientHello' % after[:40]
     assert b'AUTHENTICATE' not in after and b'LOGIN' not in after
     no_login_sent(fake)
-    low = err.lower()
-    assert 'tls' in low or 'ssl' in low or 'handshake' in low, err
-    assert 'discarding' in low and 'before the tls handshake' in low, err
+    assert 'TLS handshake with 127.0.0.1 failed' in err, err
+    assert ('discarding %d bytes the server sent before the TLS handshake' % len(INJECTED)
+            in err), err

@@ -29,6 +29,8 @@ struct session {
 	struct net_conn *conn;
 	struct imap_parser *parser;
 	bool dead;
+	int fail_code;      /* what killed it: -ETIMEDOUT, -ECONNRESET, -EPROTO ... */
+	int64_t deadline_ms; /* the command being waited for must end by then; 0: none */
 	char err[512];
 
 	char **caps;
@@ -49,10 +51,24 @@ struct session {
 
 static void fail(struct session *s, int r, const char *why)
 {
-	if (!s->dead)
+	if (!s->dead) {
 		snprintf(s->err, sizeof(s->err), "%s", why);
+		s->fail_code = r;
+	}
 	s->dead = true;
-	(void)r;
+}
+
+bool session_timed_out(const struct session *s)
+{
+	return s->dead && s->fail_code == -ETIMEDOUT;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 const char *session_error(const struct session *s)
@@ -130,7 +146,17 @@ static struct imap_response *read_response(struct session *s)
 		if (r)
 			return r;
 		if (s->rpos == s->rlen) {
-			ssize_t n = net_read(s->conn, s->rbuf, sizeof(s->rbuf));
+			ssize_t n;
+
+			/*
+			 * Each read has the timeout, but a server trickling bytes or
+			 * chattering untagged lines must not hold a command forever.
+			 */
+			if (s->deadline_ms && mono_ms() > s->deadline_ms) {
+				fail(s, -ETIMEDOUT, "the server did not finish answering in time");
+				return NULL;
+			}
+			n = net_read(s->conn, s->rbuf, sizeof(s->rbuf));
 
 			if (n < 0) {
 				fail(s, (int)n, net_error(s->conn));
@@ -283,25 +309,32 @@ int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
 		}
 	}
 	snprintf(tagstr, sizeof(tagstr), "A%u", tag);
+	/* A whole answer gets four timeouts: generous for a transfer, bounded for a stall. */
+	s->deadline_ms = mono_ms() + 4 * (int64_t)s->cfg->timeout_ms;
 	for (;;) {
 		struct imap_response *r = read_response(s);
 		int result;
 
-		if (!r)
+		if (!r) {
+			s->deadline_ms = 0;
 			return -EIO;
+		}
 		if (r->kind == IMAP_RESP_UNTAGGED) {
 			track_untagged(s, r);
 			if (fn && !fn_err)
 				fn_err = fn(ctx, r);
 			imap_response_free(r);
-			if (s->dead)
+			if (s->dead) {
+				s->deadline_ms = 0;
 				return -EIO;
+			}
 			continue;
 		}
 		if (r->kind == IMAP_RESP_CONTINUATION) {
 			/* We never leave a literal waiting here: a stray '+' is the server's bug. */
 			imap_response_free(r);
 			fail(s, -EPROTO, "unexpected continuation request from server");
+			s->deadline_ms = 0;
 			return -EIO;
 		}
 		result = imap_completion_errno(r);
@@ -310,6 +343,7 @@ int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
 		if (strcmp(r->tag, tagstr) == 0) {
 			format_code(r, code, codelen);
 			imap_response_free(r);
+			s->deadline_ms = 0;
 			return fn_err && !result ? fn_err : result;
 		}
 		if (r->tag[0] == 'A') {

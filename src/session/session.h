@@ -67,6 +67,8 @@ bool session_has_cap(const struct session *s, const char *cap);
 /* Text of the last failure: the server's NO/BAD text or the network error. */
 const char *session_error(const struct session *s);
 uint64_t session_bytes_in(const struct session *s);
+/* Dead because the server stopped answering (not because it hung up). */
+bool session_timed_out(const struct session *s);
 
 /* Called for every untagged response while waiting for a command. Return 0 to
  * go on or -errno to make the command fail with it (the rest is still read). */

@@ -177,6 +177,10 @@ static int item_fetch_job(struct session *s, void *ctx)
 
 	item_fetch_reset(f);
 	r = session_select(s, f->wire, false, &sel);
+	if (r == 0 && sel.uidvalidity != f->uidvalidity) {
+		session_unselect(s); /* this session's view may predate a re-created mailbox */
+		r = session_select(s, f->wire, false, &sel);
+	}
 	if (r < 0)
 		return r;
 	if (sel.uidvalidity != f->uidvalidity)
@@ -187,8 +191,10 @@ static int item_fetch_job(struct session *s, void *ctx)
 	imap_cmd_free(&cmd);
 	if (r == 0 && f->err)
 		r = f->err;
-	if (r == 0 && !f->found)
-		r = -ESTALE; /* expunged meanwhile */
+	if (r == 0 && !f->found) {
+		log_warn("message UID %" PRIu32 ": server sent no data for it", f->uid);
+		r = -EIO; /* expunged meanwhile, or a server answering something else */
+	}
 	return r;
 }
 

@@ -198,7 +198,7 @@ int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx)
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct slot *sl;
-		bool fresh, alive;
+		bool fresh, alive, timed_out;
 
 		r = acquire(p, prefer, &sl, &fresh);
 		if (r < 0)
@@ -207,8 +207,14 @@ int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx)
 		alive = session_alive(sl->s);
 		if (!alive)
 			log_warn("connection lost: %s", session_error(sl->s));
+		/*
+		 * Retried only when an idle connection turned out closed (servers
+		 * drop idle clients); a server that stopped answering would only
+		 * make the caller wait a second timeout.
+		 */
+		timed_out = !alive && session_timed_out(sl->s);
 		release(p, sl);
-		if (r != -EIO || alive || fresh)
+		if (r != -EIO || alive || fresh || timed_out)
 			return r;
 	}
 	return r;

@@ -33,6 +33,7 @@ struct mailbox {
 	struct store_msg *msgs;
 	size_t nmsgs;
 	uint32_t uidvalidity, uidnext, exists;
+	uint64_t modseq;      /* HIGHESTMODSEQ of the listing (CONDSTORE), 0 if unknown */
 	int64_t listed_at_ms; /* 0: never listed */
 };
 
@@ -428,7 +429,9 @@ struct listing {
 	const char *wire;
 	struct session_mailbox sel;
 	bool unchanged;       /* set by the job when the known listing is still right */
+	bool flags_only;      /* msgs holds only (uid, flags) of messages whose flags changed */
 	uint32_t known_uidvalidity, known_uidnext, known_exists;
+	uint64_t known_modseq;
 	bool known;
 	struct store_msg *msgs;
 	size_t n, cap;
@@ -478,36 +481,139 @@ static int on_listing_fetch(void *ctx, const struct imap_response *r)
 	return 0;
 }
 
+static int on_flags_fetch(void *ctx, const struct imap_response *r)
+{
+	struct listing *l = ctx;
+	const struct imap_value *att = imap_list_item(&r->args, 0);
+	const struct imap_value *flags = imap_list_lookup(att, "FLAGS");
+	uint64_t uid;
+
+	if (strcmp(r->name, "FETCH") != 0 || !flags || flags->type != IMAP_LIST ||
+	    !imap_value_number(imap_list_lookup(att, "UID"), &uid) || uid == 0 || uid > UINT32_MAX)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct store_msg *grown = realloc(l->msgs, cap * sizeof(*grown));
+
+		if (!grown) {
+			l->err = -ENOMEM;
+			return -ENOMEM;
+		}
+		l->msgs = grown;
+		l->cap = cap;
+	}
+	l->msgs[l->n].uid = (uint32_t)uid;
+	l->msgs[l->n++].flags = intern_flags(l->st, flags);
+	return 0;
+}
+
+struct status_counters {
+	uint32_t uidvalidity, uidnext, messages;
+	uint64_t modseq;
+	bool got;
+};
+
+static int on_status_counters(void *ctx, const struct imap_response *r)
+{
+	struct status_counters *c = ctx;
+	const struct imap_value *att = imap_list_item(&r->args, 1);
+	uint64_t v;
+
+	if (strcmp(r->name, "STATUS") != 0)
+		return 0;
+	c->got = true;
+	if (imap_value_number(imap_list_lookup(att, "UIDVALIDITY"), &v))
+		c->uidvalidity = (uint32_t)v;
+	if (imap_value_number(imap_list_lookup(att, "UIDNEXT"), &v))
+		c->uidnext = (uint32_t)v;
+	if (imap_value_number(imap_list_lookup(att, "MESSAGES"), &v))
+		c->messages = (uint32_t)v;
+	if (imap_value_number(imap_list_lookup(att, "HIGHESTMODSEQ"), &v))
+		c->modseq = v;
+	return 0;
+}
+
+/* EXAMINEs wire afresh if this session's view of it is not the server's present one. */
+static int select_current(struct session *s, const char *wire, uint32_t uidvalidity,
+			  struct session_mailbox *sel)
+{
+	int r = session_select(s, wire, false, sel);
+
+	if (r == 0 && sel->uidvalidity != uidvalidity) {
+		/* Deleted and created again since this session selected it. */
+		session_unselect(s);
+		r = session_select(s, wire, false, sel);
+	}
+	return r;
+}
+
 static int listing_job(struct session *s, void *ctx)
 {
 	struct listing *l = ctx;
+	struct status_counters c = { 0 };
+	bool condstore = session_has_cap(s, "CONDSTORE");
 	struct imap_cmd cmd;
-	const char *sel = session_selected(s);
 	int r;
 
 	l->n = 0;
-	if (sel && strcmp(sel, l->wire) == 0) {
-		/* Already selected: NOOP brings the EXISTS/EXPUNGE news since. */
+	l->flags_only = false;
+	l->unchanged = false;
+	/* STATUS of the selected mailbox may answer from this session's old view. */
+	if (session_selected(s) && strcmp(session_selected(s), l->wire) == 0) {
 		imap_cmd_init(&cmd, false);
-		imap_cmd_raw(&cmd, "NOOP");
+		imap_cmd_raw(&cmd, session_has_cap(s, "UNSELECT") ? "UNSELECT" : "CLOSE");
 		r = session_run(s, &cmd, NULL, NULL);
 		imap_cmd_free(&cmd);
 		if (r < 0)
 			return r;
+		session_unselect(s);
 	}
-	r = session_select(s, l->wire, false, &l->sel);
+	/*
+	 * STATUS tells the server's present state even where this session still
+	 * has an older view selected (a mailbox deleted and created again).
+	 */
+	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));
+	imap_cmd_raw(&cmd, "STATUS ");
+	imap_cmd_astring(&cmd, l->wire, strlen(l->wire));
+	imap_cmd_raw(&cmd, condstore ? " (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+				     : " (MESSAGES UIDNEXT UIDVALIDITY)");
+	r = session_run(s, &cmd, on_status_counters, &c);
+	imap_cmd_free(&cmd);
 	if (r < 0)
 		return r;
+	if (!c.got)
+		return -EIO;
+	l->sel.uidvalidity = c.uidvalidity;
+	l->sel.uidnext = c.uidnext;
+	l->sel.exists = c.messages;
+	l->sel.highestmodseq = c.modseq;
 	/*
 	 * UIDs only grow: with the same UIDVALIDITY, UIDNEXT and count, no
-	 * message came or went since the last listing.
+	 * message came or went since the last listing; with the same
+	 * HIGHESTMODSEQ, no flag changed either.
 	 */
-	if (l->known && l->sel.uidvalidity == l->known_uidvalidity &&
-	    l->sel.uidnext == l->known_uidnext && l->sel.uidnext != 0 &&
-	    l->sel.exists == l->known_exists) {
-		l->unchanged = true;
-		return 0;
+	if (l->known && c.uidvalidity == l->known_uidvalidity && c.uidnext == l->known_uidnext &&
+	    c.uidnext != 0 && c.messages == l->known_exists) {
+		if (!condstore || c.modseq == l->known_modseq) {
+			l->unchanged = true;
+			return 0;
+		}
+		r = select_current(s, l->wire, c.uidvalidity, &l->sel);
+		if (r < 0)
+			return r;
+		imap_cmd_init(&cmd, false);
+		imap_cmd_rawf(&cmd, "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %" PRIu64 ")",
+			      l->known_modseq);
+		r = session_run(s, &cmd, on_flags_fetch, l);
+		imap_cmd_free(&cmd);
+		l->flags_only = true;
+		l->sel.highestmodseq = c.modseq;
+		return r;
 	}
+	r = select_current(s, l->wire, c.uidvalidity, &l->sel);
+	if (r < 0)
+		return r;
+	l->sel.highestmodseq = c.modseq;
 	if (l->sel.exists == 0)
 		return 0;
 	imap_cmd_init(&cmd, false);
@@ -535,6 +641,8 @@ static size_t sort_unique(struct store_msg *m, size_t n)
 			m[out++] = m[i];
 	return out;
 }
+
+static const struct store_msg *find_msg(const struct mailbox *m, uint32_t uid);
 
 /* Brings mailbox id's listing up to date if it is older than the TTL (or force). */
 static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
@@ -566,6 +674,7 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 	l.known_uidvalidity = m->uidvalidity;
 	l.known_uidnext = m->uidnext;
 	l.known_exists = m->exists;
+	l.known_modseq = m->modseq;
 	pthread_mutex_unlock(&st->lock);
 	if (!wire) {
 		r = -ENOMEM;
@@ -578,7 +687,15 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 	if (r < 0)
 		goto out;
 	pthread_mutex_lock(&st->lock);
-	if (!l.unchanged) {
+	if (l.flags_only) {
+		for (size_t i = 0; i < l.n; i++) {
+			struct store_msg *msg = (struct store_msg *)find_msg(m, l.msgs[i].uid);
+
+			if (msg)
+				msg->flags = l.msgs[i].flags;
+		}
+		m->modseq = l.sel.highestmodseq;
+	} else if (!l.unchanged) {
 		if (m->uidvalidity && m->uidvalidity != l.sel.uidvalidity)
 			log_info("mailbox %s: UIDVALIDITY changed from %u to %u; forgetting its messages",
 				 wire, m->uidvalidity, l.sel.uidvalidity);
@@ -590,6 +707,7 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 		m->uidnext = l.sel.uidnext;
 		/* What we hold, not what SELECT said: a row may have been dropped as invalid. */
 		m->exists = l.sel.exists;
+		m->modseq = l.sel.highestmodseq;
 	}
 	m->listed_at_ms = now_ms();
 	pthread_mutex_unlock(&st->lock);
@@ -693,6 +811,7 @@ struct body_read {
 	char *buf;
 	size_t got;
 	bool found;
+	bool oversized;
 };
 
 static int on_body_fetch(void *ctx, const struct imap_response *r)
@@ -714,8 +833,13 @@ static int on_body_fetch(void *ctx, const struct imap_response *r)
 		if (key->type != IMAP_ATOM || strcasecmp(key->str, want) != 0)
 			continue;
 		b->found = true;
-		if (val->type == IMAP_STRING) {
-			b->got = val->len < b->len ? val->len : b->len;
+		if (val->type == IMAP_STRING && val->len > b->len) {
+			/* More than asked for: the server's sizes cannot be believed. */
+			log_error("message UID %" PRIu32 ": server sent %zu bytes where %zu were asked",
+				  b->uid, val->len, b->len);
+			b->oversized = true;
+		} else if (val->type == IMAP_STRING) {
+			b->got = val->len;
 			memcpy(b->buf, val->str, b->got);
 		}
 	}
@@ -730,8 +854,9 @@ static int body_job(struct session *s, void *ctx)
 	int r;
 
 	b->found = false;
+	b->oversized = false;
 	b->got = 0;
-	r = session_select(s, b->wire, false, &sel);
+	r = select_current(s, b->wire, b->uidvalidity, &sel);
 	if (r < 0)
 		return r;
 	if (sel.uidvalidity != b->uidvalidity)
@@ -741,8 +866,12 @@ static int body_job(struct session *s, void *ctx)
 		      b->off, b->len);
 	r = session_run(s, &cmd, on_body_fetch, b);
 	imap_cmd_free(&cmd);
-	if (r == 0 && !b->found)
-		r = -ESTALE; /* expunged by another client */
+	if (r == 0 && (b->oversized || !b->found)) {
+		/* Expunged by another client, or a server answering something else. */
+		if (!b->found)
+			log_warn("message UID %" PRIu32 ": server sent no data for it", b->uid);
+		r = -EIO;
+	}
 	return r;
 }
 

@@ -317,8 +317,11 @@ static int follow_mailbox(struct watch *w)
 		if (refs[i].id != used)
 			continue;
 		r = session_select(w->s, refs[i].wire, false, &sel);
-		if (r == 0)
+		if (r == 0) {
 			w->selected = used;
+			/* What changed before it was selected came as nothing we heard. */
+			note_mailbox(w, used, true);
+		}
 		break;
 	}
 	store_mailbox_refs_free(refs, n);
