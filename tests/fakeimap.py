@@ -336,8 +336,11 @@ class Conn:
             if mb is None:
                 self._respond('status', req, t + b' NO [NONEXISTENT] no such mailbox\r\n')
                 return
+            # a name with CR, LF or NUL can only go out as a literal
+            wire = (literal(mb.wire) if any(c in mb.wire for c in (b'\r', b'\n', b'\0'))
+                    else quote(mb.wire))
             out = (b'* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN 0)\r\n'
-                   % (quote(mb.wire), len(mb.messages), mb.uidnext(), mb.uidvalidity)) + ok()
+                   % (wire, len(mb.messages), mb.uidnext(), mb.uidvalidity)) + ok()
             self._respond('status', req, out)
         elif verb == 'UID':
             self.uid_command(t, req, rest)

@@ -233,7 +233,8 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	fuse_reply_err(req, r == -EIO ? EIO : ENOENT);
+	/* Not found is ENOENT; a failure to find out is not. */
+	fuse_reply_err(req, r == 0 || r == -ENOENT || r == -ESTALE ? ENOENT : -r);
 }
 
 static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -582,7 +583,16 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t want)
 {
 	size_t len = om->next_window > want ? om->next_window : want;
+	struct timespec now;
 	ssize_t got;
+
+	/*
+	 * The kernel reads ahead in parallel: when one fetch of this file just
+	 * failed after a whole timeout, the next must not wait another.
+	 */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (om->failed_at.tv_sec && now.tv_sec - om->failed_at.tv_sec < 2)
+		return -EIO;
 
 	/* A small file comes whole in one round trip. */
 	if (off == 0 && om->size <= 2 * READ_WINDOW_MIN)
@@ -602,6 +612,8 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 	else
 		got = store_read_message(fs->st, om->mailbox, om->uidvalidity, om->uid, off, len,
 					 om->win);
+	if (got == -EIO)
+		clock_gettime(CLOCK_MONOTONIC, &om->failed_at);
 	if (got < 0)
 		return (int)got;
 	/* Sequential readers get larger windows; a jump starts small again. */

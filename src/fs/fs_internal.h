@@ -8,6 +8,7 @@
 #define IMAPFS_FS_INTERNAL_H
 
 #include <pthread.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "fs/fs.h"
@@ -58,6 +59,7 @@ struct open_msg {
 	size_t win_len, win_cap;
 	size_t next_window;
 	bool short_logged;
+	struct timespec failed_at; /* last failed fetch: readahead after it fails at once */
 };
 
 

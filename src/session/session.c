@@ -309,8 +309,8 @@ int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
 		}
 	}
 	snprintf(tagstr, sizeof(tagstr), "A%u", tag);
-	/* A whole answer gets four timeouts: generous for a transfer, bounded for a stall. */
-	s->deadline_ms = mono_ms() + 4 * (int64_t)s->cfg->timeout_ms;
+	/* A whole answer gets two timeouts: room for a transfer, a bound for a stall. */
+	s->deadline_ms = mono_ms() + 2 * (int64_t)s->cfg->timeout_ms;
 	for (;;) {
 		struct imap_response *r = read_response(s);
 		int result;

@@ -564,7 +564,8 @@ static int listing_job(struct session *s, void *ctx)
 		imap_cmd_raw(&cmd, session_has_cap(s, "UNSELECT") ? "UNSELECT" : "CLOSE");
 		r = session_run(s, &cmd, NULL, NULL);
 		imap_cmd_free(&cmd);
-		if (r < 0)
+		/* A refusal is no harm: the EXAMINE below replaces the view anyway. */
+		if (r < 0 && !session_alive(s))
 			return r;
 		session_unselect(s);
 	}
