@@ -586,6 +586,51 @@ int session_idle(struct session *s, session_data_fn fn, int (*tick)(void *ctx), 
 	return session_wait(s, tag, fn, ctx, NULL, 0);
 }
 
+struct status_result {
+	struct session_status *out;
+	bool got;
+};
+
+static int on_status(void *ctx, const struct imap_response *r)
+{
+	struct status_result *res = ctx;
+	const struct imap_value *att = imap_list_item(&r->args, 1);
+	uint64_t v;
+
+	if (strcmp(r->name, "STATUS") != 0)
+		return 0;
+	res->got = true;
+	if (imap_value_number(imap_list_lookup(att, "UIDVALIDITY"), &v))
+		res->out->uidvalidity = (uint32_t)v;
+	if (imap_value_number(imap_list_lookup(att, "UIDNEXT"), &v))
+		res->out->uidnext = (uint32_t)v;
+	if (imap_value_number(imap_list_lookup(att, "MESSAGES"), &v))
+		res->out->messages = (uint32_t)v;
+	if (imap_value_number(imap_list_lookup(att, "HIGHESTMODSEQ"), &v))
+		res->out->highestmodseq = v;
+	return 0;
+}
+
+int session_status(struct session *s, const char *wire, struct session_status *out)
+{
+	struct status_result res = { .out = out };
+	struct imap_cmd cmd;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));
+	imap_cmd_raw(&cmd, "STATUS ");
+	imap_cmd_astring(&cmd, wire, strlen(wire));
+	imap_cmd_raw(&cmd, session_has_cap(s, "CONDSTORE")
+				   ? " (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+				   : " (MESSAGES UIDNEXT UIDVALIDITY)");
+	r = session_run(s, &cmd, on_status, &res);
+	imap_cmd_free(&cmd);
+	if (r == 0 && !res.got)
+		r = -EIO; /* OK without the answer: a server we cannot follow */
+	return r;
+}
+
 struct quota_result {
 	uint64_t used, limit;
 	bool got;

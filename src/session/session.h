@@ -107,6 +107,17 @@ int session_select(struct session *s, const char *wire_name, bool writable,
 /* Forgets the selection (after the mailbox was renamed or deleted). */
 void session_unselect(struct session *s);
 
+struct session_status {
+	uint32_t uidvalidity, uidnext, messages;
+	uint64_t highestmodseq; /* 0 without CONDSTORE */
+};
+
+/*
+ * STATUS of wire: what the server holds now, even where this session has an
+ * older view of the mailbox selected (asks HIGHESTMODSEQ where CONDSTORE is).
+ */
+int session_status(struct session *s, const char *wire, struct session_status *out);
+
 /* GETQUOTAROOT INBOX: STORAGE used and limit in KiB; -ENOTSUP without QUOTA. */
 int session_quota(struct session *s, uint64_t *used_kib, uint64_t *limit_kib);
 

@@ -507,32 +507,6 @@ static int on_flags_fetch(void *ctx, const struct imap_response *r)
 	return 0;
 }
 
-struct status_counters {
-	uint32_t uidvalidity, uidnext, messages;
-	uint64_t modseq;
-	bool got;
-};
-
-static int on_status_counters(void *ctx, const struct imap_response *r)
-{
-	struct status_counters *c = ctx;
-	const struct imap_value *att = imap_list_item(&r->args, 1);
-	uint64_t v;
-
-	if (strcmp(r->name, "STATUS") != 0)
-		return 0;
-	c->got = true;
-	if (imap_value_number(imap_list_lookup(att, "UIDVALIDITY"), &v))
-		c->uidvalidity = (uint32_t)v;
-	if (imap_value_number(imap_list_lookup(att, "UIDNEXT"), &v))
-		c->uidnext = (uint32_t)v;
-	if (imap_value_number(imap_list_lookup(att, "MESSAGES"), &v))
-		c->messages = (uint32_t)v;
-	if (imap_value_number(imap_list_lookup(att, "HIGHESTMODSEQ"), &v))
-		c->modseq = v;
-	return 0;
-}
-
 /* EXAMINEs wire afresh if this session's view of it is not the server's present one. */
 static int select_current(struct session *s, const char *wire, uint32_t uidvalidity,
 			  struct session_mailbox *sel)
@@ -550,7 +524,7 @@ static int select_current(struct session *s, const char *wire, uint32_t uidvalid
 static int listing_job(struct session *s, void *ctx)
 {
 	struct listing *l = ctx;
-	struct status_counters c = { 0 };
+	struct session_status c;
 	bool condstore = session_has_cap(s, "CONDSTORE");
 	struct imap_cmd cmd;
 	int r;
@@ -569,25 +543,13 @@ static int listing_job(struct session *s, void *ctx)
 			return r;
 		session_unselect(s);
 	}
-	/*
-	 * STATUS tells the server's present state even where this session still
-	 * has an older view selected (a mailbox deleted and created again).
-	 */
-	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));
-	imap_cmd_raw(&cmd, "STATUS ");
-	imap_cmd_astring(&cmd, l->wire, strlen(l->wire));
-	imap_cmd_raw(&cmd, condstore ? " (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
-				     : " (MESSAGES UIDNEXT UIDVALIDITY)");
-	r = session_run(s, &cmd, on_status_counters, &c);
-	imap_cmd_free(&cmd);
+	r = session_status(s, l->wire, &c);
 	if (r < 0)
 		return r;
-	if (!c.got)
-		return -EIO;
 	l->sel.uidvalidity = c.uidvalidity;
 	l->sel.uidnext = c.uidnext;
 	l->sel.exists = c.messages;
-	l->sel.highestmodseq = c.modseq;
+	l->sel.highestmodseq = c.highestmodseq;
 	/*
 	 * UIDs only grow: with the same UIDVALIDITY, UIDNEXT and count, no
 	 * message came or went since the last listing; with the same
@@ -595,7 +557,7 @@ static int listing_job(struct session *s, void *ctx)
 	 */
 	if (l->known && c.uidvalidity == l->known_uidvalidity && c.uidnext == l->known_uidnext &&
 	    c.uidnext != 0 && c.messages == l->known_exists) {
-		if (!condstore || c.modseq == l->known_modseq) {
+		if (!condstore || c.highestmodseq == l->known_modseq) {
 			l->unchanged = true;
 			return 0;
 		}
@@ -608,13 +570,13 @@ static int listing_job(struct session *s, void *ctx)
 		r = session_run(s, &cmd, on_flags_fetch, l);
 		imap_cmd_free(&cmd);
 		l->flags_only = true;
-		l->sel.highestmodseq = c.modseq;
+		l->sel.highestmodseq = c.highestmodseq;
 		return r;
 	}
 	r = select_current(s, l->wire, c.uidvalidity, &l->sel);
 	if (r < 0)
 		return r;
-	l->sel.highestmodseq = c.modseq;
+	l->sel.highestmodseq = c.highestmodseq;
 	if (l->sel.exists == 0)
 		return 0;
 	imap_cmd_init(&cmd, false);

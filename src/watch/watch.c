@@ -232,29 +232,6 @@ static int run_simple(struct session *s, const char *text)
 	return r;
 }
 
-struct poll_result {
-	uint32_t uidvalidity, uidnext, messages;
-	bool got;
-};
-
-static int on_status(void *ctx, const struct imap_response *r)
-{
-	struct poll_result *p = ctx;
-	const struct imap_value *att = imap_list_item(&r->args, 1);
-	uint64_t v;
-
-	if (strcmp(r->name, "STATUS") != 0)
-		return 0;
-	p->got = true;
-	if (imap_value_number(imap_list_lookup(att, "UIDVALIDITY"), &v))
-		p->uidvalidity = (uint32_t)v;
-	if (imap_value_number(imap_list_lookup(att, "UIDNEXT"), &v))
-		p->uidnext = (uint32_t)v;
-	if (imap_value_number(imap_list_lookup(att, "MESSAGES"), &v))
-		p->messages = (uint32_t)v;
-	return 0;
-}
-
 /* Without NOTIFY: STATUS of every mailbox a user has looked at, and the tree. */
 static int poll_others(struct watch *w)
 {
@@ -267,21 +244,15 @@ static int poll_others(struct watch *w)
 	if (store_mailbox_refs(w->st, &refs, &n) < 0)
 		return 0;
 	for (size_t i = 0; i < n && r >= 0 && !stopping(w); i++) {
-		struct poll_result p = { 0 };
-		struct imap_cmd c;
+		struct session_status p;
 
 		if (!refs[i].listed || refs[i].id == w->selected)
 			continue;
-		imap_cmd_init(&c, session_has_cap(w->s, "LITERAL+"));
-		imap_cmd_raw(&c, "STATUS ");
-		imap_cmd_astring(&c, refs[i].wire, strlen(refs[i].wire));
-		imap_cmd_raw(&c, " (MESSAGES UIDNEXT UIDVALIDITY)");
-		r = session_run(w->s, &c, on_status, &p);
-		imap_cmd_free(&c);
-		if (r == -EIO)
+		r = session_status(w->s, refs[i].wire, &p);
+		if (r == -EIO && !session_alive(w->s))
 			break;
-		if (p.got && (p.uidvalidity != refs[i].uidvalidity || p.uidnext != refs[i].uidnext ||
-			      p.messages != refs[i].exists))
+		if (r == 0 && (p.uidvalidity != refs[i].uidvalidity || p.uidnext != refs[i].uidnext ||
+			       p.messages != refs[i].exists))
 			note_mailbox(w, refs[i].id, false);
 		r = 0;
 	}
