@@ -10,21 +10,23 @@ late: no client can see a change sooner by listening).
 
 Rows:
   floor    a bare client (raw socket, TCP_NODELAY) in IDLE on the mailbox:
-           from the APPEND's tagged OK to the `* N EXISTS` push
+           from the APPEND's tagged OK to the `* N EXISTS` push (no mount)
   notify   imapfs, default options, Dovecot with NOTIFY (its watcher uses it)
   idle     imapfs -o poll_interval=1, Dovecot with NOTIFY hidden
            (imap_capability): its watcher IDLEs on the mailbox in use
-  noidle   imapfs -o noidle (no watcher: 1 s listing expiry)
+  noidle   imapfs -o noidle (no watcher: listings expire, 1 s or less)
 
 For each row, --changes APPENDs go one at a time into the mailbox in use
 (a mailbox of --messages messages, listed through the mount first); each is
 timed from the APPEND's completion (tagged OK at the appending client) to
-the first listing of the mount's directory (os.listdir every 5 ms) that
-holds the new UID. After each change the next starts after a random pause
-of 50-250 ms (so no phase of a server timer is favoured). In the imapfs rows
-a bare IDLE client runs alongside, so each change is also measured against
-the floor of that very change ("paired"). p95 is the nearest-rank 95th
-percentile. Only measured figures are printed.
+the first listing of the mount's directory that holds the new UID: a thread
+lists it every 5 ms for the whole run, between changes too, like a user
+watching it (so no row gains from when the listings happen to start).
+Once both the mount and a bare IDLE client have shown a change, the next
+starts after a random pause of 50-250 ms (so no phase of a server timer is
+favoured). In the imapfs rows a bare IDLE client runs alongside, so each
+change is also measured against the floor of that very change ("paired").
+p95 is the nearest-rank 95th percentile. Only measured figures are printed.
 """
 
 import argparse
@@ -147,10 +149,14 @@ class Appender:
 
     def __init__(self, dv):
         self.c = dovecot.imap_client(dv)
+        self.durations = []      # seconds from sending APPEND to its tagged OK
 
     def append(self, raw):
+        t = time.monotonic()
         uid = dovecot.append(self.c, BOX, raw)
-        return uid, time.monotonic()
+        done = time.monotonic()
+        self.durations.append(done - t)
+        return uid, done
 
     def close(self):
         try:
@@ -224,21 +230,65 @@ def run_floor(dv, n, rnd):
     finally:
         app.close()
         idle.close()
-    return out, None
+    return out, None, app.durations
+
+
+class Poller:
+    """Lists a directory every POLL s, from start to stop, like a user
+    watching the mount; records when each name was first seen."""
+
+    def __init__(self, path):
+        self.path = path
+        self.first_seen = {}
+        self.errors = 0
+        self.stop_flag = threading.Event()
+        self.cond = threading.Condition()
+        self.th = threading.Thread(target=self._run, daemon=True)
+        self.th.start()
+
+    def _run(self):
+        while not self.stop_flag.is_set():
+            try:
+                names = os.listdir(self.path)
+            except OSError:
+                self.errors += 1
+                names = []
+            t = time.monotonic()
+            with self.cond:
+                for n in names:
+                    if n not in self.first_seen:
+                        self.first_seen[n] = t
+                self.cond.notify_all()
+            time.sleep(POLL)
+
+    def wait_seen(self, name, t0, timeout=CHANGE_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while name not in self.first_seen:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+            return self.first_seen[name] - t0
+
+    def stop(self):
+        self.stop_flag.set()
+        self.th.join(10)
 
 
 def run_mount(binary, dv, mnt, opts, n, rnd):
-    """n APPENDs into the mailbox in use; the time until `ls` of the mount
-    shows each, and (paired) until a bare IDLE client heard it."""
+    """n APPENDs into the mailbox in use, its directory listed every POLL s
+    throughout; the time until a listing shows each, and (paired) until a
+    bare IDLE client heard it."""
     os.makedirs(mnt, exist_ok=True)
     m = Mount(binary, dv, mnt, opts)
-    idle = app = None
+    idle = app = poller = None
     out, paired = [], []
     try:
         d = os.path.join(mnt, BOX)
         os.listdir(d)
         time.sleep(1.0)            # the watcher connects and follows the mailbox in use
-        os.listdir(d)
+        poller = Poller(d)
         time.sleep(0.5)
         idle = IdleClient(dv, BOX)
         app = Appender(dv)
@@ -246,25 +296,20 @@ def run_mount(binary, dv, mnt, opts, n, rnd):
         for i in range(n):
             uid, t0 = app.append(message(i))
             count += 1
-            name = '%d.eml' % uid
-            secs = None
-            for _ in range(int(CHANGE_TIMEOUT / POLL) + 10):
-                if name in os.listdir(d):
-                    secs = time.monotonic() - t0
-                    break
-                if time.monotonic() - t0 > CHANGE_TIMEOUT:
-                    break
-                time.sleep(POLL)
-            out.append(secs)
+            out.append(poller.wait_seen('%d.eml' % uid, t0))
             paired.append(idle.wait_exists(count, t0))
             time.sleep(rnd.uniform(0.05, 0.25))
     finally:
+        if poller:
+            poller.stop()
         if app:
             app.close()
         if idle:
             idle.close()
         m.close()
-    return out, paired
+    if poller and poller.errors:
+        print('  (%d listings of %s failed)' % (poller.errors, d))
+    return out, paired, app.durations if app else []
 
 
 def summary(values):
@@ -336,15 +381,15 @@ def main():
         'floor': 'floor: bare IDLE client (EXISTS push)',
         'notify': 'imapfs, NOTIFY watcher',
         'idle': 'imapfs, IDLE-only watcher (no NOTIFY)',
-        'noidle': 'imapfs -o noidle (1 s expiry)',
+        'noidle': 'imapfs -o noidle (listings expire)',
     }
     floor = summary(results['floor'][0]) if 'floor' in results else None
     print()
-    print('%-40s %7s %7s %7s %9s %9s %7s %12s' % (
+    print('%-40s %7s %7s %7s %9s %9s %7s %11s %11s' % (
         'time until visible, ms', 'median', 'p95', 'max', 'med-floor', 'p95-floor', 'missed',
-        'paired med'))
+        'paired med', 'APPEND med'))
     for row in rows:
-        vals, paired = results[row]
+        vals, paired, durations = results[row]
         s = summary(vals)
         dmed = dp95 = None
         if floor and floor['median'] is not None and s['median'] is not None:
@@ -354,13 +399,15 @@ def main():
         if paired:
             diffs = [v - p for v, p in zip(vals, paired) if v is not None and p is not None]
             pd = statistics.median(diffs) if diffs else None
-        print('%-40s %7s %7s %7s %9s %9s %7d %12s' % (
+        print('%-40s %7s %7s %7s %9s %9s %7d %11s %11s' % (
             labels[row], ms(s['median']), ms(s['p95']), ms(s['max']),
             ms(dmed) if row != 'floor' else '', ms(dp95) if row != 'floor' else '',
-            s['missed'], ms(pd) if row != 'floor' else ''))
+            s['missed'], ms(pd) if row != 'floor' else '',
+            ms(statistics.median(durations)) if durations else ''))
     print('\n(med-floor, p95-floor: against the floor row; paired med: median over the '
           'changes of imapfs minus a bare IDLE client running alongside; missed: not '
-          'visible within %.0f s)' % CHANGE_TIMEOUT)
+          'visible within %.0f s; APPEND med: the other client\'s APPEND round trip, '
+          'command to tagged OK, which precedes every figure)' % CHANGE_TIMEOUT)
     if floor and floor['median'] is not None:
         for row in ('notify', 'idle'):
             if row in results:

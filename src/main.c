@@ -30,16 +30,20 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 		 const struct session_config *sess)
 {
 	struct fuse_cmdline_opts cmd = { 0 };
-	/* Without a watcher, names and listings are only as fresh as their lifetime. */
+	/*
+	 * Names and directory attributes are relooked-up after half a second:
+	 * that, and the tree's TTL, bound how late a mailbox deleted or renamed
+	 * elsewhere shows, whatever the server's notifications do.
+	 */
 	struct fs_options fso = {
 		.readonly = o->readonly,
-		.dir_timeout = o->noidle ? 0.5 : 1.0,
+		.dir_timeout = 0.5,
 		.file_timeout = 3600.0,
 	};
 	struct watch_options wo = {
 		.poll_interval_s = o->poll_interval,
 		.listing_ttl_ms = 3600 * 1000,
-		.fallback_ttl_ms = 1000,
+		.fallback_ttl_ms = 500,
 	};
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
@@ -71,11 +75,10 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 	if (!cmd.foreground)
 		log_to_syslog();
 	fs_set_session(fs, se);
+	store_set_sink(st, &(struct store_sink){ fs_inval_dir, fs_inval_name, fs_inval_message, fs });
 	if (!o->noidle) {
 		/* After fuse_daemonize(): its fork would not take the thread along. */
-		struct watch_sink sink = { fs_inval_dir, fs_inval_name, fs };
-
-		if (watch_start(st, sess, &wo, &sink, &watch) < 0)
+		if (watch_start(st, sess, &wo, &watch) < 0)
 			log_warn("cannot start the watcher: changes by others show within a second");
 	}
 	log_info("mounted %s on %s", o->url, cmd.mountpoint);
@@ -153,7 +156,8 @@ int main(int argc, char *argv[])
 		.token_ctx = o.oauth_token_command,
 	};
 	so.connections = o.connections;
-	so.listing_ttl_ms = o.noidle ? 500 : 1000;
+	so.listing_ttl_ms = 500;
+	so.tree_ttl_ms = 500;
 	r = store_open(&so, &st, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "imapfs: %s\n", err);

@@ -213,6 +213,19 @@ class Mount:
         with _LIVE_LOCK:
             _LIVE.discard(self)
 
+    def print_stacks(self):
+        """Print every thread's backtrace of the running daemon (gdb, by
+        pid), so that a hang found by a test says where it is."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            r = subprocess.run(['gdb', '-p', str(self.proc.pid), '-batch', '-nx',
+                                '-ex', 'thread apply all bt'],
+                               capture_output=True, text=True, timeout=60)
+            print('--- imapfs pid %d threads ---\n%s' % (self.proc.pid, r.stdout))
+        except (OSError, subprocess.TimeoutExpired) as e:
+            print('--- no backtrace of imapfs: %s' % e)
+
     def kill(self):
         """SIGKILL the daemon by pid (watchdog, crash tests)."""
         if self.proc is not None and self.proc.poll() is None:

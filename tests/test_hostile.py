@@ -18,6 +18,7 @@ socket timeouts. Nothing is skipped.
 
 import errno
 import os
+import signal
 import subprocess
 import time
 
@@ -653,6 +654,67 @@ def test_literal_trickled(fake, mounts):
     assert secs < 2 * (TIMEOUT + 1), (
         'a literal trickling a byte every 0.5 s held the read %.1f s, until the server '
         'itself gave up after %d s (-o timeout=%d)' % (secs, STALL_CAP, TIMEOUT))
+    assert_alive(m, fake)
+
+
+def _interrupted(m, argv, sig, hold=0.5):
+    """Runs argv (which reads through the mount), sends it sig once it has
+    waited `hold` s on the mount, and returns (seconds from the signal to its
+    exit, its exit status)."""
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(hold)
+        assert p.poll() is None, '%s ended before the signal: %r' % (argv, p.returncode)
+        t0 = time.monotonic()
+        p.send_signal(sig)
+        rc = p.wait(timeout=OP_LIMIT + 10)
+        return time.monotonic() - t0, rc
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=30)
+
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGKILL], ids=['SIGINT', 'SIGKILL'])
+def test_killed_reader_of_a_silent_server(fake, mounts, sig):
+    """^C (or kill -9) on a cat that waits for a silent server ends it at
+    once: page reads are the kernel's own background requests, which a
+    dying reader does not wait for. The fetch goes on to its timeout; the
+    next reader waits at most for that, then gets the right bytes."""
+    m = mounts(fake)
+    fake.hooks['fetch_body'] = lambda conn, req, default: None
+    secs, rc = _interrupted(m, ['cat', m.p('INBOX', '1.eml')], sig)
+    assert rc == -sig, 'cat ended with %r' % rc
+    assert secs < 1.0, 'cat took %.2f s to die after %s' % (secs, sig.name)
+    fake.hooks.clear()
+    expect_bytes(msg_of(fake, 1).raw, read_file, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake)
+
+
+@pytest.mark.parametrize('what', ['listing', 'parts'])
+def test_interrupted_operation_ends_at_once(fake, mounts, what):
+    """`ls` of a mailbox whose listing the server never sends, or of a
+    message's .parts whose BODYSTRUCTURE it never sends: the kernel holds
+    the process until imapfs answers (even kill -9 waits), so ^C must reach
+    imapfs as a FUSE interrupt and end the wait at once, not after the
+    timeout (3 s here, twice that for a whole answer). The connection is
+    dropped, not the server: the next `ls` works at once."""
+    m = mounts(fake)
+    if what == 'listing':
+        path, hook = m.p('INBOX'), 'fetch_list'
+    else:
+        assert '1.eml' in os.listdir(m.p('INBOX'))
+        path, hook = m.p('INBOX', '1.parts'), 'fetch_struct'
+    fake.hooks[hook] = lambda conn, req, default: None
+    secs, rc = _interrupted(m, ['ls', path], signal.SIGINT)
+    assert rc == -signal.SIGINT, 'ls ended with %r' % rc
+    assert secs < 1.0, ('ls took %.2f s to die after SIGINT: the FUSE interrupt was not '
+                        'honoured' % secs)
+    assert 'operation interrupted' in m.stderr(), m.stderr()[-2000:]
+    fake.hooks.clear()
+    t0 = time.monotonic()
+    assert os.listdir(path)
+    assert time.monotonic() - t0 < 1.0, 'the next ls took %.1f s' % (time.monotonic() - t0)
     assert_alive(m, fake)
 
 

@@ -486,7 +486,7 @@ class Outcome:
 
 
 def run_readers(box, orders, ref, outcome, *, on_progress=None, allow_eio=False,
-                stop=None, hook=None):
+                stop=None, hook=None, dump=None):
     """Run one thread per order; each operation is timed, and one that
     takes longer than HANG_SECONDS is recorded as a hang (and the caller's
     `stop` callback, which kills imapfs, unblocks it). Returns seconds."""
@@ -558,6 +558,8 @@ def run_readers(box, orders, ref, outcome, *, on_progress=None, allow_eio=False,
                 if cur is not None and now - cur[1] > HANG_SECONDS:
                     outcome.hangs.append((t, cur[0], now - cur[1]))
             if outcome.hangs:
+                if dump is not None:
+                    dump()
                 if stop is not None:
                     stop()
                 break
@@ -665,9 +667,11 @@ def test_parallel_readers(load, reference, tmp_path):
         m.start()
         orders = thread_orders(load, reference)
         outcome = Outcome()
-        secs = run_readers(m.p(MAILBOX), orders, reference, outcome, stop=m.kill)
+        secs = run_readers(m.p(MAILBOX), orders, reference, outcome, stop=m.kill,
+                           dump=m.print_stacks)
         n_ops = sum(len(o) for o in orders)
-        _figures('parallel readers', outcome, n_ops, secs, m if is_mounted(m.path) else None)
+        _figures('parallel readers', outcome, n_ops, secs,
+                 m if m.proc.poll() is None else None)
         print('  right: %d (%d file reads, %d listings); mismatches %d; errors %d; '
               'hangs %d' % (outcome.ok, outcome.reads_ok, outcome.ok - outcome.reads_ok,
                             len(outcome.mismatches), len(outcome.errors),
@@ -703,12 +707,12 @@ def test_parallel_readers_server_restarts(load, reference, tmp_path):
         outcome = Outcome()
         secs = run_readers(m.p(MAILBOX), orders, reference, outcome,
                            on_progress=ctl.on_progress, hook=ctl.hook, allow_eio=True,
-                           stop=m.kill)
+                           stop=m.kill, dump=m.print_stacks)
         restarts = ctl.restarts
 
         n_ops = sum(len(o) for o in orders)
         _figures('parallel readers, 2 server restarts', outcome, n_ops, secs,
-                 m if is_mounted(m.path) else None)
+                 m if m.proc.poll() is None else None)
         ev = sorted(outcome.eio_events)
         for k, (done, total, t_down, t_up, held) in enumerate(restarts):
             t_next = restarts[k + 1][2] if k + 1 < len(restarts) else float('inf')

@@ -10,6 +10,7 @@ import random
 import re
 import stat
 import subprocess
+import threading
 import time
 
 import pytest
@@ -566,6 +567,75 @@ def test_server_down_gives_eio_then_recovers(dovecot_factory, mount_factory):
         else:
             raise AssertionError('%s still fails after the server came back: %r\n%s'
                                  % (what, last, m.stderr()[-3000:]))
+
+
+def test_readers_queued_for_one_connection_when_the_server_dies(dovecot_factory,
+                                                                mount_factory):
+    """More readers than connections (-o connections=1) when the server is
+    killed: each read ends (EIO or the right bytes) within a timeout or
+    two; none is left waiting for a connection nobody will hand on. Then
+    the server comes back and every message reads right."""
+    dv = dovecot_factory()
+    raws = [dovecot.make_big_message(300 << 10, seed=s) for s in range(12)]
+    uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
+    m = mount_factory(dv.url('imap'), ['tls=none', 'timeout=3', 'connections=1'],
+                      password=dv.password)
+    assert eml_names(m.p('INBOX')) == {'%d.eml' % u for u in uids}
+    stop = threading.Event()
+    longest = [0.0] * len(uids)
+    outcome = [{'ok': 0, 'eio': 0, 'other': []} for _ in uids]
+
+    def reader(k):
+        path = m.p('INBOX', '%d.eml' % uids[k])
+        for _ in range(10000):   # bounded; stops on `stop`
+            if stop.is_set():
+                return
+            t0 = time.monotonic()
+            try:
+                with open(path, 'rb') as f:
+                    data = f.read()
+                    # out of the page cache: every read goes to imapfs
+                    os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                if data == raws[k]:
+                    outcome[k]['ok'] += 1
+                else:
+                    outcome[k]['other'].append('%d wrong bytes' % len(data))
+            except OSError as e:
+                key = 'eio' if e.errno == errno.EIO else 'other'
+                if key == 'eio':
+                    outcome[k]['eio'] += 1
+                else:
+                    outcome[k]['other'].append(repr(e))
+            longest[k] = max(longest[k], time.monotonic() - t0)
+
+    threads = [threading.Thread(target=reader, args=(k,), daemon=True) for k in range(len(uids))]
+    for th in threads:
+        th.start()
+    time.sleep(1.0)
+    dv.stop()
+    time.sleep(4.0)
+    stop.set()
+    deadline = time.monotonic() + 20
+    for th in threads:
+        th.join(max(0.1, deadline - time.monotonic()))
+    stuck = [k for k, th in enumerate(threads) if th.is_alive()]
+    if stuck:
+        m.print_stacks()
+    assert not stuck, ('%d of %d readers still blocked 20 s after the last read began '
+                       '(longest reads: %s)' % (len(stuck), len(threads),
+                                                ['%.1f' % x for x in longest]))
+    assert not any(o['other'] for o in outcome), outcome
+    assert sum(o['eio'] for o in outcome) > 0, 'no read failed with the server down'
+    assert max(longest) < 2 * 3 + 3, 'a read took %.1f s' % max(longest)
+
+    dv.start()
+    for k, uid in enumerate(uids):
+        for _ in range(60):   # bounded: 30 s
+            result, exc, _ = bounded(15, _read_all, m.p('INBOX', '%d.eml' % uid))
+            if exc is None:
+                break
+            time.sleep(0.5)
+        assert exc is None and result == raws[k], (uid, exc)
 
 
 # --------------------------------------------------------------------------

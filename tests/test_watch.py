@@ -5,22 +5,31 @@ mounted, and each change must show through the mount within a second.
 
 Modes (the `mode` parameter):
   notify  default Dovecot (mailbox_list_index = yes): imapfs's watcher uses
-          NOTIFY and hears every mailbox.
+          NOTIFY and hears every mailbox; every change: LIMIT (1 s).
   idle    Dovecot with NOTIFY hidden (imap_capability lists every other
-          capability): imapfs IDLEs on the mailbox in use and polls the
-          others' STATUS (-o poll_interval=1). Changes to the mailbox in use
-          must still show within 1 s; changes elsewhere (other mailboxes,
-          the tree) rely on the 1 s listing expiry or the 1 s poll, so there
-          the bound is IDLE_OTHER_LIMIT (1.5 s).
-plus one test with -o noidle (no watcher: 1 s expiry, bound 1.5 s), and a
-server restart under a mounted watcher.
+          capability of this Dovecot): imapfs IDLEs on the mailbox in use
+          and polls the others' STATUS (-o poll_interval=1); changes
+          elsewhere (another mailbox, the tree) show because their listings
+          expire after 0.5 s. Every change: LIMIT (1 s).
+  noidle  -o noidle, no watcher: 0.5 s expiry, LIMIT (1 s) too; used by
+          test_noidle_changes_show_by_expiry and the UIDVALIDITY test.
+Mailbox DELETE and RENAME are also bounded by the tree's 0.5 s expiry, not
+only by the server's NOTIFY: Dovecot pushes those 1.5 s late.
+Also: a mailbox deleted and re-created (new UIDVALIDITY) under a warm page
+cache, and a server restart under a mounted watcher.
 
 Every change is timed from the moment the second client's command completed
-(its tagged OK) to the first poll of the mount that shows it; the mount is
-polled every POLL seconds, for at most POLL_MAX seconds, so that a slow
-result is reported with its real figure rather than just "too slow". Each
-figure is printed (pytest -s shows them). Everything is on 127.0.0.1; every
-loop is bounded.
+(its tagged OK) to the first look at the mount (every POLL s) that shows it,
+for at most max(POLL_MAX, 2 x limit) s, so a slow result is reported with
+its real figure. Where a bare client can hear the same change (IDLE on the
+mailbox, or NOTIFY like imapfs's), one runs alongside and its figure, the
+floor, is printed beside imapfs's and quoted in failures: Dovecot itself
+pushes 0.3-0.5 s late (DESIGN.md section 5). `pytest -s` shows all figures.
+
+One Dovecot per server mode is shared by the module; each test works in
+mailboxes of its own (Live) on a fresh mount. IMAPFS_WATCH_DEBUG=1 mounts
+with -d (the IMAP trace then shows in failure reports). Everything is on
+127.0.0.1; every loop is bounded.
 """
 
 import errno
@@ -38,9 +47,7 @@ import dovecot
 
 POLL = 0.01              # seconds between two looks at the mount
 POLL_MAX = 3.0           # give up looking after this long (or 2 x limit; then fail)
-LIMIT = 1.0              # issue 5: "each within 1 second"
-IDLE_OTHER_LIMIT = 1.5   # IDLE-only mode, outside the mailbox in use
-NOIDLE_LIMIT = 1.5       # -o noidle: 1 s listing expiry plus slack
+LIMIT = 1.0              # issue 5: "each within 1 second", in every mode
 RESTART_LIMIT = 5.0      # first change after a server restart
 C_ENV = dict(os.environ, LC_ALL='C')
 MODES = ['notify', 'idle']
@@ -425,11 +432,6 @@ def raw_watcher():
         w.close()
 
 
-def other_limit(mode):
-    """Bound for changes outside the mailbox in use (and for the tree)."""
-    return IDLE_OTHER_LIMIT if mode == 'idle' else LIMIT
-
-
 def use(m, box):
     """Make box the mailbox in use: list it through the mount (and give the
     watcher a moment to follow: SELECT happens at its next 200 ms tick)."""
@@ -502,8 +504,8 @@ def test_append_in_mailbox_in_use(live, other_client, raw_watcher):
 @pytest.mark.parametrize('look', ['at_once', 'after_0.6s'])
 def test_append_in_other_mailbox(live, other_client, raw_watcher, look):
     """An APPEND to a mailbox that was listed but is not the one in use
-    appears within 1 s with NOTIFY; in IDLE-only mode within
-    IDLE_OTHER_LIMIT (1.5 s: that mailbox is only polled or expires).
+    appears within 1 s, also in IDLE-only mode (where that mailbox's
+    listing is polled, or expires after 0.5 s).
 
     look='at_once': the mount is polled from the APPEND's completion on, as
     by a user who opens that mailbox right away (which makes it the mailbox
@@ -523,7 +525,7 @@ def test_append_in_other_mailbox(live, other_client, raw_watcher, look):
         time.sleep(0.6)
     tm = Timings()
     tm.wait('%s: APPEND in another mailbox, look %s' % (lv.mode, look),
-            lambda: eml(uid) in (listing(m.p(other)) or ()), t0, other_limit(lv.mode),
+            lambda: eml(uid) in (listing(m.p(other)) or ()), t0, LIMIT,
             floor=floor)
     tm.check()
     assert read(m.p(other, eml(uid))) == raw
@@ -592,7 +594,7 @@ def test_flag_change(live, other_client, raw_watcher):
 def test_create_mailbox(live, other_client, raw_watcher):
     """CREATE by another client: the new mailbox shows in its parent's
     listing (top level, and below an existing, listed parent) and can be
-    entered: within 1 s with NOTIFY, IDLE_OTHER_LIMIT in IDLE-only mode."""
+    entered: within 1 s, with NOTIFY or IDLE only."""
     lv = live
     m, mode = lv.m, lv.mode
     o = other_client(lv.dv)
@@ -606,14 +608,14 @@ def test_create_mailbox(live, other_client, raw_watcher):
     o.create(fresh)
     t0 = time.monotonic()
     tm.wait('%s: CREATE at the top: ls' % mode,
-            lambda: fresh in listing(m.path), t0, other_limit(mode), floor=floor)
+            lambda: fresh in listing(m.path), t0, LIMIT, floor=floor)
     tm.wait('%s: CREATE at the top: stat' % mode, lambda: not gone(m.p(fresh)), t0,
-            other_limit(mode))
+            LIMIT)
     floor = floor_notify(raw_watcher, lv.dv, mode, r'^\* LIST .*%s' % re.escape(kid))
     o.create(kid)
     t0 = time.monotonic()
     tm.wait('%s: CREATE below a listed parent: ls' % mode,
-            lambda: 'kid' in (listing(m.p(lv.parent)) or ()), t0, other_limit(mode),
+            lambda: 'kid' in (listing(m.p(lv.parent)) or ()), t0, LIMIT,
             floor=floor)
     tm.check()
     assert listing(m.p(kid)) == set()
@@ -625,7 +627,8 @@ def test_create_mailbox(live, other_client, raw_watcher):
 def test_delete_mailbox(live, other_client, raw_watcher):
     """DELETE by another client of a mailbox created while mounted: it leaves
     the tree and stat gives ENOENT, although it was looked up and listed
-    before (NOTIFY: 1 s; IDLE-only: IDLE_OTHER_LIMIT)."""
+    before: within 1 s in both modes (Dovecot's NOTIFY tells of it after
+    1.5 s; the mount's tree expires sooner)."""
     lv = live
     m, mode = lv.m, lv.mode
     o = other_client(lv.dv)
@@ -642,9 +645,9 @@ def test_delete_mailbox(live, other_client, raw_watcher):
     t0 = time.monotonic()
     tm = Timings()
     tm.wait('%s: DELETE: leaves ls' % mode,
-            lambda: doomed not in listing(m.path), t0, other_limit(mode), floor=floor)
+            lambda: doomed not in listing(m.path), t0, LIMIT, floor=floor)
     tm.wait('%s: DELETE: stat gives ENOENT' % mode, lambda: gone(m.p(doomed)), t0,
-            other_limit(mode))
+            LIMIT)
     tm.check()
 
 
@@ -661,16 +664,15 @@ def test_delete_mailbox_seeded(live, other_client, raw_watcher):
     t0 = time.monotonic()
     tm = Timings()
     tm.wait('%s: DELETE (pre-mount mailbox): leaves ls' % mode,
-            lambda: other not in listing(m.path), t0, other_limit(mode), floor=floor)
+            lambda: other not in listing(m.path), t0, LIMIT, floor=floor)
     tm.wait('%s: DELETE (pre-mount mailbox): stat gives ENOENT' % mode,
-            lambda: gone(m.p(other)), t0, other_limit(mode))
+            lambda: gone(m.p(other)), t0, LIMIT)
     tm.check()
 
 
 def test_rename_mailbox(live, other_client, raw_watcher):
     """RENAME by another client: the old name leaves (ENOENT), the new one
-    appears with the same messages (NOTIFY: 1 s; IDLE-only:
-    IDLE_OTHER_LIMIT)."""
+    appears with the same messages, within 1 s in both modes."""
     lv = live
     m, mode = lv.m, lv.mode
     o = other_client(lv.dv)
@@ -686,10 +688,10 @@ def test_rename_mailbox(live, other_client, raw_watcher):
     t0 = time.monotonic()
     tm = Timings()
     tm.wait('%s: RENAME: new name in ls' % mode,
-            lambda: after in listing(m.path), t0, other_limit(mode), floor=floor)
+            lambda: after in listing(m.path), t0, LIMIT, floor=floor)
     tm.wait('%s: RENAME: old name gone from ls, stat ENOENT' % mode,
             lambda: before not in listing(m.path) and gone(m.p(before)), t0,
-            other_limit(mode))
+            LIMIT)
     tm.check()
     got = listing(m.p(after))
     assert {eml(u) for u in uids} <= got, got
@@ -700,22 +702,31 @@ def test_rename_mailbox(live, other_client, raw_watcher):
 # --------------------------------------------------------------------------
 # UIDVALIDITY: a mailbox deleted and created again
 
-def recreate_with(o, box, raw, tries=3):
-    """DELETE box, CREATE it again, APPEND raw; returns its UID. Dovecot may
-    refuse the first APPEND into a just-recreated mailbox that another
-    session (imapfs's) still had selected ('[TRYCREATE] Mailbox was deleted
-    under us'): then it is created again, at most `tries` times."""
-    o.delete(box)
-    o.create(box)
-    for i in range(tries):
+def recreate_with(o, box, raw, v_old, tries=5):
+    """DELETE box, CREATE it again, APPEND raw as its UID 1 under a new
+    UIDVALIDITY; returns (uid, uidvalidity). Dovecot's side of this races
+    with the sessions (imapfs's) that still have the old mailbox selected:
+    the CREATE may answer ALREADYEXISTS, the APPEND '[TRYCREATE] Mailbox
+    was deleted under us'. Such a round is simply done again (bounded):
+    these are the second client's troubles, nothing the mount is judged on."""
+    last = None
+    for _ in range(tries):
+        o.c.delete(dovecot.wire_mailbox(box))            # may answer NONEXISTENT
+        typ, data = o.c.create(dovecot.wire_mailbox(box))
+        if typ != 'OK' and b'ALREADYEXISTS' not in b' '.join(data):
+            raise AssertionError('CREATE %s: %r' % (box, data))
         try:
-            return o.append(box, raw)
+            uid = o.append(box, raw)
         except dovecot.DovecotError as e:
-            if 'TRYCREATE' not in str(e) or i == tries - 1:
-                raise
-            o.c.create(dovecot.wire_mailbox(box))   # may answer ALREADYEXISTS
+            last = e
             time.sleep(0.05)
-    raise AssertionError('unreachable')
+            continue
+        v = o.status(box)['UIDVALIDITY']
+        if uid == 1 and v != v_old:
+            return uid, v
+        last = 'UID %d, UIDVALIDITY %d (old %d)' % (uid, v, v_old)
+        time.sleep(0.05)
+    raise AssertionError('could not re-create %s with a new UIDVALIDITY: %s' % (box, last))
 
 
 def _text_part(m, box, uid):
@@ -733,7 +744,7 @@ def test_recreated_mailbox_never_serves_old_bytes(mode, b_size, shared_server, m
     warm, its text part too), which makes it the mailbox in use; another
     client deletes it, creates it again (new UIDVALIDITY) and appends B,
     again UID 1 (the same size as A, or longer). Its 1.eml is then read every
-    POLL s: B must show within 1 s (noidle: NOIDLE_LIMIT), and once B has
+    POLL s: B must show within 1 s, and once B has
     been read, A never again. 1.5 s after the change a fresh open, cat,
     stat, the mailbox's user.imap.uidvalidity and the text part all give
     B's. Reads of A before the watcher can have heard of the change (Dovecot
@@ -755,12 +766,11 @@ def test_recreated_mailbox_never_serves_old_bytes(mode, b_size, shared_server, m
     assert b'AAAA' in read(_text_part(m, box, 1))
     assert os.getxattr(m.p(box), 'user.imap.uidvalidity').decode() == str(v1)
 
-    assert recreate_with(o, box, b) == 1
+    uid, v2 = recreate_with(o, box, b, v1)
     t0 = time.monotonic()
-    v2 = o.status(box)['UIDVALIDITY']
-    assert v2 != v1, 'the server kept UIDVALIDITY %d: the test proves nothing' % v1
+    assert uid == 1 and v2 != v1
 
-    limit = NOIDLE_LIMIT if mode == 'noidle' else LIMIT
+    limit = LIMIT
     seen = []                # (seconds, 'A' | 'B' | errno name | other)
     first_b = None
     for _ in range(int(POLL_MAX / POLL) + 10):
@@ -807,9 +817,9 @@ def test_recreated_mailbox_never_serves_old_bytes(mode, b_size, shared_server, m
 
 def test_noidle_changes_show_by_expiry(shared_server, mount_factory, other_client):
     """With -o noidle there is no watcher (no watcher line in the log);
-    listings expire after 1 s, so an APPEND (ls), an EXPUNGE (ls, and stat
+    listings expire after 0.5 s, so an APPEND (ls), an EXPUNGE (ls, and stat
     ENOENT), a flag change (getxattr, polled with an `ls` of the mailbox
-    beside it) and a CREATE show within NOIDLE_LIMIT (1.5 s)."""
+    beside it) and a CREATE show within LIMIT (1 s)."""
     lv = make_live('noidle', shared_server('notify'), mount_factory)
     m, box = lv.m, lv.box
     o = other_client(lv.dv)
@@ -818,26 +828,26 @@ def test_noidle_changes_show_by_expiry(shared_server, mount_factory, other_clien
     raw = msg('noidle append')
     uid = o.append(box, raw)
     t0 = time.monotonic()
-    tm.wait('noidle: APPEND: ls', lambda: eml(uid) in listing(m.p(box)), t0, NOIDLE_LIMIT)
+    tm.wait('noidle: APPEND: ls', lambda: eml(uid) in listing(m.p(box)), t0, LIMIT)
     assert read(m.p(box, eml(uid))) == raw
     path = m.p(box, eml(uids[0]))
     assert read(path)
     o.expunge_uid(box, uids[0])
     t0 = time.monotonic()
     tm.wait('noidle: EXPUNGE: leaves ls',
-            lambda: eml(uids[0]) not in listing(m.p(box)), t0, NOIDLE_LIMIT)
-    tm.wait('noidle: EXPUNGE: stat gives ENOENT', lambda: gone(path), t0, NOIDLE_LIMIT)
+            lambda: eml(uids[0]) not in listing(m.p(box)), t0, LIMIT)
+    tm.wait('noidle: EXPUNGE: stat gives ENOENT', lambda: gone(path), t0, LIMIT)
     fpath = m.p(box, eml(uids[1]))
     assert '\\Flagged' not in flags_of(fpath)
     o.store_flags(box, uids[1], '+FLAGS', '(\\Flagged)')
     t0 = time.monotonic()
     tm.wait('noidle: flag change (getxattr, with ls)',
             lambda: listing(m.p(box)) is not None and '\\Flagged' in flags_of(fpath), t0,
-            NOIDLE_LIMIT)
+            LIMIT)
     fresh = lv.name('noidle-new')
     o.create(fresh)
     t0 = time.monotonic()
-    tm.wait('noidle: CREATE', lambda: fresh in listing(m.path), t0, NOIDLE_LIMIT)
+    tm.wait('noidle: CREATE', lambda: fresh in listing(m.path), t0, LIMIT)
     assert not WATCHER_LINE.search(m.stderr()), m.stderr()
     tm.check()
 

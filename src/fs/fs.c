@@ -14,6 +14,8 @@
 
 #include "fs/fs_internal.h"
 #include "fs/inode.h"
+#include "fs/interrupt.h"
+#include "net/net.h"
 #include "store/parts.h"
 #include "log.h"
 
@@ -208,7 +210,18 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
+	/*
+	 * A mailbox name (or a name that is no message) is checked against a
+	 * tree no older than its TTL: a server may tell a watcher of a DELETE
+	 * or RENAME late (Dovecot's NOTIFY: 1.5 s), and without NOTIFY nobody
+	 * does. Message names never pay for it.
+	 */
 	r = store_lookup_mailbox(fs->st, pid, name, &id);
+	if (r == 0 || (!parse_uid_name(name, ".eml", &uid) &&
+		       !parse_uid_name(name, ".parts", &uid))) {
+		store_refresh_mailboxes(fs->st, false);
+		r = store_lookup_mailbox(fs->st, pid, name, &id);
+	}
 	if (r == 0) {
 		dir_entry_param(fs, id, &e);
 		fuse_reply_entry(req, &e);
@@ -429,17 +442,21 @@ out:
 
 static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dir_snapshot *d;
+	struct interruptible it;
+	struct dir_snapshot *d = NULL;
 	int r;
 
-	if (ino_kind(ino) == INO_PARTS) {
-		r = build_parts_snapshot(fs_of(req), ino, &d);
-	} else if (ino_kind(ino) == INO_ROOT || ino_kind(ino) == INO_MAILBOX) {
-		r = build_snapshot(fs_of(req), ino, &d);
-	} else {
+	if (ino_kind(ino) != INO_PARTS && ino_kind(ino) != INO_ROOT &&
+	    ino_kind(ino) != INO_MAILBOX) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
+	interruptible_begin(&it, req);
+	if (ino_kind(ino) == INO_PARTS)
+		r = build_parts_snapshot(fs_of(req), ino, &d);
+	else
+		r = build_snapshot(fs_of(req), ino, &d);
+	r = interruptible_end(&it, r);
 	if (r < 0) {
 		fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
 		return;
@@ -529,6 +546,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct store_parts *parts = NULL;
+	struct interruptible it;
 	struct open_msg *om;
 	struct store_msg m;
 	uint32_t uidvalidity;
@@ -545,12 +563,14 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, fs->opts.readonly ? EROFS : EACCES);
 		return;
 	}
+	interruptible_begin(&it, req);
 	r = store_message(fs->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
 	if (r == 0 && ino_kind(ino) == INO_PART) {
 		r = parts_of(fs, ino, &parts);
 		if (r == 0 && ino_part(ino) >= parts->n)
 			r = -ENOENT;
 	}
+	r = interruptible_end(&it, r);
 	if (r < 0) {
 		store_parts_put(fs->st, parts);
 		fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
@@ -612,7 +632,8 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 	else
 		got = store_read_message(fs->st, om->mailbox, om->uidvalidity, om->uid, off, len,
 					 om->win);
-	if (got == -EIO)
+	/* An interrupted fetch says nothing of the server: the next may go on. */
+	if (got == -EIO && !net_cancel_requested())
 		clock_gettime(CLOCK_MONOTONIC, &om->failed_at);
 	if (got < 0)
 		return (int)got;
@@ -642,6 +663,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs *fs = fs_of(req);
 	struct open_msg *om = (struct open_msg *)(uintptr_t)fi->fh;
 	uint64_t uoff = (uint64_t)off;
+	struct interruptible it;
 	char *out = NULL;
 	size_t n = 0;
 	int r = 0;
@@ -661,8 +683,10 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (uoff < om->size) {
 		if (size > om->size - uoff)
 			size = (size_t)(om->size - uoff);
-		if (uoff < om->win_off || uoff + size > om->win_off + om->win_len)
-			r = fetch_window(fs, om, uoff, size);
+		if (uoff < om->win_off || uoff + size > om->win_off + om->win_len) {
+			interruptible_begin(&it, req);
+			r = interruptible_end(&it, fetch_window(fs, om, uoff, size));
+		}
 		if (r == 0 && uoff >= om->win_off && uoff < om->win_off + om->win_len) {
 			n = (size_t)(om->win_off + om->win_len - uoff);
 			if (n > size)
@@ -939,9 +963,14 @@ struct fs *fs_new(struct store *st, const struct fs_options *opts)
 struct deferred {
 	struct deferred *next;
 	fuse_ino_t parent;
-	char name[];
+	char name[]; /* "": parent's own attributes */
 };
 
+/*
+ * The kernel takes a directory's lock to forget a name in it, and a FUSE
+ * operation may hold that lock while it waits for us: so every invalidation
+ * is sent from this thread, in the order asked.
+ */
 static void *defer_main(void *arg)
 {
 	struct fs *fs = arg;
@@ -955,8 +984,14 @@ static void *defer_main(void *arg)
 			continue;
 		}
 		fs->deferred = d->next;
+		if (!fs->deferred)
+			fs->deferred_tail = NULL;
 		pthread_mutex_unlock(&fs->defer_lock);
-		fuse_lowlevel_notify_inval_entry(fs->se, d->parent, d->name, strlen(d->name));
+		/* -ENOENT when the kernel never looked the name up: nothing to forget. */
+		if (d->name[0])
+			fuse_lowlevel_notify_inval_entry(fs->se, d->parent, d->name, strlen(d->name));
+		else
+			fuse_lowlevel_notify_inval_inode(fs->se, d->parent, 0, 0);
 		free(d);
 		pthread_mutex_lock(&fs->defer_lock);
 	}
@@ -974,11 +1009,15 @@ void defer_inval(struct fs *fs, fuse_ino_t parent, const char *name)
 	d = malloc(sizeof(*d) + len + 1);
 	if (!d)
 		return;
+	d->next = NULL;
 	d->parent = parent;
 	memcpy(d->name, name, len + 1);
 	pthread_mutex_lock(&fs->defer_lock);
-	d->next = fs->deferred;
-	fs->deferred = d;
+	if (fs->deferred_tail)
+		fs->deferred_tail->next = d;
+	else
+		fs->deferred = d;
+	fs->deferred_tail = d;
 	pthread_cond_signal(&fs->defer_cond);
 	pthread_mutex_unlock(&fs->defer_lock);
 }
@@ -996,19 +1035,23 @@ static fuse_ino_t dir_ino(uint32_t id)
 
 void fs_inval_dir(void *ctx, uint32_t id)
 {
-	struct fs *fs = ctx;
-
-	if (fs->se)
-		fuse_lowlevel_notify_inval_inode(fs->se, dir_ino(id), 0, 0);
+	defer_inval(ctx, dir_ino(id), "");
 }
 
 void fs_inval_name(void *ctx, uint32_t parent, const char *name)
 {
-	struct fs *fs = ctx;
+	if (name[0])
+		defer_inval(ctx, dir_ino(parent), name);
+}
 
-	/* -ENOENT when the kernel never looked the name up: nothing to forget. */
-	if (fs->se)
-		fuse_lowlevel_notify_inval_entry(fs->se, dir_ino(parent), name, strlen(name));
+void fs_inval_message(void *ctx, uint32_t mailbox, uint32_t uid)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "%" PRIu32 ".eml", uid);
+	defer_inval(ctx, dir_ino(mailbox), name);
+	snprintf(name, sizeof(name), "%" PRIu32 ".parts", uid);
+	defer_inval(ctx, dir_ino(mailbox), name);
 }
 
 void fs_free(struct fs *fs)

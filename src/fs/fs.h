@@ -28,11 +28,13 @@ const struct fuse_lowlevel_ops *fs_operations(void);
 /* The session the kernel notifications go to; set before the watcher starts. */
 void fs_set_session(struct fs *fs, struct fuse_session *se);
 /*
- * Kernel invalidations for the watcher (called from its thread, never from a
- * FUSE operation): mailbox id's directory attributes, and a name under a
- * mailbox (or the root, id 0).
+ * Kernel invalidations, the store's sink (store_set_sink): mailbox id's
+ * directory attributes, a name under a mailbox (or the root, id 0), and a
+ * message's two names. Any thread, a FUSE operation's included: they are
+ * queued and sent from the fs's own thread.
  */
 void fs_inval_dir(void *fs, uint32_t id);
 void fs_inval_name(void *fs, uint32_t parent, const char *name);
+void fs_inval_message(void *fs, uint32_t mailbox, uint32_t uid);
 
 #endif

@@ -30,7 +30,7 @@ struct fs {
 	/* Entry invalidations an operation needs after its reply (see defer_inval). */
 	pthread_mutex_t defer_lock;
 	pthread_cond_t defer_cond;
-	struct deferred *deferred;
+	struct deferred *deferred, *deferred_tail; /* FIFO */
 	bool defer_stop;
 	bool defer_running;
 	pthread_t defer_thread;

@@ -105,7 +105,24 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits for events on fd until deadline (ms, CLOCK_MONOTONIC). */
+static _Thread_local const atomic_bool *cancel_flag;
+
+void net_cancel_on(const atomic_bool *flag)
+{
+	cancel_flag = flag;
+}
+
+bool net_cancellable(void)
+{
+	return cancel_flag != NULL;
+}
+
+bool net_cancel_requested(void)
+{
+	return cancel_flag && atomic_load(cancel_flag);
+}
+
+/* Waits for events on fd until deadline (ms, CLOCK_MONOTONIC) or cancellation. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
@@ -114,14 +131,17 @@ static int wait_fd(int fd, short events, int64_t deadline)
 		int64_t left = deadline - now_ms();
 		int r;
 
+		if (net_cancel_requested())
+			return -EINTR;
 		if (left <= 0)
 			return -ETIMEDOUT;
+		/* A cancellable wait looks at its flag between short polls. */
+		if (cancel_flag && left > NET_CANCEL_POLL_MS)
+			left = NET_CANCEL_POLL_MS;
 		r = poll(&pfd, 1, (int)left);
 		if (r > 0)
 			return 0;
-		if (r == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
+		if (r < 0 && errno != EINTR)
 			return -errno;
 	}
 }
@@ -326,6 +346,8 @@ fail:
 	else if (r == -ETIMEDOUT)
 		snprintf(c->err, sizeof(c->err), "no answer from %s within %d ms", c->host,
 			 c->timeout_ms);
+	else if (r == -EINTR)
+		snprintf(c->err, sizeof(c->err), "interrupted while reading from %s", c->host);
 	else
 		snprintf(c->err, sizeof(c->err), "reading from %s: %s", c->host, strerror(-r));
 	return r;

@@ -13,6 +13,7 @@
 #ifndef IMAPFS_NET_H
 #define IMAPFS_NET_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +53,18 @@ const char *net_error(const struct net_conn *c);
 /* Bytes read from / written to the socket since connect (wire, TLS included). */
 uint64_t net_bytes_in(const struct net_conn *c);
 uint64_t net_bytes_out(const struct net_conn *c);
+
+/*
+ * Cancellation, per thread: while *flag (set from another thread) is true,
+ * this thread's waits on any connection end within NET_CANCEL_POLL_MS with
+ * -EINTR, and the connection is left in an unknown state (its caller must
+ * drop it). NULL turns it off. For a FUSE operation the user interrupted.
+ */
+#define NET_CANCEL_POLL_MS 50
+void net_cancel_on(const atomic_bool *flag);
+/* Whether the calling thread has a cancellation flag, and whether it is set. */
+bool net_cancellable(void);
+bool net_cancel_requested(void);
 
 /* Shuts the socket down so a thread blocked on it returns at once. */
 void net_shutdown(struct net_conn *c);

@@ -63,6 +63,11 @@ bool session_timed_out(const struct session *s)
 	return s->dead && s->fail_code == -ETIMEDOUT;
 }
 
+bool session_interrupted(const struct session *s)
+{
+	return s->dead && s->fail_code == -EINTR;
+}
+
 static int64_t mono_ms(void)
 {
 	struct timespec ts;

@@ -69,6 +69,8 @@ const char *session_error(const struct session *s);
 uint64_t session_bytes_in(const struct session *s);
 /* Dead because the server stopped answering (not because it hung up). */
 bool session_timed_out(const struct session *s);
+/* Whether it died because its thread was cancelled (net_cancel_on). */
+bool session_interrupted(const struct session *s);
 
 /* Called for every untagged response while waiting for a command. Return 0 to
  * go on or -errno to make the command fail with it (the rest is still read). */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "net/net.h"
 
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 4000
@@ -125,6 +126,11 @@ static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 	}
 	r = session_open(p->cfg, id, &s, err, sizeof(err));
 	pthread_mutex_lock(&p->lock);
+	if (r < 0 && net_cancel_requested()) {
+		/* The user gave up waiting: that says nothing of the server. */
+		pthread_mutex_unlock(&p->lock);
+		return -EINTR;
+	}
 	if (r < 0) {
 		int64_t wait = (int64_t)BACKOFF_MIN_MS << (p->down_fails < 5 ? p->down_fails : 5);
 
@@ -141,6 +147,24 @@ static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 	sl->s = s;
 	pthread_mutex_unlock(&p->lock);
 	return 0;
+}
+
+/* Caller holds p->lock. A cancellable thread looks at its flag now and then. */
+static void wait_freed(struct pool *p)
+{
+	struct timespec until;
+
+	if (!net_cancellable()) {
+		pthread_cond_wait(&p->freed, &p->lock);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += NET_CANCEL_POLL_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&p->freed, &p->lock, &until);
 }
 
 static int acquire(struct pool *p, const char *prefer, struct slot **out, bool *fresh)
@@ -162,9 +186,20 @@ static int acquire(struct pool *p, const char *prefer, struct slot **out, bool *
 		sl = find_empty(p);
 		if (sl)
 			break;
-		pthread_cond_wait(&p->freed, &p->lock);
+		if (net_cancel_requested()) {
+			/* Hand on a wakeup this thread may have taken. */
+			pthread_cond_signal(&p->freed);
+			pthread_mutex_unlock(&p->lock);
+			return -EINTR;
+		}
+		wait_freed(p);
 	}
 	if (now_ms() < p->down_until_ms) {
+		/*
+		 * The free slot stays free: wake the other waiters too, or with
+		 * no slot busy nobody would (each release wakes only one).
+		 */
+		pthread_cond_broadcast(&p->freed);
 		pthread_mutex_unlock(&p->lock);
 		return -EIO;
 	}
@@ -198,14 +233,17 @@ int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx)
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct slot *sl;
-		bool fresh, alive, timed_out;
+		bool fresh, alive, timed_out, interrupted;
 
 		r = acquire(p, prefer, &sl, &fresh);
 		if (r < 0)
 			return r;
 		r = job(sl->s, ctx);
 		alive = session_alive(sl->s);
-		if (!alive)
+		interrupted = !alive && session_interrupted(sl->s);
+		if (interrupted)
+			log_info("operation interrupted; its connection is dropped");
+		else if (!alive)
 			log_warn("connection lost: %s", session_error(sl->s));
 		/*
 		 * Retried only when an idle connection turned out closed (servers
@@ -214,7 +252,7 @@ int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx)
 		 */
 		timed_out = !alive && session_timed_out(sl->s);
 		release(p, sl);
-		if (r != -EIO || alive || fresh || timed_out)
+		if (r != -EIO || alive || fresh || timed_out || interrupted)
 			return r;
 	}
 	return r;

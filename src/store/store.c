@@ -46,6 +46,8 @@ struct store {
 	size_t nmb;
 	int64_t list_at_ms;
 	pthread_mutex_t list_lock; /* one LIST at a time */
+	struct store_sink sink; /* set before any thread but the caller's runs */
+	bool list_failing;      /* the last LIST failed (under list_lock) */
 
 	char **flagsets;
 	size_t nflagsets;
@@ -310,13 +312,90 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* What a relisting changed in the tree, for the sink. */
+struct tree_event {
+	uint32_t dir;
+	char *name; /* a name gone from dir; NULL: dir's listing changed */
+};
+
+struct tree_was {
+	bool present;
+	uint32_t parent;
+	char *name;
+};
+
+static int tree_snapshot(struct store *st, struct tree_was **out, size_t *n)
+{
+	struct tree_was *w = calloc(st->nmb, sizeof(*w));
+
+	if (!w)
+		return -ENOMEM;
+	for (size_t i = 1; i < st->nmb; i++) {
+		if (st->mb[i]->gone)
+			continue;
+		w[i].name = strdup(st->mb[i]->name);
+		if (!w[i].name)
+			goto fail;
+		w[i].present = true;
+		w[i].parent = st->mb[i]->parent;
+	}
+	*out = w;
+	*n = st->nmb;
+	return 0;
+fail:
+	for (size_t i = 0; i < st->nmb; i++)
+		free(w[i].name);
+	free(w);
+	return -ENOMEM;
+}
+
+static void tree_event_add(struct tree_event **ev, size_t *n, uint32_t dir, const char *name)
+{
+	struct tree_event *grown = realloc(*ev, (*n + 1) * sizeof(**ev));
+
+	/* Out of memory: the kernel keeps the name until its timeout. */
+	if (!grown)
+		return;
+	*ev = grown;
+	grown[*n].dir = dir;
+	grown[*n].name = name ? strdup(name) : NULL;
+	if (name && !grown[*n].name)
+		return;
+	(*n)++;
+}
+
+/* Compares the tree with the snapshot taken before a relisting. */
+static void tree_diff(struct store *st, const struct tree_was *was, size_t nwas,
+		      struct tree_event **ev, size_t *nev)
+{
+	for (size_t i = 1; i < nwas; i++) {
+		const struct mailbox *m = st->mb[i];
+		bool here = !m->gone;
+
+		if (!was[i].present)
+			continue;
+		if (!here || m->parent != was[i].parent || strcmp(m->name, was[i].name) != 0) {
+			tree_event_add(ev, nev, was[i].parent, was[i].name);
+			tree_event_add(ev, nev, was[i].parent, NULL);
+		}
+		if (here && m->parent != was[i].parent)
+			tree_event_add(ev, nev, m->parent, NULL);
+	}
+	for (size_t i = 1; i < st->nmb; i++)
+		if (!st->mb[i]->gone && (i >= nwas || !was[i].present))
+			tree_event_add(ev, nev, st->mb[i]->parent, NULL);
+}
+
 int store_refresh_mailboxes(struct store *st, bool force)
 {
 	struct list_result res = { 0 };
+	struct tree_was *was = NULL;
+	struct tree_event *ev = NULL;
+	size_t nwas = 0, nev = 0;
 	int r;
 
 	pthread_mutex_lock(&st->list_lock);
-	if (!force && st->list_at_ms && now_ms() - st->list_at_ms < st->opts.listing_ttl_ms) {
+	if (!force && st->list_at_ms && now_ms() - st->list_at_ms < st->opts.tree_ttl_ms) {
 		pthread_mutex_unlock(&st->list_lock);
 		return 0;
 	}
@@ -325,7 +404,8 @@ int store_refresh_mailboxes(struct store *st, bool force)
 		r = res.err;
 	if (r == 0) {
 		pthread_mutex_lock(&st->lock);
-		for (size_t i = 1; i < st->nmb; i++)
+		r = tree_snapshot(st, &was, &nwas);
+		for (size_t i = 1; i < st->nmb && r == 0; i++)
 			st->mb[i]->seen = false;
 		for (size_t i = 0; i < res.n && r == 0; i++)
 			r = apply_list_entry(st, &res.e[i]);
@@ -333,16 +413,39 @@ int store_refresh_mailboxes(struct store *st, bool force)
 			for (size_t i = 1; i < st->nmb; i++)
 				st->mb[i]->gone = !st->mb[i]->seen;
 			st->list_at_ms = now_ms();
+			if (st->sink.dir_changed)
+				tree_diff(st, was, nwas, &ev, &nev);
 		}
 		pthread_mutex_unlock(&st->lock);
 	}
 	pthread_mutex_unlock(&st->list_lock);
+	/* Outside the locks: the sink may take its own. */
+	for (size_t i = 0; i < nev; i++) {
+		if (ev[i].name)
+			st->sink.name_gone(st->sink.ctx, ev[i].dir, ev[i].name);
+		else
+			st->sink.dir_changed(st->sink.ctx, ev[i].dir);
+		free(ev[i].name);
+	}
+	free(ev);
+	for (size_t i = 0; i < nwas; i++)
+		free(was[i].name);
+	free(was);
 	for (size_t i = 0; i < res.n; i++)
 		free(res.e[i].wire);
 	free(res.e);
-	if (r < 0)
+	/* Said once per outage: lookups retry it at every expiry meanwhile. */
+	pthread_mutex_lock(&st->list_lock);
+	if (r < 0 && !st->list_failing)
 		log_error("listing mailboxes failed: %s", strerror(-r));
+	st->list_failing = r < 0;
+	pthread_mutex_unlock(&st->list_lock);
 	return r;
+}
+
+void store_set_sink(struct store *st, const struct store_sink *sink)
+{
+	st->sink = *sink;
 }
 
 int store_lookup_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id)
@@ -607,12 +710,37 @@ static size_t sort_unique(struct store_msg *m, size_t n)
 
 static const struct store_msg *find_msg(const struct mailbox *m, uint32_t uid);
 
+/*
+ * The UIDs m holds that the sorted list now[0..n) does not (all of them for
+ * n == 0). Out of memory, none: the kernel forgets them at their timeout.
+ */
+static void gone_uids(const struct mailbox *m, const struct store_msg *now, size_t n,
+		      uint32_t **out, size_t *nout)
+{
+	uint32_t *g = m->nmsgs ? malloc(m->nmsgs * sizeof(*g)) : NULL;
+	size_t k = 0, j = 0;
+
+	if (!g)
+		return;
+	for (size_t i = 0; i < m->nmsgs; i++) {
+		while (j < n && now[j].uid < m->msgs[i].uid)
+			j++;
+		if (j == n || now[j].uid != m->msgs[i].uid)
+			g[k++] = m->msgs[i].uid;
+	}
+	*out = g;
+	*nout = k;
+}
+
 /* Brings mailbox id's listing up to date if it is older than the TTL (or force). */
 static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 {
 	struct listing l = { .st = st };
 	struct mailbox *m;
 	char *wire = NULL;
+	uint32_t *gone = NULL;
+	size_t ngone = 0;
+	bool changed = false;
 	int r = 0;
 
 	pthread_mutex_lock(&st->lock);
@@ -659,11 +787,17 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 		}
 		m->modseq = l.sel.highestmodseq;
 	} else if (!l.unchanged) {
-		if (m->uidvalidity && m->uidvalidity != l.sel.uidvalidity)
+		bool new_validity = m->uidvalidity && m->uidvalidity != l.sel.uidvalidity;
+
+		if (new_validity)
 			log_info("mailbox %s: UIDVALIDITY changed from %u to %u; forgetting its messages",
 				 wire, m->uidvalidity, l.sel.uidvalidity);
+		l.n = sort_unique(l.msgs, l.n);
+		if (st->sink.message_gone)
+			gone_uids(m, l.msgs, new_validity ? 0 : l.n, &gone, &ngone);
+		changed = m->listed_at_ms != 0;
 		free(m->msgs);
-		m->nmsgs = sort_unique(l.msgs, l.n);
+		m->nmsgs = l.n;
 		m->msgs = l.msgs;
 		l.msgs = NULL;
 		m->uidvalidity = l.sel.uidvalidity;
@@ -676,6 +810,12 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 	pthread_mutex_unlock(&st->lock);
 out:
 	pthread_mutex_unlock(&m->refresh_lock);
+	/* Outside the locks: the sink may take its own. */
+	for (size_t i = 0; i < ngone; i++)
+		st->sink.message_gone(st->sink.ctx, id, gone[i]);
+	if (changed && st->sink.dir_changed)
+		st->sink.dir_changed(st->sink.ctx, id);
+	free(gone);
 	free(l.msgs);
 	free(wire);
 	return r;

@@ -35,6 +35,7 @@ struct store_options {
 	struct session_config session;
 	unsigned connections; /* pool size, >= 1 */
 	int listing_ttl_ms;   /* how long a mailbox's message list is trusted */
+	int tree_ttl_ms;      /* how long the mailbox tree (LIST) is trusted */
 };
 
 /*
@@ -48,8 +49,27 @@ void store_close(struct store *st);
 int store_lookup_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id);
 /* Whether id names a mailbox that still exists; fills selectable. */
 int store_mailbox_exists(struct store *st, uint32_t id, bool *selectable);
-/* Re-runs LIST if the last one is older than the listing TTL (or force). */
+/*
+ * Re-runs LIST if the last one is older than the tree TTL (or force), and
+ * tells the sink what it changed.
+ */
 int store_refresh_mailboxes(struct store *st, bool force);
+
+/*
+ * What a relisting found gone or changed, told after it and outside the
+ * store's locks, by whichever thread relisted (a FUSE operation among them,
+ * so these must not wait for the kernel): a mailbox name gone from dir
+ * (deleted, renamed away), a message gone from mailbox dir (expunged, or its
+ * UIDVALIDITY ended), and each directory whose listing changed. Set once,
+ * before the mount serves.
+ */
+struct store_sink {
+	void (*dir_changed)(void *ctx, uint32_t dir);
+	void (*name_gone)(void *ctx, uint32_t dir, const char *name);
+	void (*message_gone)(void *ctx, uint32_t dir, uint32_t uid);
+	void *ctx;
+};
+void store_set_sink(struct store *st, const struct store_sink *sink);
 
 struct store_child {
 	uint32_t id;

@@ -20,7 +20,6 @@ struct watch {
 	struct store *st;
 	const struct session_config *cfg;
 	struct watch_options opts;
-	struct watch_sink sink;
 	pthread_t thread;
 	int stop; /* atomic */
 
@@ -89,61 +88,25 @@ static int on_event(void *ctx, const struct imap_response *r)
 	return 0;
 }
 
-static bool contains(const uint32_t *v, size_t n, uint32_t x)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v[mid] == x)
-			return true;
-		if (v[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-/* Relists mailbox id and tells the kernel which of its names went away. */
+/* Relists mailbox id; the store's sink tells the kernel which names went. */
 static void mailbox_changed(struct watch *w, uint32_t id, bool full)
 {
-	uint32_t *before = NULL, *after = NULL, v_before = 0, v_after = 0;
-	size_t nbefore = 0, nafter = 0;
-	char name[32];
-
-	if (store_cached_uids(w->st, id, &before, &nbefore, &v_before) < 0)
-		return;
-	if (store_refresh_listing(w->st, id, full) < 0 ||
-	    store_cached_uids(w->st, id, &after, &nafter, &v_after) < 0) {
-		free(before);
-		return;
-	}
-	for (size_t i = 0; i < nbefore; i++) {
-		/* A new UIDVALIDITY makes every old name stale, reused UIDs included. */
-		if (v_before == v_after && contains(after, nafter, before[i]))
-			continue;
-		snprintf(name, sizeof(name), "%" PRIu32 ".eml", before[i]);
-		w->sink.name_gone(w->sink.ctx, id, name);
-		snprintf(name, sizeof(name), "%" PRIu32 ".parts", before[i]);
-		w->sink.name_gone(w->sink.ctx, id, name);
-	}
-	w->sink.dir_changed(w->sink.ctx, id);
-	free(before);
-	free(after);
+	store_refresh_listing(w->st, id, full);
 }
 
-static const struct store_mailbox_ref *find_ref(const struct store_mailbox_ref *r, size_t n,
-						uint32_t id)
+static bool has_ref(const struct store_mailbox_ref *r, size_t n, uint32_t id)
 {
 	for (size_t i = 0; i < n; i++)
 		if (r[i].id == id)
-			return &r[i];
-	return NULL;
+			return true;
+	return false;
 }
 
-/* Relists the tree and tells the kernel which mailbox names went away. */
+/*
+ * Relists the tree (the store's sink tells the kernel which names went)
+ * and relists the messages of every mailbox a user looked at: one deleted
+ * and created again meanwhile holds other messages now.
+ */
 static void tree_changed(struct watch *w)
 {
 	struct store_mailbox_ref *before = NULL, *after = NULL;
@@ -151,27 +114,14 @@ static void tree_changed(struct watch *w)
 
 	if (store_mailbox_refs(w->st, &before, &nbefore) < 0)
 		return;
-	if (store_refresh_mailboxes(w->st, true) < 0 ||
-	    store_mailbox_refs(w->st, &after, &nafter) < 0) {
-		store_mailbox_refs_free(before, nbefore);
-		return;
+	if (store_refresh_mailboxes(w->st, true) == 0 &&
+	    store_mailbox_refs(w->st, &after, &nafter) == 0) {
+		for (size_t i = 0; i < nbefore; i++)
+			if (before[i].listed && has_ref(after, nafter, before[i].id))
+				note_mailbox(w, before[i].id, false);
+		store_mailbox_refs_free(after, nafter);
 	}
-	for (size_t i = 0; i < nbefore; i++) {
-		const struct store_mailbox_ref *now = find_ref(after, nafter, before[i].id);
-
-		if (!now || now->parent != before[i].parent || strcmp(now->name, before[i].name) != 0)
-			w->sink.name_gone(w->sink.ctx, before[i].parent, before[i].name);
-		if (!now || now->parent != before[i].parent)
-			w->sink.dir_changed(w->sink.ctx, before[i].parent);
-		/* Deleted and created again meanwhile: its messages are others now. */
-		if (now && before[i].listed)
-			note_mailbox(w, now->id, false);
-	}
-	for (size_t i = 0; i < nafter; i++)
-		if (!find_ref(before, nbefore, after[i].id))
-			w->sink.dir_changed(w->sink.ctx, after[i].parent);
 	store_mailbox_refs_free(before, nbefore);
-	store_mailbox_refs_free(after, nafter);
 }
 
 static void handle_pending(struct watch *w)
@@ -375,7 +325,7 @@ static void *watch_main(void *arg)
 }
 
 int watch_start(struct store *st, const struct session_config *cfg,
-		const struct watch_options *opts, const struct watch_sink *sink,
+		const struct watch_options *opts,
 		struct watch **out)
 {
 	struct watch *w = calloc(1, sizeof(*w));
@@ -386,7 +336,6 @@ int watch_start(struct store *st, const struct session_config *cfg,
 	w->st = st;
 	w->cfg = cfg;
 	w->opts = *opts;
-	w->sink = *sink;
 	r = pthread_create(&w->thread, NULL, watch_main, w);
 	if (r) {
 		free(w);

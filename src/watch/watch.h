@@ -11,8 +11,8 @@
  * connection is retried with backoff, and while it is down listings fall back
  * to short lifetimes.
  *
- * The invalidations are called from the watcher's own thread, never inside a
- * FUSE operation and never under a store lock.
+ * What it hears it hands to the store, whose sink (see store_set_sink) turns
+ * what changed into kernel invalidations.
  */
 #ifndef IMAPFS_WATCH_H
 #define IMAPFS_WATCH_H
@@ -20,14 +20,6 @@
 #include <stdint.h>
 
 #include "store/store.h"
-
-struct watch_sink {
-	/* Mailbox id's list of messages changed: the directory's attributes. */
-	void (*dir_changed)(void *ctx, uint32_t id);
-	/* The name (a message, its .parts, or a child mailbox) under parent is gone. */
-	void (*name_gone)(void *ctx, uint32_t parent, const char *name);
-	void *ctx;
-};
 
 struct watch_options {
 	unsigned poll_interval_s; /* STATUS poll of the other mailboxes without NOTIFY */
@@ -39,8 +31,7 @@ struct watch;
 
 /* Starts the watcher thread. cfg and st must outlive it. */
 int watch_start(struct store *st, const struct session_config *cfg,
-		const struct watch_options *opts, const struct watch_sink *sink,
-		struct watch **out);
+		const struct watch_options *opts, struct watch **out);
 /* Stops it (within about a second) and frees it. NULL is fine. */
 void watch_stop(struct watch *w);
 
