@@ -355,6 +355,24 @@ def test_mailbox_name_escaped(fake, mounts, case):
     assert_alive(m, fake)
 
 
+def test_60000_mailboxes(fake, mounts):
+    """A LIST of 60,000 mailboxes (30,000 parents with a child each): the
+    mount comes up, lists them all and reads a message, in seconds (a tree
+    built by scanning every known name per LIST line took minutes)."""
+    for i in range(30000):
+        fake.mailboxes.append(Mailbox('P%05d' % i, attrs='\\HasChildren'))
+        fake.mailboxes.append(Mailbox('P%05d/c' % i))
+    m = mounts(fake)
+    t0 = time.monotonic()
+    names, exc, secs = op(os.listdir, m.path, limit=60)
+    assert exc is None, exc
+    assert len(names) == 30002 and 'P29999' in names, len(names)
+    assert os.listdir(m.p('P12345')) == ['c']
+    assert time.monotonic() - t0 < 20, 'listing took %.1f s' % (time.monotonic() - t0)
+    expect_bytes(msg_of(fake, 1).raw, read_file, m.p('INBOX', '1.eml'))
+    assert_alive(m, fake)
+
+
 # --------------------------------------------------------------------------
 # unsolicited response codes, unknown tags, stray continuations
 
@@ -698,7 +716,8 @@ def test_interrupted_operation_ends_at_once(fake, mounts, what):
     the process until imapfs answers (even kill -9 waits), so ^C must reach
     imapfs as a FUSE interrupt and end the wait at once, not after the
     timeout (3 s here, twice that for a whole answer). The connection is
-    dropped, not the server: the next `ls` works at once."""
+    dropped, not the server: the next `ls` lists right (it may wait for
+    the watcher's own relisting, which the silent server also held)."""
     m = mounts(fake)
     if what == 'listing':
         path, hook = m.p('INBOX'), 'fetch_list'
@@ -712,9 +731,8 @@ def test_interrupted_operation_ends_at_once(fake, mounts, what):
                         'honoured' % secs)
     assert 'operation interrupted' in m.stderr(), m.stderr()[-2000:]
     fake.hooks.clear()
-    t0 = time.monotonic()
-    assert os.listdir(path)
-    assert time.monotonic() - t0 < 1.0, 'the next ls took %.1f s' % (time.monotonic() - t0)
+    names, exc, _ = op(os.listdir, path)
+    assert exc is None and names, (names, exc)
     assert_alive(m, fake)
 
 

@@ -12,9 +12,11 @@
 #include "imap/datetime.h"
 #include "imap/mailbox_name.h"
 #include "log.h"
+#include "net/net.h"
 #include "store/parts.h"
 #include "store/parts_cache.h"
 #include "store/pool.h"
+#include "store/wire_index.h"
 
 /* Interned flag sets: a few distinct ones serve a whole mailbox. */
 #define MAX_FLAG_SETS 4096
@@ -44,6 +46,7 @@ struct store {
 	pthread_mutex_t lock; /* mailboxes and flag sets */
 	struct mailbox **mb;
 	size_t nmb;
+	struct wire_index by_wire; /* ids of mb[1..nmb) by wire name */
 	int64_t list_at_ms;
 	pthread_mutex_t list_lock; /* one LIST at a time */
 	struct store_sink sink; /* set before any thread but the caller's runs */
@@ -218,33 +221,40 @@ static int on_list(void *ctx, const struct imap_response *r)
 }
 
 /* Caller holds st->lock. Finds or creates the node of wire[0..len). */
+static const char *mailbox_wire_key(const void *ctx, uint32_t id)
+{
+	const struct store *st = ctx;
+
+	return st->mb[id]->wire;
+}
+
 static int ensure_node(struct store *st, const char *wire, size_t len, char delim,
 		       uint32_t parent, uint32_t *id)
 {
 	const char *level = wire;
 	struct mailbox *m, **grown;
 	char *full, *name;
+	uint32_t found;
 
 	if (delim) {
 		for (const char *p = wire; p < wire + len; p++)
 			if (*p == delim)
 				level = p + 1;
 	}
-	for (size_t i = 1; i < st->nmb; i++) {
-		m = st->mb[i];
-		if (strlen(m->wire) == len && memcmp(m->wire, wire, len) == 0) {
-			m->seen = true;
-			m->gone = false;
-			/* A RENAME keeps the id but moves the node: follow it. */
-			name = mailbox_component_from_wire(level, (size_t)(wire + len - level));
-			if (!name)
-				return -ENOMEM;
-			free(m->name);
-			m->name = name;
-			m->parent = parent;
-			*id = (uint32_t)i;
-			return 0;
-		}
+	found = wire_index_find(&st->by_wire, wire, len);
+	if (found) {
+		m = st->mb[found];
+		m->seen = true;
+		m->gone = false;
+		/* A RENAME keeps the id but moves the node: follow it. */
+		name = mailbox_component_from_wire(level, (size_t)(wire + len - level));
+		if (!name)
+			return -ENOMEM;
+		free(m->name);
+		m->name = name;
+		m->parent = parent;
+		*id = found;
+		return 0;
 	}
 	if (st->nmb >= STORE_MAX_MAILBOXES)
 		return -ENOSPC;
@@ -261,6 +271,10 @@ static int ensure_node(struct store *st, const char *wire, size_t len, char deli
 	st->mb = grown;
 	m->seen = true;
 	st->mb[st->nmb] = m;
+	if (wire_index_add(&st->by_wire, (uint32_t)st->nmb) < 0) {
+		mailbox_free(m);
+		return -ENOMEM;
+	}
 	*id = (uint32_t)st->nmb++;
 	return 0;
 }
@@ -386,6 +400,33 @@ static void tree_diff(struct store *st, const struct tree_was *was, size_t nwas,
 			tree_event_add(ev, nev, st->mb[i]->parent, NULL);
 }
 
+/*
+ * Takes a lock held across network I/O by another thread. A thread whose
+ * operation the user may interrupt (net_cancel_on) gives up with -EINTR
+ * rather than wait out the other's timeout.
+ */
+static int lock_cancellable(pthread_mutex_t *mu)
+{
+	if (!net_cancellable()) {
+		pthread_mutex_lock(mu);
+		return 0;
+	}
+	for (;;) {
+		struct timespec until;
+
+		if (net_cancel_requested())
+			return -EINTR;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += NET_CANCEL_POLL_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_mutex_timedlock(mu, &until) == 0)
+			return 0;
+	}
+}
+
 int store_refresh_mailboxes(struct store *st, bool force)
 {
 	struct list_result res = { 0 };
@@ -394,7 +435,9 @@ int store_refresh_mailboxes(struct store *st, bool force)
 	size_t nwas = 0, nev = 0;
 	int r;
 
-	pthread_mutex_lock(&st->list_lock);
+	r = lock_cancellable(&st->list_lock);
+	if (r < 0)
+		return r;
 	if (!force && st->list_at_ms && now_ms() - st->list_at_ms < st->opts.tree_ttl_ms) {
 		pthread_mutex_unlock(&st->list_lock);
 		return 0;
@@ -754,7 +797,9 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 	pthread_mutex_unlock(&st->lock);
 
 	/* The mailbox struct lives until unmount, so its lock may be held unlocked from st. */
-	pthread_mutex_lock(&m->refresh_lock);
+	r = lock_cancellable(&m->refresh_lock);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&st->lock);
 	if (!force && m->listed_at_ms && now_ms() - m->listed_at_ms < st->opts.listing_ttl_ms) {
 		pthread_mutex_unlock(&st->lock);
@@ -1220,6 +1265,11 @@ void store_mailbox_renamed(struct store *st, const char *old_wire, const char *n
 		free(m->wire);
 		m->wire = w;
 	}
+	/* Names changed under the index. Out of memory, an id is left out; a
+	 * LIST naming it then makes a node anew, and the old one is gone. */
+	wire_index_clear(&st->by_wire);
+	for (size_t i = 1; i < st->nmb; i++)
+		wire_index_add(&st->by_wire, (uint32_t)i);
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -1258,6 +1308,7 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 	}
 	st->mb[0] = root;
 	st->nmb = 1;
+	wire_index_init(&st->by_wire, mailbox_wire_key, st);
 	st->parts_cache = parts_cache_new();
 	if (!st->parts_cache) {
 		r = -ENOMEM;
@@ -1289,6 +1340,7 @@ void store_close(struct store *st)
 	for (size_t i = 0; i < st->nmb; i++)
 		mailbox_free(st->mb[i]);
 	free(st->mb);
+	wire_index_free(&st->by_wire);
 	for (size_t i = 0; i < st->nflagsets; i++)
 		free(st->flagsets[i]);
 	free(st->flagsets);
