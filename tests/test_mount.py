@@ -495,6 +495,79 @@ def test_wrong_password_refused_in_daemon_mode_and_with_debug(server, mount_fact
 
 
 # --------------------------------------------------------------------------
+# reading ahead
+
+def _body_fetches(stderr):
+    """The body FETCH commands in an imapfs -d trace: (tag line, UIDs asked)."""
+    out = []
+    for line in stderr.splitlines():
+        mt = re.search(r'debug: C[0-9]+: \S+ UID FETCH ([0-9,:]+) \(UID BODY\.PEEK\[\]', line)
+        if mt:
+            out.append(mt.group(1))
+    return out
+
+
+def test_sequential_reader_gets_bodies_fetched_ahead(dovecot_factory, mount_factory):
+    """cat of every message of a mailbox in UID order (what grep -r, cp -r
+    and tar do): after the first few, the bodies come in pipelined batches,
+    not one round trip each; every byte is right, nothing is fetched twice,
+    and reading it all again (page cache) fetches nothing ahead."""
+    dv = dovecot_factory()
+    rnd = random.Random(5)
+    raws = [dovecot.make_message('ahead %d' % i,
+                                 ''.join(rnd.choice('abcdefgh \n') for _ in range(rnd.randint(200, 30000))),
+                                 msgid='<ahead-%d@imapfs.test>' % i)
+            for i in range(300)]
+    raws.append(dovecot.make_big_message(2 << 20, seed=3))   # read in windows, not ahead
+    raws += raws[:20]
+    uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
+    m = mount_factory(dv.url('imap'), ['tls=none'], password=dv.password, debug=True)
+    assert len(os.listdir(m.p('INBOX'))) == 2 * len(uids)
+    before = int(os.getxattr(m.path, 'user.imapfs.bytes_received'))
+    for uid, raw in zip(uids, raws):
+        assert _read_all(m.p('INBOX', '%d.eml' % uid)) == raw, uid
+    got = int(os.getxattr(m.path, 'user.imapfs.bytes_received')) - before
+    fetches = _body_fetches(m.stderr())
+    singles = [f for f in fetches if ',' not in f and ':' not in f]
+    batched = sum(f.count(',') + 1 for f in fetches if ',' in f)
+    total = sum(len(r) for r in raws)
+    print('%d messages, %d bytes: %d body FETCH commands (%d for one message, %d messages '
+          'asked in batches); %d bytes received' % (len(raws), total, len(fetches),
+                                                      len(singles), batched, got))
+    assert len(fetches) <= len(raws) // 10, fetches[:20]
+    assert batched >= len(raws) - 30
+    assert got < total * 1.1 + 200000, (got, total)
+
+    # again: the kernel has every page, so no read reaches imapfs
+    before = int(os.getxattr(m.path, 'user.imapfs.bytes_received'))
+    n = len(_body_fetches(m.stderr()))
+    for uid, raw in zip(uids, raws):
+        assert _read_all(m.p('INBOX', '%d.eml' % uid)) == raw, uid
+    assert len(_body_fetches(m.stderr())) == n
+    assert int(os.getxattr(m.path, 'user.imapfs.bytes_received')) - before < 100000
+
+
+def test_daemon_reads_ahead_too(dovecot_factory, mount_factory):
+    """The same reader against a daemonised imapfs (no -f): the store is
+    opened before the fork, which keeps no thread, so whatever fetches
+    ahead must start in the daemon. Every message reads right, in bounded
+    time (a lost fetching thread left readers waiting forever)."""
+    dv = dovecot_factory()
+    raws = [dovecot.make_message('daemon %d' % i, 'line %d\n' % i * (50 + i),
+                                 msgid='<daemon-%d@imapfs.test>' % i) for i in range(120)]
+    uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
+    m = mount_factory(dv.url('imap'), ['tls=none'], password=dv.password, foreground=False)
+
+    def read_all_in_order():
+        return [_read_all(m.p('INBOX', '%d.eml' % u)) for u in uids]
+
+    got, exc, secs = bounded(60, read_all_in_order)
+    assert exc is None, exc
+    assert got == raws
+    assert secs < 30, 'reading %d messages took %.1f s' % (len(raws), secs)
+
+
+# --------------------------------------------------------------------------
 # a server that goes away
 
 def _read_all(path):
@@ -567,6 +640,41 @@ def test_server_down_gives_eio_then_recovers(dovecot_factory, mount_factory):
         else:
             raise AssertionError('%s still fails after the server came back: %r\n%s'
                                  % (what, last, m.stderr()[-3000:]))
+
+
+def test_open_file_reads_on_after_reconnect(dovecot_factory, mount_factory):
+    """A file held open across a server restart (same UIDVALIDITY): a read
+    while the server is down fails with EIO, and once it is back the same
+    descriptor reads on, every byte right (issue 7: open files keep working
+    after a reconnect)."""
+    dv = dovecot_factory()
+    raw = dovecot.make_big_message(3 << 20, seed=7)
+    uid, = dovecot.append_many(dv, 'INBOX', [(raw, None, None)])
+    m = mount_factory(dv.url('imap'), ['tls=none', 'timeout=3'], password=dv.password)
+    fd = os.open(m.p('INBOX', '%d.eml' % uid), os.O_RDONLY)
+    try:
+        first = os.pread(fd, 65536, 0)
+        assert first == raw[:65536]
+        dv.stop()
+        # far from what was fetched, and out of the page cache
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        _expect_eio(os.pread, fd, 65536, 2 << 20)
+        dv.start()
+        got, last = None, None
+        for _ in range(40):   # bounded: the pool's backoff is at most 4 s
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                got = b''.join(os.pread(fd, 1 << 20, off) for off in range(0, len(raw), 1 << 20))
+                break
+            except OSError as e:
+                assert e.errno == errno.EIO, e
+                last = e
+                time.sleep(0.25)
+        assert got is not None, 'the open file still fails 10 s after the restart: %r\n%s' % (
+            last, m.stderr()[-2000:])
+        assert got == raw, 'wrong bytes after the reconnect (%d of %d)' % (len(got), len(raw))
+    finally:
+        os.close(fd)
 
 
 def test_readers_queued_for_one_connection_when_the_server_dies(dovecot_factory,

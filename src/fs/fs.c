@@ -627,11 +627,15 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 		om->win = grown;
 		om->win_cap = len;
 	}
-	if (om->parts)
+	if (om->parts) {
 		got = store_read_part(fs->st, om->parts, om->part, off, len, om->win);
-	else
+	} else {
+		/* Only reads the page cache could not answer tell the order. */
+		if (off == 0)
+			store_message_reading(fs->st, om->mailbox, om->uidvalidity, om->uid);
 		got = store_read_message(fs->st, om->mailbox, om->uidvalidity, om->uid, off, len,
 					 om->win);
+	}
 	/* An interrupted fetch says nothing of the server: the next may go on. */
 	if (got == -EIO && !net_cancel_requested())
 		clock_gettime(CLOCK_MONOTONIC, &om->failed_at);

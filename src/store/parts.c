@@ -171,20 +171,13 @@ static int on_item_fetch(void *ctx, const struct imap_response *r)
 static int item_fetch_job(struct session *s, void *ctx)
 {
 	struct item_fetch *f = ctx;
-	struct session_mailbox sel;
 	struct imap_cmd cmd;
 	int r;
 
 	item_fetch_reset(f);
-	r = session_select(s, f->wire, false, &sel);
-	if (r == 0 && sel.uidvalidity != f->uidvalidity) {
-		session_unselect(s); /* this session's view may predate a re-created mailbox */
-		r = session_select(s, f->wire, false, &sel);
-	}
+	r = store_select_valid(s, f->wire, f->uidvalidity);
 	if (r < 0)
 		return r;
-	if (sel.uidvalidity != f->uidvalidity)
-		return -ESTALE;
 	imap_cmd_init(&cmd, false);
 	imap_cmd_rawf(&cmd, "UID FETCH %" PRIu32 " (UID %s)", f->uid, f->items);
 	r = session_run(s, &cmd, on_item_fetch, f);

@@ -16,6 +16,7 @@
 #include "store/parts.h"
 #include "store/parts_cache.h"
 #include "store/pool.h"
+#include "store/prefetch.h"
 #include "store/wire_index.h"
 
 /* Interned flag sets: a few distinct ones serve a whole mailbox. */
@@ -45,7 +46,7 @@ struct store {
 
 	pthread_mutex_t lock; /* mailboxes and flag sets */
 	struct mailbox **mb;
-	size_t nmb;
+	size_t nmb, mb_cap;
 	struct wire_index by_wire; /* ids of mb[1..nmb) by wire name */
 	int64_t list_at_ms;
 	pthread_mutex_t list_lock; /* one LIST at a time */
@@ -61,6 +62,7 @@ struct store {
 	uint64_t quota_used, quota_limit;
 
 	struct parts_cache *parts_cache;
+	struct prefetch *prefetch; /* NULL: every body is read on demand */
 };
 
 static struct mailbox *mailbox_new(const char *wire, const char *name, uint32_t parent, char delim)
@@ -177,9 +179,32 @@ struct list_entry {
 
 struct list_result {
 	struct list_entry *e;
-	size_t n;
+	size_t n, cap;
 	int err;
 };
+
+/*
+ * Makes room for want elements of size bytes in *arr, which holds *cap:
+ * doubling, so that n appends cost O(n) copying, not O(n^2) (a LIST may name
+ * tens of thousands of mailboxes). 0 or -ENOMEM (*arr is then unchanged).
+ */
+static int array_reserve(void *arr, size_t *cap, size_t want, size_t size)
+{
+	void **p = arr;
+	size_t ncap = *cap ? *cap : 16;
+	void *grown;
+
+	if (want <= *cap)
+		return 0;
+	while (ncap < want)
+		ncap *= 2;
+	grown = reallocarray(*p, ncap, size);
+	if (!grown)
+		return -ENOMEM;
+	*p = grown;
+	*cap = ncap;
+	return 0;
+}
 
 static int on_list(void *ctx, const struct imap_response *r)
 {
@@ -187,7 +212,7 @@ static int on_list(void *ctx, const struct imap_response *r)
 	const struct imap_value *flags = imap_list_item(&r->args, 0);
 	const struct imap_value *delim = imap_list_item(&r->args, 1);
 	const struct imap_value *name = imap_list_item(&r->args, 2);
-	struct list_entry *grown, e = { 0 };
+	struct list_entry e = { 0 };
 
 	if (strcmp(r->name, "LIST") != 0)
 		return 0;
@@ -207,15 +232,11 @@ static int on_list(void *ctx, const struct imap_response *r)
 			e.noselect = true;
 	/* INBOX is case-insensitive (RFC 3501 §5.1): one spelling for all. */
 	e.wire = strcasecmp(name->str, "INBOX") == 0 ? strdup("INBOX") : strdup(name->str);
-	grown = realloc(res->e, (res->n + 1) * sizeof(*grown));
-	if (!e.wire || !grown) {
+	if (!e.wire || array_reserve(&res->e, &res->cap, res->n + 1, sizeof(*res->e)) < 0) {
 		free(e.wire);
-		if (grown)
-			res->e = grown;
 		res->err = -ENOMEM;
 		return -ENOMEM;
 	}
-	res->e = grown;
 	res->e[res->n++] = e;
 	return 0;
 }
@@ -232,7 +253,7 @@ static int ensure_node(struct store *st, const char *wire, size_t len, char deli
 		       uint32_t parent, uint32_t *id)
 {
 	const char *level = wire;
-	struct mailbox *m, **grown;
+	struct mailbox *m;
 	char *full, *name;
 	uint32_t found;
 
@@ -263,12 +284,10 @@ static int ensure_node(struct store *st, const char *wire, size_t len, char deli
 	m = full && name ? mailbox_new(full, name, parent, delim) : NULL;
 	free(full);
 	free(name);
-	grown = m ? realloc(st->mb, (st->nmb + 1) * sizeof(*grown)) : NULL;
-	if (!grown) {
+	if (!m || array_reserve(&st->mb, &st->mb_cap, st->nmb + 1, sizeof(*st->mb)) < 0) {
 		mailbox_free(m);
 		return -ENOMEM;
 	}
-	st->mb = grown;
 	m->seen = true;
 	st->mb[st->nmb] = m;
 	if (wire_index_add(&st->by_wire, (uint32_t)st->nmb) < 0) {
@@ -363,24 +382,26 @@ fail:
 	return -ENOMEM;
 }
 
-static void tree_event_add(struct tree_event **ev, size_t *n, uint32_t dir, const char *name)
-{
-	struct tree_event *grown = realloc(*ev, (*n + 1) * sizeof(**ev));
+struct tree_events {
+	struct tree_event *e;
+	size_t n, cap;
+};
 
+static void tree_event_add(struct tree_events *ev, uint32_t dir, const char *name)
+{
 	/* Out of memory: the kernel keeps the name until its timeout. */
-	if (!grown)
+	if (array_reserve(&ev->e, &ev->cap, ev->n + 1, sizeof(*ev->e)) < 0)
 		return;
-	*ev = grown;
-	grown[*n].dir = dir;
-	grown[*n].name = name ? strdup(name) : NULL;
-	if (name && !grown[*n].name)
+	ev->e[ev->n].dir = dir;
+	ev->e[ev->n].name = name ? strdup(name) : NULL;
+	if (name && !ev->e[ev->n].name)
 		return;
-	(*n)++;
+	ev->n++;
 }
 
 /* Compares the tree with the snapshot taken before a relisting. */
 static void tree_diff(struct store *st, const struct tree_was *was, size_t nwas,
-		      struct tree_event **ev, size_t *nev)
+		      struct tree_events *ev)
 {
 	for (size_t i = 1; i < nwas; i++) {
 		const struct mailbox *m = st->mb[i];
@@ -389,15 +410,15 @@ static void tree_diff(struct store *st, const struct tree_was *was, size_t nwas,
 		if (!was[i].present)
 			continue;
 		if (!here || m->parent != was[i].parent || strcmp(m->name, was[i].name) != 0) {
-			tree_event_add(ev, nev, was[i].parent, was[i].name);
-			tree_event_add(ev, nev, was[i].parent, NULL);
+			tree_event_add(ev, was[i].parent, was[i].name);
+			tree_event_add(ev, was[i].parent, NULL);
 		}
 		if (here && m->parent != was[i].parent)
-			tree_event_add(ev, nev, m->parent, NULL);
+			tree_event_add(ev, m->parent, NULL);
 	}
 	for (size_t i = 1; i < st->nmb; i++)
 		if (!st->mb[i]->gone && (i >= nwas || !was[i].present))
-			tree_event_add(ev, nev, st->mb[i]->parent, NULL);
+			tree_event_add(ev, st->mb[i]->parent, NULL);
 }
 
 /*
@@ -431,8 +452,8 @@ int store_refresh_mailboxes(struct store *st, bool force)
 {
 	struct list_result res = { 0 };
 	struct tree_was *was = NULL;
-	struct tree_event *ev = NULL;
-	size_t nwas = 0, nev = 0;
+	struct tree_events ev = { 0 };
+	size_t nwas = 0;
 	int r;
 
 	r = lock_cancellable(&st->list_lock);
@@ -457,20 +478,20 @@ int store_refresh_mailboxes(struct store *st, bool force)
 				st->mb[i]->gone = !st->mb[i]->seen;
 			st->list_at_ms = now_ms();
 			if (st->sink.dir_changed)
-				tree_diff(st, was, nwas, &ev, &nev);
+				tree_diff(st, was, nwas, &ev);
 		}
 		pthread_mutex_unlock(&st->lock);
 	}
 	pthread_mutex_unlock(&st->list_lock);
 	/* Outside the locks: the sink may take its own. */
-	for (size_t i = 0; i < nev; i++) {
-		if (ev[i].name)
-			st->sink.name_gone(st->sink.ctx, ev[i].dir, ev[i].name);
+	for (size_t i = 0; i < ev.n; i++) {
+		if (ev.e[i].name)
+			st->sink.name_gone(st->sink.ctx, ev.e[i].dir, ev.e[i].name);
 		else
-			st->sink.dir_changed(st->sink.ctx, ev[i].dir);
-		free(ev[i].name);
+			st->sink.dir_changed(st->sink.ctx, ev.e[i].dir);
+		free(ev.e[i].name);
 	}
-	free(ev);
+	free(ev.e);
 	for (size_t i = 0; i < nwas; i++)
 		free(was[i].name);
 	free(was);
@@ -527,22 +548,18 @@ int store_mailbox_exists(struct store *st, uint32_t id, bool *selectable)
 int store_children(struct store *st, uint32_t parent, struct store_child **out, size_t *n)
 {
 	struct store_child *c = NULL;
-	size_t count = 0;
+	size_t count = 0, cap = 0;
 	int r = 0;
 
 	pthread_mutex_lock(&st->lock);
 	for (size_t i = 1; i < st->nmb; i++) {
 		struct mailbox *m = st->mb[i];
-		struct store_child *grown;
 
 		if (m->gone || m->parent != parent)
 			continue;
-		grown = realloc(c, (count + 1) * sizeof(*c));
-		if (!grown) {
-			r = -ENOMEM;
+		r = array_reserve(&c, &cap, count + 1, sizeof(*c));
+		if (r < 0)
 			break;
-		}
-		c = grown;
 		c[count].id = (uint32_t)i;
 		c[count].name = strdup(m->name);
 		if (!c[count].name) {
@@ -664,6 +681,16 @@ static int select_current(struct session *s, const char *wire, uint32_t uidvalid
 		session_unselect(s);
 		r = session_select(s, wire, false, sel);
 	}
+	return r;
+}
+
+int store_select_valid(struct session *s, const char *wire, uint32_t uidvalidity)
+{
+	struct session_mailbox sel;
+	int r = select_current(s, wire, uidvalidity, &sel);
+
+	if (r == 0 && sel.uidvalidity != uidvalidity)
+		r = -ESTALE;
 	return r;
 }
 
@@ -997,18 +1024,15 @@ static int on_body_fetch(void *ctx, const struct imap_response *r)
 static int body_job(struct session *s, void *ctx)
 {
 	struct body_read *b = ctx;
-	struct session_mailbox sel;
 	struct imap_cmd cmd;
 	int r;
 
 	b->found = false;
 	b->oversized = false;
 	b->got = 0;
-	r = select_current(s, b->wire, b->uidvalidity, &sel);
+	r = store_select_valid(s, b->wire, b->uidvalidity);
 	if (r < 0)
 		return r;
-	if (sel.uidvalidity != b->uidvalidity)
-		return -ESTALE;
 	imap_cmd_init(&cmd, false);
 	imap_cmd_rawf(&cmd, "UID FETCH %" PRIu32 " (UID BODY.PEEK[]<%" PRIu64 ".%zu>)", b->uid,
 		      b->off, b->len);
@@ -1030,7 +1054,12 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 			       .buf = buf };
 	struct mailbox *m;
 	char *wire = NULL;
+	ssize_t got;
 	int r;
+
+	got = prefetch_read(st->prefetch, id, uidvalidity, uid, off, len, buf);
+	if (got != -ENOENT)
+		return got;
 
 	pthread_mutex_lock(&st->lock);
 	m = mailbox_get(st, id);
@@ -1043,6 +1072,38 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 	r = pool_run(st->pool, wire, body_job, &b);
 	free(wire);
 	return r < 0 ? r : (ssize_t)b.got;
+}
+
+void store_message_reading(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid)
+{
+	prefetch_reading(st->prefetch, id, uidvalidity, uid);
+}
+
+ssize_t store_next_messages(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t after,
+			    struct store_msg *out, size_t max)
+{
+	struct mailbox *m;
+	size_t lo = 0, hi, n = 0;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (!m || m->uidvalidity != uidvalidity) {
+		pthread_mutex_unlock(&st->lock);
+		return -ESTALE;
+	}
+	hi = m->nmsgs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->msgs[mid].uid <= after)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < m->nmsgs && n < max; lo++)
+		out[n++] = m->msgs[lo];
+	pthread_mutex_unlock(&st->lock);
+	return (ssize_t)n;
 }
 
 struct quota_job {
@@ -1308,6 +1369,7 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 	}
 	st->mb[0] = root;
 	st->nmb = 1;
+	st->mb_cap = 1;
 	wire_index_init(&st->by_wire, mailbox_wire_key, st);
 	st->parts_cache = parts_cache_new();
 	if (!st->parts_cache) {
@@ -1317,6 +1379,7 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 	r = pool_new(&st->opts.session, opts->connections, &st->pool, err, errlen);
 	if (r < 0)
 		goto fail;
+	st->prefetch = prefetch_new(st);
 	r = store_refresh_mailboxes(st, true);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot list mailboxes: %s", strerror(-r));
@@ -1336,6 +1399,7 @@ void store_close(struct store *st)
 	if (st->parts_cache)
 		store_parts_cache_clear(st);
 	parts_cache_free(st->parts_cache);
+	prefetch_free(st->prefetch);
 	pool_free(st->pool);
 	for (size_t i = 0; i < st->nmb; i++)
 		mailbox_free(st->mb[i]);

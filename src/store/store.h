@@ -107,6 +107,13 @@ char *store_flags_text(struct store *st, uint32_t flags);
 ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
 			   uint64_t off, size_t len, char *buf);
 
+/*
+ * A reader asks for message uid (as of uidvalidity) from its start, and the
+ * kernel's page cache did not have it: readers that go up the UIDs get the
+ * next messages fetched ahead (see prefetch.h).
+ */
+void store_message_reading(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid);
+
 /* Application bytes received from the server on all connections so far. */
 uint64_t store_bytes_in(struct store *st);
 
@@ -159,11 +166,22 @@ int store_mailbox_by_wire(struct store *st, const char *wire, uint32_t *id);
 int store_cached_uids(struct store *st, uint32_t id, uint32_t **uids, size_t *n,
 		      uint32_t *uidvalidity);
 
-/* For the store's own modules (parts.c, changes.c). */
+/* For the store's own modules (parts.c, changes.c, prefetch.c). */
 struct pool;
+/*
+ * Makes wire the session's selected mailbox (EXAMINE), as of uidvalidity:
+ * -ESTALE if the mailbox now has another (deleted and created again).
+ */
+int store_select_valid(struct session *s, const char *wire, uint32_t uidvalidity);
 struct parts_cache;
 struct pool *store_pool(struct store *st);
 struct parts_cache *store_parts_cache(struct store *st);
+/*
+ * Up to max messages of mailbox id with UIDs above after, as last listed
+ * (without asking the server); -ESTALE if its UIDVALIDITY is not uidvalidity.
+ */
+ssize_t store_next_messages(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t after,
+			    struct store_msg *out, size_t max);
 /* The mailbox's wire name, newly allocated, or NULL if it is gone (or ENOMEM). */
 char *store_mailbox_wire(struct store *st, uint32_t id);
 /* The hierarchy delimiter under mailbox id ('\0' if flat or unknown). */
