@@ -112,6 +112,16 @@ void net_cancel_on(const atomic_bool *flag)
 	cancel_flag = flag;
 }
 
+void net_cancel_poll_deadline(struct timespec *until)
+{
+	clock_gettime(CLOCK_REALTIME, until);
+	until->tv_nsec += NET_CANCEL_POLL_MS * 1000000L;
+	if (until->tv_nsec >= 1000000000L) {
+		until->tv_sec++;
+		until->tv_nsec -= 1000000000L;
+	}
+}
+
 bool net_cancellable(void)
 {
 	return cancel_flag != NULL;

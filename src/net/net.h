@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct net_tls;
 struct net_conn;
@@ -62,6 +63,8 @@ uint64_t net_bytes_out(const struct net_conn *c);
  */
 #define NET_CANCEL_POLL_MS 50
 void net_cancel_on(const atomic_bool *flag);
+/* For a cancellable thread's other waits: CLOCK_REALTIME NET_CANCEL_POLL_MS from now. */
+void net_cancel_poll_deadline(struct timespec *until);
 /* Whether the calling thread has a cancellation flag, and whether it is set. */
 bool net_cancellable(void);
 bool net_cancel_requested(void);

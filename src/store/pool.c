@@ -158,12 +158,7 @@ static void wait_freed(struct pool *p)
 		pthread_cond_wait(&p->freed, &p->lock);
 		return;
 	}
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += NET_CANCEL_POLL_MS * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	net_cancel_poll_deadline(&until);
 	pthread_cond_timedwait(&p->freed, &p->lock, &until);
 }
 

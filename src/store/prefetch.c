@@ -400,12 +400,7 @@ ssize_t prefetch_read(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, ui
 		if (net_cancellable()) {
 			struct timespec until;
 
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += NET_CANCEL_POLL_MS * 1000000L;
-			if (until.tv_nsec >= 1000000000L) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000L;
-			}
+			net_cancel_poll_deadline(&until);
 			pthread_cond_timedwait(&pf->changed, &pf->lock, &until);
 		} else {
 			pthread_cond_wait(&pf->changed, &pf->lock);

@@ -437,12 +437,7 @@ static int lock_cancellable(pthread_mutex_t *mu)
 
 		if (net_cancel_requested())
 			return -EINTR;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += NET_CANCEL_POLL_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		net_cancel_poll_deadline(&until);
 		if (pthread_mutex_timedlock(mu, &until) == 0)
 			return 0;
 	}

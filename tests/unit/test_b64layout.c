@@ -15,26 +15,7 @@
 #include "mime/b64layout.h"
 #include "mime/decode.h"
 
-static unsigned passed, failed;
-
-#define CHECK(cond, ...) check((cond), __LINE__, __VA_ARGS__)
-
-static void __attribute__((format(printf, 3, 4)))
-check(bool ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL line %d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+#include "check.h"
 
 /* Deterministic, so a failure reproduces. */
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
@@ -636,6 +617,5 @@ int main(void)
 	test_blind_spots();
 	test_small_bodies();
 	test_map_clipping();
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed != 0;
+	return check_summary();
 }

@@ -10,26 +10,7 @@
 
 #include "imap/command.h"
 
-static unsigned passed, failed;
-
-#define CHECK(cond, ...) check((cond), __LINE__, __VA_ARGS__)
-
-static void __attribute__((format(printf, 3, 4)))
-check(bool ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL line %d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+#include "check.h"
 
 static const char *show(const char *s, size_t len)
 {
@@ -501,6 +482,5 @@ int main(void)
 	test_errors_stick();
 	test_raw();
 	test_injection();
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed != 0;
+	return check_summary();
 }

@@ -11,26 +11,7 @@
 
 #include "imap/datetime.h"
 
-static unsigned passed, failed;
-
-#define CHECK(cond, ...) check((cond), __LINE__, __VA_ARGS__)
-
-static void __attribute__((format(printf, 3, 4)))
-check(bool ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL line %d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+#include "check.h"
 
 static void parses(int line, const char *s, int64_t want)
 {
@@ -320,6 +301,5 @@ int main(void)
 	test_parse_invalid();
 	test_format();
 	test_round_trip();
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed != 0;
+	return check_summary();
 }

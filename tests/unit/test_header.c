@@ -10,24 +10,7 @@
 
 #include "mime/header.h"
 
-static unsigned passed, failed;
-
-static void __attribute__((format(printf, 3, 4)))
-check(bool ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL line %d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+#include "check.h"
 
 static const char *show(const char *s)
 {
@@ -448,6 +431,5 @@ int main(void)
 	test_header_field();
 	test_params();
 	test_limits();
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed != 0;
+	return check_summary();
 }

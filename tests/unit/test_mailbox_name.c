@@ -11,26 +11,7 @@
 #include "imap/mailbox_name.h"
 #include "imap/mutf7.h"
 
-static unsigned passed, failed;
-
-#define CHECK(cond, ...) check((cond), __LINE__, __VA_ARGS__)
-
-static void __attribute__((format(printf, 3, 4)))
-check(bool ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL line %d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+#include "check.h"
 
 static const char *show(const char *s, size_t len)
 {
@@ -339,6 +320,5 @@ int main(void)
 	test_to_wire();
 	test_random_wire();
 	test_random_component();
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed != 0;
+	return check_summary();
 }

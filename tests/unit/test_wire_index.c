@@ -10,26 +10,7 @@
 
 #include "store/wire_index.h"
 
-static unsigned passed, failed;
-
-#define CHECK(cond, ...) check((cond), __LINE__, __VA_ARGS__)
-
-static void __attribute__((format(printf, 3, 4)))
-check(bool ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		passed++;
-		return;
-	}
-	failed++;
-	printf("FAIL line %d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+#include "check.h"
 
 #define MAX_NAMES 70000
 static char *names[MAX_NAMES + 1]; /* names[id], id >= 1 */
@@ -122,6 +103,5 @@ int main(void)
 {
 	test_basics();
 	test_many();
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_summary();
 }
