@@ -8,16 +8,23 @@ INTERNALDATE)` for the listing) through the same private Dovecot on
 same messages, and mbsync (Debian's isync, if installed) syncing the mailbox
 to a fresh local Maildir, then grep.
 
-    bench/readonly.py [--messages 10000] [--runs 3] [--imapfs build/imapfs]
+    bench/readonly.py [--messages 10000] [--listing 100000] [--runs 3]
+                      [--imapfs build/imapfs]
 
-Each cold imapfs figure is on a fresh mount (nothing cached in imapfs or the
-kernel), warm ones on the same mount right after; median of --runs. The
-grep is `grep -rl --include='*.eml' NEEDLE` (it still walks every
-<uid>.parts directory, as a user's grep -r does). Prints a table with the
-ratios to the floor.
+The corpus is deterministic: plain text mail, text + HTML alternatives, and
+mail with PDF-like base64 attachments (see corpus()). Each cold imapfs figure
+is on a fresh mount (nothing cached in imapfs or the kernel), warm ones on
+the same mount right after; median of --runs. The grep is
+`grep -rl --include='*.eml' NEEDLE` (it still walks every <uid>.parts
+directory, as a user's grep -r does). Parallel readers hash every message
+with `find -print0 | xargs -0 -P8 sha256sum`, beside -P1. A second mailbox of
+--listing small messages measures `ls -l` of a big folder (cold and after a
+remount) beside its raw listing FETCH, and imapfs's peak RSS after it
+(VmHWM). Prints a table with the ratios to the floors.
 """
 
 import argparse
+import base64
 import os
 import random
 import shutil
@@ -32,25 +39,71 @@ sys.path.insert(0, os.path.join(HERE, '..', 'tests'))
 import dovecot  # noqa: E402
 
 
+WORDS = ('invoice meeting report project budget travel lunch review draft '
+         'schedule contract release server backup deadline').split()
+
+
+def _text(rnd, size):
+    lines, total = [], 0
+    while total < size:
+        line = ' '.join(rnd.choice(WORDS) for _ in range(12))
+        lines.append(line)
+        total += len(line) + 2
+    return lines
+
+
+def _multipart(i, rnd, lines, attach):
+    """text/plain + text/html alternatives, and with attach a base64 PDF-like
+    attachment of that many bytes."""
+    b = '=_bench_%d' % i
+    text = '\r\n'.join(lines)
+    html = '<html><body>%s</body></html>' % ''.join('<p>%s</p>\r\n' % l for l in lines)
+    alt = ('Content-Type: multipart/alternative; boundary="%s-alt"\r\n\r\n'
+           '--%s-alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n'
+           '--%s-alt\r\nContent-Type: text/html; charset=utf-8\r\n\r\n%s\r\n'
+           '--%s-alt--\r\n' % (b, b, text, b, html, b))
+    head = ('From: Bob Example <bob@example.org>\r\nTo: Alice <alice@example.org>\r\n'
+            'Subject: bench message %d\r\nDate: Mon, 01 Jan 2024 10:00:00 +0000\r\n'
+            'Message-ID: <bench-%d@imapfs.test>\r\nMIME-Version: 1.0\r\n' % (i, i))
+    if not attach:
+        return (head + alt).encode()
+    pdf = b'%PDF-1.4\n' + rnd.randbytes(attach)
+    b64 = base64.encodebytes(pdf).decode().replace('\n', '\r\n')
+    return (head + 'Content-Type: multipart/mixed; boundary="%s"\r\n\r\n--%s\r\n%s\r\n'
+            '--%s\r\nContent-Type: application/pdf; name="report-%d.pdf"\r\n'
+            'Content-Disposition: attachment; filename="report-%d.pdf"\r\n'
+            'Content-Transfer-Encoding: base64\r\n\r\n%s--%s--\r\n'
+            % (b, b, alt, b, i, i, b64, b)).encode()
+
+
 def corpus(n, seed=1):
-    """Deterministic mail of realistic sizes: mostly 2-20 KB text, some 100 KB."""
+    """Deterministic mail of realistic sizes and shapes: 60% plain text
+    (2-20 KB, some 100 KB), 25% text + HTML alternatives, 15% with a PDF
+    attachment of 20-300 KB. Every 50th holds NEEDLE."""
     rnd = random.Random(seed)
-    words = ('invoice meeting report project budget travel lunch review draft '
-             'schedule contract release server backup deadline').split()
     out = []
     for i in range(n):
         size = rnd.choice([2000] * 6 + [8000] * 3 + [20000] * 2 + [100000])
-        lines, total = [], 0
-        while total < size:
-            line = ' '.join(rnd.choice(words) for _ in range(12))
-            lines.append(line)
-            total += len(line) + 2
+        lines = _text(rnd, size if size < 100000 or i % 3 else size // 10)
         if i % 50 == 0:
             lines.insert(len(lines) // 2, 'the %s is here' % NEEDLE)
-        raw = dovecot.make_message('bench message %d' % i, '\n'.join(lines),
-                                   msgid='<bench-%d@imapfs.test>' % i)
+        shape = rnd.random()
+        if shape < 0.60:
+            raw = dovecot.make_message('bench message %d' % i, '\n'.join(lines),
+                                       msgid='<bench-%d@imapfs.test>' % i)
+        elif shape < 0.85:
+            raw = _multipart(i, rnd, lines[:len(lines) // 2 + 1], 0)
+        else:
+            raw = _multipart(i, rnd, lines[:20], rnd.choice([20000, 60000, 150000, 300000]))
         out.append((raw, 1700000000 + i * 60, None))
     return out
+
+
+def listing_corpus(n):
+    """n small messages for the big-folder listing."""
+    return [(dovecot.make_message('listing %d' % i, 'message %d\n' % i,
+                                  msgid='<listing-%d@imapfs.test>' % i), 1700000000 + i, None)
+            for i in range(n)]
 
 
 def raw_fetch(dv, mailbox, items):
@@ -156,6 +209,13 @@ class Mount:
             time.sleep(0.05)
         raise RuntimeError('mount timed out')
 
+    def peak_rss_mb(self):
+        with open('/proc/%d/status' % self.proc.pid) as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+        return float('nan')
+
     def close(self):
         subprocess.run(['fusermount3', '-u', self.mnt], check=False)
         try:
@@ -168,6 +228,8 @@ class Mount:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--messages', type=int, default=10000)
+    ap.add_argument('--listing', type=int, default=100000,
+                    help='messages in the big folder for ls -l (0: leave it out)')
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--imapfs', default=os.path.join(HERE, '..', 'build', 'imapfs'))
     args = ap.parse_args()
@@ -180,6 +242,8 @@ def main():
     try:
         c = dovecot.imap_client(dv)
         c.create('bench')
+        if args.listing:
+            c.create('big')
         c.logout()
         msgs = corpus(args.messages)
         total = sum(len(m[0]) for m in msgs)
@@ -187,6 +251,11 @@ def main():
         dovecot.append_many(dv, 'bench', msgs)
         print('corpus: %d messages, %.1f MB, appended in %.1f s' %
               (len(msgs), total / 1e6, time.monotonic() - t0))
+        if args.listing:
+            t0 = time.monotonic()
+            dovecot.append_many(dv, 'big', listing_corpus(args.listing))
+            print('big folder: %d messages, appended in %.1f s' %
+                  (args.listing, time.monotonic() - t0))
         local = os.path.join(base, 'local')
         os.mkdir(local)
         for i, (raw, _, _) in enumerate(msgs):
@@ -194,7 +263,9 @@ def main():
                 f.write(raw)
         have_mbsync = shutil.which('mbsync') is not None
         keys = ['floor_list', 'floor_body', 'ls', 'cat', 'cat_warm', 'grep', 'grep_warm',
-                'grep_local'] + (['mbsync'] if have_mbsync else [])
+                'grep_local', 'hash1', 'hash8'] + (['mbsync'] if have_mbsync else [])
+        if args.listing:
+            keys += ['big_floor', 'big_ls', 'big_ls_remount', 'big_rss']
         rows = {k: [] for k in keys}
         eml = 'find %s/bench -maxdepth 1 -name "*.eml" -print0 | xargs -0 cat'
         for _ in range(args.runs):
@@ -213,6 +284,26 @@ def main():
                 rows['grep_warm'].append(timed(grep_cmd(mnt + '/bench'), ok=(0, 1)))
             finally:
                 m.close()
+            hashes = 'find %s/bench -maxdepth 1 -name "*.eml" -print0 | xargs -0 -P%d sha256sum'
+            for k, par in (('hash1', 1), ('hash8', 8)):
+                m = Mount(args.imapfs, dv, mnt)
+                try:
+                    rows[k].append(timed(hashes % (mnt, par)))
+                finally:
+                    m.close()
+            if args.listing:
+                rows['big_floor'].append(raw_fetch(dv, 'big', b'(UID FLAGS RFC822.SIZE INTERNALDATE)')[0])
+                m = Mount(args.imapfs, dv, mnt)
+                try:
+                    rows['big_ls'].append(timed('ls -l %s/big' % mnt))
+                    rows['big_rss'].append(m.peak_rss_mb())
+                finally:
+                    m.close()
+                m = Mount(args.imapfs, dv, mnt)
+                try:
+                    rows['big_ls_remount'].append(timed('ls -l %s/big' % mnt))
+                finally:
+                    m.close()
             subprocess.run(['sync'])
             rows['grep_local'].append(timed(grep_cmd(local), ok=(0, 1)))
             if have_mbsync:
@@ -233,6 +324,13 @@ def main():
         else:
             print('(mbsync not installed: apt-get install isync for its row)')
         print('imapfs warm grep is %.1fx the local grep' % (med['grep_warm'] / med['grep_local']))
+        print('%-58s %9.3f %9s' % ('imapfs cold: 1 reader, sha256sum of every message', med['hash1'], ''))
+        print('%-58s %9.3f %9.2f' % ('imapfs cold: 8 parallel readers (xargs -P8)', med['hash8'], med['hash8'] / med['hash1']))
+        if args.listing:
+            print('%-58s %9.3f %9s' % ('floor: listing FETCH of %d messages' % args.listing, med['big_floor'], '1.00'))
+            print('%-58s %9.3f %9.2f' % ('imapfs cold: ls -l of them', med['big_ls'], med['big_ls'] / med['big_floor']))
+            print('%-58s %9.3f %9.2f' % ('imapfs after a remount: ls -l of them', med['big_ls_remount'], med['big_ls_remount'] / med['big_floor']))
+            print('imapfs peak RSS after listing %d messages: %.1f MB' % (args.listing, med['big_rss']))
     finally:
         dv.stop()
 

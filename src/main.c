@@ -158,6 +158,9 @@ int main(int argc, char *argv[])
 	so.connections = o.connections;
 	so.listing_ttl_ms = 500;
 	so.tree_ttl_ms = 500;
+	so.cache_dir = o.cache_dir;
+	so.cache_account = o.account;
+	so.cache_size = o.cache_size;
 	r = store_open(&so, &st, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "imapfs: %s\n", err);

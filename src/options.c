@@ -2,6 +2,8 @@
 #include "options.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,8 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("nobinary", nobinary, 1),
 	OPT("noidle", noidle, 1),
 	OPT("poll_interval=%u", poll_interval, 0),
+	OPT("cache_dir=%s", cache_dir, 0),
+	OPT("cache_size=%s", cache_size_text, 0),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	/* fstab and systemd options that mean something to mount(8), nothing here. */
 	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
@@ -79,6 +83,10 @@ static void usage(const char *prog)
 	       "    -o noidle                   no live view: no IDLE/NOTIFY watcher, 1 s caches\n"
 	       "    -o poll_interval=SECONDS    without NOTIFY, how often other mailboxes are\n"
 	       "                                polled for changes (default 30)\n"
+	       "    -o cache_dir=DIR            disk cache of message bodies (default\n"
+	       "                                $XDG_CACHE_HOME/imapfs, else ~/.cache/imapfs)\n"
+	       "    -o cache_size=SIZE          its bound, in bytes or with K, M, G (default 1G;\n"
+	       "                                0 turns the disk cache off)\n"
 	       "    -d, -o debug                debug output, IMAP trace with credentials hidden\n"
 	       "    -f                          stay in the foreground\n"
 	       "    -h, --help                  this help\n"
@@ -197,6 +205,48 @@ static int parse_url(struct imapfs_options *o)
 	return o->host && o->port && o->user ? 0 : -1;
 }
 
+/* "512M", "2G", "1048576": bytes, or -1 for anything else. */
+static int64_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	}
+	if (*end || v > (UINT64_C(1) << 50) >> shift)
+		return -1;
+	return (int64_t)(v << shift);
+}
+
+/* $XDG_CACHE_HOME/imapfs, else $HOME/.cache/imapfs, else the user's home from passwd. */
+static char *default_cache_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	struct passwd *pw;
+	char *dir = NULL;
+
+	if (xdg && xdg[0] == '/')
+		return asprintf(&dir, "%s/imapfs", xdg) < 0 ? NULL : dir;
+	if (!home || home[0] != '/') {
+		pw = getpwuid(getuid());
+		home = pw ? pw->pw_dir : NULL;
+	}
+	if (!home || home[0] != '/')
+		return NULL;
+	return asprintf(&dir, "%s/.cache/imapfs", home) < 0 ? NULL : dir;
+}
+
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct imapfs_options *o = data;
@@ -291,6 +341,31 @@ int options_parse(struct fuse_args *args, struct imapfs_options *o)
 		fprintf(stderr, "imapfs: -o connections must be 1 to 64\n");
 		return -1;
 	}
+	if (o->cache_size_text) {
+		int64_t size = parse_size(o->cache_size_text);
+
+		if (size < 0) {
+			fprintf(stderr, "imapfs: -o cache_size=%s: expected a size like 500M or 2G\n",
+				o->cache_size_text);
+			return -1;
+		}
+		o->cache_size = (uint64_t)size;
+	} else {
+		o->cache_size = UINT64_C(1) << 30;
+	}
+	if (o->cache_dir && o->cache_dir[0] != '/') {
+		/* A daemon changes to / once started: a relative path would move. */
+		fprintf(stderr, "imapfs: -o cache_dir=%s: must be an absolute path\n", o->cache_dir);
+		return -1;
+	}
+	if (!o->cache_dir && o->cache_size)
+		o->cache_dir = default_cache_dir();
+	if (!o->cache_dir)
+		o->cache_size = 0; /* no home to put it in: without a disk cache */
+	if (asprintf(&o->account, "%s@%s:%s", o->user, o->host, o->port) < 0) {
+		o->account = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -306,4 +381,7 @@ void options_free(struct imapfs_options *o)
 	free(o->password_command);
 	free(o->auth);
 	free(o->oauth_token_command);
+	free(o->cache_dir);
+	free(o->cache_size_text);
+	free(o->account);
 }

@@ -11,6 +11,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "session/session.h"
 
@@ -36,6 +37,10 @@ struct imapfs_options {
 	int nobinary;
 	int noidle;
 	unsigned poll_interval; /* seconds, STATUS polls without NOTIFY */
+	char *cache_dir;        /* default $XDG_CACHE_HOME/imapfs or ~/.cache/imapfs */
+	char *cache_size_text;  /* as given, e.g. "2G" */
+	uint64_t cache_size;    /* bytes; 0: no disk cache */
+	char *account;          /* "user@host:port", the cache's key */
 	int debug;
 	int show_help;
 	int show_version;

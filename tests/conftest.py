@@ -136,6 +136,10 @@ class Mount:
         self.env.pop('IMAPFS_PASSWORD', None)
         self._workdir = tempfile.mkdtemp(prefix='imapfs-mount-')
         self.log_path = os.path.join(self._workdir, 'stderr')
+        # Each mount its own disk cache (-o cache_dir overrides): what one
+        # test read is never another's, nor left in the user's ~/.cache.
+        if env is None or 'XDG_CACHE_HOME' not in env:
+            self.env['XDG_CACHE_HOME'] = os.path.join(self._workdir, 'cache')
         if password is not None and password_via == 'env':
             self.env['IMAPFS_PASSWORD'] = password
         elif password is not None and password_via == 'file':

@@ -38,6 +38,7 @@ struct dir_snapshot {
 	size_t n;
 	uint32_t uidvalidity;
 	struct store_parts *parts; /* listing of a .parts directory: held */
+	bool pending;              /* a .parts directory listed on first readdir */
 };
 
 struct fs *fs_of(fuse_req_t req)
@@ -184,8 +185,9 @@ static void lookup_part(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	idx = store_parts_find(p, name);
-	if (idx < 0) {
-		fuse_reply_err(req, ENOENT);
+	r = idx < 0 ? idx : store_parts_sized(fs->st, p);
+	if (r < 0) {
+		fuse_reply_err(req, -r == ESTALE ? ENOENT : -r);
 	} else {
 		part_entry_param(fs, p, (size_t)idx, &e);
 		fuse_reply_entry(req, &e);
@@ -304,6 +306,11 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		r = parts_of(fs, ino, &p);
 		if (r < 0)
 			break;
+		r = store_parts_sized(fs->st, p);
+		if (r < 0) {
+			store_parts_put(fs->st, p);
+			break;
+		}
 		if (ino_part(ino) < p->n) {
 			part_attr(fs, ino, p, ino_part(ino), &stbuf);
 			fuse_reply_attr(req, &stbuf, fs->opts.file_timeout);
@@ -320,14 +327,22 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
 }
 
+static void snapshot_clear(struct fs *fs, struct dir_snapshot *d)
+{
+	store_parts_put(fs->st, d->parts);
+	d->parts = NULL;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->e[i].name);
+	free(d->e);
+	d->e = NULL;
+	d->n = 0;
+}
+
 static void snapshot_free(struct fs *fs, struct dir_snapshot *d)
 {
 	if (!d)
 		return;
-	store_parts_put(fs->st, d->parts);
-	for (size_t i = 0; i < d->n; i++)
-		free(d->e[i].name);
-	free(d->e);
+	snapshot_clear(fs, d);
 	free(d);
 }
 
@@ -356,31 +371,24 @@ static int snapshot_add(struct dir_snapshot *d, size_t *cap, char *name, uint64_
 	return 0;
 }
 
-static int build_parts_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **out)
+/* Lists a .parts directory into d (empty before). */
+static int build_parts_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot *d)
 {
-	struct dir_snapshot *d = calloc(1, sizeof(*d));
 	struct store_parts *p;
 	size_t cap = 0;
 	int r;
 
-	if (!d)
-		return -ENOMEM;
 	r = parts_of(fs, ino, &p);
-	if (r < 0) {
-		free(d);
+	if (r < 0)
 		return r;
-	}
 	d->parts = p;
 	d->uidvalidity = p->uidvalidity;
 	for (size_t i = 0; i < p->n && r == 0; i++)
 		r = snapshot_add(d, &cap, strdup(p->parts[i].name),
 				 ino_make(INO_PART, p->mailbox, p->uid, (uint32_t)i), false, NULL);
-	if (r < 0) {
-		snapshot_free(fs, d);
-		return r;
-	}
-	*out = d;
-	return 0;
+	if (r < 0)
+		snapshot_clear(fs, d);
+	return r;
 }
 
 static int build_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **out)
@@ -451,11 +459,35 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
+	if (ino_kind(ino) == INO_PARTS) {
+		/*
+		 * What a message's parts are never changes (a recreated mailbox's
+		 * UIDVALIDITY makes new inodes), so the kernel keeps the listing and
+		 * it is built only when the kernel has none: a second walk over the
+		 * mailbox costs no structure loads.
+		 */
+		struct store_msg m;
+		uint32_t uidvalidity;
+
+		r = store_message(fs_of(req)->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
+		if (r < 0) {
+			fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
+			return;
+		}
+		d = calloc(1, sizeof(*d));
+		if (!d) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		d->pending = true;
+		fi->fh = (uintptr_t)d;
+		fi->cache_readdir = 1;
+		fi->keep_cache = 1;
+		fuse_reply_open(req, fi);
+		return;
+	}
 	interruptible_begin(&it, req);
-	if (ino_kind(ino) == INO_PARTS)
-		r = build_parts_snapshot(fs_of(req), ino, &d);
-	else
-		r = build_snapshot(fs_of(req), ino, &d);
+	r = build_snapshot(fs_of(req), ino, &d);
 	r = interruptible_end(&it, r);
 	if (r < 0) {
 		fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
@@ -471,9 +503,22 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fs *fs = fs_of(req);
 	struct dir_snapshot *d = (struct dir_snapshot *)(uintptr_t)fi->fh;
-	char *buf = malloc(size);
+	char *buf;
 	size_t used = 0;
 
+	if (d->pending) {
+		struct interruptible it;
+		int r;
+
+		interruptible_begin(&it, req);
+		r = interruptible_end(&it, build_parts_snapshot(fs, ino, d));
+		if (r < 0) {
+			fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
+			return;
+		}
+		d->pending = false;
+	}
+	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -492,8 +537,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			const struct dir_entry *de = &d->e[i - 2];
 
 			name = de->name;
-			if (d->parts)
+			if (d->parts && !store_parts_is_sized(d->parts)) {
+				/*
+				 * No attributes yet: ino 0 tells the kernel to look the
+				 * entry up when it needs them, so a walk that only wants
+				 * names does not make the message's parts be sized.
+				 */
+				e.attr.st_ino = de->ino;
+				e.attr.st_mode = S_IFREG;
+			} else if (d->parts) {
 				part_entry_param(fs, d->parts, ino_part(de->ino), &e);
+			}
 			else if (ino_kind(de->ino) == INO_PARTS)
 				parts_dir_entry_param(fs, ino_mailbox(de->ino), d->uidvalidity,
 						      &de->msg, &e);
@@ -569,6 +623,8 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = parts_of(fs, ino, &parts);
 		if (r == 0 && ino_part(ino) >= parts->n)
 			r = -ENOENT;
+		if (r == 0)
+			r = store_parts_sized(fs->st, parts);
 	}
 	r = interruptible_end(&it, r);
 	if (r < 0) {

@@ -27,6 +27,8 @@ struct parts_cache {
 	struct store_parts *head, *tail; /* most recently used first */
 	size_t count;
 	size_t kept;
+	/* The message whose structure was loaded last, to see walks in UID order. */
+	uint32_t last_mailbox, last_uidvalidity, last_uid;
 };
 
 struct parts_cache *parts_cache_new(void)
@@ -66,6 +68,7 @@ static void parts_free(struct store_parts *p)
 	free(p->date_text);
 	free(p->message_id);
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->size_lock);
 	free(p);
 }
 
@@ -174,14 +177,18 @@ static int item_fetch_job(struct session *s, void *ctx)
 	struct imap_cmd cmd;
 	int r;
 
-	item_fetch_reset(f);
 	r = store_select_valid(s, f->wire, f->uidvalidity);
-	if (r < 0)
-		return r;
-	imap_cmd_init(&cmd, false);
-	imap_cmd_rawf(&cmd, "UID FETCH %" PRIu32 " (UID %s)", f->uid, f->items);
-	r = session_run(s, &cmd, on_item_fetch, f);
-	imap_cmd_free(&cmd);
+	for (int attempt = 0; r == 0 && attempt < 2; attempt++) {
+		if (attempt && (r = store_catch_up(s)) < 0)
+			break;
+		item_fetch_reset(f);
+		imap_cmd_init(&cmd, false);
+		imap_cmd_rawf(&cmd, "UID FETCH %" PRIu32 " (UID %s)", f->uid, f->items);
+		r = session_run(s, &cmd, on_item_fetch, f);
+		imap_cmd_free(&cmd);
+		if (f->found || f->err)
+			break;
+	}
 	if (r == 0 && f->err)
 		r = f->err;
 	if (r == 0 && !f->found) {
@@ -278,15 +285,15 @@ static bool declared_opaque(const struct bs_part *bp)
 	       (strcmp(bp->type, "application") == 0 && strcmp(bp->subtype, "octet-stream") == 0);
 }
 
-static int plan_part(struct item_fetch *f, const struct store_part *sp, const struct bs_part *bp,
-		     bool binary, struct part_plan *plan)
+static int plan_part(struct item_fetch *f, const struct store_part *sp, bool binary,
+		     struct part_plan *plan)
 {
 	char item[320], key[320];
 	int r = 0;
 
 	plan->whole = plan->head = plan->tail = -1;
 	plan->binary = false;
-	plan->sniff = sp->kind == PART_LEAF && declared_opaque(bp);
+	plan->sniff = sp->opaque;
 	if (sp->kind != PART_LEAF || sp->broken)
 		return 0;
 	if (sp->cte == MIME_CTE_QP || (sp->cte == MIME_CTE_BASE64 && sp->encoded_size <= SMALL_PART)) {
@@ -344,7 +351,6 @@ static int keep_decoded(struct store_parts *p, struct store_part *sp, const char
 		return r;
 	sp->size = outlen;
 	sp->content_len = outlen;
-	p->kept_bytes += outlen;
 	return 0;
 }
 
@@ -395,8 +401,12 @@ out:
 	return r;
 }
 
-/* Runs the probes planned for parts[first..], then sizes, sniffs and names them. */
-static int size_parts(struct store *st, struct store_parts *p, const struct bs_tree *tree)
+/*
+ * Runs the probes every part needs, then sizes and sniffs them. Starts over
+ * from what BODYSTRUCTURE said, so a sizing that failed half way can be tried
+ * again.
+ */
+static int size_parts(struct store *st, struct store_parts *p)
 {
 	struct item_fetch *f = calloc(1, sizeof(*f));
 	struct part_plan *plan = calloc(p->n, sizeof(*plan));
@@ -410,6 +420,15 @@ static int size_parts(struct store *st, struct store_parts *p, const struct bs_t
 		r = -ENOMEM;
 		goto out;
 	}
+	for (size_t i = 1; i < p->n; i++) {
+		struct store_part *sp = &p->parts[i];
+
+		free(sp->content);
+		sp->content = NULL;
+		sp->content_len = 0;
+		sp->has_layout = false;
+		sp->size = sp->encoded_size;
+	}
 	binary = p->binary_ok && pool_run(store_pool(st), NULL, binary_job, &probe) == 0 && probe.has;
 	while (next < p->n && r == 0) {
 		size_t first = next;
@@ -421,7 +440,7 @@ static int size_parts(struct store *st, struct store_parts *p, const struct bs_t
 		for (; next < p->n; next++) {
 			size_t saved = f->nkeys, used = strlen(f->items);
 
-			r = plan_part(f, &p->parts[next], &tree->parts[next - 1], binary, &plan[next]);
+			r = plan_part(f, &p->parts[next], binary, &plan[next]);
 			if (r == -E2BIG) {
 				f->nkeys = saved;
 				f->items[used] = '\0';
@@ -579,6 +598,7 @@ static int build_parts(struct store_parts *p, const struct bs_tree *tree)
 		sp->cte = sp->kind == PART_MESSAGE ? MIME_CTE_IDENTITY : mime_cte_from_name(bp->encoding);
 		sp->encoded_size = bp->size;
 		sp->size = bp->size;
+		sp->opaque = sp->kind == PART_LEAF && declared_opaque(bp);
 		if (bp->size > STORE_MAX_FILE) {
 			log_warn("message UID %" PRIu32 " part %s: size %" PRIu64 " refused", p->uid,
 				 bp->section, bp->size);
@@ -588,73 +608,6 @@ static int build_parts(struct store_parts *p, const struct bs_tree *tree)
 		if (!sp->section || !sp->mime_type)
 			return -ENOMEM;
 	}
-	return 0;
-}
-
-static int load_parts(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
-		      int64_t date, struct store_parts **out)
-{
-	struct store_parts *p = calloc(1, sizeof(*p));
-	struct item_fetch *f = calloc(1, sizeof(*f));
-	struct bs_tree *tree = NULL;
-	int r;
-
-	if (!p || !f) {
-		free(p);
-		free(f);
-		return -ENOMEM;
-	}
-	pthread_mutex_init(&p->lock, NULL);
-	p->mailbox = id;
-	p->uidvalidity = uidvalidity;
-	p->uid = uid;
-	p->date = date;
-	p->binary_ok = true;
-	f->uidvalidity = uidvalidity;
-	f->uid = uid;
-	f->want_structure = true;
-	item_add(f, "BODYSTRUCTURE BODY.PEEK[HEADER]", "BODY[HEADER]");
-	r = item_fetch_run(st, f, id);
-	if (r < 0)
-		goto out;
-	if (f->len[0] > MAX_HEADER) {
-		log_warn("message UID %" PRIu32 ": header of %zu bytes refused", uid, f->len[0]);
-		r = -EFBIG;
-		goto out;
-	}
-	p->header = f->val[0] ? f->val[0] : strdup("");
-	p->header_len = f->val[0] ? f->len[0] : 0;
-	f->val[0] = NULL;
-	if (!p->header) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (f->have_tree) {
-		tree = &f->tree;
-		if (tree->skipped)
-			log_warn("message UID %" PRIu32 ": %u part(s) of its structure not understood; "
-				 "listing the rest", uid, tree->skipped);
-	} else {
-		log_warn("message UID %" PRIu32 ": body structure not understood (%s); only its "
-			 "header is listed", uid, strerror(f->tree_err ? -f->tree_err : EPROTO));
-	}
-	p->subject = header_value(p, "Subject");
-	p->from = header_value(p, "From");
-	p->date_text = header_value(p, "Date");
-	p->message_id = header_value(p, "Message-ID");
-	r = build_parts(p, tree);
-	if (r == 0 && tree)
-		r = size_parts(st, p, tree);
-	if (r == 0 && tree)
-		r = name_parts(p, tree);
-out:
-	item_fetch_done(f);
-	free(f);
-	if (r < 0) {
-		parts_free(p);
-		return r;
-	}
-	*out = p;
 	return 0;
 }
 
@@ -704,40 +657,361 @@ static void lru_trim(struct parts_cache *c)
 	}
 }
 
+/* Caller holds c->lock. */
+static struct store_parts *cache_find(struct parts_cache *c, uint32_t id, uint32_t uidvalidity,
+				      uint32_t uid)
+{
+	for (struct store_parts *p = c->head; p; p = p->lru_next)
+		if (p->mailbox == id && p->uid == uid && p->uidvalidity == uidvalidity)
+			return p;
+	return NULL;
+}
+
+/* Caller holds c->lock. Keeps p, or the same message another thread loaded meanwhile. */
+static struct store_parts *cache_insert(struct parts_cache *c, struct store_parts *p)
+{
+	struct store_parts *had = cache_find(c, p->mailbox, p->uidvalidity, p->uid);
+
+	if (had) {
+		parts_free(p);
+		return had;
+	}
+	lru_push(c, p);
+	return p;
+}
+
+static bool any_opaque(const struct store_parts *p)
+{
+	for (size_t i = 1; i < p->n; i++)
+		if (p->parts[i].opaque && !p->parts[i].broken)
+			return true;
+	return false;
+}
+
+/*
+ * Builds a message's parts from its header block (taken over) and structure
+ * (NULL when the server's was not understood). Sizes them now only where a
+ * name may depend on sniffed bytes.
+ */
+static int parts_from_structure(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+				int64_t date, char *header, size_t header_len,
+				const struct bs_tree *tree, struct store_parts **out)
+{
+	struct store_parts *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (!p) {
+		free(header);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->size_lock, NULL);
+	p->mailbox = id;
+	p->uidvalidity = uidvalidity;
+	p->uid = uid;
+	p->date = date;
+	p->binary_ok = true;
+	p->header = header;
+	p->header_len = header_len;
+	p->subject = header_value(p, "Subject");
+	p->from = header_value(p, "From");
+	p->date_text = header_value(p, "Date");
+	p->message_id = header_value(p, "Message-ID");
+	r = build_parts(p, tree);
+	if (r == 0 && any_opaque(p)) {
+		r = size_parts(st, p);
+		if (r == 0) {
+			for (size_t i = 1; i < p->n; i++)
+				p->kept_bytes += p->parts[i].content_len;
+			atomic_store(&p->sized, true);
+		}
+	} else if (r == 0 && p->n == 1) {
+		atomic_store(&p->sized, true); /* the header alone: its size is known */
+	}
+	if (r == 0 && tree)
+		r = name_parts(p, tree);
+	if (r < 0) {
+		parts_free(p);
+		return r;
+	}
+	*out = p;
+	return 0;
+}
+
+/* A message's header block, or NULL (when it is refused) after logging why. */
+static char *take_header(uint32_t uid, char **val, size_t len)
+{
+	char *h = *val;
+
+	if (len > MAX_HEADER) {
+		log_warn("message UID %" PRIu32 ": header of %zu bytes refused", uid, len);
+		return NULL;
+	}
+	*val = NULL;
+	return h ? h : strdup("");
+}
+
+static void log_structure(uint32_t uid, const struct bs_tree *tree, int err)
+{
+	if (!tree)
+		log_warn("message UID %" PRIu32 ": body structure not understood (%s); only its "
+			 "header is listed", uid, strerror(err ? -err : EPROTO));
+	else if (tree->skipped)
+		log_warn("message UID %" PRIu32 ": %u part(s) of its structure not understood; "
+			 "listing the rest", uid, tree->skipped);
+}
+
+static int load_parts(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+		      int64_t date, struct store_parts **out)
+{
+	struct item_fetch *f = calloc(1, sizeof(*f));
+	const struct bs_tree *tree;
+	char *header;
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	f->uidvalidity = uidvalidity;
+	f->uid = uid;
+	f->want_structure = true;
+	item_add(f, "BODYSTRUCTURE BODY.PEEK[HEADER]", "BODY[HEADER]");
+	r = item_fetch_run(st, f, id);
+	if (r < 0)
+		goto out;
+	header = take_header(uid, &f->val[0], f->len[0]);
+	if (!header) {
+		r = f->len[0] > MAX_HEADER ? -EFBIG : -ENOMEM;
+		goto out;
+	}
+	tree = f->have_tree ? &f->tree : NULL;
+	log_structure(uid, tree, f->tree_err);
+	r = parts_from_structure(st, id, uidvalidity, uid, date, header, f->len[0], tree, out);
+out:
+	item_fetch_done(f);
+	free(f);
+	return r;
+}
+
+/* ---- loading the structures of messages read one after another ---- */
+
+/* Messages whose structures one command asks for. */
+#define BATCH_MESSAGES 64
+
+struct batch_msg {
+	struct store_msg msg;
+	bool found;
+	char *header;
+	size_t header_len;
+	bool have_tree;
+	int tree_err;
+	struct bs_tree tree;
+};
+
+struct structure_batch {
+	const char *wire;
+	uint32_t uidvalidity;
+	struct batch_msg m[BATCH_MESSAGES];
+	size_t n;
+	int err;
+};
+
+static void batch_reset(struct structure_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_msg *bm = &b->m[i];
+
+		free(bm->header);
+		bm->header = NULL;
+		bm->header_len = 0;
+		if (bm->have_tree)
+			bodystructure_free(&bm->tree);
+		bm->have_tree = false;
+		bm->found = false;
+	}
+	b->err = 0;
+}
+
+static struct batch_msg *batch_find(struct structure_batch *b, uint64_t uid)
+{
+	size_t lo = 0, hi = b->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (b->m[mid].msg.uid == uid)
+			return &b->m[mid];
+		if (b->m[mid].msg.uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int on_batch_fetch(void *ctx, const struct imap_response *r)
+{
+	struct structure_batch *b = ctx;
+	const struct imap_value *att = imap_list_item(&r->args, 0);
+	struct batch_msg *bm;
+	uint64_t uid;
+
+	if (strcmp(r->name, "FETCH") != 0 || !att || att->type != IMAP_LIST)
+		return 0;
+	if (!imap_value_number(imap_list_lookup(att, "UID"), &uid))
+		return 0;
+	bm = batch_find(b, uid);
+	if (!bm || bm->found)
+		return 0; /* not asked for, or said twice: the first answer stands */
+	for (size_t i = 0; i + 1 < att->count; i += 2) {
+		const struct imap_value *k = &att->items[i], *v = &att->items[i + 1];
+
+		if (k->type != IMAP_ATOM)
+			continue;
+		if (strcasecmp(k->str, "BODYSTRUCTURE") == 0 && !bm->have_tree) {
+			bm->tree_err = bodystructure_parse(v, STORE_MAX_PARTS - 1, 32, &bm->tree);
+			bm->have_tree = bm->tree_err == 0;
+		} else if (strcasecmp(k->str, "BODY[HEADER]") == 0 && !bm->header &&
+			   v->type == IMAP_STRING) {
+			bm->header = malloc(v->len + 1);
+			if (!bm->header) {
+				b->err = -ENOMEM;
+				return -ENOMEM;
+			}
+			memcpy(bm->header, v->str, v->len);
+			bm->header[v->len] = '\0';
+			bm->header_len = v->len;
+		}
+	}
+	/* Both items or neither: a message answered in halves is loaded on its own later. */
+	bm->found = bm->have_tree || bm->tree_err;
+	return 0;
+}
+
+static int batch_job(struct session *s, void *ctx)
+{
+	struct structure_batch *b = ctx;
+	struct imap_cmd cmd;
+	int r;
+
+	batch_reset(b);
+	r = store_select_valid(s, b->wire, b->uidvalidity);
+	if (r < 0)
+		return r;
+	imap_cmd_init(&cmd, false);
+	imap_cmd_raw(&cmd, "UID FETCH ");
+	for (size_t i = 0; i < b->n; i++)
+		imap_cmd_rawf(&cmd, "%s%" PRIu32, i ? "," : "", b->m[i].msg.uid);
+	imap_cmd_raw(&cmd, " (UID BODYSTRUCTURE BODY.PEEK[HEADER])");
+	r = session_run(s, &cmd, on_batch_fetch, b);
+	imap_cmd_free(&cmd);
+	return r == 0 ? b->err : r;
+}
+
+/*
+ * Loads the structures of message uid of mailbox id and of the ones after it
+ * (in UID order, up to BATCH_MESSAGES in all, leaving out those cached) with
+ * one command. The others go into the cache; uid's is returned in *out, or
+ * -ENOENT if the server did not answer for it.
+ */
+static int load_batch(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+		      struct store_parts **out)
+{
+	struct parts_cache *c = store_parts_cache(st);
+	struct structure_batch *b = calloc(1, sizeof(*b));
+	struct store_msg next[BATCH_MESSAGES];
+	ssize_t n;
+	int r;
+
+	*out = NULL;
+	if (!b)
+		return -ENOMEM;
+	n = store_next_messages(st, id, uidvalidity, uid - 1, next, BATCH_MESSAGES);
+	if (n <= 0 || next[0].uid != uid) {
+		r = n < 0 ? (int)n : -ENOENT;
+		goto out;
+	}
+	pthread_mutex_lock(&c->lock);
+	for (ssize_t i = 0; i < n; i++)
+		if (i == 0 || !cache_find(c, id, uidvalidity, next[i].uid))
+			b->m[b->n++].msg = next[i];
+	pthread_mutex_unlock(&c->lock);
+	b->uidvalidity = uidvalidity;
+	b->wire = store_mailbox_wire(st, id);
+	if (!b->wire) {
+		r = -ESTALE;
+		goto out;
+	}
+	r = pool_run(store_pool(st), b->wire, batch_job, b);
+	for (size_t i = 0; i < b->n && r == 0; i++) {
+		struct batch_msg *bm = &b->m[i];
+		struct store_parts *p;
+		char *header;
+
+		if (!bm->found)
+			continue;
+		header = take_header(bm->msg.uid, &bm->header, bm->header_len);
+		if (!header)
+			continue; /* refused, or out of memory: loading it alone says which */
+		log_structure(bm->msg.uid, bm->have_tree ? &bm->tree : NULL, bm->tree_err);
+		if (parts_from_structure(st, id, uidvalidity, bm->msg.uid, bm->msg.date, header,
+					 bm->header_len, bm->have_tree ? &bm->tree : NULL, &p) < 0)
+			continue;
+		if (bm->msg.uid == uid) {
+			*out = p;
+			continue;
+		}
+		pthread_mutex_lock(&c->lock);
+		p = cache_insert(c, p);
+		lru_trim(c);
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (r == 0 && !*out)
+		r = -ENOENT;
+out:
+	batch_reset(b);
+	free((char *)b->wire);
+	free(b);
+	return r;
+}
+
 int store_parts_get(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
 		    int64_t date, struct store_parts **out)
 {
 	struct parts_cache *c = store_parts_cache(st);
-	struct store_parts *p, *loaded;
+	struct store_parts *p, *loaded = NULL;
+	struct store_msg prev;
+	bool in_order;
 	int r;
 
 	pthread_mutex_lock(&c->lock);
-	for (p = c->head; p; p = p->lru_next) {
-		if (p->mailbox == id && p->uid == uid && p->uidvalidity == uidvalidity) {
-			lru_unlink(c, p);
-			lru_push(c, p);
-			p->refs++;
-			pthread_mutex_unlock(&c->lock);
-			*out = p;
-			return 0;
-		}
+	p = cache_find(c, id, uidvalidity, uid);
+	if (p) {
+		lru_unlink(c, p);
+		lru_push(c, p);
+		p->refs++;
+		pthread_mutex_unlock(&c->lock);
+		*out = p;
+		return 0;
 	}
+	/* The message after the last one loaded: a walk (grep -r, find) is going on. */
+	in_order = c->last_mailbox == id && c->last_uidvalidity == uidvalidity &&
+		   c->last_uid < uid;
+	prev.uid = c->last_uid;
+	c->last_mailbox = id;
+	c->last_uidvalidity = uidvalidity;
+	c->last_uid = uid;
 	pthread_mutex_unlock(&c->lock);
 
-	r = load_parts(st, id, uidvalidity, uid, date, &loaded);
+	if (in_order)
+		in_order = store_next_messages(st, id, uidvalidity, prev.uid, &prev, 1) == 1 &&
+			   prev.uid == uid;
+	r = in_order ? load_batch(st, id, uidvalidity, uid, &loaded) : -ENOENT;
+	if (r == -ENOENT)
+		r = load_parts(st, id, uidvalidity, uid, date, &loaded);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&c->lock);
-	/* Another thread may have loaded it meanwhile: keep one. */
-	for (p = c->head; p; p = p->lru_next)
-		if (p->mailbox == id && p->uid == uid && p->uidvalidity == uidvalidity)
-			break;
-	if (p) {
-		parts_free(loaded);
-	} else {
-		p = loaded;
-		lru_push(c, p);
-	}
+	p = cache_insert(c, loaded);
 	p->refs++;
 	lru_trim(c);
 	pthread_mutex_unlock(&c->lock);
@@ -769,6 +1043,41 @@ void store_parts_cache_clear(struct store *st)
 		parts_free(p);
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+bool store_parts_is_sized(const struct store_parts *p)
+{
+	return atomic_load(&p->sized);
+}
+
+int store_parts_sized(struct store *st, struct store_parts *p)
+{
+	struct parts_cache *c = store_parts_cache(st);
+	size_t kept = 0;
+	int r = 0;
+
+	if (atomic_load(&p->sized))
+		return 0;
+	pthread_mutex_lock(&p->size_lock);
+	if (!atomic_load(&p->sized)) {
+		r = size_parts(st, p);
+		if (r == 0) {
+			for (size_t i = 1; i < p->n; i++)
+				kept += p->parts[i].content_len;
+			atomic_store(&p->sized, true);
+		}
+	}
+	pthread_mutex_unlock(&p->size_lock);
+	if (kept) {
+		/* Decoded copies count against the cache's bound like those kept while loading. */
+		pthread_mutex_lock(&c->lock);
+		p->kept_bytes += kept;
+		if (p->lru_prev || c->head == p)
+			c->kept += kept;
+		lru_trim(c);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return r;
 }
 
 int store_parts_find(const struct store_parts *p, const char *name)
@@ -990,6 +1299,9 @@ ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uin
 
 	if (idx >= p->n)
 		return -ENOENT;
+	r = store_parts_sized(st, p);
+	if (r < 0)
+		return r;
 	sp = &p->parts[idx];
 	if (off >= sp->size)
 		return 0;

@@ -12,14 +12,24 @@
  * cached. Sizes the server reports (BINARY.SIZE) are never trusted: Dovecot
  * 2.3 answers them wrongly for many parts.
  *
+ * Sizing costs round trips, and a walk over many messages (grep -r, find
+ * -name) needs only names: so a structure is loaded with names and declared
+ * types, and its sizes are made exact on first need (store_parts_sized()).
+ * Only a message with a part whose type must be sniffed (its file name may
+ * depend on it) is sized while loading. When messages are loaded one after
+ * another in UID order, the structures of the next ones come in the same
+ * command.
+ *
  * Thread-safe. A struct store_parts is shared and reference-counted: take one
- * with store_parts_get(), give it back with store_parts_put(); its fields
- * other than the content cache never change.
+ * with store_parts_get(), give it back with store_parts_put(). Names, sections,
+ * types, charsets and the header never change; size, layout and content are
+ * valid once store_parts_sized() has returned 0.
  */
 #ifndef IMAPFS_STORE_PARTS_H
 #define IMAPFS_STORE_PARTS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +62,7 @@ struct store_part {
 	char *content;         /* whole decoded content when kept, else NULL */
 	size_t content_len;
 	bool broken;           /* its size cannot be believed: reads fail with EIO */
+	bool opaque;           /* declared octet-stream or untyped: sniffed with libmagic */
 };
 
 struct store_parts {
@@ -64,8 +75,10 @@ struct store_parts {
 	size_t n;
 
 	/* Everything below is private to parts.c. */
-	pthread_mutex_t lock; /* content and binary_ok */
-	bool binary_ok;       /* BINARY has not failed for this message */
+	pthread_mutex_t lock;       /* content and binary_ok */
+	pthread_mutex_t size_lock;  /* one thread sizes; the others wait for it */
+	atomic_bool sized;
+	bool binary_ok;             /* BINARY has not failed for this message */
 	unsigned refs;
 	struct store_parts *lru_prev, *lru_next;
 	size_t kept_bytes;
@@ -79,12 +92,20 @@ int store_parts_get(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_
 		    int64_t date, struct store_parts **out);
 void store_parts_put(struct store *st, struct store_parts *p);
 
+/*
+ * Makes every part's size exact (asking the server the first time). Returns 0,
+ * -ESTALE (mailbox gone or recreated), -EIO, -EINTR.
+ */
+int store_parts_sized(struct store *st, struct store_parts *p);
+/* Whether sizes are exact already: store_parts_sized() would not block. */
+bool store_parts_is_sized(const struct store_parts *p);
+
 /* Index of the part called name, or -ENOENT. */
 int store_parts_find(const struct store_parts *p, const char *name);
 
 /*
- * Reads up to len bytes of part idx at offset off into buf. Returns the byte
- * count (0 past the end) or -errno.
+ * Reads up to len bytes of part idx at offset off into buf (sizing the parts
+ * first if need be). Returns the byte count (0 past the end) or -errno.
  */
 ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uint64_t off,
 			size_t len, char *buf);

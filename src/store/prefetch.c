@@ -15,6 +15,7 @@
 #include "log.h"
 #include "net/net.h"
 #include "store/pool.h"
+#include "store/body_cache.h"
 #include "store/store.h"
 
 #define STREAMS 8
@@ -121,6 +122,7 @@ static int on_batch_fetch(void *ctx, const struct imap_response *r)
 	struct held *h;
 	uint64_t uid;
 	char *body;
+	bool kept = false;
 
 	if (strcmp(r->name, "FETCH") != 0 || !att || att->type != IMAP_LIST)
 		return 0;
@@ -143,10 +145,15 @@ static int on_batch_fetch(void *ctx, const struct imap_response *r)
 		h->body = body;
 		body = NULL;
 		h->in_flight = false;
+		kept = true;
 		pthread_cond_broadcast(&pf->changed);
 	}
 	pthread_mutex_unlock(&pf->lock);
 	free(body);
+	/* Written after the readers have it; from the parser's copy, which lives until we return. */
+	if (kept)
+		body_cache_put(store_body_cache(pf->st), bf->b->wire, bf->b->uidvalidity, (uint32_t)uid,
+			       val->str, val->len);
 	return 0;
 }
 
@@ -276,9 +283,10 @@ static struct stream *stream_of(struct prefetch *pf, uint32_t id, uint32_t uidva
 void prefetch_reading(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, uint32_t uid)
 {
 	struct store_msg next[PREFETCH_BATCH];
+	bool on_disk[PREFETCH_BATCH];
 	struct batch *b = NULL;
 	struct stream *s;
-	uint32_t ahead;
+	uint32_t ahead, passed = 0;
 	uint64_t bytes = 0;
 	size_t ahead_count = 0;
 	unsigned streak;
@@ -316,6 +324,10 @@ void prefetch_reading(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, ui
 		free(b);
 		return;
 	}
+	/* Bodies on disk need no fetching (asked before the lock: it costs a stat each). */
+	for (ssize_t i = 0; i < n; i++)
+		on_disk[i] = body_cache_has(store_body_cache(pf->st), b->wire, uidvalidity,
+					    next[i].uid, next[i].size);
 	pthread_mutex_lock(&pf->lock);
 	/* Looked up again: another mailbox's reader may have taken its place. */
 	s = stream_of(pf, id, uidvalidity);
@@ -325,6 +337,10 @@ void prefetch_reading(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, ui
 
 		if (next[i].uid <= s->ahead_uid || next[i].size > PREFETCH_MAX_MESSAGE)
 			continue;
+		if (on_disk[i]) {
+			passed = next[i].uid;
+			continue;
+		}
 		if (bytes + next[i].size > PREFETCH_BATCH_BYTES || !make_room(pf, next[i].size))
 			break;
 		if (find_held(pf, id, uidvalidity, next[i].uid, NULL))
@@ -361,6 +377,8 @@ void prefetch_reading(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, ui
 		}
 		b->n = 0;
 	}
+	if (!b->n && passed > s->ahead_uid)
+		s->ahead_uid = passed; /* all on disk: not to be looked at again */
 	if (b->n) {
 		s->ahead_uid = b->uids[b->n - 1];
 		if (pf->queue_tail)

@@ -16,6 +16,7 @@
 #include "store/parts.h"
 #include "store/parts_cache.h"
 #include "store/pool.h"
+#include "store/body_cache.h"
 #include "store/prefetch.h"
 #include "store/wire_index.h"
 
@@ -63,6 +64,7 @@ struct store {
 
 	struct parts_cache *parts_cache;
 	struct prefetch *prefetch; /* NULL: every body is read on demand */
+	struct body_cache *bodies; /* NULL: no disk cache */
 };
 
 static struct mailbox *mailbox_new(const char *wire, const char *name, uint32_t parent, char delim)
@@ -443,6 +445,13 @@ static int lock_cancellable(pthread_mutex_t *mu)
 	}
 }
 
+/* The server could not be reached or answered nothing: not a refusal. */
+static bool unreachable(int r)
+{
+	return r == -EIO || r == -ETIMEDOUT || r == -ECONNREFUSED || r == -ECONNRESET ||
+	       r == -EHOSTUNREACH || r == -ENETUNREACH;
+}
+
 int store_refresh_mailboxes(struct store *st, bool force)
 {
 	struct list_result res = { 0 };
@@ -496,8 +505,12 @@ int store_refresh_mailboxes(struct store *st, bool force)
 	/* Said once per outage: lookups retry it at every expiry meanwhile. */
 	pthread_mutex_lock(&st->list_lock);
 	if (r < 0 && !st->list_failing)
-		log_error("listing mailboxes failed: %s", strerror(-r));
+		log_error("listing mailboxes failed: %s%s", strerror(-r),
+			  unreachable(r) && st->list_at_ms ? "; showing the last known tree" : "");
 	st->list_failing = r < 0;
+	/* Offline, the tree stays as last listed (and is asked again at each look). */
+	if (unreachable(r) && !force && st->list_at_ms)
+		r = 0;
 	pthread_mutex_unlock(&st->list_lock);
 	return r;
 }
@@ -689,6 +702,18 @@ int store_select_valid(struct session *s, const char *wire, uint32_t uidvalidity
 	return r;
 }
 
+int store_catch_up(struct session *s)
+{
+	struct imap_cmd cmd;
+	int r;
+
+	imap_cmd_init(&cmd, false);
+	imap_cmd_raw(&cmd, "NOOP");
+	r = session_run(s, &cmd, NULL, NULL);
+	imap_cmd_free(&cmd);
+	return r;
+}
+
 static int listing_job(struct session *s, void *ctx)
 {
 	struct listing *l = ctx;
@@ -805,7 +830,7 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 	char *wire = NULL;
 	uint32_t *gone = NULL;
 	size_t ngone = 0;
-	bool changed = false;
+	bool changed = false, had_listing = false;
 	int r = 0;
 
 	pthread_mutex_lock(&st->lock);
@@ -828,6 +853,7 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 		goto out;
 	}
 	wire = strdup(m->wire);
+	had_listing = m->listed_at_ms != 0;
 	l.known = m->listed_at_ms != 0 && !full;
 	l.known_uidvalidity = m->uidvalidity;
 	l.known_uidnext = m->uidnext;
@@ -842,8 +868,12 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 	r = pool_run(st->pool, wire, listing_job, &l);
 	if (r == 0 && l.err)
 		r = l.err;
-	if (r < 0)
+	if (r < 0) {
+		/* Offline: the messages as last listed (bodies come from the disk cache). */
+		if (unreachable(r) && !force && had_listing)
+			r = 0;
 		goto out;
+	}
 	pthread_mutex_lock(&st->lock);
 	if (l.flags_only) {
 		for (size_t i = 0; i < l.n; i++) {
@@ -1022,17 +1052,21 @@ static int body_job(struct session *s, void *ctx)
 	struct imap_cmd cmd;
 	int r;
 
-	b->found = false;
-	b->oversized = false;
-	b->got = 0;
 	r = store_select_valid(s, b->wire, b->uidvalidity);
-	if (r < 0)
-		return r;
-	imap_cmd_init(&cmd, false);
-	imap_cmd_rawf(&cmd, "UID FETCH %" PRIu32 " (UID BODY.PEEK[]<%" PRIu64 ".%zu>)", b->uid,
-		      b->off, b->len);
-	r = session_run(s, &cmd, on_body_fetch, b);
-	imap_cmd_free(&cmd);
+	for (int attempt = 0; r == 0 && attempt < 2; attempt++) {
+		if (attempt && (r = store_catch_up(s)) < 0)
+			break;
+		b->found = false;
+		b->oversized = false;
+		b->got = 0;
+		imap_cmd_init(&cmd, false);
+		imap_cmd_rawf(&cmd, "UID FETCH %" PRIu32 " (UID BODY.PEEK[]<%" PRIu64 ".%zu>)",
+			      b->uid, b->off, b->len);
+		r = session_run(s, &cmd, on_body_fetch, b);
+		imap_cmd_free(&cmd);
+		if (b->found)
+			break;
+	}
 	if (r == 0 && (b->oversized || !b->found)) {
 		/* Expunged by another client, or a server answering something else. */
 		if (!b->found)
@@ -1047,8 +1081,10 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 {
 	struct body_read b = { .uidvalidity = uidvalidity, .uid = uid, .off = off, .len = len,
 			       .buf = buf };
+	struct store_msg listed;
 	struct mailbox *m;
 	char *wire = NULL;
+	bool sized;
 	ssize_t got;
 	int r;
 
@@ -1063,8 +1099,21 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 	pthread_mutex_unlock(&st->lock);
 	if (!wire)
 		return m ? -ENOMEM : -ESTALE;
+	/* The disk cache serves only a body of the size the listing gives. */
+	sized = st->bodies && uid > 0 &&
+		store_next_messages(st, id, uidvalidity, uid - 1, &listed, 1) == 1 &&
+		listed.uid == uid;
+	if (sized) {
+		got = body_cache_read(st->bodies, wire, uidvalidity, uid, listed.size, off, len, buf);
+		if (got != -ENOENT) {
+			free(wire);
+			return got;
+		}
+	}
 	b.wire = wire;
 	r = pool_run(st->pool, wire, body_job, &b);
+	if (r == 0 && sized && off == 0 && b.got == listed.size)
+		body_cache_put(st->bodies, wire, uidvalidity, uid, buf, b.got);
 	free(wire);
 	return r < 0 ? r : (ssize_t)b.got;
 }
@@ -1260,6 +1309,11 @@ struct pool *store_pool(struct store *st)
 	return st->pool;
 }
 
+struct body_cache *store_body_cache(struct store *st)
+{
+	return st->bodies;
+}
+
 struct parts_cache *store_parts_cache(struct store *st)
 {
 	return st->parts_cache;
@@ -1374,6 +1428,14 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 	r = pool_new(&st->opts.session, opts->connections, &st->pool, err, errlen);
 	if (r < 0)
 		goto fail;
+	if (opts->cache_size && opts->cache_dir) {
+		char why[512];
+
+		/* Only ever a saving: a mount without it still works. */
+		if (body_cache_open(opts->cache_dir, opts->cache_account, opts->cache_size,
+				    &st->bodies, why, sizeof(why)) < 0)
+			log_warn("%s; going on without a disk cache", why);
+	}
 	st->prefetch = prefetch_new(st);
 	r = store_refresh_mailboxes(st, true);
 	if (r < 0) {
@@ -1395,6 +1457,7 @@ void store_close(struct store *st)
 		store_parts_cache_clear(st);
 	parts_cache_free(st->parts_cache);
 	prefetch_free(st->prefetch);
+	body_cache_close(st->bodies);
 	pool_free(st->pool);
 	for (size_t i = 0; i < st->nmb; i++)
 		mailbox_free(st->mb[i]);

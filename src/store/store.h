@@ -36,6 +36,10 @@ struct store_options {
 	unsigned connections; /* pool size, >= 1 */
 	int listing_ttl_ms;   /* how long a mailbox's message list is trusted */
 	int tree_ttl_ms;      /* how long the mailbox tree (LIST) is trusted */
+	/* Disk cache of bodies (store/body_cache.h); none if cache_size is 0. */
+	const char *cache_dir;
+	const char *cache_account; /* "user@host:port": whose bodies they are */
+	uint64_t cache_size;
 };
 
 /*
@@ -99,8 +103,9 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
 char *store_flags_text(struct store *st, uint32_t flags);
 
 /*
- * Reads up to len bytes of message uid at offset off into buf with
- * BODY.PEEK[]<off.len>. Returns the byte count (0 at or past the end), or
+ * Reads up to len bytes of message uid at offset off into buf: from a body
+ * fetched ahead, from the disk cache, or with BODY.PEEK[]<off.len> (a read
+ * that brings a whole body puts it in the disk cache). Returns the byte count (0 at or past the end), or
  * -ESTALE if the mailbox's UIDVALIDITY is no longer uidvalidity or the message
  * is gone, -EIO if the connection failed.
  */
@@ -173,9 +178,19 @@ struct pool;
  * -ESTALE if the mailbox now has another (deleted and created again).
  */
 int store_select_valid(struct session *s, const char *wire, uint32_t uidvalidity);
+/*
+ * A session that has had a mailbox selected for a while sees the messages
+ * another client added only once the server has told it (EXISTS), so a UID
+ * FETCH of one listed on another session may answer nothing: NOOP lets the
+ * server tell. Call it when a fetch found nothing, then fetch once more.
+ */
+int store_catch_up(struct session *s);
 struct parts_cache;
 struct pool *store_pool(struct store *st);
 struct parts_cache *store_parts_cache(struct store *st);
+struct body_cache;
+/* NULL when there is no disk cache. */
+struct body_cache *store_body_cache(struct store *st);
 /*
  * Up to max messages of mailbox id with UIDs above after, as last listed
  * (without asking the server); -ESTALE if its UIDVALIDITY is not uidvalidity.

@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "store/body_cache.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+
+#define HEX_NAME (2 * 32)
+#define TMP_PREFIX "tmp."
+/* A hit refreshes the body's mtime (its place in the LRU order) at most this often. */
+#define TOUCH_SECONDS 60
+
+struct body_cache {
+	char *dir; /* <cache_dir>/<account hash> */
+	int dirfd;
+	uint64_t max;
+	pthread_mutex_t put_lock; /* writers, scanned, serial */
+	bool scanned;             /* used counts what was on disk at the first put */
+	unsigned serial;
+	pthread_mutex_t lock;     /* used, warned */
+	uint64_t used;
+	bool warned;
+};
+
+static void sha256_hex(const void *data, size_t len, char out[HEX_NAME + 1])
+{
+	unsigned char md[32];
+	unsigned mdlen = 0;
+
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/*
+ * "<2 hex>/<64 hex>" for a message, relative to the account directory. The
+ * wire name is hashed with its NUL: no name ends where a number begins.
+ */
+static int body_path(const char *wire, uint32_t uidvalidity, uint32_t uid,
+		     char out[HEX_NAME + 4])
+{
+	size_t wlen = strlen(wire) + 1;
+	char *key = malloc(wlen + 24), hex[HEX_NAME + 1];
+	int n;
+
+	if (!key)
+		return -ENOMEM;
+	memcpy(key, wire, wlen);
+	n = snprintf(key + wlen, 24, "%" PRIu32 " %" PRIu32, uidvalidity, uid);
+	sha256_hex(key, wlen + (size_t)n, hex);
+	free(key);
+	snprintf(out, HEX_NAME + 4, "%.2s/%s", hex, hex);
+	return 0;
+}
+
+static void warn_once(struct body_cache *bc, const char *what, int err)
+{
+	bool first;
+
+	pthread_mutex_lock(&bc->lock);
+	first = !bc->warned;
+	bc->warned = true;
+	pthread_mutex_unlock(&bc->lock);
+	if (first)
+		log_warn("disk cache %s: %s: %s (reading from the server instead)", bc->dir, what,
+			 strerror(err));
+}
+
+static int mkdir_p(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			*p = '/';
+			return -errno;
+		}
+		*p = '/';
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Calls fn for every body file (and removes stray temporaries). */
+static void for_each_body(struct body_cache *bc,
+			  void (*fn)(void *ctx, const char *rel, const struct stat *st), void *ctx)
+{
+	for (unsigned b = 0; b < 256; b++) {
+		char sub[3];
+		int fd;
+		DIR *d;
+		struct dirent *de;
+
+		snprintf(sub, sizeof(sub), "%02x", b);
+		fd = openat(bc->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+			continue;
+		}
+		while ((de = readdir(d))) {
+			char rel[HEX_NAME + 4];
+			struct stat st;
+
+			if (de->d_name[0] == '.')
+				continue;
+			if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0) {
+				unlinkat(fd, de->d_name, 0);
+				continue;
+			}
+			if (strlen(de->d_name) != HEX_NAME || fstatat(fd, de->d_name, &st, 0) < 0 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+			snprintf(rel, sizeof(rel), "%s/%s", sub, de->d_name);
+			fn(ctx, rel, &st);
+		}
+		closedir(d);
+	}
+}
+
+static void add_size(void *ctx, const char *rel, const struct stat *st)
+{
+	(void)rel;
+	*(uint64_t *)ctx += (uint64_t)st->st_size;
+}
+
+struct lru_entry {
+	char rel[HEX_NAME + 4];
+	struct timespec mtime;
+	uint64_t size;
+};
+
+struct lru_list {
+	struct lru_entry *e;
+	size_t n, cap;
+	bool failed;
+};
+
+static void collect(void *ctx, const char *rel, const struct stat *st)
+{
+	struct lru_list *l = ctx;
+
+	if (l->failed)
+		return;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 256;
+		struct lru_entry *grown = realloc(l->e, ncap * sizeof(*grown));
+
+		if (!grown) {
+			l->failed = true;
+			return;
+		}
+		l->e = grown;
+		l->cap = ncap;
+	}
+	snprintf(l->e[l->n].rel, sizeof(l->e[l->n].rel), "%s", rel);
+	l->e[l->n].mtime = st->st_mtim;
+	l->e[l->n].size = (uint64_t)st->st_size;
+	l->n++;
+}
+
+static int older_first(const void *a, const void *b)
+{
+	const struct lru_entry *x = a, *y = b;
+
+	if (x->mtime.tv_sec != y->mtime.tv_sec)
+		return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
+	if (x->mtime.tv_nsec != y->mtime.tv_nsec)
+		return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Removes least recently used bodies until they fill at most target bytes.
+ * Reads the directory again, so bodies another mount of the account added
+ * count too.
+ */
+static void evict(struct body_cache *bc, uint64_t target)
+{
+	struct lru_list l = { 0 };
+	uint64_t total = 0;
+	size_t removed = 0;
+
+	for_each_body(bc, collect, &l);
+	if (l.failed) {
+		free(l.e);
+		return;
+	}
+	for (size_t i = 0; i < l.n; i++)
+		total += l.e[i].size;
+	qsort(l.e, l.n, sizeof(*l.e), older_first);
+	for (size_t i = 0; i < l.n && total > target; i++) {
+		if (unlinkat(bc->dirfd, l.e[i].rel, 0) == 0 || errno == ENOENT) {
+			total -= l.e[i].size;
+			removed++;
+		}
+	}
+	free(l.e);
+	pthread_mutex_lock(&bc->lock);
+	bc->used = total;
+	pthread_mutex_unlock(&bc->lock);
+	log_debug("disk cache: removed %zu least recently used bodies; %" PRIu64 " bytes kept",
+		  removed, total);
+}
+
+int body_cache_open(const char *dir, const char *account, uint64_t max_bytes,
+		    struct body_cache **out, char *err, size_t errlen)
+{
+	struct body_cache *bc = calloc(1, sizeof(*bc));
+	char hex[HEX_NAME + 1];
+	int r;
+
+	*out = NULL;
+	if (!bc)
+		return -ENOMEM;
+	pthread_mutex_init(&bc->lock, NULL);
+	pthread_mutex_init(&bc->put_lock, NULL);
+	bc->dirfd = -1;
+	bc->max = max_bytes;
+	sha256_hex(account, strlen(account), hex);
+	if (asprintf(&bc->dir, "%s/%.16s", dir, hex) < 0) {
+		bc->dir = NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = mkdir_p(bc->dir);
+	if (r == 0) {
+		bc->dirfd = open(bc->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (bc->dirfd < 0)
+			r = -errno;
+	}
+	for (unsigned b = 0; r == 0 && b < 256; b++) {
+		char sub[3];
+
+		snprintf(sub, sizeof(sub), "%02x", b);
+		if (mkdirat(bc->dirfd, sub, 0700) < 0 && errno != EEXIST)
+			r = -errno;
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "cannot use the cache directory %s: %s", bc->dir, strerror(-r));
+		goto fail;
+	}
+	*out = bc;
+	return 0;
+fail:
+	body_cache_close(bc);
+	return r;
+}
+
+void body_cache_close(struct body_cache *bc)
+{
+	if (!bc)
+		return;
+	if (bc->dirfd >= 0)
+		close(bc->dirfd);
+	pthread_mutex_destroy(&bc->lock);
+	pthread_mutex_destroy(&bc->put_lock);
+	free(bc->dir);
+	free(bc);
+}
+
+/* The body's file, open for reading, if it has exactly size bytes; else -ENOENT. */
+static int open_body(struct body_cache *bc, const char *rel, uint64_t size, struct stat *st)
+{
+	int fd = openat(bc->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -ENOENT;
+	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || (uint64_t)st->st_size != size) {
+		/* Not what the server lists under this key: never served, and made room for. */
+		close(fd);
+		if (unlinkat(bc->dirfd, rel, 0) == 0) {
+			pthread_mutex_lock(&bc->lock);
+			bc->used -= bc->used < (uint64_t)st->st_size ? bc->used : (uint64_t)st->st_size;
+			pthread_mutex_unlock(&bc->lock);
+		}
+		return -ENOENT;
+	}
+	return fd;
+}
+
+bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
+		    uint64_t size)
+{
+	char rel[HEX_NAME + 4];
+	struct stat st;
+
+	if (!bc || body_path(wire, uidvalidity, uid, rel) < 0)
+		return false;
+	return fstatat(bc->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	       (uint64_t)st.st_size == size;
+}
+
+ssize_t body_cache_read(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			uint32_t uid, uint64_t size, uint64_t off, size_t len, char *buf)
+{
+	char rel[HEX_NAME + 4];
+	struct stat st;
+	size_t done = 0;
+	int fd;
+
+	if (!bc || body_path(wire, uidvalidity, uid, rel) < 0)
+		return -ENOENT;
+	fd = open_body(bc, rel, size, &st);
+	if (fd < 0)
+		return fd;
+	if (off >= size) {
+		close(fd);
+		return 0;
+	}
+	if (len > size - off)
+		len = (size_t)(size - off);
+	while (done < len) {
+		ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* Shorter than it said a moment ago: not to be trusted. */
+			int e = n < 0 ? errno : EIO;
+
+			close(fd);
+			warn_once(bc, "reading a body failed", e);
+			return -ENOENT;
+		}
+		done += (size_t)n;
+	}
+	if (off == 0 && time(NULL) - st.st_mtim.tv_sec > TOUCH_SECONDS)
+		futimens(fd, NULL); /* used now: last in line to be evicted */
+	close(fd);
+	return (ssize_t)done;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+void body_cache_put(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
+		    const char *body, size_t len)
+{
+	char rel[HEX_NAME + 4], tmp[HEX_NAME + 32];
+	int fd, r;
+
+	if (!bc || len > bc->max / 4 || body_path(wire, uidvalidity, uid, rel) < 0)
+		return; /* one body may not push out a quarter of the cache */
+	/* One writer at a time, room made first: the bound holds at every moment. */
+	pthread_mutex_lock(&bc->put_lock);
+	if (!bc->scanned) {
+		/* What earlier mounts left. */
+		uint64_t on_disk = 0;
+
+		for_each_body(bc, add_size, &on_disk);
+		bc->scanned = true;
+		pthread_mutex_lock(&bc->lock);
+		bc->used = on_disk;
+		pthread_mutex_unlock(&bc->lock);
+	}
+	if (body_cache_used(bc) + len > bc->max)
+		evict(bc, bc->max / 10 * 9 - len);
+	snprintf(tmp, sizeof(tmp), "%.2s/" TMP_PREFIX "%ld.%u", rel, (long)getpid(), bc->serial++);
+	fd = openat(bc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = write_all(fd, body, len);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(bc->dirfd, tmp, bc->dirfd, rel) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(bc->dirfd, tmp, 0);
+		goto out;
+	}
+	pthread_mutex_lock(&bc->lock);
+	bc->used += len;
+	pthread_mutex_unlock(&bc->lock);
+out:
+	pthread_mutex_unlock(&bc->put_lock);
+	if (r < 0)
+		warn_once(bc, "writing a body failed", -r);
+}
+
+uint64_t body_cache_used(struct body_cache *bc)
+{
+	uint64_t used;
+
+	if (!bc)
+		return 0;
+	pthread_mutex_lock(&bc->lock);
+	used = bc->used;
+	pthread_mutex_unlock(&bc->lock);
+	return used;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Message bodies kept on disk across mounts, so a second grep -r after a
+ * remount reads local files, and a message read once stays readable while
+ * the server is unreachable.
+ *
+ * A body is keyed by (account, mailbox wire name, UIDVALIDITY, UID), which
+ * IMAP promises names one message forever. Its file is named by the SHA-256
+ * of that key, so nothing a server says ever becomes part of a path:
+ *
+ *   <cache_dir>/<hash of user@host:port>/<2 hex digits>/<64 hex digits>
+ *
+ * Written whole to a temporary file, then renamed into place: a crash leaves
+ * at most a stray temporary (removed at the next mount), never a partial body
+ * under a body's name. A body is served only if its size is the size the
+ * listing gives (RFC822.SIZE); one of any other size is removed.
+ *
+ * Bounded: when the bodies together pass max_bytes, the least recently used
+ * (by mtime, which a hit refreshes) are removed until they fill 90% of it.
+ *
+ * The cache only ever saves work: every failure to write or read it is
+ * logged once and the caller goes to the server. Thread-safe.
+ */
+#ifndef IMAPFS_STORE_BODY_CACHE_H
+#define IMAPFS_STORE_BODY_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct body_cache;
+
+/*
+ * Opens (creating, mode 0700) the cache of account (e.g. "alice@host:993")
+ * under dir. Returns 0, or -errno with a message for the user in err.
+ */
+int body_cache_open(const char *dir, const char *account, uint64_t max_bytes,
+		    struct body_cache **out, char *err, size_t errlen);
+/* NULL is fine. */
+void body_cache_close(struct body_cache *bc);
+
+/*
+ * Copies up to len bytes at off of the cached body into buf. Returns the count
+ * (0 at or past its end), or -ENOENT if no body of exactly size bytes is kept.
+ */
+ssize_t body_cache_read(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			uint32_t uid, uint64_t size, uint64_t off, size_t len, char *buf);
+/* Whether a body of exactly size bytes is kept (without refreshing its use). */
+bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
+		    uint64_t size);
+/* Keeps the len bytes of body as the message's (replacing any kept before). */
+void body_cache_put(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
+		    const char *body, size_t len);
+
+/* Bytes of bodies kept now (as far as this process knows). */
+uint64_t body_cache_used(struct body_cache *bc);
+
+#endif

@@ -1,0 +1,219 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The disk cache of message bodies (-o cache_dir, -o cache_size), against a
+private Dovecot through real mounts: a remount reads what was read before
+from disk, bodies read once stay readable while the server is down, the
+cache stays within its bound dropping the least recently used, and nothing
+on disk is served unless it is whole and of the listed size."""
+
+import os
+import random
+import stat
+
+import pytest
+
+import dovecot
+from conftest import bounded
+
+
+def _read(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def _received(m):
+    return int(os.getxattr(m.path, 'user.imapfs.bytes_received'))
+
+
+def _bodies(cache_dir):
+    """{relative path: size} of every body file under cache_dir."""
+    out = {}
+    for root, _dirs, files in os.walk(cache_dir):
+        for f in files:
+            p = os.path.join(root, f)
+            out[os.path.relpath(p, cache_dir)] = os.path.getsize(p)
+    return out
+
+
+def _drop_page_cache():
+    """So reads reach imapfs again (tests run as root, as CI does)."""
+    os.sync()
+    with open('/proc/sys/vm/drop_caches', 'w') as f:
+        f.write('1\n')
+
+
+def _corpus(n, seed, box_sizes=(300, 5000, 40000, 200000)):
+    rnd = random.Random(seed)
+    return [dovecot.make_message('cached %d' % i,
+                                 ''.join(rnd.choice('abcdefgh \n')
+                                         for _ in range(rnd.choice(box_sizes))),
+                                 msgid='<cached-%d-%d@imapfs.test>' % (seed, i))
+            for i in range(n)]
+
+
+def _mount(mount_factory, dv, cache_dir, *extra, **kw):
+    return mount_factory(dv.url('imap'), ['tls=none', 'cache_dir=' + cache_dir] + list(extra),
+                         password=dv.password, **kw)
+
+
+def test_remount_reads_bodies_from_disk(dovecot_factory, mount_factory, tmp_path):
+    """Every message read on one mount (one by one, and a walk in UID order
+    that fetches ahead) is read on the next mount from the disk cache: the
+    bytes are the same and almost nothing comes from the server."""
+    dv = dovecot_factory()
+    raws = _corpus(150, seed=1)
+    uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
+    cache = str(tmp_path / 'cache')
+    m = _mount(mount_factory, dv, cache)
+    for uid, raw in zip(uids[:5], raws[:5]):           # single reads
+        assert _read(m.p('INBOX', '%d.eml' % uid)) == raw
+    for uid, raw in zip(uids, raws):                   # a walk: fetched ahead
+        assert _read(m.p('INBOX', '%d.eml' % uid)) == raw
+    m.stop()
+    kept = _bodies(cache)
+    assert len(kept) == len(raws), '%d bodies kept of %d' % (len(kept), len(raws))
+    assert sorted(kept.values()) == sorted(len(r) for r in raws)
+
+    m2 = _mount(mount_factory, dv, cache)
+    before = _received(m2)
+    for uid, raw in zip(uids, raws):
+        assert _read(m2.p('INBOX', '%d.eml' % uid)) == raw
+    got = _received(m2) - before
+    total = sum(len(r) for r in raws)
+    print('second mount: %d bytes from the server to read %d bytes' % (got, total))
+    assert got < total // 50, (got, total)
+
+
+def test_bodies_on_disk_readable_while_server_down(dovecot_factory, mount_factory, tmp_path):
+    """With the server stopped, a message read before still reads (from
+    disk, not the page cache, which is dropped); one never read fails with
+    EIO, and nothing hangs."""
+    dv = dovecot_factory()
+    raws = _corpus(6, seed=2, box_sizes=(3000,))
+    uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
+    m = _mount(mount_factory, dv, str(tmp_path / 'cache'), 'timeout=3')
+    # downwards, so nothing is fetched ahead: only these three are on disk
+    for uid, raw in reversed(list(zip(uids[:3], raws[:3]))):
+        assert _read(m.p('INBOX', '%d.eml' % uid)) == raw
+    dv.stop()
+    _drop_page_cache()
+    for uid, raw in zip(uids[:3], raws[:3]):
+        got, exc, secs = bounded(20, _read, m.p('INBOX', '%d.eml' % uid))
+        assert exc is None, 'cached UID %d: %r' % (uid, exc)
+        assert got == raw
+    got, exc, secs = bounded(20, _read, m.p('INBOX', '%d.eml' % uids[5]))
+    assert isinstance(exc, OSError) and exc.errno == 5, (got and len(got), exc)
+    # the listing is the last one known
+    assert sorted(n for n in os.listdir(m.p('INBOX')) if n.endswith('.eml')) == \
+        sorted('%d.eml' % u for u in uids)
+
+
+def test_cache_stays_within_its_bound(dovecot_factory, mount_factory, tmp_path):
+    """-o cache_size=1M while 3 MB of mail is read: the bodies on disk never
+    pass 1 MiB, and those read last are the ones kept (the next mount reads
+    them without the server; the first ones come from the server again).
+    Read downwards, so nothing is fetched ahead and each read's write is
+    done when the read returns."""
+    dv = dovecot_factory()
+    raws = _corpus(60, seed=3, box_sizes=(50000,))
+    uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
+    cache = str(tmp_path / 'cache')
+    m = _mount(mount_factory, dv, cache, 'cache_size=1M')
+    order = list(reversed(list(zip(uids, raws))))
+    for i, (uid, raw) in enumerate(order):
+        assert _read(m.p('INBOX', '%d.eml' % uid)) == raw
+        total = sum(_bodies(cache).values())
+        assert total <= 1 << 20, 'after %d messages the cache holds %d bytes' % (i + 1, total)
+    m.stop()
+    assert sum(_bodies(cache).values()) >= (1 << 20) // 2   # it is used, not emptied
+
+    m2 = _mount(mount_factory, dv, cache, 'cache_size=1M')
+    before = _received(m2)
+    last, first = order[-1], order[0]
+    assert _read(m2.p('INBOX', '%d.eml' % last[0])) == last[1]
+    assert _read(m2.p('INBOX', '%d.eml' % order[-2][0])) == order[-2][1]
+    assert _received(m2) - before < 20000   # the listing, no body (each is 50 KB)
+    assert _read(m2.p('INBOX', '%d.eml' % first[0])) == first[1]
+    assert _received(m2) - before > len(first[1])
+
+
+def test_damaged_or_partial_files_are_never_served(dovecot_factory, mount_factory, tmp_path):
+    """A body file cut short or grown (a crash, a full disk, another program)
+    is not what the server lists: the read goes to the server and returns
+    the right bytes, and the damaged file is replaced. A temporary file left
+    by a crash is removed."""
+    dv = dovecot_factory()
+    raws = _corpus(3, seed=4, box_sizes=(20000,))
+    uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
+    cache = str(tmp_path / 'cache')
+    m = _mount(mount_factory, dv, cache)
+    for uid, raw in zip(uids, raws):
+        assert _read(m.p('INBOX', '%d.eml' % uid)) == raw
+    m.stop()
+    kept = sorted(_bodies(cache))
+    assert len(kept) == 3
+    by_size = {}
+    for rel in kept:
+        with open(os.path.join(cache, rel), 'rb') as f:
+            by_size[f.read()] = rel
+    cut, grown = by_size[raws[0]], by_size[raws[1]]
+    with open(os.path.join(cache, cut), 'r+b') as f:
+        f.truncate(len(raws[0]) // 2)
+    with open(os.path.join(cache, grown), 'ab') as f:
+        f.write(b'junk')
+    stray = os.path.join(cache, os.path.dirname(cut), 'tmp.99999.0')
+    with open(stray, 'wb') as f:
+        f.write(raws[2][:100])
+
+    m2 = _mount(mount_factory, dv, cache)
+    before = _received(m2)
+    for uid, raw in zip(uids, raws):
+        assert _read(m2.p('INBOX', '%d.eml' % uid)) == raw
+    assert _received(m2) - before >= len(raws[0]) + len(raws[1])
+    m2.stop()
+    after = _bodies(cache)
+    assert after.get(cut) == len(raws[0]) and after.get(grown) == len(raws[1]), after
+    assert not os.path.exists(stray)
+
+
+def test_cache_files_private_and_named_by_hash(dovecot_factory, mount_factory, tmp_path):
+    """Mailbox names from the server never reach the cache's paths (files
+    are named by a hash, whatever the name holds); directories are 0700 and
+    bodies 0600; -o cache_size=0 writes nothing; a bad size is refused."""
+    dv = dovecot_factory()
+    c = dovecot.imap_client(dv)
+    try:
+        typ, data = c.create('"escape ../ %%"')
+        assert typ == 'OK', data
+    finally:
+        c.logout()
+    raw = dovecot.make_message('private', 'secret text\n')
+    dovecot.append_many(dv, 'escape ../ %%', [(raw, None, None)])
+    cache = str(tmp_path / 'cache')
+    m = _mount(mount_factory, dv, cache)
+    names = os.listdir(m.path)
+    box = [n for n in names if 'escape' in n]
+    assert box, names
+    paths = [os.path.join(dp, f) for dp, _, fs in os.walk(m.p(box[0])) for f in fs]
+    emls = [p for p in paths if p.endswith('.eml')]
+    assert emls and _read(emls[0]) == raw
+    m.stop()
+    for root, dirs, files in os.walk(cache):
+        for d in dirs:
+            assert stat.S_IMODE(os.stat(os.path.join(root, d)).st_mode) == 0o700
+        for f in files:
+            assert len(f) == 64 and all(ch in '0123456789abcdef' for ch in f), f
+            assert stat.S_IMODE(os.stat(os.path.join(root, f)).st_mode) == 0o600
+    assert len(_bodies(cache)) == 1
+    assert not os.path.exists(str(tmp_path / 'escape'))
+
+    off = str(tmp_path / 'off')
+    m2 = _mount(mount_factory, dv, off, 'cache_size=0')
+    assert _read(emls[0].replace(m.path, m2.path)) == raw
+    m2.stop()
+    assert not _bodies(off)
+
+    bad = mount_factory(dv.url('imap'), ['tls=none', 'cache_size=lots'], password=dv.password,
+                        start=False)
+    with pytest.raises(Exception):
+        bad.start()
+    assert 'cache_size=lots' in bad.stderr()
