@@ -916,6 +916,10 @@ def test_flags_xattr(dovecot_factory, mount_factory):
     expect_errno(errno.ENOTSUP, os.setxattr, p, 'user.whatever', b'1', what='setxattr user.whatever')
     assert errno.ENOTSUP == errno.EOPNOTSUPP
     expect_errno(errno.ENODATA, os.getxattr, p, 'user.nothing.here', what='getxattr missing')
+    # other namespaces are not supported (so ls -l stops asking for SELinux
+    # labels and ACLs after the first file)
+    for other in ('security.selinux', 'system.posix_acl_access', 'trusted.x'):
+        expect_errno(errno.ENOTSUP, os.getxattr, p, other, what='getxattr ' + other)
     # a too small buffer
     value = ok(os.getxattr, p, 'user.imap.subject')
     assert len(value) > 1
