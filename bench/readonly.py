@@ -8,7 +8,7 @@ INTERNALDATE)` for the listing) through the same private Dovecot on
 same messages, and mbsync (Debian's isync, if installed) syncing the mailbox
 to a fresh local Maildir, then grep.
 
-    bench/readonly.py [--messages 10000] [--listing 100000] [--runs 3]
+    bench/readonly.py [--messages 10000] [--listing 100000] [--runs 3] [--tls]
                       [--imapfs build/imapfs]
 
 The corpus is deterministic: plain text mail, text + HTML alternatives, and
@@ -29,6 +29,7 @@ import os
 import random
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -108,8 +109,11 @@ def listing_corpus(n):
 
 def raw_fetch(dv, mailbox, items):
     """Time one pipelined UID FETCH 1:* of items, reading every literal."""
-    s = socket.create_connection((dovecot.HOST, dv.port), timeout=120)
+    s = socket.create_connection((dovecot.HOST, dv.imaps_port if TLS else dv.port), timeout=120)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if TLS:
+        ctx = ssl.create_default_context(cafile=TLS.ca_cert)
+        s = ctx.wrap_socket(s, server_hostname=dovecot.HOST)
     f = s.makefile('rb', buffering=1 << 20)
     f.readline()
     s.sendall(b'a LOGIN ' + dovecot.imap_quote(dv.user).encode() + b' ' +
@@ -138,6 +142,7 @@ def raw_fetch(dv, mailbox, items):
 
 
 NEEDLE = 'zebra-needle'   # in every 50th message
+TLS = None                # the test CA (dovecot.TestCA) with --tls
 
 
 def timed(cmd, ok=(0,)):
@@ -153,11 +158,11 @@ def grep_cmd(path):
 
 
 MBSYNCRC = """IMAPAccount bench
-Host 127.0.0.1
+Host {host}
 Port {port}
 User "{user}"
 Pass "{password}"
-SSLType None
+{ssl}
 AuthMechs LOGIN
 
 IMAPStore remote
@@ -185,8 +190,12 @@ def mbsync_then_grep(dv, base):
     rc = os.path.join(work, 'mbsyncrc')
     with open(rc, 'w') as f:
         q = lambda v: v.replace('\\', '\\\\').replace('"', '\\"')
-        f.write(MBSYNCRC.format(port=dv.port, user=q(dv.user), password=q(dv.password),
-                                path=os.path.join(work, 'mail')))
+        ssl_lines = ('SSLType IMAPS\nCertificateFile %s' % TLS.ca_cert) if TLS else 'SSLType None'
+        # isync checks a certificate's DNS names only: localhost (which the test CA signs)
+        f.write(MBSYNCRC.format(host='localhost' if TLS else dovecot.HOST,
+                                port=dv.imaps_port if TLS else dv.port, user=q(dv.user),
+                                password=q(dv.password), path=os.path.join(work, 'mail'),
+                                ssl=ssl_lines))
     os.chmod(rc, 0o600)
     t0 = time.monotonic()
     subprocess.run(["mbsync", "-q", "-c", rc, "-a", "--pull"], check=True, stderr=subprocess.DEVNULL)
@@ -203,8 +212,11 @@ class Mount:
         if not keep:
             shutil.rmtree(cache, ignore_errors=True)
         env = dict(os.environ, IMAPFS_PASSWORD=dv.password)
-        self.proc = subprocess.Popen([binary, '-f', dv.url('imap'), mnt, '-o',
-                                      'tls=none,cache_dir=' + cache],
+        if TLS:
+            url, opts = dv.url('imaps'), 'cafile=%s,' % TLS.ca_cert
+        else:
+            url, opts = dv.url('imap'), 'tls=none,'
+        self.proc = subprocess.Popen([binary, '-f', url, mnt, '-o', opts + 'cache_dir=' + cache],
                                      env=env, stderr=open(os.path.join(os.path.dirname(mnt), 'imapfs.log'), 'w'))
         for _ in range(200):
             if os.path.ismount(mnt):
@@ -237,12 +249,19 @@ def main():
                     help='messages in the big folder for ls -l (0: leave it out)')
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--imapfs', default=os.path.join(HERE, '..', 'build', 'imapfs'))
+    ap.add_argument('--tls', action='store_true',
+                    help='everything over implicit TLS (imaps://, a private CA)')
     args = ap.parse_args()
+    global TLS
 
     base = dovecot.make_basedir('imapfs-bench-')
     mnt = os.path.join(base, 'mnt')
     os.mkdir(mnt)
-    dv = dovecot.Dovecot(os.path.join(base, 'server'))
+    if args.tls:
+        TLS = dovecot.TestCA(os.path.join(base, 'ca'))
+        dv = dovecot.Dovecot(os.path.join(base, 'server'), tls=True, ca=TLS)
+    else:
+        dv = dovecot.Dovecot(os.path.join(base, 'server'))
     dv.start()
     try:
         c = dovecot.imap_client(dv)
@@ -321,7 +340,7 @@ def main():
             if have_mbsync:
                 rows['mbsync'].append(mbsync_then_grep(dv, base))
         med = {k: statistics.median(v) for k, v in rows.items()}
-        print('\n%-58s %9s %9s' % ('median of %d runs, %d messages' % (args.runs, len(msgs)), 'seconds', 'ratio'))
+        print('\n%-58s %9s %9s' % ('median of %d runs, %d messages%s' % (args.runs, len(msgs), ', TLS' if TLS else ''), 'seconds', 'ratio'))
         print('%-58s %9.3f %9s' % ('floor: UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)', med['floor_list'], '1.00'))
         print('%-58s %9.3f %9.2f' % ('imapfs cold: ls -l', med['ls'], med['ls'] / med['floor_list']))
         print('%-58s %9.3f %9s' % ('floor: UID FETCH 1:* BODY.PEEK[]', med['floor_body'], '1.00'))
@@ -347,6 +366,7 @@ def main():
             print('imapfs peak RSS after listing %d messages: %.1f MB' % (args.listing, med['big_rss']))
     finally:
         dv.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == '__main__':
