@@ -8,6 +8,7 @@ on disk is served unless it is whole and of the listed size."""
 import os
 import random
 import stat
+import time
 
 import pytest
 
@@ -140,7 +141,8 @@ def test_damaged_or_partial_files_are_never_served(dovecot_factory, mount_factor
     """A body file cut short or grown (a crash, a full disk, another program)
     is not what the server lists: the read goes to the server and returns
     the right bytes, and the damaged file is replaced. A temporary file left
-    by a crash is removed."""
+    by a crash (an old one) is removed; a fresh one, maybe another mount's
+    being written, is not."""
     dv = dovecot_factory()
     raws = _corpus(3, seed=4, box_sizes=(20000,))
     uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
@@ -163,6 +165,12 @@ def test_damaged_or_partial_files_are_never_served(dovecot_factory, mount_factor
     stray = os.path.join(cache, os.path.dirname(cut), 'tmp.99999.0')
     with open(stray, 'wb') as f:
         f.write(raws[2][:100])
+    hour_ago = time.time() - 3600
+    os.utime(stray, (hour_ago, hour_ago))
+    # another mount's temporary, being written now: left alone
+    busy = os.path.join(cache, os.path.dirname(cut), 'tmp.99998.0')
+    with open(busy, 'wb') as f:
+        f.write(raws[2][:100])
 
     m2 = _mount(mount_factory, dv, cache)
     before = _received(m2)
@@ -173,6 +181,7 @@ def test_damaged_or_partial_files_are_never_served(dovecot_factory, mount_factor
     after = _bodies(cache)
     assert after.get(cut) == len(raws[0]) and after.get(grown) == len(raws[1]), after
     assert not os.path.exists(stray)
+    assert os.path.exists(busy)
 
 
 def test_cache_files_private_and_named_by_hash(dovecot_factory, mount_factory, tmp_path):
@@ -217,3 +226,23 @@ def test_cache_files_private_and_named_by_hash(dovecot_factory, mount_factory, t
     with pytest.raises(Exception):
         bad.start()
     assert 'cache_size=lots' in bad.stderr()
+
+
+def test_cache_dir_others_can_write_is_not_used(dovecot_factory, mount_factory, tmp_path):
+    """A cache directory another user could write to (where mail could be
+    planted under a body's name) is refused with a warning; the mount works
+    without a disk cache."""
+    dv = dovecot_factory()
+    raw = dovecot.make_message('shared', 'text\n')
+    uids = dovecot.append_many(dv, 'INBOX', [(raw, None, None)])
+    cache = tmp_path / 'shared-cache'
+    m = _mount(mount_factory, dv, str(cache))
+    assert _read(m.p('INBOX', '%d.eml' % uids[0])) == raw
+    m.stop()
+    account = [d for d in os.listdir(cache)]
+    assert len(account) == 1
+    os.chmod(cache / account[0], 0o777)
+    m2 = _mount(mount_factory, dv, str(cache))
+    assert _read(m2.p('INBOX', '%d.eml' % uids[0])) == raw
+    assert 'another user may write there' in m2.stderr()
+    assert 'without a disk cache' in m2.stderr()

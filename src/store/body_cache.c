@@ -19,6 +19,8 @@
 
 #define HEX_NAME (2 * 32)
 #define TMP_PREFIX "tmp."
+/* A temporary older than this is a crash's leftover. */
+#define TMP_STALE_SECONDS 600
 /* A hit refreshes the body's mtime (its place in the LRU order) at most this often. */
 #define TOUCH_SECONDS 60
 
@@ -121,7 +123,10 @@ static void for_each_body(struct body_cache *bc,
 			if (de->d_name[0] == '.')
 				continue;
 			if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0) {
-				unlinkat(fd, de->d_name, 0);
+				/* Another mount may be writing it: only a crash's leftovers go. */
+				if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				    time(NULL) - st.st_mtim.tv_sec > TMP_STALE_SECONDS)
+					unlinkat(fd, de->d_name, 0);
 				continue;
 			}
 			if (strlen(de->d_name) != HEX_NAME || fstatat(fd, de->d_name, &st, 0) < 0 ||
@@ -227,6 +232,7 @@ int body_cache_open(const char *dir, const char *account, uint64_t max_bytes,
 	int r;
 
 	*out = NULL;
+	snprintf(err, errlen, "cannot use the cache directory %s: %s", dir, strerror(ENOMEM));
 	if (!bc)
 		return -ENOMEM;
 	pthread_mutex_init(&bc->lock, NULL);
@@ -241,19 +247,35 @@ int body_cache_open(const char *dir, const char *account, uint64_t max_bytes,
 	}
 	r = mkdir_p(bc->dir);
 	if (r == 0) {
-		bc->dirfd = open(bc->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct stat st;
+
+		bc->dirfd = open(bc->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (bc->dirfd < 0)
 			r = -errno;
+		/* Another user who could write there could plant mail under a body's name. */
+		else if (fstat(bc->dirfd, &st) < 0)
+			r = -errno;
+		else if (st.st_uid != geteuid() || (st.st_mode & 022))
+			r = -EPERM;
 	}
 	for (unsigned b = 0; r == 0 && b < 256; b++) {
 		char sub[3];
 
 		snprintf(sub, sizeof(sub), "%02x", b);
-		if (mkdirat(bc->dirfd, sub, 0700) < 0 && errno != EEXIST)
+		if (mkdirat(bc->dirfd, sub, 0700) < 0 && errno != EEXIST) {
 			r = -errno;
+		} else {
+			struct stat st;
+
+			if (fstatat(bc->dirfd, sub, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				r = -errno;
+			else if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+				r = -EPERM;
+		}
 	}
 	if (r < 0) {
-		snprintf(err, errlen, "cannot use the cache directory %s: %s", bc->dir, strerror(-r));
+		snprintf(err, errlen, "cannot use the cache directory %s: %s", bc->dir,
+			 r == -EPERM ? "not yours alone (another user may write there)" : strerror(-r));
 		goto fail;
 	}
 	*out = bc;
@@ -275,6 +297,33 @@ void body_cache_close(struct body_cache *bc)
 	free(bc);
 }
 
+/*
+ * Marks a body used now. The time is set explicitly, to the nanosecond: the
+ * kernel's own file times advance in clock ticks, and bodies written within
+ * one tick would tie in the eviction order.
+ */
+static void mark_used(int fd)
+{
+	struct timespec now[2];
+
+	clock_gettime(CLOCK_REALTIME, &now[0]);
+	now[1] = now[0];
+	futimens(fd, now);
+}
+
+/* Caller holds put_lock. Removes rel if it still is the file described by st. */
+static void remove_if_same(struct body_cache *bc, const char *rel, const struct stat *st)
+{
+	struct stat now;
+
+	if (fstatat(bc->dirfd, rel, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st->st_ino &&
+	    now.st_dev == st->st_dev && unlinkat(bc->dirfd, rel, 0) == 0) {
+		pthread_mutex_lock(&bc->lock);
+		bc->used -= bc->used < (uint64_t)now.st_size ? bc->used : (uint64_t)now.st_size;
+		pthread_mutex_unlock(&bc->lock);
+	}
+}
+
 /* The body's file, open for reading, if it has exactly size bytes; else -ENOENT. */
 static int open_body(struct body_cache *bc, const char *rel, uint64_t size, struct stat *st)
 {
@@ -282,14 +331,19 @@ static int open_body(struct body_cache *bc, const char *rel, uint64_t size, stru
 
 	if (fd < 0)
 		return -ENOENT;
-	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || (uint64_t)st->st_size != size) {
-		/* Not what the server lists under this key: never served, and made room for. */
+	if (fstat(fd, st) < 0) {
 		close(fd);
-		if (unlinkat(bc->dirfd, rel, 0) == 0) {
-			pthread_mutex_lock(&bc->lock);
-			bc->used -= bc->used < (uint64_t)st->st_size ? bc->used : (uint64_t)st->st_size;
-			pthread_mutex_unlock(&bc->lock);
-		}
+		return -ENOENT;
+	}
+	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != size) {
+		/*
+		 * Not what the server lists under this key: never served, and made
+		 * room for; but only this file, not one a writer just put there.
+		 */
+		close(fd);
+		pthread_mutex_lock(&bc->put_lock);
+		remove_if_same(bc, rel, st);
+		pthread_mutex_unlock(&bc->put_lock);
 		return -ENOENT;
 	}
 	return fd;
@@ -342,7 +396,7 @@ ssize_t body_cache_read(struct body_cache *bc, const char *wire, uint32_t uidval
 		done += (size_t)n;
 	}
 	if (off == 0 && time(NULL) - st.st_mtim.tv_sec > TOUCH_SECONDS)
-		futimens(fd, NULL); /* used now: last in line to be evicted */
+		mark_used(fd); /* last in line to be evicted */
 	close(fd);
 	return (ssize_t)done;
 }
@@ -365,11 +419,33 @@ static int write_all(int fd, const char *p, size_t len)
 void body_cache_put(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
 		    const char *body, size_t len)
 {
-	char rel[HEX_NAME + 4], tmp[HEX_NAME + 32];
-	int fd, r;
+	struct body_cache_item it = { .uid = uid, .body = body, .len = len };
 
-	if (!bc || len > bc->max / 4 || body_path(wire, uidvalidity, uid, rel) < 0)
-		return; /* one body may not push out a quarter of the cache */
+	body_cache_put_many(bc, wire, uidvalidity, &it, 1);
+}
+
+#define PUT_MAX 64
+
+void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			 const struct body_cache_item *items, size_t n)
+{
+	char rel[PUT_MAX][HEX_NAME + 4], tmp[PUT_MAX][HEX_NAME + 32];
+	size_t kept[PUT_MAX], nkept = 0;
+	uint64_t total = 0;
+	int r = 0;
+
+	if (!bc)
+		return;
+	for (size_t i = 0; i < n && nkept < PUT_MAX; i++) {
+		/* One body may not push out a quarter of the cache. */
+		if (items[i].len > bc->max / 4 ||
+		    body_path(wire, uidvalidity, items[i].uid, rel[nkept]) < 0)
+			continue;
+		kept[nkept++] = i;
+		total += items[i].len;
+	}
+	if (!nkept)
+		return;
 	/* One writer at a time, room made first: the bound holds at every moment. */
 	pthread_mutex_lock(&bc->put_lock);
 	if (!bc->scanned) {
@@ -382,26 +458,56 @@ void body_cache_put(struct body_cache *bc, const char *wire, uint32_t uidvalidit
 		bc->used = on_disk;
 		pthread_mutex_unlock(&bc->lock);
 	}
-	if (body_cache_used(bc) + len > bc->max)
-		evict(bc, bc->max / 10 * 9 - len);
-	snprintf(tmp, sizeof(tmp), "%.2s/" TMP_PREFIX "%ld.%u", rel, (long)getpid(), bc->serial++);
-	fd = openat(bc->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	if (body_cache_used(bc) + total > bc->max)
+		evict(bc, bc->max / 10 * 9 > total ? bc->max / 10 * 9 - total : 0);
+	for (size_t k = 0; k < nkept; k++) {
+		const struct body_cache_item *it = &items[kept[k]];
+		int fd;
+
+		snprintf(tmp[k], sizeof(tmp[k]), "%.2s/" TMP_PREFIX "%ld.%u", rel[k], (long)getpid(),
+			 bc->serial++);
+		fd = openat(bc->dirfd, tmp[k], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			r = -errno;
+		} else {
+			r = write_all(fd, it->body, it->len);
+			if (r == 0)
+				mark_used(fd);
+			/* Alone, its own flush; in a batch, one for all below. */
+			if (r == 0 && nkept == 1 && fdatasync(fd) < 0)
+				r = -errno;
+			if (close(fd) < 0 && r == 0)
+				r = -errno;
+		}
+		if (r < 0) {
+			for (size_t j = 0; j <= k; j++)
+				unlinkat(bc->dirfd, tmp[j], 0);
+			goto out;
+		}
+	}
+	/* The bytes are on disk before any name says they are a body. */
+	if (nkept > 1 && syncfs(bc->dirfd) < 0) {
 		r = -errno;
+		for (size_t j = 0; j < nkept; j++)
+			unlinkat(bc->dirfd, tmp[j], 0);
 		goto out;
 	}
-	r = write_all(fd, body, len);
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && renameat(bc->dirfd, tmp, bc->dirfd, rel) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlinkat(bc->dirfd, tmp, 0);
-		goto out;
+	for (size_t k = 0; k < nkept; k++) {
+		struct stat old;
+		uint64_t replaced = 0;
+
+		if (fstatat(bc->dirfd, rel[k], &old, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(old.st_mode))
+			replaced = (uint64_t)old.st_size;
+		if (renameat(bc->dirfd, tmp[k], bc->dirfd, rel[k]) < 0) {
+			r = -errno;
+			unlinkat(bc->dirfd, tmp[k], 0);
+			continue;
+		}
+		pthread_mutex_lock(&bc->lock);
+		bc->used += items[kept[k]].len;
+		bc->used -= bc->used < replaced ? bc->used : replaced;
+		pthread_mutex_unlock(&bc->lock);
 	}
-	pthread_mutex_lock(&bc->lock);
-	bc->used += len;
-	pthread_mutex_unlock(&bc->lock);
 out:
 	pthread_mutex_unlock(&bc->put_lock);
 	if (r < 0)

@@ -10,10 +10,12 @@
  *
  *   <cache_dir>/<hash of user@host:port>/<2 hex digits>/<64 hex digits>
  *
- * Written whole to a temporary file, then renamed into place: a crash leaves
- * at most a stray temporary (removed at the next mount), never a partial body
- * under a body's name. A body is served only if its size is the size the
- * listing gives (RFC822.SIZE); one of any other size is removed.
+ * Written whole to a temporary file, flushed to disk, then renamed into
+ * place: a crash, even of the machine, leaves at most a stray temporary
+ * (removed once old), never a partial body under a body's name. A body is
+ * served only if its size is the size the listing gives (RFC822.SIZE); one of
+ * any other size is removed. The account's directory must be the user's own
+ * and not writable by others, or the cache is not used.
  *
  * Bounded: when the bodies together pass max_bytes, the least recently used
  * (by mtime, which a hit refreshes) are removed until they fill 90% of it.
@@ -52,6 +54,15 @@ bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidit
 /* Keeps the len bytes of body as the message's (replacing any kept before). */
 void body_cache_put(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
 		    const char *body, size_t len);
+
+struct body_cache_item {
+	uint32_t uid;
+	const char *body;
+	size_t len;
+};
+/* Keeps several bodies of one mailbox, with one flush to disk for all. */
+void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			 const struct body_cache_item *items, size_t n);
 
 /* Bytes of bodies kept now (as far as this process knows). */
 uint64_t body_cache_used(struct body_cache *bc);

@@ -799,7 +799,9 @@ out:
 
 struct batch_msg {
 	struct store_msg msg;
-	bool found;
+	bool found;           /* both items answered */
+	bool got_header;      /* BODY[HEADER] answered (header stays NULL if NIL or refused) */
+	bool header_refused;  /* larger than MAX_HEADER: not copied */
 	char *header;
 	size_t header_len;
 	bool have_tree;
@@ -826,7 +828,10 @@ static void batch_reset(struct structure_batch *b)
 		if (bm->have_tree)
 			bodystructure_free(&bm->tree);
 		bm->have_tree = false;
+		bm->tree_err = 0;
 		bm->found = false;
+		bm->got_header = false;
+		bm->header_refused = false;
 	}
 	b->err = 0;
 }
@@ -862,16 +867,24 @@ static int on_batch_fetch(void *ctx, const struct imap_response *r)
 	bm = batch_find(b, uid);
 	if (!bm || bm->found)
 		return 0; /* not asked for, or said twice: the first answer stands */
+	/* A server may answer the items of one message in several FETCH responses. */
 	for (size_t i = 0; i + 1 < att->count; i += 2) {
 		const struct imap_value *k = &att->items[i], *v = &att->items[i + 1];
 
 		if (k->type != IMAP_ATOM)
 			continue;
-		if (strcasecmp(k->str, "BODYSTRUCTURE") == 0 && !bm->have_tree) {
+		if (strcasecmp(k->str, "BODYSTRUCTURE") == 0 && !bm->have_tree && !bm->tree_err) {
 			bm->tree_err = bodystructure_parse(v, STORE_MAX_PARTS - 1, 32, &bm->tree);
 			bm->have_tree = bm->tree_err == 0;
-		} else if (strcasecmp(k->str, "BODY[HEADER]") == 0 && !bm->header &&
-			   v->type == IMAP_STRING) {
+		} else if (strcasecmp(k->str, "BODY[HEADER]") == 0 && !bm->got_header) {
+			bm->got_header = true;
+			if (v->type != IMAP_STRING)
+				continue;
+			if (v->len > MAX_HEADER) {
+				/* Not copied: loading the message alone refuses it. */
+				bm->header_refused = true;
+				continue;
+			}
 			bm->header = malloc(v->len + 1);
 			if (!bm->header) {
 				b->err = -ENOMEM;
@@ -882,8 +895,8 @@ static int on_batch_fetch(void *ctx, const struct imap_response *r)
 			bm->header_len = v->len;
 		}
 	}
-	/* Both items or neither: a message answered in halves is loaded on its own later. */
-	bm->found = bm->have_tree || bm->tree_err;
+	/* Until both items came, the message counts as unanswered (loaded on its own). */
+	bm->found = (bm->have_tree || bm->tree_err) && bm->got_header;
 	return 0;
 }
 
@@ -947,7 +960,7 @@ static int load_batch(struct store *st, uint32_t id, uint32_t uidvalidity, uint3
 		struct store_parts *p;
 		char *header;
 
-		if (!bm->found)
+		if (!bm->found || bm->header_refused)
 			continue;
 		header = take_header(bm->msg.uid, &bm->header, bm->header_len);
 		if (!header)
@@ -1058,7 +1071,9 @@ int store_parts_sized(struct store *st, struct store_parts *p)
 
 	if (atomic_load(&p->sized))
 		return 0;
-	pthread_mutex_lock(&p->size_lock);
+	r = store_lock_cancellable(&p->size_lock);
+	if (r < 0)
+		return r;
 	if (!atomic_load(&p->sized)) {
 		r = size_parts(st, p);
 		if (r == 0) {

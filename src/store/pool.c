@@ -280,3 +280,13 @@ uint64_t pool_bytes_in(struct pool *p)
 	pthread_mutex_unlock(&p->lock);
 	return n;
 }
+
+bool pool_server_down(struct pool *p)
+{
+	bool down;
+
+	pthread_mutex_lock(&p->lock);
+	down = p->down_fails > 0;
+	pthread_mutex_unlock(&p->lock);
+	return down;
+}

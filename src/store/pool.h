@@ -12,6 +12,7 @@
 #ifndef IMAPFS_STORE_POOL_H
 #define IMAPFS_STORE_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,5 +40,11 @@ int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx);
 int pool_run_once(struct pool *p, const char *prefer, pool_job job, void *ctx);
 
 uint64_t pool_bytes_in(struct pool *p);
+
+/*
+ * Whether the last attempt to connect failed (and none has succeeded since):
+ * the server is down or unreachable, as opposed to refusing a command.
+ */
+bool pool_server_down(struct pool *p);
 
 #endif

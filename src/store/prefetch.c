@@ -111,6 +111,9 @@ static bool make_room(struct prefetch *pf, uint64_t want)
 struct batch_fetch {
 	struct prefetch *pf;
 	struct batch *b;
+	/* Copies of the bodies that came whole, for the disk cache once the fetch is over. */
+	struct body_cache_item disk[PREFETCH_BATCH];
+	size_t ndisk;
 };
 
 static int on_batch_fetch(void *ctx, const struct imap_response *r)
@@ -150,10 +153,17 @@ static int on_batch_fetch(void *ctx, const struct imap_response *r)
 	}
 	pthread_mutex_unlock(&pf->lock);
 	free(body);
-	/* Written after the readers have it; from the parser's copy, which lives until we return. */
-	if (kept)
-		body_cache_put(store_body_cache(pf->st), bf->b->wire, bf->b->uidvalidity, (uint32_t)uid,
-			       val->str, val->len);
+	/* For the disk cache: written after the fetch, not while the connection waits. */
+	if (kept && store_body_cache(pf->st) && bf->ndisk < PREFETCH_BATCH) {
+		char *copy = malloc(val->len ? val->len : 1);
+
+		if (copy) {
+			memcpy(copy, val->str, val->len);
+			bf->disk[bf->ndisk++] = (struct body_cache_item){ .uid = (uint32_t)uid,
+									  .body = copy,
+									  .len = val->len };
+		}
+	}
 	return 0;
 }
 
@@ -214,6 +224,10 @@ static void *prefetch_main(void *arg)
 		if (r < 0 && r != -ESTALE)
 			log_debug("fetching ahead in %s failed: %s", bf.b->wire, strerror(-r));
 		batch_done(pf, bf.b);
+		body_cache_put_many(store_body_cache(pf->st), bf.b->wire, bf.b->uidvalidity, bf.disk,
+				    bf.ndisk);
+		for (size_t i = 0; i < bf.ndisk; i++)
+			free((char *)bf.disk[i].body);
 		free(bf.b->wire);
 		free(bf.b);
 		pthread_mutex_lock(&pf->lock);

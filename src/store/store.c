@@ -428,7 +428,7 @@ static void tree_diff(struct store *st, const struct tree_was *was, size_t nwas,
  * operation the user may interrupt (net_cancel_on) gives up with -EINTR
  * rather than wait out the other's timeout.
  */
-static int lock_cancellable(pthread_mutex_t *mu)
+int store_lock_cancellable(pthread_mutex_t *mu)
 {
 	if (!net_cancellable()) {
 		pthread_mutex_lock(mu);
@@ -445,11 +445,13 @@ static int lock_cancellable(pthread_mutex_t *mu)
 	}
 }
 
-/* The server could not be reached or answered nothing: not a refusal. */
-static bool unreachable(int r)
+/*
+ * A failure because the server cannot be reached (the pool's last connection
+ * attempt failed), not a refusal: a NO without a response code is -EIO too.
+ */
+static bool unreachable(struct store *st, int r)
 {
-	return r == -EIO || r == -ETIMEDOUT || r == -ECONNREFUSED || r == -ECONNRESET ||
-	       r == -EHOSTUNREACH || r == -ENETUNREACH;
+	return r == -EIO && pool_server_down(st->pool);
 }
 
 int store_refresh_mailboxes(struct store *st, bool force)
@@ -460,7 +462,7 @@ int store_refresh_mailboxes(struct store *st, bool force)
 	size_t nwas = 0;
 	int r;
 
-	r = lock_cancellable(&st->list_lock);
+	r = store_lock_cancellable(&st->list_lock);
 	if (r < 0)
 		return r;
 	if (!force && st->list_at_ms && now_ms() - st->list_at_ms < st->opts.tree_ttl_ms) {
@@ -506,10 +508,10 @@ int store_refresh_mailboxes(struct store *st, bool force)
 	pthread_mutex_lock(&st->list_lock);
 	if (r < 0 && !st->list_failing)
 		log_error("listing mailboxes failed: %s%s", strerror(-r),
-			  unreachable(r) && st->list_at_ms ? "; showing the last known tree" : "");
+			  unreachable(st, r) && st->list_at_ms ? "; showing the last known tree" : "");
 	st->list_failing = r < 0;
 	/* Offline, the tree stays as last listed (and is asked again at each look). */
-	if (unreachable(r) && !force && st->list_at_ms)
+	if (unreachable(st, r) && !force && st->list_at_ms)
 		r = 0;
 	pthread_mutex_unlock(&st->list_lock);
 	return r;
@@ -844,7 +846,7 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 	pthread_mutex_unlock(&st->lock);
 
 	/* The mailbox struct lives until unmount, so its lock may be held unlocked from st. */
-	r = lock_cancellable(&m->refresh_lock);
+	r = store_lock_cancellable(&m->refresh_lock);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&st->lock);
@@ -870,7 +872,7 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 		r = l.err;
 	if (r < 0) {
 		/* Offline: the messages as last listed (bodies come from the disk cache). */
-		if (unreachable(r) && !force && had_listing)
+		if (unreachable(st, r) && !force && had_listing)
 			r = 0;
 		goto out;
 	}
