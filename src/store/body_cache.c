@@ -473,9 +473,6 @@ void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidva
 			r = write_all(fd, it->body, it->len);
 			if (r == 0)
 				mark_used(fd);
-			/* Alone, its own flush; in a batch, one for all below. */
-			if (r == 0 && nkept == 1 && fdatasync(fd) < 0)
-				r = -errno;
 			if (close(fd) < 0 && r == 0)
 				r = -errno;
 		}
@@ -484,13 +481,6 @@ void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidva
 				unlinkat(bc->dirfd, tmp[j], 0);
 			goto out;
 		}
-	}
-	/* The bytes are on disk before any name says they are a body. */
-	if (nkept > 1 && syncfs(bc->dirfd) < 0) {
-		r = -errno;
-		for (size_t j = 0; j < nkept; j++)
-			unlinkat(bc->dirfd, tmp[j], 0);
-		goto out;
 	}
 	for (size_t k = 0; k < nkept; k++) {
 		struct stat old;
