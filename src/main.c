@@ -42,7 +42,13 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 	};
 	struct watch_options wo = {
 		.poll_interval_s = o->poll_interval,
-		.listing_ttl_ms = 3600 * 1000,
+		/*
+		 * Not longer with NOTIFY: Dovecot 2.3 was seen to drop the events
+		 * of a mailbox deleted and created again, and a listing trusted for
+		 * long would then serve the old UIDVALIDITY's bytes. A revalidation
+		 * on use is one STATUS.
+		 */
+		.listing_ttl_ms = 500,
 		.fallback_ttl_ms = 500,
 	};
 	struct fuse_loop_config *loop = NULL;
