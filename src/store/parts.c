@@ -903,6 +903,7 @@ static int on_batch_fetch(void *ctx, const struct imap_response *r)
 static int batch_job(struct session *s, void *ctx)
 {
 	struct structure_batch *b = ctx;
+	uint32_t uids[BATCH_MESSAGES];
 	struct imap_cmd cmd;
 	int r;
 
@@ -911,9 +912,10 @@ static int batch_job(struct session *s, void *ctx)
 	if (r < 0)
 		return r;
 	imap_cmd_init(&cmd, false);
-	imap_cmd_raw(&cmd, "UID FETCH ");
 	for (size_t i = 0; i < b->n; i++)
-		imap_cmd_rawf(&cmd, "%s%" PRIu32, i ? "," : "", b->m[i].msg.uid);
+		uids[i] = b->m[i].msg.uid;
+	imap_cmd_raw(&cmd, "UID FETCH ");
+	imap_cmd_uid_set(&cmd, uids, b->n);
 	imap_cmd_raw(&cmd, " (UID BODYSTRUCTURE BODY.PEEK[HEADER])");
 	r = session_run(s, &cmd, on_batch_fetch, b);
 	imap_cmd_free(&cmd);

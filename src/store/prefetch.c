@@ -179,8 +179,7 @@ static int batch_job(struct session *s, void *ctx)
 		return r;
 	imap_cmd_init(&cmd, false);
 	imap_cmd_raw(&cmd, "UID FETCH ");
-	for (size_t i = 0; i < b->n; i++)
-		imap_cmd_rawf(&cmd, "%s%" PRIu32, i ? "," : "", b->uids[i]);
+	imap_cmd_uid_set(&cmd, b->uids, b->n);
 	imap_cmd_raw(&cmd, " (UID BODY.PEEK[])");
 	r = session_run(s, &cmd, on_batch_fetch, bf);
 	imap_cmd_free(&cmd);
