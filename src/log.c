@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "log.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <syslog.h>
 
 static bool debug_on;
 static bool use_syslog;
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void log_setup(bool debug)
 {
@@ -37,12 +35,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (use_syslog) {
 		vsyslog(syslog_priority[level], fmt, ap);
 	} else {
-		/* One lock so lines of concurrent threads never interleave. */
-		pthread_mutex_lock(&log_lock);
+		/*
+		 * stdio's own lock, not one of ours: libfuse writes its -d trace
+		 * to the same stderr, and a line of its must not land between
+		 * the pieces of one of ours.
+		 */
+		flockfile(stderr);
 		fprintf(stderr, "imapfs: %s", level_prefix[level]);
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
-		pthread_mutex_unlock(&log_lock);
+		funlockfile(stderr);
 	}
 	va_end(ap);
 }

@@ -656,12 +656,25 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-/* Fetches the window that starts at off; caller holds om->lock. */
+/* Fetches a window that holds [off, off + want); caller holds om->lock. */
 static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t want)
 {
-	size_t len = om->next_window > want ? om->next_window : want;
+	uint64_t end = om->win_off + om->win_len;
 	struct timespec now;
+	size_t len;
 	ssize_t got;
+
+	/*
+	 * The kernel reads ahead with several requests at once, and a later one
+	 * can come first: the window then goes on from where the last one ended,
+	 * so the pages skipped are in it when their request comes, not fetched
+	 * again in a window of their own.
+	 */
+	if (off > end && off - end < om->next_window) {
+		want += (size_t)(off - end);
+		off = end;
+	}
+	len = om->next_window > want ? om->next_window : want;
 
 	/*
 	 * The kernel reads ahead in parallel: when one fetch of this file just
