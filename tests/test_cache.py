@@ -7,6 +7,7 @@ on disk is served unless it is whole and of the listed size."""
 
 import os
 import random
+import re
 import stat
 import time
 
@@ -26,9 +27,12 @@ def _received(m):
 
 
 def _bodies(cache_dir):
-    """{relative path: size} of every body file under cache_dir."""
+    """{relative path: size} of every body file under cache_dir (not the
+    listings kept beside them)."""
     out = {}
-    for root, _dirs, files in os.walk(cache_dir):
+    for root, dirs, files in os.walk(cache_dir):
+        if 'listings' in dirs:
+            dirs.remove('listings')
         for f in files:
             p = os.path.join(root, f)
             out[os.path.relpath(p, cache_dir)] = os.path.getsize(p)
@@ -247,3 +251,150 @@ def test_cache_dir_others_can_write_is_not_used(dovecot_factory, mount_factory, 
     assert _read(m2.p('INBOX', '%d.eml' % uids[0])) == raw
     assert 'another user may write there' in m2.stderr()
     assert 'without a disk cache' in m2.stderr()
+
+
+def _listing_commands(stderr):
+    """The listing commands in an imapfs -d trace, as sent."""
+    out = []
+    for line in stderr.splitlines():
+        mt = re.search(r'debug: C[0-9]+: \S+ (UID FETCH \S+ \(UID FLAGS[^)]*\).*|'
+                       r'UID SEARCH RETURN.*|STATUS .*)$', line)
+        if mt:
+            out.append(mt.group(1))
+    return out
+
+
+def _meta_seen(m, box):
+    """{uid: (size, mtime, flags)} as ls -l and getfattr see the mailbox."""
+    out = {}
+    for name in os.listdir(m.p(box)):
+        if not name.endswith('.eml'):
+            continue
+        p = m.p(box, name)
+        st = os.stat(p)
+        flags = tuple(sorted(os.getxattr(p, 'user.imap.flags').decode().split()))
+        out[int(name[:-4])] = (st.st_size, int(st.st_mtime), flags)
+    return out
+
+
+def _meta_server(dv, box):
+    c = dovecot.imap_client(dv)
+    try:
+        meta = dovecot.fetch_meta(c, box)
+    finally:
+        c.logout()
+    return {uid: (size, int(date), tuple(sorted(f for f in flags if f != '\\Recent')))
+            for uid, (size, date, flags) in meta.items()}
+
+
+def test_remount_lists_from_disk_and_asks_only_what_changed(dovecot_factory, mount_factory,
+                                                            tmp_path):
+    """A listing is kept on disk with its HIGHESTMODSEQ: the next mount shows
+    it after asking only what changed meanwhile (RFC 7162 CHANGEDSINCE, the
+    new UIDs, ESEARCH of the UIDs still there), never the whole mailbox, and
+    what it shows is exactly the server's: messages added, expunged and
+    reflagged by another client while unmounted included. Unchanged, a
+    remount asks nothing but STATUS."""
+    dv = dovecot_factory()
+    rnd = random.Random(7)
+    raws = [dovecot.make_message('kept %d' % i, 'body %d\n' % i * rnd.randint(1, 40),
+                                 msgid='<kept-%d@imapfs.test>' % i) for i in range(400)]
+    uids = dovecot.append_many(dv, 'INBOX', [(r, None, ['\\Seen'] if i % 3 == 0 else None)
+                                             for i, r in enumerate(raws)])
+    cache = str(tmp_path / 'cache')
+    m = _mount(mount_factory, dv, cache, debug=True)
+    before = _received(m)
+    first = _meta_seen(m, 'INBOX')
+    full_bytes = _received(m) - before
+    assert first == _meta_server(dv, 'INBOX')
+    m.stop()
+
+    # Another client changes the mailbox while nothing is mounted.
+    c = dovecot.imap_client(dv)
+    try:
+        added = [dovecot.append(c, 'INBOX', dovecot.make_message('new %d' % i, 'new\n'),
+                                flags=['$New'])
+                 for i in range(3)]
+        dovecot.select(c, 'INBOX', readonly=False)
+        gone = [uids[5], uids[100], uids[101], uids[399]]
+        typ, _ = c.uid('STORE', ','.join(map(str, gone)), '+FLAGS.SILENT', '(\\Deleted)')
+        assert typ == 'OK'
+        typ, _ = c.expunge()
+        assert typ == 'OK'
+        typ, _ = c.uid('STORE', '%d,%d' % (uids[7], uids[200]), 'FLAGS.SILENT',
+                       '(\\Flagged $Work)')
+        assert typ == 'OK'
+    finally:
+        c.logout()
+
+    m2 = _mount(mount_factory, dv, cache, debug=True)
+    before = _received(m2)
+    second = _meta_seen(m2, 'INBOX')
+    delta_bytes = _received(m2) - before
+    want = _meta_server(dv, 'INBOX')
+    assert second == want
+    assert set(added) <= set(second) and not set(gone) & set(second)
+    assert second[uids[7]][2] == ('$Work', '\\Flagged')
+    cmds = _listing_commands(m2.stderr())
+    print('listing 400 messages: %d bytes; after changes on a remount: %d bytes; commands %s'
+          % (full_bytes, delta_bytes, cmds))
+    assert not [x for x in cmds if x.startswith('UID FETCH 1:* ')], cmds
+    assert any('CHANGEDSINCE' in x for x in cmds), cmds
+    assert any(x.startswith('UID FETCH %d:* ' % (uids[-1] + 1)) for x in cmds), cmds
+    assert any(x.startswith('UID SEARCH RETURN (ALL)') for x in cmds), cmds
+    assert delta_bytes < full_bytes // 4, (delta_bytes, full_bytes)
+    m2.stop()
+
+    m3 = _mount(mount_factory, dv, cache, debug=True)
+    assert _meta_seen(m3, 'INBOX') == want
+    cmds = [x for x in _listing_commands(m3.stderr()) if not x.startswith('STATUS')]
+    assert not cmds, cmds
+
+
+def test_damaged_or_stale_listing_is_not_used(dovecot_factory, mount_factory, tmp_path):
+    """A kept listing that is damaged (a byte changed, cut short) is refused
+    whole with a warning, and one of a mailbox since deleted and created
+    again (new UIDVALIDITY) is not used: the mailbox is listed afresh and
+    shows exactly what the server has."""
+    dv = dovecot_factory()
+    raws = [dovecot.make_message('d %d' % i, 'text %d\n' % i) for i in range(50)]
+    dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
+    cache = str(tmp_path / 'cache')
+    m = _mount(mount_factory, dv, cache)
+    assert _meta_seen(m, 'INBOX') == _meta_server(dv, 'INBOX')
+    m.stop()
+    kept = [os.path.join(dp, f) for dp, _, fs in os.walk(cache) if dp.endswith('listings')
+            for f in fs]
+    assert len(kept) == 1, kept
+    data = _read(kept[0])
+
+    for damaged in (data[:100] + bytes([data[100] ^ 1]) + data[101:], data[:len(data) // 2]):
+        with open(kept[0], 'wb') as f:
+            f.write(damaged)
+        m = _mount(mount_factory, dv, cache, debug=True)
+        assert _meta_seen(m, 'INBOX') == _meta_server(dv, 'INBOX')
+        assert 'listing kept for mailbox INBOX is damaged' in m.stderr()
+        assert any(x.startswith('UID FETCH 1:* ') for x in _listing_commands(m.stderr()))
+        m.stop()
+
+    c = dovecot.imap_client(dv)
+    try:
+        dovecot.create_mailbox(c, 'Box')
+    finally:
+        c.logout()
+    dovecot.append_many(dv, 'Box', [(r, None, None) for r in raws[:10]])
+    m = _mount(mount_factory, dv, cache)
+    assert len(os.listdir(m.p('Box'))) == 20
+    m.stop()
+    c = dovecot.imap_client(dv)
+    try:
+        assert c.delete('Box')[0] == 'OK'
+        time.sleep(1.1)   # Dovecot's UIDVALIDITY is a time
+        dovecot.create_mailbox(c, 'Box')
+    finally:
+        c.logout()
+    other = [dovecot.make_message('other %d' % i, 'other\n') for i in range(3)]
+    dovecot.append_many(dv, 'Box', [(r, None, None) for r in other])
+    m = _mount(mount_factory, dv, cache)
+    assert _meta_seen(m, 'Box') == _meta_server(dv, 'Box')
+    assert [_read(m.p('Box', '%d.eml' % u)) for u in sorted(_meta_seen(m, 'Box'))] == other

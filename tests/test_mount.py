@@ -560,6 +560,39 @@ def test_sequential_reader_gets_bodies_fetched_ahead(dovecot_factory, mount_fact
     assert int(os.getxattr(m.path, 'user.imapfs.bytes_received')) - before < 100000
 
 
+def test_parallel_readers_each_get_bodies_fetched_ahead(dovecot_factory, mount_factory):
+    """Four processes each cat their own quarter of a mailbox at once (what
+    find | xargs -P4 does): their reads interleave, so together they jump
+    about the UIDs, yet each goes up its own; each gets its bodies in
+    batches, every byte right and none fetched twice."""
+    dv = dovecot_factory()
+    rnd = random.Random(9)
+    raws = [dovecot.make_message('par %d' % i,
+                                 ''.join(rnd.choice('abcdefgh \n') for _ in range(rnd.randint(200, 20000))),
+                                 msgid='<par-%d@imapfs.test>' % i)
+            for i in range(400)]
+    uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
+    m = mount_factory(dv.url('imap'), ['tls=none', 'cache_size=0'], password=dv.password,
+                      debug=True)
+    assert len(os.listdir(m.p('INBOX'))) == 2 * len(uids)
+    before = int(os.getxattr(m.path, 'user.imapfs.bytes_received'))
+    quarters = [uids[i * 100:(i + 1) * 100] for i in range(4)]   # as xargs splits a list
+    procs = [subprocess.Popen(['cat'] + [m.p('INBOX', '%d.eml' % u) for u in q],
+                              stdout=subprocess.PIPE) for q in quarters]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    for q, out in zip(quarters, outs):
+        assert out == b''.join(raws[uids.index(u)] for u in q)
+    got = int(os.getxattr(m.path, 'user.imapfs.bytes_received')) - before
+    fetches = _body_fetches(m.stderr())
+    singles = [f for f in fetches if _set_size(f) == 1]
+    total = sum(len(r) for r in raws)
+    print('4 readers, %d messages: %d body FETCH commands, %d for one message; %d bytes '
+          'received for %d' % (len(raws), len(fetches), len(singles), got, total))
+    # Each reader's first two reads go alone; then batches.
+    assert len(singles) <= 4 * 4, singles
+    assert got < total * 1.1 + 200000, (got, total)
+
+
 def test_daemon_reads_ahead_too(dovecot_factory, mount_factory):
     """The same reader against a daemonised imapfs (no -f): the store is
     opened before the fork, which keeps no thread, so whatever fetches

@@ -656,8 +656,9 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
-/* Fetches a window that holds [off, off + want); caller holds om->lock. */
-static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t want)
+/* Fetches a window that holds [off, off + want) for process reader; caller holds om->lock. */
+static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t want,
+			pid_t reader)
 {
 	uint64_t end = om->win_off + om->win_len;
 	struct timespec now;
@@ -702,7 +703,7 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 	} else {
 		/* Only reads the page cache could not answer tell the order. */
 		if (off == 0)
-			store_message_reading(fs->st, om->mailbox, om->uidvalidity, om->uid);
+			store_message_reading(fs->st, om->mailbox, om->uidvalidity, om->uid, reader);
 		got = store_read_message(fs->st, om->mailbox, om->uidvalidity, om->uid, off, len,
 					 om->win);
 	}
@@ -759,7 +760,8 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			size = (size_t)(om->size - uoff);
 		if (uoff < om->win_off || uoff + size > om->win_off + om->win_len) {
 			interruptible_begin(&it, req);
-			r = interruptible_end(&it, fetch_window(fs, om, uoff, size));
+			r = interruptible_end(&it, fetch_window(fs, om, uoff, size,
+								       fuse_req_ctx(req)->pid));
 		}
 		if (r == 0 && uoff >= om->win_off && uoff < om->win_off + om->win_len) {
 			n = (size_t)(om->win_off + om->win_len - uoff);

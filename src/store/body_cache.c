@@ -36,7 +36,7 @@ struct body_cache {
 	bool warned;
 };
 
-static void sha256_hex(const void *data, size_t len, char out[HEX_NAME + 1])
+void body_cache_hash_hex(const void *data, size_t len, char out[HEX_NAME + 1])
 {
 	unsigned char md[32];
 	unsigned mdlen = 0;
@@ -61,7 +61,7 @@ static int body_path(const char *wire, uint32_t uidvalidity, uint32_t uid,
 		return -ENOMEM;
 	memcpy(key, wire, wlen);
 	n = snprintf(key + wlen, 24, "%" PRIu32 " %" PRIu32, uidvalidity, uid);
-	sha256_hex(key, wlen + (size_t)n, hex);
+	body_cache_hash_hex(key, wlen + (size_t)n, hex);
 	free(key);
 	snprintf(out, HEX_NAME + 4, "%.2s/%s", hex, hex);
 	return 0;
@@ -239,7 +239,7 @@ int body_cache_open(const char *dir, const char *account, uint64_t max_bytes,
 	pthread_mutex_init(&bc->put_lock, NULL);
 	bc->dirfd = -1;
 	bc->max = max_bytes;
-	sha256_hex(account, strlen(account), hex);
+	body_cache_hash_hex(account, strlen(account), hex);
 	if (asprintf(&bc->dir, "%s/%.16s", dir, hex) < 0) {
 		bc->dir = NULL;
 		r = -ENOMEM;
@@ -514,4 +514,9 @@ uint64_t body_cache_used(struct body_cache *bc)
 	used = bc->used;
 	pthread_mutex_unlock(&bc->lock);
 	return used;
+}
+
+int body_cache_account_fd(const struct body_cache *bc)
+{
+	return bc->dirfd;
 }

@@ -70,4 +70,12 @@ void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidva
 /* Bytes of bodies kept now (as far as this process knows). */
 uint64_t body_cache_used(struct body_cache *bc);
 
+/*
+ * The account's directory, an fd the cache owns (checked to be the user's own
+ * at open), for what is kept beside the bodies (store/listing_cache.h).
+ */
+int body_cache_account_fd(const struct body_cache *bc);
+/* The SHA-256 of data as 64 hex digits: how anything is named in the cache. */
+void body_cache_hash_hex(const void *data, size_t len, char out[65]);
+
 #endif

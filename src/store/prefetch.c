@@ -29,9 +29,14 @@ struct held {
 	bool in_flight;
 };
 
-/* One mailbox being read in UID order. */
+/*
+ * One reader going through one mailbox in UID order. Readers are told apart
+ * by process: xargs -P8 runs several that each go up their own share of the
+ * UIDs, and together, interleaved, they would look like a random walk.
+ */
 struct stream {
 	uint32_t mailbox, uidvalidity;
+	pid_t reader;
 	uint32_t last_uid;      /* the last one read from its start */
 	uint32_t ahead_uid;     /* the highest asked for */
 	unsigned streak;        /* reads in a row that went up */
@@ -274,15 +279,17 @@ void prefetch_free(struct prefetch *pf)
 	free(pf);
 }
 
-/* Caller holds pf->lock: the stream of mailbox id, made anew (least recently used) if need be. */
-static struct stream *stream_of(struct prefetch *pf, uint32_t id, uint32_t uidvalidity)
+/* Caller holds pf->lock: reader's stream in mailbox id, made anew (least recently used) if need be. */
+static struct stream *stream_of(struct prefetch *pf, uint32_t id, uint32_t uidvalidity,
+				pid_t reader)
 {
 	struct stream *lru = &pf->streams[0];
 
 	for (size_t i = 0; i < STREAMS; i++) {
 		struct stream *s = &pf->streams[i];
 
-		if (s->used && s->mailbox == id && s->uidvalidity == uidvalidity)
+		if (s->used && s->mailbox == id && s->uidvalidity == uidvalidity &&
+		    s->reader == reader)
 			return s;
 		if (s->used < lru->used)
 			lru = s;
@@ -290,10 +297,12 @@ static struct stream *stream_of(struct prefetch *pf, uint32_t id, uint32_t uidva
 	memset(lru, 0, sizeof(*lru));
 	lru->mailbox = id;
 	lru->uidvalidity = uidvalidity;
+	lru->reader = reader;
 	return lru;
 }
 
-void prefetch_reading(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, uint32_t uid)
+void prefetch_reading(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+		      pid_t reader)
 {
 	struct store_msg next[PREFETCH_BATCH];
 	bool on_disk[PREFETCH_BATCH];
@@ -308,7 +317,7 @@ void prefetch_reading(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, ui
 	if (!pf)
 		return;
 	pthread_mutex_lock(&pf->lock);
-	s = stream_of(pf, id, uidvalidity);
+	s = stream_of(pf, id, uidvalidity, reader);
 	s->used = ++pf->clock;
 	s->streak = uid > s->last_uid ? s->streak + 1 : 0;
 	s->last_uid = uid;
@@ -343,7 +352,7 @@ void prefetch_reading(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, ui
 					    next[i].uid, next[i].size);
 	pthread_mutex_lock(&pf->lock);
 	/* Looked up again: another mailbox's reader may have taken its place. */
-	s = stream_of(pf, id, uidvalidity);
+	s = stream_of(pf, id, uidvalidity, reader);
 	s->used = ++pf->clock;
 	for (ssize_t i = 0; i < n; i++) {
 		struct held *h;

@@ -37,12 +37,13 @@ struct prefetch *prefetch_new(struct store *st);
 void prefetch_free(struct prefetch *pf);
 
 /*
- * A reader asks for message uid of mailbox id (as of uidvalidity) from its
- * start, and the kernel's page cache did not have it (so rereading what the
- * kernel holds fetches nothing ahead): learns the order, and may queue a
- * fetch of the messages after it.
+ * Process reader asks for message uid of mailbox id (as of uidvalidity) from
+ * its start, and the kernel's page cache did not have it (so rereading what
+ * the kernel holds fetches nothing ahead): learns that reader's order, and
+ * may queue a fetch of the messages after it.
  */
-void prefetch_reading(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, uint32_t uid);
+void prefetch_reading(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+		      pid_t reader);
 
 /*
  * Copies len bytes at off of a held body into buf, waiting if it is being

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "imap/datetime.h"
+#include "imap/uid_set.h"
 #include "imap/mailbox_name.h"
 #include "log.h"
 #include "net/net.h"
@@ -17,6 +18,7 @@
 #include "store/parts_cache.h"
 #include "store/pool.h"
 #include "store/body_cache.h"
+#include "store/listing_cache.h"
 #include "store/prefetch.h"
 #include "store/wire_index.h"
 
@@ -597,17 +599,35 @@ void store_children_free(struct store_child *c, size_t n)
 
 /* ---- message listings ---- */
 
+/* What a listing job found, for refresh_listing() to apply. */
+enum listing_kind {
+	LISTING_FULL,      /* msgs holds every message */
+	LISTING_UNCHANGED, /* the known listing is still right */
+	LISTING_DELTA,     /* what changed since the known listing (below) */
+};
+
 struct listing {
 	struct store *st;
 	const char *wire;
 	struct session_mailbox sel;
-	bool unchanged;       /* set by the job when the known listing is still right */
-	bool flags_only;      /* msgs holds only (uid, flags) of messages whose flags changed */
+	/* The listing held before, from this mount or kept on disk. */
+	bool known;
 	uint32_t known_uidvalidity, known_uidnext, known_exists;
 	uint64_t known_modseq;
-	bool known;
+	/* The watcher saw a flag change: without CONDSTORE only a full listing shows it. */
+	bool flags_changed;
+
+	enum listing_kind kind;
+	/* FULL: every message. DELTA: the messages from known_uidnext on. */
 	struct store_msg *msgs;
 	size_t n, cap;
+	/* DELTA: (uid, flags) of known messages whose flags changed. */
+	struct store_msg *flag_rows;
+	size_t nflag_rows, flag_cap;
+	/* DELTA, when messages came or went: the known UIDs still there (ESEARCH ALL). */
+	bool have_remaining;
+	struct imap_uid_range *remaining;
+	size_t nremaining;
 	int err;
 };
 
@@ -639,16 +659,9 @@ static int on_listing_fetch(void *ctx, const struct imap_response *r)
 		if (imap_datetime_parse(date->str, date->len, &t) == 0)
 			m.date = t;
 	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct store_msg *grown = realloc(l->msgs, cap * sizeof(*grown));
-
-		if (!grown) {
-			l->err = -ENOMEM;
-			return -ENOMEM;
-		}
-		l->msgs = grown;
-		l->cap = cap;
+	if (array_reserve(&l->msgs, &l->cap, l->n + 1, sizeof(*l->msgs)) < 0) {
+		l->err = -ENOMEM;
+		return -ENOMEM;
 	}
 	l->msgs[l->n++] = m;
 	return 0;
@@ -664,19 +677,38 @@ static int on_flags_fetch(void *ctx, const struct imap_response *r)
 	if (strcmp(r->name, "FETCH") != 0 || !flags || flags->type != IMAP_LIST ||
 	    !imap_value_number(imap_list_lookup(att, "UID"), &uid) || uid == 0 || uid > UINT32_MAX)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct store_msg *grown = realloc(l->msgs, cap * sizeof(*grown));
-
-		if (!grown) {
-			l->err = -ENOMEM;
-			return -ENOMEM;
-		}
-		l->msgs = grown;
-		l->cap = cap;
+	if (array_reserve(&l->flag_rows, &l->flag_cap, l->nflag_rows + 1, sizeof(*l->flag_rows)) < 0) {
+		l->err = -ENOMEM;
+		return -ENOMEM;
 	}
-	l->msgs[l->n].uid = (uint32_t)uid;
-	l->msgs[l->n++].flags = intern_flags(l->st, flags);
+	l->flag_rows[l->nflag_rows++] = (struct store_msg){ .uid = (uint32_t)uid,
+							    .flags = intern_flags(l->st, flags) };
+	return 0;
+}
+
+/* "* ESEARCH (TAG "A5") UID ALL 1:7,9": the UIDs a UID SEARCH matched. */
+static int on_esearch(void *ctx, const struct imap_response *r)
+{
+	struct listing *l = ctx;
+	const struct imap_value *all = NULL;
+	int e;
+
+	if (strcmp(r->name, "ESEARCH") != 0 || l->have_remaining)
+		return 0;
+	for (size_t i = 0; i + 1 < r->args.count; i++)
+		if (imap_value_is(&r->args.items[i], "ALL"))
+			all = &r->args.items[i + 1];
+	l->have_remaining = true; /* no ALL: nothing matched */
+	if (!all)
+		return 0;
+	if (!imap_value_text(all) ||
+	    (e = imap_uid_set_parse(all->str, all->len, &l->remaining, &l->nremaining)) == -EINVAL) {
+		log_warn("mailbox %s: server sent a malformed ESEARCH result", l->wire);
+		l->err = -EIO;
+		return 0;
+	}
+	if (e < 0)
+		l->err = e;
 	return 0;
 }
 
@@ -716,6 +748,74 @@ int store_catch_up(struct session *s)
 	return r;
 }
 
+/* Every message of the selected mailbox l->wire. */
+static int listing_full(struct session *s, struct listing *l)
+{
+	struct imap_cmd cmd;
+	int r;
+
+	l->kind = LISTING_FULL;
+	l->n = 0;
+	if (l->sel.exists == 0)
+		return 0;
+	imap_cmd_init(&cmd, false);
+	imap_cmd_raw(&cmd, "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)");
+	r = session_run(s, &cmd, on_listing_fetch, l);
+	imap_cmd_free(&cmd);
+	return r;
+}
+
+/*
+ * What changed since the known listing (RFC 7162 CONDSTORE): the messages
+ * from the known UIDNEXT on, the flags changed since the known HIGHESTMODSEQ,
+ * and, when messages came or went, which known UIDs are still there (ESEARCH,
+ * a few ranges however many messages). Without ESEARCH a count cannot tell
+ * which went, so the listing is fetched whole.
+ */
+static int listing_delta(struct session *s, struct listing *l, const struct session_status *c)
+{
+	bool moved = c->uidnext != l->known_uidnext || c->messages != l->known_exists;
+	struct imap_cmd cmd;
+	int r;
+
+	if (moved && !session_has_cap(s, "ESEARCH"))
+		return listing_full(s, l);
+	l->kind = LISTING_DELTA;
+	if (c->uidnext > l->known_uidnext) {
+		imap_cmd_init(&cmd, false);
+		imap_cmd_rawf(&cmd, "UID FETCH %" PRIu32 ":* (UID FLAGS RFC822.SIZE INTERNALDATE)",
+			      l->known_uidnext);
+		r = session_run(s, &cmd, on_listing_fetch, l);
+		imap_cmd_free(&cmd);
+		if (r < 0)
+			return r;
+	}
+	if (l->known_uidnext <= 1)
+		return 0; /* nothing was known */
+	if (c->highestmodseq != l->known_modseq) {
+		imap_cmd_init(&cmd, false);
+		imap_cmd_rawf(&cmd, "UID FETCH 1:%" PRIu32 " (UID FLAGS) (CHANGEDSINCE %" PRIu64 ")",
+			      l->known_uidnext - 1, l->known_modseq);
+		r = session_run(s, &cmd, on_flags_fetch, l);
+		imap_cmd_free(&cmd);
+		if (r < 0)
+			return r;
+	}
+	if (moved) {
+		imap_cmd_init(&cmd, false);
+		imap_cmd_rawf(&cmd, "UID SEARCH RETURN (ALL) UID 1:%" PRIu32, l->known_uidnext - 1);
+		r = session_run(s, &cmd, on_esearch, l);
+		imap_cmd_free(&cmd);
+		if (r == 0 && !l->have_remaining) {
+			log_warn("mailbox %s: server sent no ESEARCH result", l->wire);
+			r = -EIO;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int listing_job(struct session *s, void *ctx)
 {
 	struct listing *l = ctx;
@@ -724,9 +824,13 @@ static int listing_job(struct session *s, void *ctx)
 	struct imap_cmd cmd;
 	int r;
 
+	/* A retry on another connection starts clean. */
 	l->n = 0;
-	l->flags_only = false;
-	l->unchanged = false;
+	l->nflag_rows = 0;
+	free(l->remaining);
+	l->remaining = NULL;
+	l->nremaining = 0;
+	l->have_remaining = false;
 	/* STATUS of the selected mailbox may answer from this session's old view. */
 	if (session_selected(s) && strcmp(session_selected(s), l->wire) == 0) {
 		imap_cmd_init(&cmd, false);
@@ -741,44 +845,36 @@ static int listing_job(struct session *s, void *ctx)
 	r = session_status(s, l->wire, &c);
 	if (r < 0)
 		return r;
-	l->sel.uidvalidity = c.uidvalidity;
-	l->sel.uidnext = c.uidnext;
-	l->sel.exists = c.messages;
-	l->sel.highestmodseq = c.highestmodseq;
 	/*
 	 * UIDs only grow: with the same UIDVALIDITY, UIDNEXT and count, no
-	 * message came or went since the last listing; with the same
+	 * message came or went since the known listing; with the same
 	 * HIGHESTMODSEQ, no flag changed either.
 	 */
-	if (l->known && c.uidvalidity == l->known_uidvalidity && c.uidnext == l->known_uidnext &&
-	    c.uidnext != 0 && c.messages == l->known_exists) {
-		if (!condstore || c.highestmodseq == l->known_modseq) {
-			l->unchanged = true;
-			return 0;
-		}
-		r = select_current(s, l->wire, c.uidvalidity, &l->sel);
-		if (r < 0)
-			return r;
-		imap_cmd_init(&cmd, false);
-		imap_cmd_rawf(&cmd, "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE %" PRIu64 ")",
-			      l->known_modseq);
-		r = session_run(s, &cmd, on_flags_fetch, l);
-		imap_cmd_free(&cmd);
-		l->flags_only = true;
-		l->sel.highestmodseq = c.highestmodseq;
-		return r;
+	if (l->known && c.uidvalidity == l->known_uidvalidity && c.uidnext != 0 &&
+	    c.uidnext == l->known_uidnext && c.messages == l->known_exists &&
+	    (condstore ? c.highestmodseq == l->known_modseq : !l->flags_changed)) {
+		l->kind = LISTING_UNCHANGED;
+		l->sel = (struct session_mailbox){ .uidvalidity = c.uidvalidity,
+						   .uidnext = c.uidnext,
+						   .exists = c.messages,
+						   .highestmodseq = c.highestmodseq };
+		return 0;
 	}
 	r = select_current(s, l->wire, c.uidvalidity, &l->sel);
 	if (r < 0)
 		return r;
+	/*
+	 * What is stored is STATUS's snapshot, taken before anything was fetched:
+	 * whatever changed after it is asked again next time, never missed.
+	 */
+	l->sel.uidnext = c.uidnext;
+	l->sel.exists = c.messages;
 	l->sel.highestmodseq = c.highestmodseq;
-	if (l->sel.exists == 0)
-		return 0;
-	imap_cmd_init(&cmd, false);
-	imap_cmd_raw(&cmd, "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE)");
-	r = session_run(s, &cmd, on_listing_fetch, l);
-	imap_cmd_free(&cmd);
-	return r;
+	if (l->known && condstore && l->known_modseq && c.highestmodseq && c.uidnext &&
+	    l->sel.uidvalidity == l->known_uidvalidity && c.uidvalidity == l->known_uidvalidity &&
+	    c.uidnext >= l->known_uidnext && c.highestmodseq >= l->known_modseq)
+		return listing_delta(s, l, &c);
+	return listing_full(s, l);
 }
 
 static int cmp_uid(const void *a, const void *b)
@@ -824,15 +920,150 @@ static void gone_uids(const struct mailbox *m, const struct store_msg *now, size
 	*nout = k;
 }
 
-/* Brings mailbox id's listing up to date if it is older than the TTL (or force). */
-static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
+static int find_row(const struct store_msg *rows, size_t n, uint32_t uid)
 {
-	struct listing l = { .st = st };
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rows[mid].uid == uid)
+			return (int)mid;
+		if (rows[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/*
+ * The listing a delta makes of the known rows base[0..nbase): those still
+ * there, with their new flags, then the new messages. 0 or -ENOMEM.
+ */
+static int merge_delta(const struct store_msg *base, size_t nbase, struct listing *l,
+		       struct store_msg **out, size_t *nout)
+{
+	struct store_msg *rows;
+	size_t n = 0, nnew;
+
+	nnew = sort_unique(l->msgs, l->n);
+	rows = malloc((nbase + nnew) * sizeof(*rows) + 1);
+	if (!rows)
+		return -ENOMEM;
+	for (size_t i = 0; i < nbase; i++)
+		if (base[i].uid < l->known_uidnext &&
+		    (!l->have_remaining || imap_uid_set_has(l->remaining, l->nremaining, base[i].uid)))
+			rows[n++] = base[i];
+	for (size_t i = 0; i < l->nflag_rows; i++) {
+		int k = find_row(rows, n, l->flag_rows[i].uid);
+
+		if (k >= 0)
+			rows[k].flags = l->flag_rows[i].flags;
+	}
+	/* "N:*" names the last message even when it is below N. */
+	for (size_t i = 0; i < nnew; i++)
+		if (l->msgs[i].uid >= l->known_uidnext)
+			rows[n++] = l->msgs[i];
+	*out = rows;
+	*nout = n;
+	return 0;
+}
+
+/* The listing kept on disk for wire, its flag sets made the store's. */
+static int load_kept(struct store *st, const char *wire, struct listing_snapshot *kept)
+{
+	uint32_t *map;
+	int r = listing_cache_load(st->bodies, wire, kept);
+
+	if (r < 0)
+		return r;
+	map = malloc((kept->nflagsets + 1) * sizeof(*map));
+	if (!map) {
+		listing_snapshot_free(kept);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < kept->nflagsets; i++)
+		map[i] = intern_text(st, kept->flagsets[i]);
+	for (size_t i = 0; i < kept->n; i++)
+		kept->msgs[i].flags = map[kept->msgs[i].flags];
+	free(map);
+	return 0;
+}
+
+/*
+ * Keeps mailbox m's listing on disk. Called with m->refresh_lock held, so the
+ * listings of one mailbox are written in the order they were made.
+ */
+static void save_kept(struct store *st, struct mailbox *m, const char *wire)
+{
+	struct listing_snapshot snap = { 0 };
+	uint32_t *local = NULL;
+	size_t nsets;
+
+	pthread_mutex_lock(&st->lock);
+	nsets = st->nflagsets;
+	snap.uidvalidity = m->uidvalidity;
+	snap.uidnext = m->uidnext;
+	snap.exists = m->exists;
+	snap.modseq = m->modseq;
+	snap.n = m->nmsgs;
+	snap.msgs = malloc(m->nmsgs * sizeof(*snap.msgs) + 1);
+	local = malloc(nsets * sizeof(*local) + 1);
+	snap.flagsets = calloc(nsets + 1, sizeof(*snap.flagsets));
+	if (snap.msgs && local && snap.flagsets) {
+		memcpy(snap.msgs, m->msgs, m->nmsgs * sizeof(*snap.msgs));
+		for (size_t i = 0; i < nsets; i++)
+			local[i] = FLAGS_UNKNOWN;
+		/* Only the flag sets this mailbox uses, numbered in the file's own order. */
+		for (size_t i = 0; i < snap.n && snap.msgs; i++) {
+			uint32_t f = snap.msgs[i].flags;
+
+			if (f >= nsets) {
+				/* Flags too long to keep: this listing is not worth keeping. */
+				free(snap.msgs);
+				snap.msgs = NULL;
+				break;
+			}
+			if (local[f] == FLAGS_UNKNOWN) {
+				snap.flagsets[snap.nflagsets] = strdup(st->flagsets[f]);
+				if (!snap.flagsets[snap.nflagsets]) {
+					free(snap.msgs);
+					snap.msgs = NULL;
+					break;
+				}
+				local[f] = (uint32_t)snap.nflagsets++;
+			}
+			snap.msgs[i].flags = local[f];
+		}
+	} else {
+		free(snap.msgs);
+		snap.msgs = NULL;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (snap.msgs)
+		listing_cache_save(st->bodies, wire, &snap);
+	free(local);
+	listing_snapshot_free(&snap);
+}
+
+/*
+ * Brings mailbox id's listing up to date if it is older than the TTL (or
+ * force). The first listing of a mount starts from the one kept on disk, so
+ * it asks only what changed since the last mount; a listing that changed is
+ * kept again.
+ */
+static int refresh_listing(struct store *st, uint32_t id, bool force, bool flags_changed)
+{
+	struct listing l = { .st = st, .flags_changed = flags_changed };
+	struct listing_snapshot kept = { 0 };
+	struct store_msg *rows = NULL;
+	size_t nrows = 0;
 	struct mailbox *m;
 	char *wire = NULL;
 	uint32_t *gone = NULL;
 	size_t ngone = 0;
-	bool changed = false, had_listing = false;
+	bool changed = false, had_listing = false, from_disk = false;
 	int r = 0;
 
 	pthread_mutex_lock(&st->lock);
@@ -856,7 +1087,8 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 	}
 	wire = strdup(m->wire);
 	had_listing = m->listed_at_ms != 0;
-	l.known = m->listed_at_ms != 0 && !full;
+	/* Rows stay after store_listing_stale(): they are what a delta starts from. */
+	l.known = m->uidvalidity != 0;
 	l.known_uidvalidity = m->uidvalidity;
 	l.known_uidnext = m->uidnext;
 	l.known_exists = m->exists;
@@ -866,47 +1098,75 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool full)
 		r = -ENOMEM;
 		goto out;
 	}
+	if (!l.known && load_kept(st, wire, &kept) == 0) {
+		from_disk = true;
+		l.known = true;
+		l.known_uidvalidity = kept.uidvalidity;
+		l.known_uidnext = kept.uidnext;
+		l.known_exists = kept.exists;
+		l.known_modseq = kept.modseq;
+	}
 	l.wire = wire;
 	r = pool_run(st->pool, wire, listing_job, &l);
 	if (r == 0 && l.err)
 		r = l.err;
 	if (r < 0) {
 		/* Offline: the messages as last listed (bodies come from the disk cache). */
-		if (unreachable(st, r) && !force && had_listing)
+		if (unreachable(st, r) && !force && (had_listing || from_disk)) {
 			r = 0;
+			if (from_disk) {
+				l.kind = LISTING_UNCHANGED;
+				l.sel = (struct session_mailbox){ .uidvalidity = kept.uidvalidity,
+								  .uidnext = kept.uidnext,
+								  .exists = kept.exists,
+								  .highestmodseq = kept.modseq };
+				goto apply;
+			}
+		}
 		goto out;
 	}
+	if (l.kind == LISTING_DELTA) {
+		pthread_mutex_lock(&st->lock);
+		if (from_disk)
+			r = merge_delta(kept.msgs, kept.n, &l, &rows, &nrows);
+		else
+			r = merge_delta(m->msgs, m->nmsgs, &l, &rows, &nrows);
+		pthread_mutex_unlock(&st->lock);
+		if (r < 0)
+			goto out;
+	} else if (l.kind == LISTING_FULL) {
+		nrows = sort_unique(l.msgs, l.n);
+		rows = l.msgs;
+		l.msgs = NULL;
+	} else if (from_disk) {
+apply:
+		rows = kept.msgs;
+		nrows = kept.n;
+		kept.msgs = NULL;
+	}
 	pthread_mutex_lock(&st->lock);
-	if (l.flags_only) {
-		for (size_t i = 0; i < l.n; i++) {
-			struct store_msg *msg = (struct store_msg *)find_msg(m, l.msgs[i].uid);
-
-			if (msg)
-				msg->flags = l.msgs[i].flags;
-		}
-		m->modseq = l.sel.highestmodseq;
-	} else if (!l.unchanged) {
+	if (rows || l.kind != LISTING_UNCHANGED) {
 		bool new_validity = m->uidvalidity && m->uidvalidity != l.sel.uidvalidity;
 
 		if (new_validity)
 			log_info("mailbox %s: UIDVALIDITY changed from %u to %u; forgetting its messages",
 				 wire, m->uidvalidity, l.sel.uidvalidity);
-		l.n = sort_unique(l.msgs, l.n);
 		if (st->sink.message_gone)
-			gone_uids(m, l.msgs, new_validity ? 0 : l.n, &gone, &ngone);
-		changed = m->listed_at_ms != 0;
+			gone_uids(m, rows, new_validity ? 0 : nrows, &gone, &ngone);
+		changed = had_listing;
 		free(m->msgs);
-		m->nmsgs = l.n;
-		m->msgs = l.msgs;
-		l.msgs = NULL;
+		m->nmsgs = nrows;
+		m->msgs = rows;
+		rows = NULL;
 		m->uidvalidity = l.sel.uidvalidity;
 		m->uidnext = l.sel.uidnext;
-		/* What we hold, not what SELECT said: a row may have been dropped as invalid. */
 		m->exists = l.sel.exists;
 		m->modseq = l.sel.highestmodseq;
 	}
 	m->listed_at_ms = now_ms();
 	pthread_mutex_unlock(&st->lock);
+	if (st->bodies && l.kind != LISTING_UNCHANGED)
+		save_kept(st, m, wire);
 out:
 	pthread_mutex_unlock(&m->refresh_lock);
 	/* Outside the locks: the sink may take its own. */
@@ -915,7 +1175,11 @@ out:
 	if (changed && st->sink.dir_changed)
 		st->sink.dir_changed(st->sink.ctx, id);
 	free(gone);
+	free(rows);
 	free(l.msgs);
+	free(l.flag_rows);
+	free(l.remaining);
+	listing_snapshot_free(&kept);
 	free(wire);
 	return r;
 }
@@ -1120,9 +1384,10 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 	return r < 0 ? r : (ssize_t)b.got;
 }
 
-void store_message_reading(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid)
+void store_message_reading(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+			   pid_t reader)
 {
-	prefetch_reading(st->prefetch, id, uidvalidity, uid);
+	prefetch_reading(st->prefetch, id, uidvalidity, uid, reader);
 }
 
 ssize_t store_next_messages(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t after,

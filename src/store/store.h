@@ -114,11 +114,12 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 			   uint64_t off, size_t len, char *buf);
 
 /*
- * A reader asks for message uid (as of uidvalidity) from its start, and the
- * kernel's page cache did not have it: readers that go up the UIDs get the
- * next messages fetched ahead (see prefetch.h).
+ * Process reader asks for message uid (as of uidvalidity) from its start, and
+ * the kernel's page cache did not have it: readers that go up the UIDs get
+ * the next messages fetched ahead (see prefetch.h).
  */
-void store_message_reading(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid);
+void store_message_reading(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+			   pid_t reader);
 
 /* Application bytes received from the server on all connections so far. */
 uint64_t store_bytes_in(struct store *st);

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "store/listing_cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "store/body_cache.h"
+
+#define DIR_NAME "listings"
+#define MAGIC "imapfsL1"
+#define ORDER_MARK UINT32_C(0x01020304) /* a file from a machine of the other byte order is refused */
+#define DIGEST 32
+/* Refused beyond these: no real listing comes near them. */
+#define MAX_FILE (UINT64_C(1) << 30)
+#define MAX_FLAGSETS 4096
+#define MAX_FLAGSET_TEXT 65536
+
+struct file_head {
+	char magic[8];
+	uint32_t order;
+	uint32_t uidvalidity, uidnext, exists;
+	uint64_t modseq;
+	uint64_t nmsgs;
+	uint32_t nflagsets;
+	uint32_t wire_len;
+};
+
+/* What a row is on disk: struct store_msg's fields, no padding. */
+#define ROW_SIZE (4 + 4 + 8 + 8)
+
+static atomic_uint serial;
+
+static int listings_dir(struct body_cache *bc, bool create)
+{
+	int fd, dirfd;
+
+	if (!bc)
+		return -ENOENT;
+	dirfd = body_cache_account_fd(bc);
+	if (create && mkdirat(dirfd, DIR_NAME, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(dirfd, DIR_NAME, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+static void file_name(const char *wire, char out[65])
+{
+	body_cache_hash_hex(wire, strlen(wire), out);
+}
+
+void listing_snapshot_free(struct listing_snapshot *s)
+{
+	for (size_t i = 0; i < s->nflagsets; i++)
+		free(s->flagsets[i]);
+	free(s->flagsets);
+	free(s->msgs);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Reads all of fd (at most MAX_FILE bytes) into a malloc'd buffer. */
+static int read_file(int fd, unsigned char **out, size_t *len)
+{
+	struct stat st;
+	unsigned char *buf;
+	size_t done = 0;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_FILE)
+		return -EINVAL;
+	buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!buf)
+		return -ENOMEM;
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? -errno : -EINVAL;
+
+			free(buf);
+			return e;
+		}
+		done += (size_t)n;
+	}
+	*out = buf;
+	*len = done;
+	return 0;
+}
+
+/* Takes len bytes at *pos of buf[0..end), or fails when they are not there. */
+static bool take(const unsigned char *buf, size_t end, size_t *pos, void *dst, size_t len)
+{
+	if (end - *pos < len)
+		return false;
+	memcpy(dst, buf + *pos, len);
+	*pos += len;
+	return true;
+}
+
+static int parse(const unsigned char *buf, size_t len, const char *wire,
+		 struct listing_snapshot *out)
+{
+	unsigned char md[DIGEST];
+	unsigned mdlen = 0;
+	struct file_head h;
+	size_t pos = 0, end;
+
+	if (len < sizeof(h) + DIGEST)
+		return -EINVAL;
+	end = len - DIGEST;
+	EVP_Digest(buf, end, md, &mdlen, EVP_sha256(), NULL);
+	if (mdlen != DIGEST || memcmp(md, buf + end, DIGEST) != 0)
+		return -EINVAL;
+	take(buf, end, &pos, &h, sizeof(h));
+	if (memcmp(h.magic, MAGIC, sizeof(h.magic)) != 0 || h.order != ORDER_MARK ||
+	    h.wire_len != strlen(wire) || h.nflagsets > MAX_FLAGSETS ||
+	    h.nmsgs > (end - pos) / ROW_SIZE)
+		return -EINVAL;
+	if (end - pos < h.wire_len || memcmp(buf + pos, wire, h.wire_len) != 0)
+		return -EINVAL;
+	pos += h.wire_len;
+	out->uidvalidity = h.uidvalidity;
+	out->uidnext = h.uidnext;
+	out->exists = h.exists;
+	out->modseq = h.modseq;
+	out->flagsets = calloc(h.nflagsets ? h.nflagsets : 1, sizeof(*out->flagsets));
+	out->msgs = malloc(h.nmsgs ? (size_t)h.nmsgs * sizeof(*out->msgs) : 1);
+	if (!out->flagsets || !out->msgs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < h.nflagsets; i++) {
+		uint32_t tlen;
+
+		if (!take(buf, end, &pos, &tlen, sizeof(tlen)) || tlen > MAX_FLAGSET_TEXT ||
+		    end - pos < tlen || memchr(buf + pos, '\0', tlen))
+			return -EINVAL;
+		out->flagsets[i] = strndup((const char *)buf + pos, tlen);
+		if (!out->flagsets[i])
+			return -ENOMEM;
+		out->nflagsets++;
+		pos += tlen;
+	}
+	for (uint64_t i = 0; i < h.nmsgs; i++) {
+		struct store_msg m;
+
+		if (!take(buf, end, &pos, &m.uid, 4) || !take(buf, end, &pos, &m.flags, 4) ||
+		    !take(buf, end, &pos, &m.size, 8) || !take(buf, end, &pos, &m.date, 8))
+			return -EINVAL;
+		/* What the store would have refused from a server is refused here too. */
+		if (m.uid == 0 || (out->n && m.uid <= out->msgs[out->n - 1].uid) ||
+		    m.flags >= h.nflagsets || m.size > STORE_MAX_FILE)
+			return -EINVAL;
+		out->msgs[out->n++] = m;
+	}
+	return pos == end ? 0 : -EINVAL;
+}
+
+int listing_cache_load(struct body_cache *bc, const char *wire, struct listing_snapshot *out)
+{
+	unsigned char *buf = NULL;
+	char name[65];
+	size_t len = 0;
+	int dirfd, fd, r;
+
+	memset(out, 0, sizeof(*out));
+	dirfd = listings_dir(bc, false);
+	if (dirfd < 0)
+		return dirfd == -ENOENT ? -ENOENT : dirfd;
+	file_name(wire, name);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	r = fd < 0 ? -errno : read_file(fd, &buf, &len);
+	if (r == 0)
+		r = parse(buf, len, wire, out);
+	if (r == -EINVAL) {
+		struct stat was, now;
+
+		log_warn("the listing kept for mailbox %s is damaged; listing it from the server", wire);
+		/* Only this same file: another mount may have renamed a good one in since. */
+		if (fstat(fd, &was) == 0 && fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    was.st_ino == now.st_ino && was.st_dev == now.st_dev)
+			unlinkat(dirfd, name, 0);
+	}
+	if (fd >= 0)
+		close(fd);
+	close(dirfd);
+	free(buf);
+	if (r < 0)
+		listing_snapshot_free(out);
+	return r;
+}
+
+/* Appends len bytes to the growing buffer *b. */
+static bool put(unsigned char **b, size_t *len, size_t *cap, const void *src, size_t n)
+{
+	if (*cap - *len < n) {
+		size_t want = *cap ? *cap : 4096;
+		unsigned char *grown;
+
+		while (want - *len < n)
+			want *= 2;
+		grown = realloc(*b, want);
+		if (!grown)
+			return false;
+		*b = grown;
+		*cap = want;
+	}
+	memcpy(*b + *len, src, n);
+	*len += n;
+	return true;
+}
+
+int listing_cache_save(struct body_cache *bc, const char *wire, const struct listing_snapshot *in)
+{
+	struct file_head h = { .order = ORDER_MARK };
+	unsigned char *buf = NULL, md[DIGEST];
+	unsigned mdlen = 0;
+	size_t len = 0, cap = 0, done = 0;
+	char name[65], tmp[96];
+	bool ok;
+	int dirfd, fd = -1, r = 0;
+
+	if (in->nflagsets > MAX_FLAGSETS)
+		return -EINVAL;
+	memcpy(h.magic, MAGIC, sizeof(h.magic));
+	h.uidvalidity = in->uidvalidity;
+	h.uidnext = in->uidnext;
+	h.exists = in->exists;
+	h.modseq = in->modseq;
+	h.nmsgs = in->n;
+	h.nflagsets = (uint32_t)in->nflagsets;
+	h.wire_len = (uint32_t)strlen(wire);
+	ok = put(&buf, &len, &cap, &h, sizeof(h)) && put(&buf, &len, &cap, wire, h.wire_len);
+	for (size_t i = 0; ok && i < in->nflagsets; i++) {
+		uint32_t tlen = (uint32_t)strlen(in->flagsets[i]);
+
+		ok = tlen <= MAX_FLAGSET_TEXT && put(&buf, &len, &cap, &tlen, sizeof(tlen)) &&
+		     put(&buf, &len, &cap, in->flagsets[i], tlen);
+	}
+	for (size_t i = 0; ok && i < in->n; i++) {
+		const struct store_msg *m = &in->msgs[i];
+
+		ok = put(&buf, &len, &cap, &m->uid, 4) && put(&buf, &len, &cap, &m->flags, 4) &&
+		     put(&buf, &len, &cap, &m->size, 8) && put(&buf, &len, &cap, &m->date, 8);
+	}
+	if (ok) {
+		EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
+		ok = put(&buf, &len, &cap, md, DIGEST);
+	}
+	if (!ok) {
+		free(buf);
+		return -ENOMEM;
+	}
+	dirfd = listings_dir(bc, true);
+	if (dirfd < 0) {
+		free(buf);
+		return dirfd;
+	}
+	file_name(wire, name);
+	snprintf(tmp, sizeof(tmp), "tmp.%ld.%u", (long)getpid(), atomic_fetch_add(&serial, 1));
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		r = -errno;
+	while (r == 0 && done < len) {
+		ssize_t n = write(fd, buf + done, len - done);
+
+		if (n < 0 && errno != EINTR)
+			r = -errno;
+		else if (n > 0)
+			done += (size_t)n;
+	}
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0 && fd >= 0)
+		unlinkat(dirfd, tmp, 0);
+	if (r < 0)
+		log_debug("keeping the listing of %s failed: %s", wire, strerror(-r));
+	close(dirfd);
+	free(buf);
+	return r;
+}
+
+void listing_cache_forget(struct body_cache *bc, const char *wire)
+{
+	char name[65];
+	int dirfd = listings_dir(bc, false);
+
+	if (dirfd < 0)
+		return;
+	file_name(wire, name);
+	unlinkat(dirfd, name, 0);
+	close(dirfd);
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Mailbox listings kept on disk beside the bodies (store/body_cache.h), so a
+ * remount starts from the last known listing and asks the server only what
+ * changed since (RFC 7162: the HIGHESTMODSEQ kept here goes into
+ * CHANGEDSINCE), and a mailbox listed once can still be listed while the
+ * server is unreachable.
+ *
+ *   <cache_dir>/<account hash>/listings/<SHA-256 of the wire name>
+ *
+ * A file holds the wire name (checked when loading: a hash never stands in
+ * for a name), UIDVALIDITY, UIDNEXT, EXISTS, HIGHESTMODSEQ, the flag sets
+ * used, one 24-byte row per message, and a SHA-256 of all that: a damaged,
+ * truncated or foreign file is refused whole and the mailbox is listed from
+ * the server as if nothing were kept. Written to a temporary and renamed, so
+ * a reader sees the old listing or the new one. Not counted in cache_size
+ * (24 bytes a message).
+ *
+ * Saves only work: any failure is logged at debug level and the caller
+ * lists from the server. Thread-safe (no state of its own).
+ */
+#ifndef IMAPFS_STORE_LISTING_CACHE_H
+#define IMAPFS_STORE_LISTING_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct body_cache;
+
+struct listing_snapshot {
+	uint32_t uidvalidity, uidnext, exists;
+	uint64_t modseq; /* HIGHESTMODSEQ, 0 without CONDSTORE */
+	/* Sorted by UID, no repeats; msgs[i].flags indexes flagsets. */
+	struct store_msg *msgs;
+	size_t n;
+	char **flagsets; /* IMAP flag list text ("\\Seen $Work"), maybe "" */
+	size_t nflagsets;
+};
+
+/*
+ * Loads the listing kept for mailbox wire into *out (free it with
+ * listing_snapshot_free()). Returns 0, -ENOENT if none is kept (or bc is
+ * NULL), -EINVAL if the file is damaged or not this mailbox's, -errno.
+ */
+int listing_cache_load(struct body_cache *bc, const char *wire, struct listing_snapshot *out);
+/* Keeps in as mailbox wire's listing, replacing the one kept before. */
+int listing_cache_save(struct body_cache *bc, const char *wire, const struct listing_snapshot *in);
+/* Forgets the listing kept for wire (the mailbox is gone). */
+void listing_cache_forget(struct body_cache *bc, const char *wire);
+/* Frees what load gave; zeroes *s. */
+void listing_snapshot_free(struct listing_snapshot *s);
+
+#endif
