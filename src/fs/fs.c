@@ -104,6 +104,14 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 	conn->want |= conn->capable & FUSE_CAP_READDIRPLUS;
+	/*
+	 * Always READDIRPLUS, not the kernel's guess: it stops sending it after
+	 * the first page when nothing was stat'ed yet, and grep -r, find and
+	 * rsync then look up every message and .parts directory one request at
+	 * a time (grep -r of 1,000 messages: 1,798 LOOKUPs, 0.71 s; always plus:
+	 * 119, 0.54 s). Plain ls pays a little more per entry.
+	 */
+	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	conn->want |= conn->capable & FUSE_CAP_ASYNC_READ;
 	conn->max_readahead = READ_WINDOW_MAX < conn->max_readahead ? READ_WINDOW_MAX
 								    : conn->max_readahead;
