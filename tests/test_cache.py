@@ -5,6 +5,7 @@ from disk, bodies read once stay readable while the server is down, the
 cache stays within its bound dropping the least recently used, and nothing
 on disk is served unless it is whole and of the listed size."""
 
+import errno
 import os
 import random
 import re
@@ -215,6 +216,8 @@ def test_cache_files_private_and_named_by_hash(dovecot_factory, mount_factory, t
         for d in dirs:
             assert stat.S_IMODE(os.stat(os.path.join(root, d)).st_mode) == 0o700
         for f in files:
+            if root.endswith('listings') and f == 'tree':
+                continue   # the mailbox tree: the one fixed name
             assert len(f) == 64 and all(ch in '0123456789abcdef' for ch in f), f
             assert stat.S_IMODE(os.stat(os.path.join(root, f)).st_mode) == 0o600
     assert len(_bodies(cache)) == 1
@@ -364,7 +367,7 @@ def test_damaged_or_stale_listing_is_not_used(dovecot_factory, mount_factory, tm
     assert _meta_seen(m, 'INBOX') == _meta_server(dv, 'INBOX')
     m.stop()
     kept = [os.path.join(dp, f) for dp, _, fs in os.walk(cache) if dp.endswith('listings')
-            for f in fs]
+            for f in fs if f != 'tree']
     assert len(kept) == 1, kept
     data = _read(kept[0])
 
@@ -373,7 +376,7 @@ def test_damaged_or_stale_listing_is_not_used(dovecot_factory, mount_factory, tm
             f.write(damaged)
         m = _mount(mount_factory, dv, cache, debug=True)
         assert _meta_seen(m, 'INBOX') == _meta_server(dv, 'INBOX')
-        assert 'listing kept for mailbox INBOX is damaged' in m.stderr()
+        assert 'listing of mailbox INBOX kept in the disk cache is damaged' in m.stderr()
         assert any(x.startswith('UID FETCH 1:* ') for x in _listing_commands(m.stderr()))
         m.stop()
 
@@ -398,3 +401,78 @@ def test_damaged_or_stale_listing_is_not_used(dovecot_factory, mount_factory, tm
     m = _mount(mount_factory, dv, cache)
     assert _meta_seen(m, 'Box') == _meta_server(dv, 'Box')
     assert [_read(m.p('Box', '%d.eml' % u)) for u in sorted(_meta_seen(m, 'Box'))] == other
+
+
+def test_mount_while_server_unreachable_shows_what_is_kept(dovecot_factory, mount_factory,
+                                                          tmp_path):
+    """Mounting while the server cannot be reached (a train, a VPN down)
+    works when a cache was kept: the tree and listings as last seen,
+    messages read before readable, the rest EIO, a change refused with EIO,
+    and once the server answers again everything reads. Without anything
+    kept, the mount fails with the connection error."""
+    dv = dovecot_factory()
+    c = dovecot.imap_client(dv)
+    try:
+        dovecot.create_mailbox(c, 'Work')
+    finally:
+        c.logout()
+    raws = _corpus(8, seed=3, box_sizes=(3000,))
+    uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
+    work = [dovecot.make_message('work %d' % i, 'w\n') for i in range(4)]
+    work_uids = dovecot.append_many(dv, 'Work', [(r, None, None) for r in work])
+    cache = str(tmp_path / 'cache')
+    m = _mount(mount_factory, dv, cache, 'timeout=3')
+    for uid, raw in reversed(list(zip(uids[:3], raws[:3]))):   # downwards: nothing ahead
+        assert _read(m.p('INBOX', '%d.eml' % uid)) == raw
+    names = {box: sorted(os.listdir(m.p(box))) for box in ('INBOX', 'Work')}
+    top = sorted(os.listdir(m.path))
+    m.stop()
+    dv.stop()
+
+    with pytest.raises(Exception):
+        _mount(mount_factory, dv, str(tmp_path / 'empty'), 'timeout=3')
+
+    m = _mount(mount_factory, dv, cache, 'timeout=3')
+    assert 'showing what the disk cache holds' in m.stderr()
+    assert sorted(os.listdir(m.path)) == top
+    for box in ('INBOX', 'Work'):
+        got, exc, _ = bounded(20, lambda: sorted(os.listdir(m.p(box))))
+        assert exc is None and got == names[box], (box, exc)
+    for uid, raw in zip(uids[:3], raws[:3]):
+        got, exc, _ = bounded(20, _read, m.p('INBOX', '%d.eml' % uid))
+        assert exc is None and got == raw, (uid, exc)
+    got, exc, _ = bounded(20, _read, m.p('INBOX', '%d.eml' % uids[6]))
+    assert isinstance(exc, OSError) and exc.errno == errno.EIO, exc
+    got, exc, _ = bounded(20, os.mkdir, m.p('New'))
+    assert isinstance(exc, OSError) and exc.errno == errno.EIO, exc
+
+    dv.start()
+    deadline = time.monotonic() + 30
+    while True:
+        got, exc, _ = bounded(20, _read, m.p('INBOX', '%d.eml' % uids[6]))
+        if exc is None or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert exc is None and got == raws[6], exc
+    assert _read(m.p('Work', '%d.eml' % work_uids[0])) == work[0]
+
+
+def test_refusals_never_fall_back_to_the_cache(tls_server, test_ca, mount_factory, tmp_path):
+    """Only an unreachable server mounts from the cache: a certificate that
+    is not trusted, or a wrong password, fails the mount as ever, whatever
+    the cache holds."""
+    cache = str(tmp_path / 'cache')
+    url = 'imaps://%s@localhost:%d' % (tls_server.user, tls_server.imaps_port)
+    m = mount_factory(url, ['cafile=' + test_ca.ca_cert, 'cache_dir=' + cache],
+                      password=tls_server.password)
+    assert 'INBOX' in os.listdir(m.path)
+    assert os.listdir(m.p('INBOX'))
+    m.stop()
+    for opts, password, word in ((['cache_dir=' + cache], tls_server.password, 'certificate'),
+                                 (['cafile=' + test_ca.ca_cert, 'cache_dir=' + cache],
+                                  'not-' + tls_server.password, 'authentication')):
+        bad = mount_factory(url, opts, password=password, start=False)
+        rc, _secs, was_mounted = bad.run_to_exit(15.0)
+        assert rc not in (None, 0) and not was_mounted, bad.stderr()
+        assert word in bad.stderr().lower(), bad.stderr()
+        assert 'disk cache holds' not in bad.stderr()

@@ -24,6 +24,10 @@
 #define MAX_FILE (UINT64_C(1) << 30)
 #define MAX_FLAGSETS 4096
 #define MAX_FLAGSET_TEXT 65536
+#define MAX_TREE STORE_MAX_MAILBOXES
+#define MAX_WIRE 65536
+#define TREE_NAME "tree"
+#define TREE_MAGIC "imapfsT1"
 
 struct file_head {
 	char magic[8];
@@ -99,6 +103,129 @@ static int read_file(int fd, unsigned char **out, size_t *len)
 	return 0;
 }
 
+/* A kept file as read: its contents without the digest, and which file it was. */
+struct kept {
+	unsigned char *buf;
+	size_t len;
+	dev_t dev;
+	ino_t ino;
+};
+
+/* Reads file name of the listings directory and checks its digest (-EINVAL if wrong). */
+static int kept_read(struct body_cache *bc, const char *name, struct kept *k)
+{
+	unsigned char md[DIGEST];
+	unsigned mdlen = 0;
+	struct stat st;
+	int dirfd, fd, r;
+
+	memset(k, 0, sizeof(*k));
+	dirfd = listings_dir(bc, false);
+	if (dirfd < 0)
+		return dirfd;
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	close(dirfd);
+	if (fd < 0)
+		return -errno;
+	r = fstat(fd, &st) < 0 ? -errno : read_file(fd, &k->buf, &k->len);
+	close(fd);
+	if (r < 0)
+		return r;
+	k->dev = st.st_dev;
+	k->ino = st.st_ino;
+	if (k->len < DIGEST)
+		return -EINVAL;
+	k->len -= DIGEST;
+	EVP_Digest(k->buf, k->len, md, &mdlen, EVP_sha256(), NULL);
+	if (mdlen != DIGEST || memcmp(md, k->buf + k->len, DIGEST) != 0)
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Removes a kept file found damaged, with a warning; only that same file:
+ * another mount may have renamed a good one in since.
+ */
+static void kept_refuse(struct body_cache *bc, const char *name, const struct kept *k,
+			const char *what)
+{
+	struct stat now;
+	int dirfd = listings_dir(bc, false);
+
+	log_warn("%s kept in the disk cache is damaged; asking the server instead", what);
+	if (dirfd < 0)
+		return;
+	if (fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_dev == k->dev &&
+	    now.st_ino == k->ino)
+		unlinkat(dirfd, name, 0);
+	close(dirfd);
+}
+
+/* Appends n bytes to the growing buffer *b. */
+static bool put(unsigned char **b, size_t *len, size_t *cap, const void *src, size_t n)
+{
+	if (*cap - *len < n) {
+		size_t want = *cap ? *cap : 4096;
+		unsigned char *grown;
+
+		while (want - *len < n)
+			want *= 2;
+		grown = realloc(*b, want);
+		if (!grown)
+			return false;
+		*b = grown;
+		*cap = want;
+	}
+	memcpy(*b + *len, src, n);
+	*len += n;
+	return true;
+}
+
+/* Writes buf[0..len) and its digest as file name, replacing it whole. Frees buf. */
+static int kept_write(struct body_cache *bc, const char *name, unsigned char *buf, size_t len,
+		      size_t cap, const char *what)
+{
+	unsigned char md[DIGEST];
+	unsigned mdlen = 0;
+	size_t done = 0;
+	char tmp[96];
+	int dirfd, fd = -1, r = 0;
+
+	EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
+	if (!put(&buf, &len, &cap, md, DIGEST)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	dirfd = listings_dir(bc, true);
+	if (dirfd < 0) {
+		free(buf);
+		return dirfd;
+	}
+	snprintf(tmp, sizeof(tmp), "tmp.%ld.%u", (long)getpid(), atomic_fetch_add(&serial, 1));
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		r = -errno;
+	while (r == 0 && done < len) {
+		ssize_t n = write(fd, buf + done, len - done);
+
+		if (n < 0 && errno != EINTR)
+			r = -errno;
+		else if (n > 0)
+			done += (size_t)n;
+	}
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0 && fd >= 0)
+		unlinkat(dirfd, tmp, 0);
+	if (r < 0)
+		log_debug("keeping %s failed: %s", what, strerror(-r));
+	close(dirfd);
+	free(buf);
+	return r;
+}
+
 /* Takes len bytes at *pos of buf[0..end), or fails when they are not there. */
 static bool take(const unsigned char *buf, size_t end, size_t *pos, void *dst, size_t len)
 {
@@ -109,23 +236,14 @@ static bool take(const unsigned char *buf, size_t end, size_t *pos, void *dst, s
 	return true;
 }
 
-static int parse(const unsigned char *buf, size_t len, const char *wire,
-		 struct listing_snapshot *out)
+static int parse_listing(const unsigned char *buf, size_t end, const char *wire,
+			 struct listing_snapshot *out)
 {
-	unsigned char md[DIGEST];
-	unsigned mdlen = 0;
 	struct file_head h;
-	size_t pos = 0, end;
+	size_t pos = 0;
 
-	if (len < sizeof(h) + DIGEST)
-		return -EINVAL;
-	end = len - DIGEST;
-	EVP_Digest(buf, end, md, &mdlen, EVP_sha256(), NULL);
-	if (mdlen != DIGEST || memcmp(md, buf + end, DIGEST) != 0)
-		return -EINVAL;
-	take(buf, end, &pos, &h, sizeof(h));
-	if (memcmp(h.magic, MAGIC, sizeof(h.magic)) != 0 || h.order != ORDER_MARK ||
-	    h.wire_len != strlen(wire) || h.nflagsets > MAX_FLAGSETS ||
+	if (!take(buf, end, &pos, &h, sizeof(h)) || memcmp(h.magic, MAGIC, sizeof(h.magic)) != 0 ||
+	    h.order != ORDER_MARK || h.wire_len != strlen(wire) || h.nflagsets > MAX_FLAGSETS ||
 	    h.nmsgs > (end - pos) / ROW_SIZE)
 		return -EINVAL;
 	if (end - pos < h.wire_len || memcmp(buf + pos, wire, h.wire_len) != 0)
@@ -168,68 +286,37 @@ static int parse(const unsigned char *buf, size_t len, const char *wire,
 
 int listing_cache_load(struct body_cache *bc, const char *wire, struct listing_snapshot *out)
 {
-	unsigned char *buf = NULL;
+	struct kept k;
 	char name[65];
-	size_t len = 0;
-	int dirfd, fd, r;
+	int r;
 
 	memset(out, 0, sizeof(*out));
-	dirfd = listings_dir(bc, false);
-	if (dirfd < 0)
-		return dirfd == -ENOENT ? -ENOENT : dirfd;
 	file_name(wire, name);
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	r = fd < 0 ? -errno : read_file(fd, &buf, &len);
+	r = kept_read(bc, name, &k);
 	if (r == 0)
-		r = parse(buf, len, wire, out);
+		r = parse_listing(k.buf, k.len, wire, out);
 	if (r == -EINVAL) {
-		struct stat was, now;
+		char what[300];
 
-		log_warn("the listing kept for mailbox %s is damaged; listing it from the server", wire);
-		/* Only this same file: another mount may have renamed a good one in since. */
-		if (fstat(fd, &was) == 0 && fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    was.st_ino == now.st_ino && was.st_dev == now.st_dev)
-			unlinkat(dirfd, name, 0);
+		snprintf(what, sizeof(what), "the listing of mailbox %.200s", wire);
+		kept_refuse(bc, name, &k, what);
 	}
-	if (fd >= 0)
-		close(fd);
-	close(dirfd);
-	free(buf);
+	free(k.buf);
 	if (r < 0)
 		listing_snapshot_free(out);
 	return r;
 }
 
-/* Appends len bytes to the growing buffer *b. */
-static bool put(unsigned char **b, size_t *len, size_t *cap, const void *src, size_t n)
-{
-	if (*cap - *len < n) {
-		size_t want = *cap ? *cap : 4096;
-		unsigned char *grown;
-
-		while (want - *len < n)
-			want *= 2;
-		grown = realloc(*b, want);
-		if (!grown)
-			return false;
-		*b = grown;
-		*cap = want;
-	}
-	memcpy(*b + *len, src, n);
-	*len += n;
-	return true;
-}
-
 int listing_cache_save(struct body_cache *bc, const char *wire, const struct listing_snapshot *in)
 {
 	struct file_head h = { .order = ORDER_MARK };
-	unsigned char *buf = NULL, md[DIGEST];
-	unsigned mdlen = 0;
-	size_t len = 0, cap = 0, done = 0;
-	char name[65], tmp[96];
+	unsigned char *buf = NULL;
+	size_t len = 0, cap = 0;
+	char name[65];
 	bool ok;
-	int dirfd, fd = -1, r = 0;
 
+	if (!bc)
+		return -ENOENT;
 	if (in->nflagsets > MAX_FLAGSETS)
 		return -EINVAL;
 	memcpy(h.magic, MAGIC, sizeof(h.magic));
@@ -253,42 +340,110 @@ int listing_cache_save(struct body_cache *bc, const char *wire, const struct lis
 		ok = put(&buf, &len, &cap, &m->uid, 4) && put(&buf, &len, &cap, &m->flags, 4) &&
 		     put(&buf, &len, &cap, &m->size, 8) && put(&buf, &len, &cap, &m->date, 8);
 	}
-	if (ok) {
-		EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
-		ok = put(&buf, &len, &cap, md, DIGEST);
+	if (!ok) {
+		free(buf);
+		return -ENOMEM;
+	}
+	file_name(wire, name);
+	return kept_write(bc, name, buf, len, cap, wire);
+}
+
+/* ---- the mailbox tree ---- */
+
+struct tree_head {
+	char magic[8];
+	uint32_t order;
+	uint32_t count;
+};
+
+void listing_tree_free(struct listing_tree_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].wire);
+	free(e);
+}
+
+int listing_cache_save_tree(struct body_cache *bc, const struct listing_tree_entry *e, size_t n)
+{
+	struct tree_head h = { .order = ORDER_MARK, .count = (uint32_t)n };
+	unsigned char *buf = NULL;
+	size_t len = 0, cap = 0;
+	bool ok;
+
+	if (!bc)
+		return -ENOENT;
+	if (n > MAX_TREE)
+		return -EINVAL;
+	memcpy(h.magic, TREE_MAGIC, sizeof(h.magic));
+	ok = put(&buf, &len, &cap, &h, sizeof(h));
+	for (size_t i = 0; ok && i < n; i++) {
+		uint32_t wlen = (uint32_t)strlen(e[i].wire);
+		unsigned char flags[2] = { (unsigned char)e[i].delim, e[i].noselect };
+
+		ok = wlen <= MAX_WIRE && put(&buf, &len, &cap, &wlen, sizeof(wlen)) &&
+		     put(&buf, &len, &cap, flags, 2) && put(&buf, &len, &cap, e[i].wire, wlen);
 	}
 	if (!ok) {
 		free(buf);
 		return -ENOMEM;
 	}
-	dirfd = listings_dir(bc, true);
-	if (dirfd < 0) {
-		free(buf);
-		return dirfd;
-	}
-	file_name(wire, name);
-	snprintf(tmp, sizeof(tmp), "tmp.%ld.%u", (long)getpid(), atomic_fetch_add(&serial, 1));
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		r = -errno;
-	while (r == 0 && done < len) {
-		ssize_t n = write(fd, buf + done, len - done);
+	return kept_write(bc, TREE_NAME, buf, len, cap, "the mailbox tree");
+}
 
-		if (n < 0 && errno != EINTR)
-			r = -errno;
-		else if (n > 0)
-			done += (size_t)n;
+static int parse_tree(const unsigned char *buf, size_t end, struct listing_tree_entry **out,
+		      size_t *nout)
+{
+	struct listing_tree_entry *e;
+	struct tree_head h;
+	size_t pos = 0, n = 0;
+
+	if (!take(buf, end, &pos, &h, sizeof(h)) ||
+	    memcmp(h.magic, TREE_MAGIC, sizeof(h.magic)) != 0 || h.order != ORDER_MARK ||
+	    h.count > MAX_TREE || h.count > (end - pos) / 6)
+		return -EINVAL;
+	e = calloc(h.count ? h.count : 1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	for (; n < h.count; n++) {
+		uint32_t wlen;
+		unsigned char flags[2];
+
+		if (!take(buf, end, &pos, &wlen, sizeof(wlen)) || !take(buf, end, &pos, flags, 2) ||
+		    wlen == 0 || wlen > MAX_WIRE || end - pos < wlen ||
+		    memchr(buf + pos, '\0', wlen) || flags[1] > 1)
+			goto invalid;
+		e[n].wire = strndup((const char *)buf + pos, wlen);
+		if (!e[n].wire) {
+			listing_tree_free(e, n);
+			return -ENOMEM;
+		}
+		e[n].delim = (char)flags[0];
+		e[n].noselect = flags[1];
+		pos += wlen;
 	}
-	if (fd >= 0 && close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-		r = -errno;
-	if (r < 0 && fd >= 0)
-		unlinkat(dirfd, tmp, 0);
-	if (r < 0)
-		log_debug("keeping the listing of %s failed: %s", wire, strerror(-r));
-	close(dirfd);
-	free(buf);
+	if (pos != end)
+		goto invalid;
+	*out = e;
+	*nout = n;
+	return 0;
+invalid:
+	listing_tree_free(e, n);
+	return -EINVAL;
+}
+
+int listing_cache_load_tree(struct body_cache *bc, struct listing_tree_entry **out, size_t *n)
+{
+	struct kept k;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	r = kept_read(bc, TREE_NAME, &k);
+	if (r == 0)
+		r = parse_tree(k.buf, k.len, out, n);
+	if (r == -EINVAL)
+		kept_refuse(bc, TREE_NAME, &k, "the mailbox tree");
+	free(k.buf);
 	return r;
 }
 

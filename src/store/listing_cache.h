@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Mailbox listings kept on disk beside the bodies (store/body_cache.h), so a
- * remount starts from the last known listing and asks the server only what
- * changed since (RFC 7162: the HIGHESTMODSEQ kept here goes into
- * CHANGEDSINCE), and a mailbox listed once can still be listed while the
- * server is unreachable.
+ * Mailbox listings, and the mailbox tree (below), kept on disk beside the
+ * bodies (store/body_cache.h), so a remount starts from the last known
+ * listing and asks the server only what changed since (RFC 7162: the
+ * HIGHESTMODSEQ kept here goes into CHANGEDSINCE), and a mailbox listed once
+ * can still be listed while the server is unreachable, even by a new mount.
  *
  *   <cache_dir>/<account hash>/listings/<SHA-256 of the wire name>
  *
@@ -22,6 +22,7 @@
 #ifndef IMAPFS_STORE_LISTING_CACHE_H
 #define IMAPFS_STORE_LISTING_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,24 @@ struct listing_snapshot {
 int listing_cache_load(struct body_cache *bc, const char *wire, struct listing_snapshot *out);
 /* Keeps in as mailbox wire's listing, replacing the one kept before. */
 int listing_cache_save(struct body_cache *bc, const char *wire, const struct listing_snapshot *in);
+/* One mailbox of the tree as LIST named it. */
+struct listing_tree_entry {
+	char *wire;     /* the name on the wire (modified UTF-7) */
+	char delim;     /* hierarchy delimiter, '\0' for none */
+	bool noselect;  /* \Noselect or \NonExistent */
+};
+
+/*
+ * The mailbox tree as last LISTed, kept so a mount made while the server is
+ * unreachable can show what was there:
+ *   <cache_dir>/<account hash>/listings/tree
+ * Same guarantees as a listing (whole or refused, SHA-256 checked).
+ */
+int listing_cache_save_tree(struct body_cache *bc, const struct listing_tree_entry *e, size_t n);
+/* *out is malloc'd (free it with listing_tree_free()); -ENOENT if none is kept. */
+int listing_cache_load_tree(struct body_cache *bc, struct listing_tree_entry **out, size_t *n);
+void listing_tree_free(struct listing_tree_entry *e, size_t n);
+
 /* Forgets the listing kept for wire (the mailbox is gone). */
 void listing_cache_forget(struct body_cache *bc, const char *wire);
 /* Frees what load gave; zeroes *s. */

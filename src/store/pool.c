@@ -39,14 +39,12 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int pool_new(const struct session_config *cfg, unsigned size, struct pool **out,
-	     char *err, size_t errlen)
+static struct pool *pool_alloc(const struct session_config *cfg, unsigned size)
 {
 	struct pool *p = calloc(1, sizeof(*p));
-	int r;
 
 	if (!p)
-		return -ENOMEM;
+		return NULL;
 	p->cfg = cfg;
 	p->nslots = size ? size : 1;
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
@@ -54,8 +52,19 @@ int pool_new(const struct session_config *cfg, unsigned size, struct pool **out,
 	pthread_cond_init(&p->freed, NULL);
 	if (!p->slots) {
 		pool_free(p);
-		return -ENOMEM;
+		return NULL;
 	}
+	return p;
+}
+
+int pool_new(const struct session_config *cfg, unsigned size, struct pool **out,
+	     char *err, size_t errlen)
+{
+	struct pool *p = pool_alloc(cfg, size);
+	int r;
+
+	if (!p)
+		return -ENOMEM;
 	r = session_open(cfg, ++p->next_id, &p->slots[0].s, err, errlen);
 	if (r < 0) {
 		pool_free(p);
@@ -63,6 +72,24 @@ int pool_new(const struct session_config *cfg, unsigned size, struct pool **out,
 	}
 	*out = p;
 	return 0;
+}
+
+int pool_new_unreachable(const struct session_config *cfg, unsigned size, struct pool **out)
+{
+	struct pool *p = pool_alloc(cfg, size);
+
+	if (!p)
+		return -ENOMEM;
+	p->down_fails = 1; /* down, and the first use tries again at once */
+	*out = p;
+	return 0;
+}
+
+bool pool_unreachable_errno(int r)
+{
+	/* Not a refusal, nor TLS: a certificate that fails must never be taken for "offline". */
+	return r == -ECONNREFUSED || r == -ETIMEDOUT || r == -EHOSTUNREACH || r == -ENETUNREACH ||
+	       r == -ENETDOWN || r == -EHOSTDOWN;
 }
 
 void pool_free(struct pool *p)

@@ -23,6 +23,14 @@ struct pool;
 /* Opens the first session now, so a refused login fails here with err set. */
 int pool_new(const struct session_config *cfg, unsigned size, struct pool **out,
 	     char *err, size_t errlen);
+/*
+ * A pool for a server that could not be reached (pool_unreachable_errno() of
+ * what pool_new() returned): no session yet, pool_server_down() true until
+ * one connects; the first use tries at once.
+ */
+int pool_new_unreachable(const struct session_config *cfg, unsigned size, struct pool **out);
+/* Whether pool_new() failed only for want of the network or the server, not a refusal. */
+bool pool_unreachable_errno(int r);
 void pool_free(struct pool *p);
 
 /* A unit of work on one session. Must be safe to run twice: see pool_run(). */

@@ -55,6 +55,7 @@ struct store {
 	pthread_mutex_t list_lock; /* one LIST at a time */
 	struct store_sink sink; /* set before any thread but the caller's runs */
 	bool list_failing;      /* the last LIST failed (under list_lock) */
+	uint64_t tree_kept;     /* fingerprint of the tree last kept on disk (under list_lock) */
 
 	char **flagsets;
 	size_t nflagsets;
@@ -175,14 +176,8 @@ char *store_flags_text(struct store *st, uint32_t flags)
 
 /* ---- the mailbox tree ---- */
 
-struct list_entry {
-	char *wire;
-	char delim;
-	bool noselect;
-};
-
 struct list_result {
-	struct list_entry *e;
+	struct listing_tree_entry *e;
 	size_t n, cap;
 	int err;
 };
@@ -216,7 +211,7 @@ static int on_list(void *ctx, const struct imap_response *r)
 	const struct imap_value *flags = imap_list_item(&r->args, 0);
 	const struct imap_value *delim = imap_list_item(&r->args, 1);
 	const struct imap_value *name = imap_list_item(&r->args, 2);
-	struct list_entry e = { 0 };
+	struct listing_tree_entry e = { 0 };
 
 	if (strcmp(r->name, "LIST") != 0)
 		return 0;
@@ -303,7 +298,7 @@ static int ensure_node(struct store *st, const char *wire, size_t len, char deli
 }
 
 /* Caller holds st->lock. Adds e and every level above it. */
-static int apply_list_entry(struct store *st, const struct list_entry *e)
+static int apply_list_entry(struct store *st, const struct listing_tree_entry *e)
 {
 	size_t len = strlen(e->wire);
 	uint32_t parent = STORE_ROOT_ID, id;
@@ -456,6 +451,58 @@ static bool unreachable(struct store *st, int r)
 	return r == -EIO && pool_server_down(st->pool);
 }
 
+/* FNV-1a of a LIST's entries: whether the tree kept on disk is still right. */
+static uint64_t tree_fingerprint(const struct list_result *res)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+
+	for (size_t i = 0; i < res->n; i++) {
+		const struct listing_tree_entry *e = &res->e[i];
+		const unsigned char *p = (const unsigned char *)e->wire;
+
+		for (size_t k = 0; k <= strlen(e->wire); k++)
+			h = (h ^ p[k]) * UINT64_C(1099511628211);
+		h = (h ^ (unsigned char)e->delim) * UINT64_C(1099511628211);
+		h = (h ^ e->noselect) * UINT64_C(1099511628211);
+	}
+	return h | 1; /* never 0, which means nothing kept yet */
+}
+
+/* Caller holds list_lock: keeps the tree for a mount made while the server is unreachable. */
+static void keep_tree(struct store *st, const struct list_result *res)
+{
+	uint64_t f;
+
+	if (!st->bodies)
+		return;
+	f = tree_fingerprint(res);
+	if (f != st->tree_kept && listing_cache_save_tree(st->bodies, res->e, res->n) == 0)
+		st->tree_kept = f;
+}
+
+/*
+ * The tree kept on disk, applied as if LISTed, for a mount made while the
+ * server is unreachable. 0, or -ENOENT if none is kept.
+ */
+static int apply_kept_tree(struct store *st)
+{
+	struct listing_tree_entry *e;
+	size_t n;
+	int r = listing_cache_load_tree(st->bodies, &e, &n);
+
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&st->list_lock);
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = apply_list_entry(st, &e[i]);
+	st->list_at_ms = now_ms();
+	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->list_lock);
+	listing_tree_free(e, n);
+	return r;
+}
+
 int store_refresh_mailboxes(struct store *st, bool force)
 {
 	struct list_result res = { 0 };
@@ -474,6 +521,8 @@ int store_refresh_mailboxes(struct store *st, bool force)
 	r = pool_run(st->pool, NULL, list_job, &res);
 	if (r == 0 && res.err)
 		r = res.err;
+	if (r == 0)
+		keep_tree(st, &res);
 	if (r == 0) {
 		pthread_mutex_lock(&st->lock);
 		r = tree_snapshot(st, &was, &nwas);
@@ -1692,9 +1741,6 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = pool_new(&st->opts.session, opts->connections, &st->pool, err, errlen);
-	if (r < 0)
-		goto fail;
 	if (opts->cache_size && opts->cache_dir) {
 		char why[512];
 
@@ -1703,6 +1749,24 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 				    &st->bodies, why, sizeof(why)) < 0)
 			log_warn("%s; going on without a disk cache", why);
 	}
+	r = pool_new(&st->opts.session, opts->connections, &st->pool, err, errlen);
+	if (r < 0 && pool_unreachable_errno(r) && st->bodies &&
+	    pool_new_unreachable(&st->opts.session, opts->connections, &st->pool) == 0) {
+		/*
+		 * Offline (a train, a VPN down): the tree and listings last kept,
+		 * bodies from the disk cache; the rest fails with EIO until the
+		 * server answers, and then all is as after any reconnection.
+		 */
+		if (apply_kept_tree(st) == 0) {
+			log_warn("%s; showing what the disk cache holds until the server answers",
+				 err);
+			st->prefetch = prefetch_new(st);
+			*out = st;
+			return 0;
+		}
+	}
+	if (r < 0)
+		goto fail;
 	st->prefetch = prefetch_new(st);
 	r = store_refresh_mailboxes(st, true);
 	if (r < 0) {

@@ -172,6 +172,38 @@ int main(void)
 	listing_cache_forget(bc, "INBOX");
 	CHECK(load_status(bc, "INBOX") == -ENOENT, "forgotten");
 
+	/* The tree: a round trip, an empty one, a damaged one refused. */
+	{
+		struct listing_tree_entry tree[] = {
+			{ .wire = "INBOX", .delim = '/', .noselect = false },
+			{ .wire = "Archive", .delim = '/', .noselect = true },
+			{ .wire = "Archive/2024", .delim = '/', .noselect = false },
+			{ .wire = "flat", .delim = '\0', .noselect = false },
+		};
+		struct listing_tree_entry *e;
+		size_t n;
+		char tpath[4200];
+
+		CHECK(listing_cache_load_tree(bc, &e, &n) == -ENOENT && !e && !n, "no tree yet");
+		CHECK(listing_cache_save_tree(bc, tree, 4) == 0, "save tree");
+		CHECK(listing_cache_load_tree(bc, &e, &n) == 0 && n == 4, "load tree");
+		for (size_t i = 0; e && i < n && i < 4; i++)
+			CHECK(strcmp(e[i].wire, tree[i].wire) == 0 && e[i].delim == tree[i].delim &&
+				      e[i].noselect == tree[i].noselect,
+			      "tree entry %zu", i);
+		listing_tree_free(e, n);
+		CHECK(listing_cache_save_tree(bc, tree, 0) == 0 &&
+			      listing_cache_load_tree(bc, &e, &n) == 0 && n == 0,
+		      "empty tree");
+		listing_tree_free(e, n);
+		listing_cache_save_tree(bc, tree, 4);
+		listing_path(bc, "INBOX", tpath, sizeof(tpath));
+		strcpy(strrchr(tpath, '/') + 1, "tree");
+		flip_middle(tpath);
+		CHECK(listing_cache_load_tree(bc, &e, &n) == -EINVAL && !e, "damaged tree refused");
+		CHECK(access(tpath, F_OK) < 0, "and removed");
+	}
+
 	body_cache_close(bc);
 	{
 		char cmd[256];
