@@ -9,8 +9,8 @@
  * in the chosen pieces; framing must not depend on how the bytes arrive, so
  * both runs must give the same responses, the same error and the same pending
  * state. Every response is checked against the header's promises and walked
- * with the imap_value helpers (and handed to imap_completion_errno() and, for
- * date-like strings, imap_datetime_parse()). After an error the piecewise run
+ * with the imap_value helpers (and handed to imap_completion_errno(), for
+ * date-like strings imap_datetime_parse(), for atoms imap_uid_set_parse()). After an error the piecewise run
  * checks the error is sticky, resets the parser and feeds the rest.
  */
 #include <errno.h>
@@ -25,6 +25,7 @@
 #include "imap/codes.h"
 #include "imap/datetime.h"
 #include "imap/parser.h"
+#include "imap/uid_set.h"
 
 #include "fuzz_common.h"
 
@@ -95,6 +96,28 @@ static void check_datetime(const char *s, size_t n)
 		   (long long)t, fmt);
 }
 
+/* An atom read as a UID set (ESEARCH ALL, VANISHED): the ranges keep their promises. */
+static void check_uid_set(const char *s, size_t n)
+{
+	struct imap_uid_range *r;
+	size_t count;
+
+	if (imap_uid_set_parse(s, n, &r, &count) != 0)
+		return;
+	FUZZ_CHECK(count > 0, "UID set \"%s\" parsed to nothing", fuzz_show(s, n));
+	for (size_t i = 0; i < count; i++) {
+		FUZZ_CHECK(r[i].lo > 0 && r[i].lo <= r[i].hi, "bad range %u:%u", r[i].lo, r[i].hi);
+		FUZZ_CHECK(i == 0 || r[i].lo > r[i - 1].hi + UINT64_C(1),
+			   "ranges %u:%u and %u:%u not merged", r[i - 1].lo, r[i - 1].hi, r[i].lo,
+			   r[i].hi);
+		FUZZ_CHECK(imap_uid_set_has(r, count, r[i].lo) && imap_uid_set_has(r, count, r[i].hi),
+			   "range %u:%u not found", r[i].lo, r[i].hi);
+		FUZZ_CHECK(r[i].lo == 1 || !imap_uid_set_has(r, count, r[i].lo - 1),
+			   "%u found before its range", r[i].lo - 1);
+	}
+	free(r);
+}
+
 /* Walks v, checking the structure and every helper on it; returns its bytes. */
 static uint64_t walk_value(const struct imap_value *v, unsigned depth, struct buf *dump)
 {
@@ -112,6 +135,7 @@ static uint64_t walk_value(const struct imap_value *v, unsigned depth, struct bu
 	case IMAP_ATOM:
 		FUZZ_CHECK(v->str && v->len && strlen(v->str) == v->len,
 			   "bad ATOM (len %zu)", v->len);
+		check_uid_set(v->str, v->len);
 		break;
 	case IMAP_NUMBER: {
 		uint64_t n = 0;
