@@ -18,7 +18,9 @@ tagged completion). A hook returns the bytes to send instead, or None when it
 sent what it wanted itself (or wants to send nothing at all). conn.close()
 cuts the connection. Hook kinds: greeting, capability, authenticate, login,
 starttls, list, select, status, fetch_list, fetch_body, fetch_struct,
-fetch_section, noop, notify, idle, logout, other.
+fetch_section, noop, notify, idle, logout, other; with CONDSTORE and ESEARCH
+in caps (FakeIMAP(caps=...)), STATUS tells HIGHESTMODSEQ and the resync
+commands answer: fetch_changed (CHANGEDSINCE) and esearch.
 
 Every thread is a daemon with socket timeouts; stop() closes everything.
 Nothing here listens on anything but 127.0.0.1.
@@ -71,8 +73,9 @@ def big_body(n, seed=1):
 
 class Message:
     def __init__(self, uid, raw, flags=r'\Seen', date='01-Jan-2024 10:00:00 +0000',
-                 size=None, structure=None):
+                 size=None, structure=None, modseq=1):
         self.uid = uid
+        self.modseq = modseq      # CONDSTORE: when its flags last changed
         self.raw = raw
         self.flags = flags
         self.date = date
@@ -117,6 +120,9 @@ class Mailbox:
         self.list_name = list_name if list_name is not None else quote(self.wire)
         self.messages = list(messages or [])
         self.uidvalidity = uidvalidity
+
+    def highestmodseq(self):
+        return max([m.modseq for m in self.messages] + [1])
 
     def list_line(self):
         d = b'NIL' if self.delim is None else quote(self.delim)
@@ -339,8 +345,10 @@ class Conn:
             # a name with CR, LF or NUL can only go out as a literal
             wire = (literal(mb.wire) if any(c in mb.wire for c in (b'\r', b'\n', b'\0'))
                     else quote(mb.wire))
-            out = (b'* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN 0)\r\n'
-                   % (wire, len(mb.messages), mb.uidnext(), mb.uidvalidity)) + ok()
+            modseq = (b' HIGHESTMODSEQ %d' % mb.highestmodseq()
+                      if 'CONDSTORE' in srv.caps.split() else b'')
+            out = (b'* STATUS %s (MESSAGES %d UIDNEXT %d UIDVALIDITY %d UNSEEN 0%s)\r\n'
+                   % (wire, len(mb.messages), mb.uidnext(), mb.uidvalidity, modseq)) + ok()
             self._respond('status', req, out)
         elif verb == 'UID':
             self.uid_command(t, req, rest)
@@ -376,6 +384,17 @@ class Conn:
         self.send(t + b' OK IDLE done\r\n')
 
     def uid_command(self, t, req, rest):
+        se = re.match(rb'SEARCH RETURN \(ALL\) UID (\d+):(\d+)$', rest.rstrip(b'\r\n'), re.I)
+        if se and self.selected is not None:
+            # ESEARCH (RFC 4731), the one form imapfs sends
+            lo, hi = int(se.group(1)), int(se.group(2))
+            uids = [m.uid for m in self.selected.messages if lo <= m.uid <= hi]
+            req['mailbox'] = self.selected.wire
+            out = b'* ESEARCH (TAG "%s") UID' % t
+            if uids:
+                out += b' ALL ' + b','.join(b'%d' % u for u in uids)
+            self._respond('esearch', req, out + b'\r\n' + t + b' OK Search done\r\n')
+            return
         m = re.match(rb'FETCH (\S+) \((.*)\)\r?\n?$', rest.rstrip(b'\r\n'), re.S | re.I)
         if not m or self.selected is None:
             self._respond('other', req, t + b' BAD unsupported\r\n')
@@ -386,11 +405,29 @@ class Conn:
         req['items'] = items
         req['mailbox'] = mb.wire
         ok = t + b' OK Fetch completed\r\n'
-        if uidset == '1:*':
+        changed = re.search(r'CHANGEDSINCE (\d+)', items, re.I)
+        if changed and re.match(r'1:(\d+)$', uidset):
+            # CONDSTORE (RFC 7162): the flags changed since a modseq
+            since, hi = int(changed.group(1)), int(uidset[2:])
             out = b''
             for seq, msg in enumerate(mb.messages, 1):
+                if msg.uid <= hi and msg.modseq > since:
+                    out += b'* %d FETCH (UID %d FLAGS (%s) MODSEQ (%d))\r\n' % (
+                        seq, msg.uid, msg.flags.encode(), msg.modseq)
+            self._respond('fetch_changed', req, out + ok)
+            return
+        if uidset.endswith(':*'):
+            # the listing, of all (1:*) or of the UIDs from one on; "N:*"
+            # names the last message even when N is past it
+            lo = int(uidset[:-2])
+            rows = [(seq, msg) for seq, msg in enumerate(mb.messages, 1) if msg.uid >= lo]
+            if not rows and mb.messages:
+                rows = [(len(mb.messages), mb.messages[-1])]
+            out = b''
+            for seq, msg in rows:
                 out += b'* %d FETCH (UID %d FLAGS (%s) RFC822.SIZE %d INTERNALDATE "%s")\r\n' % (
                     seq, msg.uid, msg.flags.encode(), msg.size, msg.date.encode())
+            req['from_uid'] = lo
             self._respond('fetch_list', req, out + ok)
             return
         uid = int(uidset)

@@ -830,3 +830,92 @@ def test_bytes_pipelined_after_starttls_ok(fake, mounts):
     assert 'TLS handshake with 127.0.0.1 failed' in err, err
     assert ('discarding %d bytes the server sent before the TLS handshake' % len(INJECTED)
             in err), err
+
+
+# --------------------------------------------------------------------------
+# a lying resync (CONDSTORE CHANGEDSINCE, ESEARCH): see store.c listing_delta()
+
+RESYNC_CAPS = fakeimap.CAPS + ' CONDSTORE ESEARCH'
+
+
+@pytest.fixture
+def resync_fake():
+    srv = FakeIMAP(caps=RESYNC_CAPS).start()
+    yield srv
+    srv.stop()
+    assert not srv.errors, 'fake server errors: %r' % srv.errors
+
+
+def _eml_uids(m):
+    names, exc, _ = op(os.listdir, m.p('INBOX'))
+    assert exc is None, exc
+    return sorted(int(n[:-4]) for n in names if n.endswith('.eml'))
+
+
+def _changed_meanwhile(srv):
+    """Another client adds UID 4 and reflags UID 1; the listing goes stale."""
+    box = srv.mailbox(b'INBOX')
+    box.messages.append(Message(4, make_message('four', b'Added later.\r\n'), modseq=3))
+    box.messages[0].flags = r'\Seen \Flagged'
+    box.messages[0].modseq = 2
+    time.sleep(1.2)   # -o noidle: listings are trusted for 1 s
+
+
+@pytest.mark.parametrize('case', ['garbage', 'star', 'zero', 'missing'])
+def test_resync_with_a_malformed_esearch(resync_fake, mounts, case):
+    """A resync whose ESEARCH answer is malformed or missing fails that
+    listing with EIO and a message, never a guess; the next listing, with
+    the server behaving, is right."""
+    m = mounts(resync_fake, ['noidle'])
+    assert _eml_uids(m) == [1, 2, 3]
+    _changed_meanwhile(resync_fake)
+    bad = {'garbage': b' UID ALL 1:zz', 'star': b' UID ALL 1:*', 'zero': b' UID ALL 0:3',
+           'missing': None}[case]
+
+    def hook(conn, req, default):
+        t = req['tag'].encode()
+        if bad is None:
+            return t + b' OK Search done\r\n'
+        return b'* ESEARCH (TAG "' + t + b'")' + bad + b'\r\n' + t + b' OK Search done\r\n'
+    resync_fake.hooks['esearch'] = hook
+    expect_errno(errno.EIO, os.listdir, m.p('INBOX'))
+    assert 'ESEARCH' in m.stderr()
+    del resync_fake.hooks['esearch']
+    time.sleep(1.2)
+    assert _eml_uids(m) == [1, 2, 3, 4]
+    assert_alive(m, resync_fake)
+
+
+def test_resync_lies_are_contained(resync_fake, mounts):
+    """A resync that answers for UIDs never asked (CHANGEDSINCE rows of
+    unknown UIDs, ESEARCH naming UIDs that never were, "4:*" rows below 4)
+    adds no message that is not there: what shows is the known listing
+    with the changes, and the flags told for known messages."""
+    m = mounts(resync_fake, ['noidle'])
+    assert _eml_uids(m) == [1, 2, 3]
+    _changed_meanwhile(resync_fake)
+
+    def changed(conn, req, default):
+        return (b'* 9 FETCH (UID 99 FLAGS (\\Deleted) MODSEQ (5))\r\n' + default)
+
+    def search(conn, req, default):
+        t = req['tag'].encode()
+        return b'* ESEARCH (TAG "' + t + b'") UID ALL 1:1000\r\n' + t + b' OK Search done\r\n'
+
+    def listing(conn, req, default):
+        # a row below the UID asked from, and one too big to be a message
+        return (b'* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 5 INTERNALDATE "01-Jan-2024 10:00:00 +0000")\r\n'
+                b'* 5 FETCH (UID 5 FLAGS () RFC822.SIZE 99999999999999999 INTERNALDATE '
+                b'"01-Jan-2024 10:00:00 +0000")\r\n' + default)
+    resync_fake.hooks['fetch_changed'] = changed
+    resync_fake.hooks['esearch'] = search
+    resync_fake.hooks['fetch_list'] = listing
+    assert _eml_uids(m) == [1, 2, 3, 4]
+    assert set(os.getxattr(m.p('INBOX', '1.eml'), 'user.imap.flags').decode().split()) == \
+        {'\\Seen', '\\Flagged'}
+    assert os.stat(m.p('INBOX', '1.eml')).st_size == msg_of(resync_fake, 1).size
+    assert read_file(m.p('INBOX', '4.eml')) == msg_of(resync_fake, 4).raw
+    cmds = [c for c in resync_fake.commands() if b'CHANGEDSINCE' in c or b'ESEARCH' in c
+            or b'SEARCH RETURN' in c]
+    assert cmds, resync_fake.commands()
+    assert_alive(m, resync_fake)

@@ -702,7 +702,7 @@ def test_rename_mailbox(live, other_client, raw_watcher):
 # --------------------------------------------------------------------------
 # UIDVALIDITY: a mailbox deleted and created again
 
-def recreate_with(o, box, raw, v_old, tries=5):
+def recreate_with(o, box, raw, v_old, tries=12):
     """DELETE box, CREATE it again, APPEND raw as its UID 1 under a new
     UIDVALIDITY; returns (uid, uidvalidity). Dovecot's side of this races
     with the sessions (imapfs's) that still have the old mailbox selected:
@@ -719,7 +719,7 @@ def recreate_with(o, box, raw, v_old, tries=5):
             uid = o.append(box, raw)
         except dovecot.DovecotError as e:
             last = e
-            time.sleep(0.05)
+            time.sleep(0.1)
             continue
         v = o.status(box)['UIDVALIDITY']
         if uid == 1 and v != v_old:

@@ -58,6 +58,11 @@ static void fail(struct session *s, int r, const char *why)
 	s->dead = true;
 }
 
+void session_abandon(struct session *s, const char *why)
+{
+	fail(s, -EIO, why);
+}
+
 bool session_timed_out(const struct session *s)
 {
 	return s->dead && s->fail_code == -ETIMEDOUT;

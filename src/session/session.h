@@ -62,6 +62,11 @@ int session_open(const struct session_config *cfg, unsigned id, struct session *
 void session_close(struct session *s);
 
 bool session_alive(const struct session *s);
+/*
+ * Gives the session up: dead from now on, with why as its error. For a
+ * connection whose server-side view went wrong, so the owner replaces it.
+ */
+void session_abandon(struct session *s, const char *why);
 /* Upper-case capability name, e.g. "MOVE", "AUTH=PLAIN". */
 bool session_has_cap(const struct session *s, const char *cap);
 /* Text of the last failure: the server's NO/BAD text or the network error. */

@@ -14,6 +14,7 @@
 
 #include "imap/mailbox_name.h"
 #include "log.h"
+#include "store/listing_cache.h"
 #include "store/pool.h"
 #include "store/store.h"
 
@@ -424,6 +425,9 @@ int store_delete_mailbox(struct store *st, uint32_t id)
 	}
 	if (r == 0)
 		r = pool_run_once(store_pool(st), m.wire, mailbox_job, &m);
+	/* Its listing on disk would only ever be refused (a new one has a new UIDVALIDITY). */
+	if (r == 0)
+		listing_cache_forget(store_body_cache(st), m.wire);
 	free((char *)m.wire);
 	if (r == 0)
 		r = store_refresh_mailboxes(st, true);
@@ -445,6 +449,7 @@ int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, cons
 	if (r == 0)
 		r = pool_run_once(store_pool(st), m.wire, mailbox_job, &m);
 	if (r == 0) {
+		listing_cache_forget(store_body_cache(st), m.wire);
 		store_mailbox_renamed(st, m.wire, new_wire);
 		r = store_refresh_mailboxes(st, true);
 	}

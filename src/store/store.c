@@ -177,6 +177,7 @@ char *store_flags_text(struct store *st, uint32_t flags)
 /* ---- the mailbox tree ---- */
 
 struct list_result {
+	struct store *st;
 	struct listing_tree_entry *e;
 	size_t n, cap;
 	int err;
@@ -326,9 +327,14 @@ static int apply_list_entry(struct store *st, const struct listing_tree_entry *e
 
 static int list_job(struct session *s, void *ctx)
 {
+	struct list_result *res = ctx;
 	struct imap_cmd cmd;
 	int r;
 
+	/* A retry on another connection starts clean. */
+	for (size_t i = 0; i < res->n; i++)
+		free(res->e[i].wire);
+	res->n = 0;
 	imap_cmd_init(&cmd, false);
 	imap_cmd_raw(&cmd, "LIST \"\" \"*\"");
 	r = session_run(s, &cmd, on_list, ctx);
@@ -459,8 +465,9 @@ static uint64_t tree_fingerprint(const struct list_result *res)
 	for (size_t i = 0; i < res->n; i++) {
 		const struct listing_tree_entry *e = &res->e[i];
 		const unsigned char *p = (const unsigned char *)e->wire;
+		size_t len = strlen(e->wire) + 1; /* with its NUL: no name runs into the next */
 
-		for (size_t k = 0; k <= strlen(e->wire); k++)
+		for (size_t k = 0; k < len; k++)
 			h = (h ^ p[k]) * UINT64_C(1099511628211);
 		h = (h ^ (unsigned char)e->delim) * UINT64_C(1099511628211);
 		h = (h ^ e->noselect) * UINT64_C(1099511628211);
@@ -505,7 +512,7 @@ static int apply_kept_tree(struct store *st)
 
 int store_refresh_mailboxes(struct store *st, bool force)
 {
-	struct list_result res = { 0 };
+	struct list_result res = { .st = st };
 	struct tree_was *was = NULL;
 	struct tree_events ev = { 0 };
 	size_t nwas = 0;
@@ -892,6 +899,24 @@ static int listing_job(struct session *s, void *ctx)
 		session_unselect(s);
 	}
 	r = session_status(s, l->wire, &c);
+	if (r == -EIO && session_alive(s)) {
+		/*
+		 * Dovecot 2.3 can answer STATUS, and EXAMINE, of a mailbox deleted
+		 * and created again "NO Mailbox was deleted under us" on a
+		 * connection that had the old one selected, for as long as that
+		 * connection lives: a new connection sees the new mailbox (the
+		 * pool runs the job again on one).
+		 */
+		struct session_mailbox sel;
+
+		r = session_select(s, l->wire, false, &sel);
+		c = (struct session_status){ .uidvalidity = sel.uidvalidity, .uidnext = sel.uidnext,
+					     .messages = sel.exists,
+					     .highestmodseq = sel.highestmodseq };
+		if (r == -EIO && session_alive(s))
+			session_abandon(s, "the server refuses on this connection a mailbox that "
+					   "exists (deleted and created again?); reconnecting");
+	}
 	if (r < 0)
 		return r;
 	/*
@@ -1112,15 +1137,23 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool flags
 	char *wire = NULL;
 	uint32_t *gone = NULL;
 	size_t ngone = 0;
-	bool changed = false, had_listing = false, from_disk = false;
+	bool changed = false, had_listing = false, from_disk = false, selectable;
 	int r = 0;
 
 	pthread_mutex_lock(&st->lock);
 	m = mailbox_get(st, id);
-	if (!m || !m->wire || !m->selectable) {
+	/*
+	 * One LIST called \Noselect but with messages listed is asked again by
+	 * STATUS all the same: Dovecot 2.3 lists a mailbox deleted and created
+	 * again \Noselect for a while, and may not tell NOTIFY clients of the
+	 * creation, while the kernel, which has the names, would never make us
+	 * ask the tree again. STATUS decides (NONEXISTENT forgets the messages).
+	 */
+	if (!m || !m->wire || (!m->selectable && !m->uidvalidity)) {
 		pthread_mutex_unlock(&st->lock);
 		return m ? 0 : -ENOENT;
 	}
+	selectable = m->selectable;
 	if (!force)
 		st->last_used = id; /* a user's look, not the watcher's */
 	pthread_mutex_unlock(&st->lock);
@@ -1159,6 +1192,21 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool flags
 	r = pool_run(st->pool, wire, listing_job, &l);
 	if (r == 0 && l.err)
 		r = l.err;
+	if (r == -ENOENT && !selectable) {
+		/* Gone indeed: no message is served on under a UID a new mailbox may reuse. */
+		pthread_mutex_lock(&st->lock);
+		if (st->sink.message_gone)
+			gone_uids(m, NULL, 0, &gone, &ngone);
+		free(m->msgs);
+		m->msgs = NULL;
+		m->nmsgs = 0;
+		m->uidvalidity = 0;
+		m->listed_at_ms = 0;
+		pthread_mutex_unlock(&st->lock);
+		changed = had_listing;
+		r = 0;
+		goto out;
+	}
 	if (r < 0) {
 		/* Offline: the messages as last listed (bodies come from the disk cache). */
 		if (unreachable(st, r) && !force && (had_listing || from_disk)) {
