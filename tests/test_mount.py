@@ -518,17 +518,23 @@ def _body_fetches(stderr):
     return out
 
 
+def _text_messages(name, n, seed, largest):
+    """n distinct text messages of 200 to largest random bytes each."""
+    rnd = random.Random(seed)
+    return [dovecot.make_message('%s %d' % (name, i),
+                                 ''.join(rnd.choice('abcdefgh \n')
+                                         for _ in range(rnd.randint(200, largest))),
+                                 msgid='<%s-%d@imapfs.test>' % (name, i))
+            for i in range(n)]
+
+
 def test_sequential_reader_gets_bodies_fetched_ahead(dovecot_factory, mount_factory):
     """cat of every message of a mailbox in UID order (what grep -r, cp -r
     and tar do): after the first few, the bodies come in pipelined batches,
     not one round trip each; every byte is right, nothing is fetched twice,
     and reading it all again (page cache) fetches nothing ahead."""
     dv = dovecot_factory()
-    rnd = random.Random(5)
-    raws = [dovecot.make_message('ahead %d' % i,
-                                 ''.join(rnd.choice('abcdefgh \n') for _ in range(rnd.randint(200, 30000))),
-                                 msgid='<ahead-%d@imapfs.test>' % i)
-            for i in range(300)]
+    raws = _text_messages('ahead', 300, seed=5, largest=30000)
     raws.append(dovecot.make_big_message(2 << 20, seed=3))   # read in windows, not ahead
     raws += raws[:20]
     uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
@@ -566,11 +572,7 @@ def test_parallel_readers_each_get_bodies_fetched_ahead(dovecot_factory, mount_f
     about the UIDs, yet each goes up its own; each gets its bodies in
     batches, every byte right and none fetched twice."""
     dv = dovecot_factory()
-    rnd = random.Random(9)
-    raws = [dovecot.make_message('par %d' % i,
-                                 ''.join(rnd.choice('abcdefgh \n') for _ in range(rnd.randint(200, 20000))),
-                                 msgid='<par-%d@imapfs.test>' % i)
-            for i in range(400)]
+    raws = _text_messages('par', 400, seed=9, largest=20000)
     uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])
     m = mount_factory(dv.url('imap'), ['tls=none', 'cache_size=0'], password=dv.password,
                       debug=True)
