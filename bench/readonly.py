@@ -227,6 +227,9 @@ class Mount:
             time.sleep(0.05)
         raise RuntimeError('mount timed out')
 
+    def bytes_received(self):
+        return int(os.getxattr(self.mnt, 'user.imapfs.bytes_received'))
+
     def peak_rss_mb(self):
         with open('/proc/%d/status' % self.proc.pid) as f:
             for line in f:
@@ -300,7 +303,8 @@ def main():
                 'grep_remount',
                 'grep_local', 'hash1', 'hash8'] + (['mbsync'] if have_mbsync else [])
         if args.listing:
-            keys += ['big_floor', 'big_ls', 'big_ls_remount', 'big_ls_local', 'big_rss']
+            keys += ['big_floor', 'big_ls', 'big_ls_remount', 'big_ls_local', 'big_rss',
+                     'big_bytes', 'big_bytes_remount']
         rows = {k: [] for k in keys}
         eml = 'find %s/bench -maxdepth 1 -name "*.eml" -print0 | xargs -0 cat'
         for _ in range(args.runs):
@@ -335,13 +339,17 @@ def main():
                 rows['big_floor'].append(raw_fetch(dv, 'big', b'(UID FLAGS RFC822.SIZE INTERNALDATE)')[0])
                 m = Mount(args.imapfs, dv, mnt, cache)
                 try:
+                    b0 = m.bytes_received()
                     rows['big_ls'].append(timed('ls -l %s/big' % mnt))
+                    rows['big_bytes'].append(m.bytes_received() - b0)
                     rows['big_rss'].append(m.peak_rss_mb())
                 finally:
                     m.close()
                 m = Mount(args.imapfs, dv, mnt, cache, keep=True)
                 try:
+                    b0 = m.bytes_received()
                     rows['big_ls_remount'].append(timed('ls -l %s/big' % mnt))
+                    rows['big_bytes_remount'].append(m.bytes_received() - b0)
                 finally:
                     m.close()
                 timed('ls -l %s' % local_big)
@@ -375,6 +383,8 @@ def main():
             print('%-58s %9.3f %9.2f' % ('imapfs cold: ls -l of them', med['big_ls'], med['big_ls'] / med['big_floor']))
             print('%-58s %9.3f %9.2f' % ('imapfs after a remount (listing kept): ls -l of them', med['big_ls_remount'], med['big_ls_remount'] / med['big_floor']))
             print('%-58s %9.3f %9.2f' % ('local disk (dentry cache): ls -l of as many entries', med['big_ls_local'], med['big_ls_local'] / med['big_floor']))
+            print('bytes from the server for that ls -l: %d cold, %d after a remount'
+                  % (med['big_bytes'], med['big_bytes_remount']))
             print('imapfs peak RSS after listing %d messages: %.1f MB' % (args.listing, med['big_rss']))
     finally:
         dv.stop()
