@@ -468,6 +468,9 @@ def test_refusals_never_fall_back_to_the_cache(tls_server, test_ca, mount_factor
     assert 'INBOX' in os.listdir(m.path)
     assert os.listdir(m.p('INBOX'))
     m.stop()
+    # what an offline mount would start from is there: only the refusal stops it
+    assert [f for dp, _, fs in os.walk(cache) if dp.endswith('listings') for f in fs
+            if f == 'tree'], 'no tree kept'
     for opts, password, word in ((['cache_dir=' + cache], tls_server.password, 'certificate'),
                                  (['cafile=' + test_ca.ca_cert, 'cache_dir=' + cache],
                                   'not-' + tls_server.password, 'authentication')):

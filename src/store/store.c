@@ -994,7 +994,8 @@ static void gone_uids(const struct mailbox *m, const struct store_msg *now, size
 	*nout = k;
 }
 
-static int find_row(const struct store_msg *rows, size_t n, uint32_t uid)
+/* The row of uid in rows[0..n), sorted by UID; NULL if none. */
+static struct store_msg *find_row(struct store_msg *rows, size_t n, uint32_t uid)
 {
 	size_t lo = 0, hi = n;
 
@@ -1002,13 +1003,13 @@ static int find_row(const struct store_msg *rows, size_t n, uint32_t uid)
 		size_t mid = lo + (hi - lo) / 2;
 
 		if (rows[mid].uid == uid)
-			return (int)mid;
+			return &rows[mid];
 		if (rows[mid].uid < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return -1;
+	return NULL;
 }
 
 /*
@@ -1030,10 +1031,10 @@ static int merge_delta(const struct store_msg *base, size_t nbase, struct listin
 		    (!l->have_remaining || imap_uid_set_has(l->remaining, l->nremaining, base[i].uid)))
 			rows[n++] = base[i];
 	for (size_t i = 0; i < l->nflag_rows; i++) {
-		int k = find_row(rows, n, l->flag_rows[i].uid);
+		struct store_msg *row = find_row(rows, n, l->flag_rows[i].uid);
 
-		if (k >= 0)
-			rows[k].flags = l->flag_rows[i].flags;
+		if (row)
+			row->flags = l->flag_rows[i].flags;
 	}
 	/* "N:*" names the last message even when it is below N. */
 	for (size_t i = 0; i < nnew; i++)
@@ -1074,6 +1075,7 @@ static void save_kept(struct store *st, struct mailbox *m, const char *wire)
 	struct listing_snapshot snap = { 0 };
 	uint32_t *local = NULL;
 	size_t nsets;
+	bool ok;
 
 	pthread_mutex_lock(&st->lock);
 	nsets = st->nflagsets;
@@ -1085,37 +1087,29 @@ static void save_kept(struct store *st, struct mailbox *m, const char *wire)
 	snap.msgs = malloc(m->nmsgs * sizeof(*snap.msgs) + 1);
 	local = malloc(nsets * sizeof(*local) + 1);
 	snap.flagsets = calloc(nsets + 1, sizeof(*snap.flagsets));
-	if (snap.msgs && local && snap.flagsets) {
+	ok = snap.msgs && local && snap.flagsets;
+	if (ok) {
 		memcpy(snap.msgs, m->msgs, m->nmsgs * sizeof(*snap.msgs));
 		for (size_t i = 0; i < nsets; i++)
 			local[i] = FLAGS_UNKNOWN;
-		/* Only the flag sets this mailbox uses, numbered in the file's own order. */
-		for (size_t i = 0; i < snap.n && snap.msgs; i++) {
-			uint32_t f = snap.msgs[i].flags;
+	}
+	/* Only the flag sets this mailbox uses, numbered in the file's own order. */
+	for (size_t i = 0; ok && i < snap.n; i++) {
+		uint32_t f = snap.msgs[i].flags;
 
-			if (f >= nsets) {
-				/* Flags too long to keep: this listing is not worth keeping. */
-				free(snap.msgs);
-				snap.msgs = NULL;
-				break;
-			}
-			if (local[f] == FLAGS_UNKNOWN) {
-				snap.flagsets[snap.nflagsets] = strdup(st->flagsets[f]);
-				if (!snap.flagsets[snap.nflagsets]) {
-					free(snap.msgs);
-					snap.msgs = NULL;
-					break;
-				}
+		/* Flags too long to intern (FLAGS_UNKNOWN): this listing is not kept. */
+		ok = f < nsets;
+		if (ok && local[f] == FLAGS_UNKNOWN) {
+			snap.flagsets[snap.nflagsets] = strdup(st->flagsets[f]);
+			ok = snap.flagsets[snap.nflagsets] != NULL;
+			if (ok)
 				local[f] = (uint32_t)snap.nflagsets++;
-			}
-			snap.msgs[i].flags = local[f];
 		}
-	} else {
-		free(snap.msgs);
-		snap.msgs = NULL;
+		if (ok)
+			snap.msgs[i].flags = local[f];
 	}
 	pthread_mutex_unlock(&st->lock);
-	if (snap.msgs)
+	if (ok)
 		listing_cache_save(st->bodies, wire, &snap);
 	free(local);
 	listing_snapshot_free(&snap);
@@ -1209,18 +1203,16 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool flags
 	}
 	if (r < 0) {
 		/* Offline: the messages as last listed (bodies come from the disk cache). */
-		if (unreachable(st, r) && !force && (had_listing || from_disk)) {
-			r = 0;
-			if (from_disk) {
-				l.kind = LISTING_UNCHANGED;
-				l.sel = (struct session_mailbox){ .uidvalidity = kept.uidvalidity,
-								  .uidnext = kept.uidnext,
-								  .exists = kept.exists,
-								  .highestmodseq = kept.modseq };
-				goto apply;
-			}
-		}
-		goto out;
+		if (!unreachable(st, r) || force || !(had_listing || from_disk))
+			goto out;
+		r = 0;
+		if (!from_disk)
+			goto out;
+		l.kind = LISTING_UNCHANGED; /* installed below as the kept listing */
+		l.sel = (struct session_mailbox){ .uidvalidity = kept.uidvalidity,
+						  .uidnext = kept.uidnext,
+						  .exists = kept.exists,
+						  .highestmodseq = kept.modseq };
 	}
 	if (l.kind == LISTING_DELTA) {
 		pthread_mutex_lock(&st->lock);
@@ -1236,7 +1228,6 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool flags
 		rows = l.msgs;
 		l.msgs = NULL;
 	} else if (from_disk) {
-apply:
 		rows = kept.msgs;
 		nrows = kept.n;
 		kept.msgs = NULL;
@@ -1313,19 +1304,7 @@ int store_messages(struct store *st, uint32_t id, struct store_msg **out, size_t
 /* Caller holds st->lock. */
 static const struct store_msg *find_msg(const struct mailbox *m, uint32_t uid)
 {
-	size_t lo = 0, hi = m->nmsgs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (m->msgs[mid].uid == uid)
-			return &m->msgs[mid];
-		if (m->msgs[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return find_row(m->msgs, m->nmsgs, uid);
 }
 
 int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg *out,
