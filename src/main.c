@@ -6,6 +6,7 @@
  * failure is reported before anything is mounted), then mount and serve.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,7 +100,9 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 		/* Unset (-1 as unsigned) unless -o max_threads was given: libfuse's default. */
 		fuse_loop_cfg_set_max_threads(loop, cmd.max_threads > 0 && cmd.max_threads <= 1000
 							  ? cmd.max_threads : 10);
-		fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+		/* Likewise UINT_MAX when unset, which libfuse 3.14 would log as invalid. */
+		if (cmd.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
 		ret = fuse_session_loop_mt(se, loop);
 		/* Stopped by a signal (systemd's SIGTERM, ^C) is a clean end, not a failure. */
 		ret = clean_exit(ret) ? 0 : 1;

@@ -68,8 +68,10 @@ def _unescape_mountinfo(s):
 
 def is_mounted(path):
     """True if path is a mount point, from /proc/self/mountinfo: this never
-    touches the file system itself, so it cannot hang on a stuck daemon."""
-    path = os.path.realpath(path)
+    touches the file system itself, so it cannot hang on a stuck daemon (only
+    the parent is resolved: realpath() of a hung mount point would hang)."""
+    path = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))),
+                        os.path.basename(os.path.abspath(path)))
     with open('/proc/self/mountinfo') as f:
         for line in f:
             fields = line.split(' ')
@@ -525,6 +527,30 @@ def dovecot_factory(_preflight):
     for dv, base in made:
         dv.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def caps_without_notify(_preflight):
+    """The post-login capability list of this Dovecot, minus NOTIFY (read
+    from a scratch instance: DESIGN.md section 5, imap_capability can only
+    hide a capability by listing all the others). extra_conf='imap_capability
+    = ...' with it makes an IDLE-only server."""
+    base = dovecot.make_basedir('imapfs-test-caps-')
+    dv = Dovecot(os.path.join(base, 'dovecot'))
+    try:
+        dv.start()
+        c = dovecot.imap_client(dv)
+        try:
+            typ, data = c.capability()
+            assert typ == 'OK', data
+            caps = data[-1].decode().split()
+        finally:
+            c.logout()
+    finally:
+        dv.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    assert 'NOTIFY' in caps and 'IDLE' in caps, caps
+    return ' '.join(c for c in caps if c != 'NOTIFY')
 
 
 # --------------------------------------------------------------------------

@@ -68,23 +68,6 @@ def _capabilities(dv):
         c.logout()
 
 
-@pytest.fixture(scope='module')
-def caps_without_notify(_preflight):
-    """The post-login capability list of this Dovecot, minus NOTIFY (read
-    from a scratch instance: DESIGN.md section 5, imap_capability can only
-    hide a capability by listing all the others)."""
-    base = dovecot.make_basedir('imapfs-test-caps-')
-    dv = dovecot.Dovecot(os.path.join(base, 'dovecot'))
-    try:
-        dv.start()
-        caps = _capabilities(dv)
-    finally:
-        dv.stop()
-        shutil.rmtree(base, ignore_errors=True)
-    assert 'NOTIFY' in caps and 'IDLE' in caps, caps
-    return ' '.join(c for c in caps if c != 'NOTIFY')
-
-
 def new_server(mode, caps_without_notify):
     """An unstarted private Dovecot for `mode` ('idle': NOTIFY hidden)."""
     extra = ''

@@ -283,16 +283,14 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &stbuf, fs->opts.dir_timeout);
 		return;
 	case INO_MESSAGE: {
-		uint32_t to, newuid;
+		fuse_ino_t now = ino;
 
-		r = store_message(fs->st, id, ino_uid(ino), &m, &uidvalidity);
-		if (r == -ENOENT && moved_to(fs, id, ino_uid(ino), &to, &newuid))
-			r = store_message(fs->st, to, newuid, &m, &uidvalidity);
+		r = message_of(fs, &now, &m, &uidvalidity);
 		if (r < 0)
 			break;
 		fill_msg_attr(fs, ino, &m, &stbuf);
 		/* A moved message's old inode must not be believed for long. */
-		fuse_reply_attr(req, &stbuf, m.uid == ino_uid(ino) ? fs->opts.file_timeout : 0);
+		fuse_reply_attr(req, &stbuf, now == ino ? fs->opts.file_timeout : 0);
 		return;
 	}
 	case INO_PARTS:
@@ -626,7 +624,10 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	interruptible_begin(&it, req);
-	r = store_message(fs->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
+	if (ino_kind(ino) == INO_MESSAGE)
+		r = message_of(fs, &ino, &m, &uidvalidity);
+	else
+		r = store_message(fs->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
 	if (r == 0 && ino_kind(ino) == INO_PART) {
 		r = parts_of(fs, ino, &parts);
 		if (r == 0 && ino_part(ino) >= parts->n)
@@ -897,7 +898,7 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name, char **o
 			return asprintf(out, "%" PRIu64, store_bytes_in(fs->st)) < 0 ? -ENOMEM : 0;
 		return -ENODATA;
 	case INO_MESSAGE:
-		r = store_message(fs->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
+		r = message_of(fs, &ino, &m, &uidvalidity);
 		if (r < 0)
 			return r;
 		if (strcmp(name, "user.imap.uid") == 0)
@@ -1051,14 +1052,32 @@ struct fs *fs_new(struct store *st, const struct fs_options *opts)
 
 struct deferred {
 	struct deferred *next;
-	fuse_ino_t parent;
-	char name[]; /* "": parent's own attributes */
+	fuse_ino_t dir; /* EPOCH: every name the kernel holds */
 };
 
+#define EPOCH ((fuse_ino_t)0)
+
 /*
- * The kernel takes a directory's lock to forget a name in it, and a FUSE
- * operation may hold that lock while it waits for us: so every invalidation
- * is sent from this thread, in the order asked.
+ * FUSE_NOTIFY_INC_EPOCH (Linux 6.16): the kernel takes every name it holds
+ * for stale at its next use, and takes no lock to do so. libfuse 3.14 has no
+ * call for it, so the notification is written as the kernel reads it: a
+ * bare fuse_out_header with the code in error and unique 0. Returns false
+ * where the kernel does not know it (EINVAL); names then expire by time.
+ */
+static bool notify_inc_epoch(struct fuse_session *se)
+{
+	struct {
+		uint32_t len;
+		int32_t error;
+		uint64_t unique;
+	} h = { sizeof(h), 8 /* FUSE_NOTIFY_INC_EPOCH */, 0 };
+
+	return write(fuse_session_fd(se), &h, sizeof(h)) == (ssize_t)sizeof(h);
+}
+
+/*
+ * Sends the queued directory invalidations. A thread of its own, so that no
+ * FUSE operation and no store lock ever waits on the kernel.
  */
 static void *defer_main(void *arg)
 {
@@ -1076,11 +1095,19 @@ static void *defer_main(void *arg)
 		if (!fs->deferred)
 			fs->deferred_tail = NULL;
 		pthread_mutex_unlock(&fs->defer_lock);
-		/* -ENOENT when the kernel never looked the name up: nothing to forget. */
-		if (d->name[0])
-			fuse_lowlevel_notify_inval_entry(fs->se, d->parent, d->name, strlen(d->name));
-		else
-			fuse_lowlevel_notify_inval_inode(fs->se, d->parent, 0, 0);
+		/*
+		 * Neither takes a lock a request in flight can hold (see fs.h).
+		 * -ENOENT when the kernel has no such inode: nothing to forget.
+		 */
+		if (d->dir == EPOCH) {
+			if (fs->epoch_works && !notify_inc_epoch(fs->se)) {
+				fs->epoch_works = false;
+				log_debug("kernel has no FUSE_NOTIFY_INC_EPOCH: names gone elsewhere expire in %.1f s",
+					  fs->opts.dir_timeout);
+			}
+		} else {
+			fuse_lowlevel_notify_inval_inode(fs->se, d->dir, 0, 0);
+		}
 		free(d);
 		pthread_mutex_lock(&fs->defer_lock);
 	}
@@ -1088,32 +1115,36 @@ static void *defer_main(void *arg)
 	return NULL;
 }
 
-void defer_inval(struct fs *fs, fuse_ino_t parent, const char *name)
+/* Queues dir (or EPOCH) once: a relisting that finds 1,000 messages gone sends one. */
+static void defer_inval_dir(struct fs *fs, fuse_ino_t dir)
 {
-	size_t len = strlen(name);
 	struct deferred *d;
 
 	if (!fs->se || !fs->defer_running)
 		return;
-	d = malloc(sizeof(*d) + len + 1);
-	if (!d)
-		return;
-	d->next = NULL;
-	d->parent = parent;
-	memcpy(d->name, name, len + 1);
 	pthread_mutex_lock(&fs->defer_lock);
+	for (d = fs->deferred; d; d = d->next)
+		if (d->dir == dir)
+			goto out;
+	d = malloc(sizeof(*d));
+	if (!d)
+		goto out;
+	d->next = NULL;
+	d->dir = dir;
 	if (fs->deferred_tail)
 		fs->deferred_tail->next = d;
 	else
 		fs->deferred = d;
 	fs->deferred_tail = d;
 	pthread_cond_signal(&fs->defer_cond);
+out:
 	pthread_mutex_unlock(&fs->defer_lock);
 }
 
 void fs_set_session(struct fs *fs, struct fuse_session *se)
 {
 	fs->se = se;
+	fs->epoch_works = true;
 	fs->defer_running = pthread_create(&fs->defer_thread, NULL, defer_main, fs) == 0;
 }
 
@@ -1124,23 +1155,21 @@ static fuse_ino_t dir_ino(uint32_t id)
 
 void fs_inval_dir(void *ctx, uint32_t id)
 {
-	defer_inval(ctx, dir_ino(id), "");
+	defer_inval_dir(ctx, dir_ino(id));
 }
 
 void fs_inval_name(void *ctx, uint32_t parent, const char *name)
 {
-	if (name[0])
-		defer_inval(ctx, dir_ino(parent), name);
+	(void)name; /* not one name, every name: see fs.h */
+	defer_inval_dir(ctx, dir_ino(parent));
+	defer_inval_dir(ctx, EPOCH);
 }
 
 void fs_inval_message(void *ctx, uint32_t mailbox, uint32_t uid)
 {
-	char name[32];
-
-	snprintf(name, sizeof(name), "%" PRIu32 ".eml", uid);
-	defer_inval(ctx, dir_ino(mailbox), name);
-	snprintf(name, sizeof(name), "%" PRIu32 ".parts", uid);
-	defer_inval(ctx, dir_ino(mailbox), name);
+	(void)uid;
+	defer_inval_dir(ctx, dir_ino(mailbox));
+	defer_inval_dir(ctx, EPOCH);
 }
 
 void fs_free(struct fs *fs)

@@ -32,6 +32,21 @@ void fs_set_session(struct fs *fs, struct fuse_session *se);
  * directory attributes, a name under a mailbox (or the root, id 0), and a
  * message's two names. Any thread, a FUSE operation's included: they are
  * queued and sent from the fs's own thread.
+ *
+ * Only a directory's attributes and readdir cache are ever invalidated,
+ * never a name (no notify_inval_entry, no notify_delete): to forget a name
+ * the kernel takes the directory's lock, and a lookup, create, rename or
+ * unlink in that directory holds it while it waits for our reply. While we
+ * live the notifier only waits; if we die meanwhile (SIGKILL, a crash, the
+ * OOM killer) the notifying thread sleeps uninterruptibly for good, the
+ * process never ends, /dev/fuse is never closed, and the mount and every
+ * process on it hang. When a relisting finds a name gone elsewhere, the
+ * kernel is told instead to take every name it holds for stale
+ * (FUSE_NOTIFY_INC_EPOCH, Linux 6.16, lock-free; each is looked up again
+ * once at its next use); on older kernels the name expires by itself
+ * (dir_timeout, half a second after the kernel last looked it up). readdir
+ * always asks us. Likewise no page of a regular file is ever invalidated:
+ * readahead keeps pages locked while it waits for us.
  */
 void fs_inval_dir(void *fs, uint32_t id);
 void fs_inval_name(void *fs, uint32_t parent, const char *name);

@@ -27,12 +27,13 @@ struct fs {
 
 	struct fuse_session *se;
 
-	/* Entry invalidations an operation needs after its reply (see defer_inval). */
+	/* Directory invalidations queued for the kernel (see fs_inval_dir). */
 	pthread_mutex_t defer_lock;
 	pthread_cond_t defer_cond;
 	struct deferred *deferred, *deferred_tail; /* FIFO */
 	bool defer_stop;
 	bool defer_running;
+	bool epoch_works; /* the defer thread's own */
 	pthread_t defer_thread;
 
 	/* Recent moves, for the kernel's old inode of a moved message (see moved_to). */
@@ -65,18 +66,18 @@ struct open_msg {
 
 struct fs *fs_of(fuse_req_t req);
 /*
- * Makes the kernel forget parent/name once the current operation has been
- * answered: a rename onto a name the server keeps for another message leaves
- * the kernel believing the moved file is there. The kernel holds the
- * directory during the operation, so this is sent from a thread of its own.
- */
-void defer_inval(struct fs *fs, fuse_ino_t parent, const char *name);
-/*
  * Until the kernel forgets it, a moved message's old inode is what the kernel
  * files under its new name (mv stats it right away): where it went, if it
  * was moved recently. Returns true and sets *to, *newuid.
  */
 bool moved_to(struct fs *fs, uint32_t from, uint32_t uid, uint32_t *to, uint32_t *newuid);
+/*
+ * The message of an INO_MESSAGE inode, following a recent move (the kernel
+ * keeps the old inode under the new name until the entry expires). Sets
+ * *ino to the inode of where the message is now, fills *m and *uidvalidity.
+ * Returns 0 or -errno (-ENOENT, -ESTALE as store_message).
+ */
+int message_of(struct fs *fs, fuse_ino_t *ino, struct store_msg *m, uint32_t *uidvalidity);
 void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf);
 void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m, struct stat *stbuf);
 /* "<uid><suffix>" with a canonical decimal UID. */

@@ -117,6 +117,19 @@ bool moved_to(struct fs *fs, uint32_t from, uint32_t uid, uint32_t *to, uint32_t
 	return found;
 }
 
+int message_of(struct fs *fs, fuse_ino_t *ino, struct store_msg *m, uint32_t *uidvalidity)
+{
+	uint32_t to, newuid;
+	int r = store_message(fs->st, ino_mailbox(*ino), ino_uid(*ino), m, uidvalidity);
+
+	if (r != -ENOENT || !moved_to(fs, ino_mailbox(*ino), ino_uid(*ino), &to, &newuid))
+		return r;
+	r = store_message(fs->st, to, newuid, m, uidvalidity);
+	if (r == 0)
+		*ino = ino_make(INO_MESSAGE, to, newuid, 0);
+	return r;
+}
+
 void uploads_free(struct fs *fs)
 {
 	while (fs->uploads) {
@@ -598,7 +611,10 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 	r = store_move(fs->st, from, src->uid, to, &newuid);
 	if (r < 0)
 		return r;
-	/* The kernel now files the old inode under newname: make it look again. */
+	/*
+	 * The kernel now files the old inode under newname until that entry
+	 * expires (never invalidated: see fs.h): moved_to() answers for it.
+	 */
 	pthread_mutex_lock(&fs->uploads_lock);
 	{
 		unsigned slot = fs->nmoved++ % (sizeof(fs->moved) / sizeof(fs->moved[0]));
@@ -609,7 +625,6 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 		fs->moved[slot].newuid = newuid;
 	}
 	pthread_mutex_unlock(&fs->uploads_lock);
-	defer_inval(fs, newparent, newname);
 	if (src->upload) {
 		pthread_mutex_lock(&fs->uploads_lock);
 		if (src->upload->listed)
@@ -781,6 +796,16 @@ static int set_flags(struct fs *fs, fuse_ino_t ino, const char *value, size_t si
 		if (!ino) {
 			free(norm);
 			return -ENOENT;
+		}
+	}
+	if (ino_kind(ino) == INO_MESSAGE) {
+		struct store_msg m;
+		uint32_t uidvalidity;
+
+		r = message_of(fs, &ino, &m, &uidvalidity);
+		if (r < 0) {
+			free(norm);
+			return r;
 		}
 	}
 	r = store_set_flags(fs->st, ino_mailbox(ino), ino_uid(ino), norm);
