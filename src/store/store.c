@@ -769,6 +769,21 @@ static int on_esearch(void *ctx, const struct imap_response *r)
 }
 
 /* EXAMINEs wire afresh if this session's view of it is not the server's present one. */
+/*
+ * Dovecot 2.3 can answer STATUS, and EXAMINE, of a mailbox deleted and
+ * created again "NO Mailbox was deleted under us" on a connection that had
+ * the old one selected, for as long as that connection lives; a new
+ * connection sees the new mailbox. Such a refusal drops the session, so the
+ * pool runs the job again on a fresh one (pool_run). Returns r.
+ */
+static int refused_here(struct session *s, int r)
+{
+	if (r == -EIO && session_alive(s))
+		session_abandon(s, "the server refuses on this connection a mailbox that "
+				   "exists (deleted and created again?); reconnecting");
+	return r;
+}
+
 static int select_current(struct session *s, const char *wire, uint32_t uidvalidity,
 			  struct session_mailbox *sel)
 {
@@ -779,7 +794,7 @@ static int select_current(struct session *s, const char *wire, uint32_t uidvalid
 		session_unselect(s);
 		r = session_select(s, wire, false, sel);
 	}
-	return r;
+	return refused_here(s, r);
 }
 
 int store_select_valid(struct session *s, const char *wire, uint32_t uidvalidity)
@@ -900,22 +915,13 @@ static int listing_job(struct session *s, void *ctx)
 	}
 	r = session_status(s, l->wire, &c);
 	if (r == -EIO && session_alive(s)) {
-		/*
-		 * Dovecot 2.3 can answer STATUS, and EXAMINE, of a mailbox deleted
-		 * and created again "NO Mailbox was deleted under us" on a
-		 * connection that had the old one selected, for as long as that
-		 * connection lives: a new connection sees the new mailbox (the
-		 * pool runs the job again on one).
-		 */
+		/* Refused on this connection? EXAMINE tells (see refused_here). */
 		struct session_mailbox sel;
 
-		r = session_select(s, l->wire, false, &sel);
+		r = refused_here(s, session_select(s, l->wire, false, &sel));
 		c = (struct session_status){ .uidvalidity = sel.uidvalidity, .uidnext = sel.uidnext,
 					     .messages = sel.exists,
 					     .highestmodseq = sel.highestmodseq };
-		if (r == -EIO && session_alive(s))
-			session_abandon(s, "the server refuses on this connection a mailbox that "
-					   "exists (deleted and created again?); reconnecting");
 	}
 	if (r < 0)
 		return r;
@@ -963,6 +969,8 @@ static size_t sort_unique(struct store_msg *m, size_t n)
 {
 	size_t out = 0;
 
+	if (n == 0)
+		return 0; /* m may be NULL */
 	qsort(m, n, sizeof(*m), cmp_uid);
 	for (size_t i = 0; i < n; i++)
 		if (out == 0 || m[out - 1].uid != m[i].uid)
@@ -1089,7 +1097,8 @@ static void save_kept(struct store *st, struct mailbox *m, const char *wire)
 	snap.flagsets = calloc(nsets + 1, sizeof(*snap.flagsets));
 	ok = snap.msgs && local && snap.flagsets;
 	if (ok) {
-		memcpy(snap.msgs, m->msgs, m->nmsgs * sizeof(*snap.msgs));
+		if (m->nmsgs)
+			memcpy(snap.msgs, m->msgs, m->nmsgs * sizeof(*snap.msgs));
 		for (size_t i = 0; i < nsets; i++)
 			local[i] = FLAGS_UNKNOWN;
 	}
