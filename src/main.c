@@ -38,6 +38,7 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 	 */
 	struct fs_options fso = {
 		.readonly = o->readonly,
+		.delete_expunges = o->delete_expunges,
 		.dir_timeout = 0.5,
 		.file_timeout = 3600.0,
 	};

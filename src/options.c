@@ -35,6 +35,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("connections=%u", connections, 0),
 	OPT("nobinary", nobinary, 1),
 	OPT("noidle", noidle, 1),
+	OPT("delete=%s", delete, 0),
 	OPT("poll_interval=%u", poll_interval, 0),
 	OPT("cache_dir=%s", cache_dir, 0),
 	OPT("cache_size=%s", cache_size_text, 0),
@@ -81,6 +82,8 @@ static void usage(const char *prog)
 	       "    -o ro                       refuse every change (EROFS)\n"
 	       "    -o nobinary                 do not use the BINARY extension\n"
 	       "    -o noidle                   no live view: no IDLE/NOTIFY watcher, 1 s caches\n"
+	       "    -o delete=trash|expunge     what rm of a message does (default trash: moved\n"
+	       "                                to the Trash mailbox; rm in Trash expunges)\n"
 	       "    -o poll_interval=SECONDS    without NOTIFY, how often other mailboxes are\n"
 	       "                                polled for changes (default 30)\n"
 	       "    -o cache_dir=DIR            disk cache of message bodies (default\n"
@@ -329,6 +332,12 @@ int options_parse(struct fuse_args *args, struct imapfs_options *o)
 		fprintf(stderr, "imapfs: -o auth=%s needs -o oauth_token_command=CMD\n", o->auth);
 		return -1;
 	}
+	if (o->delete && strcmp(o->delete, "expunge") == 0) {
+		o->delete_expunges = 1;
+	} else if (o->delete && strcmp(o->delete, "trash") != 0) {
+		fprintf(stderr, "imapfs: -o delete=%s: expected trash or expunge\n", o->delete);
+		return -1;
+	}
 	if (o->timeout == 0 || o->timeout > 3600) {
 		fprintf(stderr, "imapfs: -o timeout must be 1 to 3600 seconds\n");
 		return -1;
@@ -381,6 +390,7 @@ void options_free(struct imapfs_options *o)
 	free(o->password_command);
 	free(o->auth);
 	free(o->oauth_token_command);
+	free(o->delete);
 	free(o->cache_dir);
 	free(o->cache_size_text);
 	free(o->account);

@@ -36,6 +36,8 @@ struct imapfs_options {
 	int readonly;
 	int nobinary;
 	int noidle;
+	char *delete;           /* trash (default) or expunge */
+	int delete_expunges;    /* -o delete=expunge: rm expunges at once */
 	unsigned poll_interval; /* seconds, STATUS polls without NOTIFY */
 	char *cache_dir;        /* default $XDG_CACHE_HOME/imapfs or ~/.cache/imapfs */
 	char *cache_size_text;  /* as given, e.g. "2G" */

@@ -396,7 +396,8 @@ class Dovecot:
 
     def __init__(self, basedir, *, tls=False, ca=None, cert='server',
                  user=DEFAULT_USER, password=DEFAULT_PASSWORD, extra_conf='',
-                 layout='fs', listescape=False, port=None, imaps_port=None):
+                 layout='fs', listescape=False, port=None, imaps_port=None,
+                 trash=None):
         self.basedir = os.path.abspath(basedir)
         self.tls = tls
         self.ca = ca
@@ -407,6 +408,7 @@ class Dovecot:
             raise ValueError('layout must be fs or maildir++')
         self.layout = layout
         self.listescape = listescape
+        self.trash = trash  # a mailbox name LIST marks \Trash (RFC 6154), or None
         self.delimiter = '/' if layout == 'fs' else '.'
         if tls and ca is None:
             raise ValueError('tls=True needs ca=TestCA(...)')
@@ -480,6 +482,9 @@ class Dovecot:
         else:
             ssl_conf = 'ssl = no\n'
             imaps = 'port = 0'
+        trash = ''
+        if self.trash:
+            trash = '  mailbox "%s" {\n    special_use = \\Trash\n  }\n' % self.trash
         listescape = ''
         if self.listescape:
             listescape = ('mail_plugins = $mail_plugins listescape\n'
@@ -545,7 +550,7 @@ namespace inbox {{
   mailbox Archive {{
     special_use = \\Archive
   }}
-}}
+{trash}}}
 
 {listescape}
 {self.extra_conf}

@@ -693,14 +693,15 @@ def test_mv_into_a_mailbox_another_client_deleted_loses_nothing(dovecot_factory,
 
 
 # --------------------------------------------------------------------------
-# unlink = STORE \Deleted + UID EXPUNGE
+# unlink with -o delete=expunge = STORE \Deleted + UID EXPUNGE (the default,
+# a move to Trash, is in test_tools.py)
 
 def test_rm_expunges_only_that_uid(dovecot_factory, mount_factory):
     dv = make_server(dovecot_factory, ['A'])
     seed(dv, 'A', [msg('r-1'), msg('r-2'), msg('r-3'), msg('r-4')])
     mark_deleted(dv, 'A', 2)
     before = state(dv, 'A')
-    m = mount(mount_factory, dv)
+    m = mount(mount_factory, dv, 'delete=expunge')
     assert eml_names(m.p('A')) == names_of([1, 2, 3, 4])
     r = run(['rm', m.p('A', '1.eml')])
     assert r.returncode == 0, r.stderr
@@ -746,7 +747,7 @@ def test_rm_without_UIDPLUS_is_refused(dovecot_factory, mount_factory):
     seed(dv, 'A', [msg('u-1'), msg('u-2'), msg('u-3')])
     mark_deleted(dv, 'A', 3)
     before = state(dv, 'A')
-    m = mount(mount_factory, dv)
+    m = mount(mount_factory, dv, 'delete=expunge')
     expect_errno(errno.EPERM, os.unlink, m.p('A', '1.eml'), what='unlink without UIDPLUS')
     r = run(['rm', '-f', m.p('A', '2.eml')])
     assert r.returncode != 0, 'rm without UIDPLUS exited 0'
@@ -1024,12 +1025,15 @@ def test_user_story_end_to_end(dovecot_factory, mount_factory, tmp_path):
     assert {v.flags for v in archived.values()} == {frozenset(), frozenset({'\\Seen'})}
     check('INBOX')
 
-    # rm several
+    # rm several: to Trash
     r = run(['rm', m.p('INBOX', '3.eml'), m.p('INBOX', '5.eml'), m.p('INBOX', '8.eml')])
     assert r.returncode == 0, r.stderr
+    expected['Trash'] = []
     for u in (3, 5, 8):
         expected['INBOX'].remove(st[u].body)
+        expected['Trash'].append(st[u].body)
     check('INBOX')
+    check('Trash')
 
     # mkdir -p, put mail there, rmdir Old, mv Projects Work
     r = run(['mkdir', '-p', m.p('Projects', 'imapfs')])
@@ -1082,7 +1086,7 @@ def test_user_story_end_to_end(dovecot_factory, mount_factory, tmp_path):
     # the whole account: exactly what the story says, nothing lost or doubled
     final = snapshot(dv)
     assert set(final) == {'INBOX', 'Archive', 'Archive/2024', 'Work', 'Work/imapfs',
-                          'Imported'}, sorted(final)
+                          'Imported', 'Trash'}, sorted(final)
     for box, want in expected.items():
         assert bodies_of(final[box]) == sorted(want), box
     assert final['Archive'] == {} and final['Work'] == {}

@@ -251,6 +251,14 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_entry(req, &e);
 			return;
 		}
+		if (r == -ENOENT && removed_here(fs, pid, uid)) {
+			/* The empty view rm -r still walks into (fs_opendir); never kept. */
+			memset(&e, 0, sizeof(e));
+			e.ino = ino_make(INO_PARTS, pid, uid, 0);
+			fill_dir_attr(fs, e.ino, &e.attr);
+			fuse_reply_entry(req, &e);
+			return;
+		}
 	}
 	if (kind == INO_MAILBOX && r != -EIO && upload_lookup(fs, pid, name, &e) == 0) {
 		fuse_reply_entry(req, &e);
@@ -295,6 +303,11 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	case INO_PARTS:
 		r = store_message(fs->st, id, ino_uid(ino), &m, &uidvalidity);
+		if (r == -ENOENT && removed_here(fs, id, ino_uid(ino))) {
+			fill_dir_attr(fs, ino, &stbuf); /* see fs_lookup */
+			fuse_reply_attr(req, &stbuf, 0);
+			return;
+		}
 		if (r < 0)
 			break;
 		fill_parts_dir_attr(fs, ino, &m, &stbuf);
@@ -475,8 +488,17 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		struct store_msg m;
 		uint32_t uidvalidity;
 
+		bool removed = false;
+
 		r = store_message(fs_of(req)->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
-		if (r < 0) {
+		/*
+		 * rm -r removes <uid>.eml, then walks into <uid>.parts, which it
+		 * listed before: the view of a message removed through the mount
+		 * is empty, and its rmdir succeeds (fs_rmdir).
+		 */
+		if (r == -ENOENT && removed_here(fs_of(req), ino_mailbox(ino), ino_uid(ino)))
+			removed = true;
+		else if (r < 0) {
 			fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
 			return;
 		}
@@ -485,7 +507,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
-		d->pending = true;
+		d->pending = !removed;
 		fi->fh = (uintptr_t)d;
 		fi->cache_readdir = 1;
 		fi->keep_cache = 1;

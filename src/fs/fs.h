@@ -14,6 +14,7 @@
 
 struct fs_options {
 	bool readonly;
+	bool delete_expunges; /* rm expunges; else it moves to Trash (rm in Trash expunges) */
 	double dir_timeout;   /* entry/attr timeout of directories and listings */
 	double file_timeout;  /* attr timeout of messages (immutable content) */
 };

@@ -37,7 +37,7 @@ struct fs {
 	pthread_t defer_thread;
 
 	/* Recent moves, for the kernel's old inode of a moved message (see moved_to). */
-	struct { uint32_t from, uid, to, newuid; } moved[256];
+	struct { uint32_t from, uid, to, newuid; bool parts_gone; } moved[256];
 	unsigned nmoved;
 
 	pthread_mutex_t uploads_lock; /* the uploads list, every upload's fields, moved[] */
@@ -71,6 +71,15 @@ struct fs *fs_of(fuse_req_t req);
  * was moved recently. Returns true and sets *to, *newuid.
  */
 bool moved_to(struct fs *fs, uint32_t from, uint32_t uid, uint32_t *to, uint32_t *newuid);
+/*
+ * Whether message uid of from was moved, sent to Trash or expunged through
+ * the mount lately and its <uid>.parts view not removed yet: rm -r removes
+ * <uid>.eml, then the <uid>.parts it listed before, which must still look
+ * up, list (empty) and rmdir without error.
+ */
+bool removed_here(struct fs *fs, uint32_t from, uint32_t uid);
+/* Its <uid>.parts view was removed too: it looks up no more. */
+void forget_removed(struct fs *fs, uint32_t from, uint32_t uid);
 /*
  * The message of an INO_MESSAGE inode, following a recent move (the kernel
  * keeps the old inode under the new name until the entry expires). Sets

@@ -100,6 +100,45 @@ static struct upload *add_name(struct fs *fs, uint32_t mailbox, const char *name
 	return u;
 }
 
+/* Remembers that uid of from went to newuid of to (to 0: expunged). */
+static void note_moved(struct fs *fs, uint32_t from, uint32_t uid, uint32_t to, uint32_t newuid)
+{
+	unsigned slot;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	slot = fs->nmoved++ % (sizeof(fs->moved) / sizeof(fs->moved[0]));
+	fs->moved[slot].from = from;
+	fs->moved[slot].uid = uid;
+	fs->moved[slot].to = to;
+	fs->moved[slot].newuid = newuid;
+	fs->moved[slot].parts_gone = false;
+	pthread_mutex_unlock(&fs->uploads_lock);
+}
+
+bool removed_here(struct fs *fs, uint32_t from, uint32_t uid)
+{
+	unsigned n = sizeof(fs->moved) / sizeof(fs->moved[0]);
+	bool found = false;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	for (unsigned i = 0; i < n && i < fs->nmoved && !found; i++)
+		found = fs->moved[i].from == from && fs->moved[i].uid == uid &&
+			!fs->moved[i].parts_gone;
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return found;
+}
+
+void forget_removed(struct fs *fs, uint32_t from, uint32_t uid)
+{
+	unsigned n = sizeof(fs->moved) / sizeof(fs->moved[0]);
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	for (unsigned i = 0; i < n && i < fs->nmoved; i++)
+		if (fs->moved[i].from == from && fs->moved[i].uid == uid)
+			fs->moved[i].parts_gone = true;
+	pthread_mutex_unlock(&fs->uploads_lock);
+}
+
 bool moved_to(struct fs *fs, uint32_t from, uint32_t uid, uint32_t *to, uint32_t *newuid)
 {
 	unsigned n = sizeof(fs->moved) / sizeof(fs->moved[0]);
@@ -528,6 +567,36 @@ static int resolve(struct fs *fs, fuse_ino_t parent, const char *name, struct ta
 	return t->kind == T_NONE ? -ENOENT : 0;
 }
 
+/*
+ * rm of a message: recoverable, as in every mail client: UID MOVE to the
+ * account's Trash; expunged (that UID only) when it is in Trash already or
+ * with -o delete=expunge.
+ */
+static int delete_message(struct fs *fs, uint32_t mailbox, uint32_t uid)
+{
+	uint32_t trash, newuid = 0;
+	int r;
+
+	if (!fs->opts.delete_expunges) {
+		r = store_trash_mailbox(fs->st, &trash);
+		if (r < 0) {
+			log_error("cannot find or create the Trash mailbox: %s; nothing deleted",
+				  strerror(-r));
+			return r;
+		}
+		if (trash != mailbox) {
+			r = store_move(fs->st, mailbox, uid, trash, &newuid);
+			if (r == 0)
+				note_moved(fs, mailbox, uid, trash, newuid);
+			return r;
+		}
+	}
+	r = store_expunge(fs->st, mailbox, uid);
+	if (r == 0)
+		note_moved(fs, mailbox, uid, 0, 0);
+	return r;
+}
+
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
@@ -542,7 +611,7 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (r == 0) {
 		switch (t.kind) {
 		case T_MESSAGE:
-			r = store_expunge(fs->st, ino_mailbox(parent), t.uid);
+			r = delete_message(fs, ino_mailbox(parent), t.uid);
 			break;
 		case T_UPLOAD:
 			break;
@@ -615,16 +684,7 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 	 * The kernel now files the old inode under newname until that entry
 	 * expires (never invalidated: see fs.h): moved_to() answers for it.
 	 */
-	pthread_mutex_lock(&fs->uploads_lock);
-	{
-		unsigned slot = fs->nmoved++ % (sizeof(fs->moved) / sizeof(fs->moved[0]));
-
-		fs->moved[slot].from = from;
-		fs->moved[slot].uid = src->uid;
-		fs->moved[slot].to = to;
-		fs->moved[slot].newuid = newuid;
-	}
-	pthread_mutex_unlock(&fs->uploads_lock);
+	note_moved(fs, from, src->uid, to, newuid);
 	if (src->upload) {
 		pthread_mutex_lock(&fs->uploads_lock);
 		if (src->upload->listed)
@@ -718,6 +778,30 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	fuse_reply_entry(req, &e);
 }
 
+/*
+ * A <uid>.parts directory is a view of its message: removing it removes
+ * nothing. rm -r of a mailbox removes <uid>.eml first (to Trash), then this:
+ * gone with its message, it is removed at no cost; while the message is
+ * there, it cannot be removed on its own.
+ */
+static int parts_rmdir(struct fs *fs, uint32_t mailbox, const char *name)
+{
+	struct store_msg m;
+	uint32_t uid, uidvalidity;
+	int r;
+
+	if (!parse_uid_name(name, ".parts", &uid))
+		return -ENOENT;
+	r = store_message(fs->st, mailbox, uid, &m, &uidvalidity);
+	if (r == 0)
+		return -EPERM;
+	if (r == -ENOENT && removed_here(fs, mailbox, uid)) {
+		forget_removed(fs, mailbox, uid);
+		return 0;
+	}
+	return r;
+}
+
 void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
@@ -733,7 +817,7 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (t.kind == T_MAILBOX)
 			r = store_delete_mailbox(fs->st, t.id);
 		else if (t.kind == T_PARTS)
-			r = -EPERM;
+			r = parts_rmdir(fs, ino_mailbox(parent), name);
 		else
 			r = -ENOTDIR;
 	}

@@ -53,6 +53,7 @@ struct listing_tree_entry {
 	char *wire;     /* the name on the wire (modified UTF-7) */
 	char delim;     /* hierarchy delimiter, '\0' for none */
 	bool noselect;  /* \Noselect or \NonExistent */
+	bool trash;     /* \Trash (RFC 6154); not kept on disk */
 };
 
 /*

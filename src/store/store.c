@@ -32,6 +32,7 @@ struct mailbox {
 	uint32_t parent;
 	char delim;      /* '\0' for a flat namespace */
 	bool selectable;
+	bool trash;      /* LIST says \Trash (RFC 6154) */
 	bool gone;       /* no longer listed by the server */
 	bool seen;       /* listed by the LIST being applied */
 
@@ -230,6 +231,8 @@ static int on_list(void *ctx, const struct imap_response *r)
 		if (imap_value_is(&flags->items[i], "\\Noselect") ||
 		    imap_value_is(&flags->items[i], "\\NonExistent"))
 			e.noselect = true;
+		else if (imap_value_is(&flags->items[i], "\\Trash"))
+			e.trash = true;
 	/* INBOX is case-insensitive (RFC 3501 §5.1): one spelling for all. */
 	e.wire = strcasecmp(name->str, "INBOX") == 0 ? strdup("INBOX") : strdup(name->str);
 	if (!e.wire || array_reserve(&res->e, &res->cap, res->n + 1, sizeof(*res->e)) < 0) {
@@ -321,6 +324,7 @@ static int apply_list_entry(struct store *st, const struct listing_tree_entry *e
 	if (r < 0)
 		return r;
 	st->mb[id]->selectable = !e->noselect;
+	st->mb[id]->trash = e->trash;
 	st->mb[id]->parent = parent;
 	return 0;
 }
@@ -596,6 +600,46 @@ int store_lookup_mailbox(struct store *st, uint32_t parent, const char *name, ui
 	}
 	pthread_mutex_unlock(&st->lock);
 	return r;
+}
+
+/* Caller holds st->lock: the \Trash mailbox, else a top-level "Trash" (any case). */
+static uint32_t find_trash(struct store *st)
+{
+	uint32_t named = 0;
+
+	for (size_t i = 1; i < st->nmb; i++) {
+		struct mailbox *m = st->mb[i];
+
+		if (m->gone || !m->selectable)
+			continue;
+		if (m->trash)
+			return (uint32_t)i;
+		if (!named && m->parent == STORE_ROOT_ID && strcasecmp(m->name, "Trash") == 0)
+			named = (uint32_t)i;
+	}
+	return named;
+}
+
+int store_trash_mailbox(struct store *st, uint32_t *id)
+{
+	int r;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		pthread_mutex_lock(&st->lock);
+		*id = find_trash(st);
+		pthread_mutex_unlock(&st->lock);
+		if (*id)
+			return 0;
+		r = store_create_mailbox(st, STORE_ROOT_ID, "Trash", id);
+		if (r == 0) {
+			log_info("created the mailbox Trash for deleted messages");
+			return 0;
+		}
+		if (r != -EEXIST)
+			return r;
+		/* Another client made it meanwhile: store_create_mailbox relisted. */
+	}
+	return -EIO;
 }
 
 int store_mailbox_exists(struct store *st, uint32_t id, bool *selectable)

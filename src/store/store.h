@@ -142,6 +142,12 @@ int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *fla
 /* Checks and normalises a user's flag list ("\\Seen  $Work" -> "\\Seen $Work"). */
 int store_normalize_flags(const char *in, char **out);
 int store_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id);
+/*
+ * The account's Trash, where rm moves messages: the mailbox LIST marks
+ * \Trash (RFC 6154), else a top-level one named "Trash" in any case, else
+ * one CREATEd now as "Trash".
+ */
+int store_trash_mailbox(struct store *st, uint32_t *id);
 /* DELETE of a mailbox without messages or children; -ENOTEMPTY otherwise. */
 int store_delete_mailbox(struct store *st, uint32_t id);
 int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname);
