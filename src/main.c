@@ -39,6 +39,7 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 	struct fs_options fso = {
 		.readonly = o->readonly,
 		.delete_expunges = o->delete_expunges,
+		.dotfiles_server = o->dotfiles_server,
 		.dir_timeout = 0.5,
 		.file_timeout = 3600.0,
 	};

@@ -36,6 +36,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("nobinary", nobinary, 1),
 	OPT("noidle", noidle, 1),
 	OPT("delete=%s", delete, 0),
+	OPT("dotfiles=%s", dotfiles, 0),
 	OPT("poll_interval=%u", poll_interval, 0),
 	OPT("cache_dir=%s", cache_dir, 0),
 	OPT("cache_size=%s", cache_size_text, 0),
@@ -84,6 +85,8 @@ static void usage(const char *prog)
 	       "    -o noidle                   no live view: no IDLE/NOTIFY watcher, 1 s caches\n"
 	       "    -o delete=trash|expunge     what rm of a message does (default trash: moved\n"
 	       "                                to the Trash mailbox; rm in Trash expunges)\n"
+	       "    -o dotfiles=local|server    where names beginning with '.' made through the\n"
+	       "                                mount go (default local: never to the server)\n"
 	       "    -o poll_interval=SECONDS    without NOTIFY, how often other mailboxes are\n"
 	       "                                polled for changes (default 30)\n"
 	       "    -o cache_dir=DIR            disk cache of message bodies (default\n"
@@ -338,6 +341,12 @@ int options_parse(struct fuse_args *args, struct imapfs_options *o)
 		fprintf(stderr, "imapfs: -o delete=%s: expected trash or expunge\n", o->delete);
 		return -1;
 	}
+	if (o->dotfiles && strcmp(o->dotfiles, "server") == 0) {
+		o->dotfiles_server = 1;
+	} else if (o->dotfiles && strcmp(o->dotfiles, "local") != 0) {
+		fprintf(stderr, "imapfs: -o dotfiles=%s: expected local or server\n", o->dotfiles);
+		return -1;
+	}
 	if (o->timeout == 0 || o->timeout > 3600) {
 		fprintf(stderr, "imapfs: -o timeout must be 1 to 3600 seconds\n");
 		return -1;
@@ -391,6 +400,7 @@ void options_free(struct imapfs_options *o)
 	free(o->auth);
 	free(o->oauth_token_command);
 	free(o->delete);
+	free(o->dotfiles);
 	free(o->cache_dir);
 	free(o->cache_size_text);
 	free(o->account);

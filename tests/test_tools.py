@@ -9,6 +9,7 @@ Trash) unless the test says otherwise.
 
 import os
 import subprocess
+import time
 
 import dovecot
 from test_write import (bodies_of, expect_errno, make_server, mount, msg, names_of,
@@ -135,3 +136,260 @@ def test_cp_f_onto_another_message_keeps_it_in_trash(dovecot_factory, mount_fact
     assert bodies_of(state(dv, 'Box')) == [new]
     assert bodies_of(state(dv, 'Trash')) == [old]
     assert read(m.p('Box', '1.eml')) == new
+
+
+# --------------------------------------------------------------------------
+# dot files stay local
+
+def test_dot_files_stay_local(dovecot_factory, mount_factory):
+    dv = make_server(dovecot_factory, ['Box'])
+    raw = msg('dot-1')
+    seed(dv, 'Box', [raw])
+    before = state(dv, 'Box')
+    boxes_before = server_boxes(dv)
+    m = mount(mount_factory, dv)
+    # files in a mailbox and at the root: write, read back, append, rename, unlink
+    for d in (m.p('Box'), m.path):
+        for name in ('.directory', '.DS_Store', '._1.eml', '.1.eml.swp'):
+            p = os.path.join(d, name)
+            with open(p, 'wb') as f:
+                f.write(b'[Desktop Entry]\nIcon=folder\n')
+            with open(p, 'ab') as f:
+                f.write(b'more\n')
+            assert read(p) == b'[Desktop Entry]\nIcon=folder\nmore\n'
+            assert os.stat(p).st_size == 33
+        assert {'.directory', '.DS_Store', '._1.eml', '.1.eml.swp'} <= set(os.listdir(d))
+        os.rename(os.path.join(d, '.1.eml.swp'), os.path.join(d, '.1.eml.swo'))
+        os.unlink(os.path.join(d, '.1.eml.swo'))
+        assert '.1.eml.swo' not in os.listdir(d)
+    # a file manager's trash at the root, as the freedesktop spec lays it out
+    trash = m.p('.Trash-0')
+    os.mkdir(trash, 0o700)
+    os.mkdir(os.path.join(trash, 'files'))
+    os.mkdir(os.path.join(trash, 'info'))
+    with open(os.path.join(trash, 'info', 'note.txt.trashinfo'), 'w') as f:
+        f.write('[Trash Info]\nPath=/x/note.txt\nDeletionDate=2024-01-01T00:00:00\n')
+    with open(os.path.join(trash, 'files', 'note.txt'), 'w') as f:
+        f.write('a note\n')
+    os.rename(os.path.join(trash, 'files', 'note.txt'), os.path.join(trash, 'files', 'n2.txt'))
+    assert sorted(os.listdir(trash)) == ['files', 'info']
+    assert os.listdir(os.path.join(trash, 'files')) == ['n2.txt']
+    r = run(['find', trash, '-type', 'f'])
+    assert sorted(r.stdout.decode().split()) == sorted([
+        os.path.join(trash, 'files', 'n2.txt'),
+        os.path.join(trash, 'info', 'note.txt.trashinfo')])
+    r = run(['rm', '-r', trash])
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(trash)
+    # nothing of it reached the server
+    assert server_boxes(dv) == boxes_before
+    assert state(dv, 'Box') == before
+    assert eml_names(m.p('Box')) == {'1.eml'}
+
+
+def test_server_mailboxes_with_a_dot_are_the_servers(dovecot_factory, mount_factory):
+    dv = make_server(dovecot_factory, ['.hidden'])
+    raw = msg('hidden-1')
+    seed(dv, '.hidden', [raw])
+    m = mount(mount_factory, dv)
+    assert '.hidden' in os.listdir(m.path)
+    assert read(m.p('.hidden', '1.eml')) == raw
+    # a plain mkdir of a dot name stays local
+    os.mkdir(m.p('.local'))
+    assert '.local' not in server_boxes(dv)
+    # -o dotfiles=server is the way to make a mailbox whose name begins with '.'
+    m2 = mount(mount_factory, dv, 'dotfiles=server')
+    os.mkdir(m2.p('.server'))
+    assert '.server' in server_boxes(dv)
+    for _ in range(300):  # the first mount sees it within the live view's second
+        if '.server' in os.listdir(m.path):
+            break
+        time.sleep(0.01)
+    assert '.server' in os.listdir(m.path)
+
+
+def test_local_file_renamed_to_a_plain_name_becomes_a_message(dovecot_factory, mount_factory):
+    dv = make_server(dovecot_factory, ['Box'])
+    m = mount(mount_factory, dv)
+    raw = msg('renamed-in')
+    tmp = m.p('Box', '.new.eml.X1b2c3')
+    with open(tmp, 'wb') as f:
+        f.write(raw)
+    os.utime(tmp, (1600000000, 1600000000))
+    assert state(dv, 'Box') == {}
+    os.rename(tmp, m.p('Box', 'new.eml'))
+    st = state(dv, 'Box')
+    assert bodies_of(st) == [raw]
+    (uid, v), = st.items()
+    assert v.date == 1600000000
+    assert read(m.p('Box', 'new.eml')) == raw
+    assert os.stat(m.p('Box', 'new.eml')).st_mtime == 1600000000
+    assert not os.path.exists(tmp)
+    # what is no mail stays where it is, refused
+    bad = m.p('Box', '.picture')
+    with open(bad, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + os.urandom(2000))
+    expect_errno(errno.EINVAL, os.rename, bad, m.p('Box', 'picture.eml'))
+    assert os.path.exists(bad)
+    assert bodies_of(state(dv, 'Box')) == [raw]
+
+
+# --------------------------------------------------------------------------
+# only mail becomes mail
+
+def test_what_is_no_mail_is_refused_at_close(dovecot_factory, mount_factory, tmp_path):
+    dv = make_server(dovecot_factory, ['Box'])
+    m = mount(mount_factory, dv)
+    png = tmp_path / 'p.png'
+    png.write_bytes(b'\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR' + os.urandom(4000))
+    rnd = tmp_path / 'random.bin'
+    rnd.write_bytes(os.urandom(1 << 20))
+    text = tmp_path / 'notes.txt'
+    text.write_bytes(b'just some notes\nwithout any header\n')
+    for src in (png, rnd, text):
+        r = run(['cp', str(src), m.p('Box') + '/'])
+        assert r.returncode != 0, '%s was accepted' % src.name
+        assert b'Invalid argument' in r.stderr, r.stderr
+        assert not os.path.exists(m.p('Box', src.name))
+    assert state(dv, 'Box') == {}
+    assert 'is not a mail message' in m.stderr()
+
+
+def test_lf_only_mail_is_stored_with_crlf(dovecot_factory, mount_factory, tmp_path):
+    dv = make_server(dovecot_factory, ['Box'])
+    m = mount(mount_factory, dv)
+    lf = msg('lf-only').replace(b'\r\n', b'\n')
+    src = tmp_path / 'lf.eml'
+    src.write_bytes(lf)
+    r = run(['cp', str(src), m.p('Box') + '/'])
+    assert r.returncode == 0, r.stderr
+    assert bodies_of(state(dv, 'Box')) == [lf.replace(b'\n', b'\r\n')]
+
+
+def test_touch_leaves_an_empty_file_that_becomes_mail_when_written(dovecot_factory,
+                                                                     mount_factory):
+    dv = make_server(dovecot_factory, ['Box'])
+    m = mount(mount_factory, dv)
+    p = m.p('Box', 'new.eml')
+    r = run(['touch', p])
+    assert r.returncode == 0, r.stderr
+    assert os.path.exists(p) and os.stat(p).st_size == 0
+    assert 'new.eml' in os.listdir(m.p('Box'))
+    assert state(dv, 'Box') == {}
+    raw = msg('touched')
+    with open(p, 'wb') as f:
+        f.write(raw)
+    assert bodies_of(state(dv, 'Box')) == [raw]
+    assert read(p) == raw
+
+
+def test_two_writers_of_one_new_name_never_mix(dovecot_factory, mount_factory):
+    dv = make_server(dovecot_factory, ['Box'])
+    m = mount(mount_factory, dv)
+    p = m.p('Box', 'same.eml')
+    a, b = msg('writer-a', 'A' * 5000 + '\n'), msg('writer-b', 'B' * 5000 + '\n')
+    fa = open(p, 'wb')
+    fa.write(a[:100])
+    fa.flush()
+    _, exc, _ = bounded_open_write(p, b)
+    fa.write(a[100:])
+    fa.close()
+    got = bodies_of(state(dv, 'Box'))
+    assert a in got
+    for body in got:
+        assert body in (a, b), 'a message mixing both writers: %r' % body[:200]
+    if exc is not None:
+        assert isinstance(exc, OSError) and exc.errno == errno.EEXIST, exc
+
+
+def bounded_open_write(path, data):
+    from conftest import bounded
+
+    def w():
+        with open(path, 'wb') as f:
+            f.write(data)
+    return bounded(30, w)
+
+
+# --------------------------------------------------------------------------
+# changes that cannot apply say so
+
+def test_chmod_chown_and_touch_d_of_a_message_are_eperm(dovecot_factory, mount_factory):
+    dv = make_server(dovecot_factory, ['Box'])
+    seed(dv, 'Box', [msg('attr-1')], dates=[1500000000])
+    m = mount(mount_factory, dv)
+    p = m.p('Box', '1.eml')
+    mode = os.stat(p).st_mode & 0o7777
+    expect_errno(errno.EPERM, os.chmod, p, 0o600)
+    expect_errno(errno.EPERM, os.chown, p, 12345, -1)
+    expect_errno(errno.EPERM, os.utime, p, (1400000000, 1400000000))
+    # touch opens for writing first (EACCES, as for every message) and says so
+    r = run(['touch', '-d', '2001-01-01', p])
+    assert r.returncode != 0, r.stderr
+    os.chmod(p, mode)                               # no change: fine
+    os.utime(p, (1500000000, 1500000000))           # its own date: fine
+    assert os.stat(p).st_mtime == 1500000000
+    assert state(dv, 'Box')[1].date == 1500000000
+
+
+# --------------------------------------------------------------------------
+# editors and in-place tools: the original stays recoverable in Trash, and
+# what they wrote is a new message
+
+def check_replaced(dv, m, box, old, new):
+    """box holds new (once) and not old; Trash holds old; ls agrees."""
+    st = state(dv, box)
+    assert bodies_of(st) == [new], 'Box: %r' % [v.body[:80] for v in st.values()]
+    assert bodies_of(state(dv, 'Trash')) == [old]
+    assert eml_names(m.p(box)) == names_of(st)
+
+
+def test_vim_wq_bang_of_a_message(dovecot_factory, mount_factory):
+    dv = make_server(dovecot_factory, ['Box'])
+    old = msg('vim-1')
+    seed(dv, 'Box', [old])
+    m = mount(mount_factory, dv)
+    p = m.p('Box', '1.eml')
+    # vim -es with vim's defaults (as a user without a vimrc has them): the
+    # write path of :wq!, and its swap file .1.eml.swp beside the message
+    r = run(['vim', '-es', '-u', 'DEFAULTS', '-i', 'NONE', '-c', '%s/Message /Edited /',
+             '-c', 'wq!', p])
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    check_replaced(dv, m, 'Box', old, old.replace(b'Message ', b'Edited '))
+    assert not [n for n in os.listdir(m.p('Box')) if n.endswith('.swp')]
+
+
+def test_vim_interactive_wq_bang(dovecot_factory, mount_factory, tmp_path):
+    """vim in a terminal (script(1) gives it one): :wq! on a message."""
+    dv = make_server(dovecot_factory, ['Box'])
+    old = msg('vim-tty')
+    seed(dv, 'Box', [old])
+    m = mount(mount_factory, dv)
+    p = m.p('Box', '1.eml')
+    keys = tmp_path / 'keys'
+    keys.write_bytes(b':%s/Message /Typed /\r:wq!\r')
+    r = subprocess.run(['script', '-qec', 'vim -u DEFAULTS -i NONE %s < %s' % (p, keys), '/dev/null'],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                       env=dict(os.environ, TERM='xterm', LC_ALL='C'))
+    assert r.returncode == 0, r.stderr
+    check_replaced(dv, m, 'Box', old, old.replace(b'Message ', b'Typed '))
+
+
+def test_sed_i_of_a_message(dovecot_factory, mount_factory):
+    dv = make_server(dovecot_factory, ['Box'])
+    old = msg('sed-1')
+    seed(dv, 'Box', [old])
+    m = mount(mount_factory, dv)
+    r = run(['sed', '-i', 's/Message /Sedded /', m.p('Box', '1.eml')])
+    assert r.returncode == 0, r.stderr
+    check_replaced(dv, m, 'Box', old, old.replace(b'Message ', b'Sedded '))
+
+
+def test_perl_pi_of_a_message(dovecot_factory, mount_factory):
+    dv = make_server(dovecot_factory, ['Box'])
+    old = msg('perl-1')
+    seed(dv, 'Box', [old])
+    m = mount(mount_factory, dv)
+    r = run(['perl', '-pi', '-e', 's/Message /Perled /', m.p('Box', '1.eml')])
+    assert r.returncode == 0, r.stderr
+    check_replaced(dv, m, 'Box', old, old.replace(b'Message ', b'Perled '))

@@ -117,6 +117,18 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 								    : conn->max_readahead;
 }
 
+void local_entry_param(const struct fs *fs, uint64_t ino, const struct stat *st,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino;
+	e->attr = *st;
+	e->attr.st_ino = ino;
+	/* Only we change them, and the kernel sees each change. */
+	e->attr_timeout = fs->opts.dir_timeout;
+	e->entry_timeout = fs->opts.dir_timeout;
+}
+
 /* Entry of a child mailbox directory. */
 void dir_entry_param(const struct fs *fs, uint32_t id, struct fuse_entry_param *e)
 {
@@ -203,6 +215,22 @@ static void lookup_part(fuse_req_t req, fuse_ino_t parent, const char *name)
 	store_parts_put(fs->st, p);
 }
 
+static void reply_local_entry(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct stat st;
+	uint64_t ino;
+	int r = local_lookup(fs->local, parent, name, &ino, &st);
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	local_entry_param(fs, ino, &st, &e);
+	fuse_reply_entry(req, &e);
+}
+
 static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
@@ -214,6 +242,10 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (kind == INO_PARTS) {
 		lookup_part(req, parent, name);
+		return;
+	}
+	if (kind == INO_LOCAL) {
+		reply_local_entry(req, parent, name);
 		return;
 	}
 	if (kind != INO_ROOT && kind != INO_MAILBOX) {
@@ -262,6 +294,11 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (kind == INO_MAILBOX && r != -EIO && upload_lookup(fs, pid, name, &e) == 0) {
 		fuse_reply_entry(req, &e);
+		return;
+	}
+	/* The server's names first: a mailbox ".hidden" is the server's. */
+	if (is_local(fs, parent, name) && (r == 0 || r == -ENOENT || r == -ESTALE)) {
+		reply_local_entry(req, parent, name);
 		return;
 	}
 	/* Not found is ENOENT; a failure to find out is not. */
@@ -319,6 +356,21 @@ static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			break;
 		fuse_reply_attr(req, &stbuf, 0);
 		return;
+	case INO_LOCAL: {
+		fuse_ino_t became;
+
+		r = local_stat(fs->local, ino, &stbuf);
+		if (r == -ENOENT && local_became(fs, ino, &became) &&
+		    store_message(fs->st, ino_mailbox(became), ino_uid(became), &m, &uidvalidity) == 0) {
+			fill_msg_attr(fs, ino, &m, &stbuf);
+			fuse_reply_attr(req, &stbuf, 0);
+			return;
+		}
+		if (r < 0)
+			break;
+		fuse_reply_attr(req, &stbuf, fs->opts.dir_timeout);
+		return;
+	}
 	case INO_PART: {
 		struct store_parts *p;
 
@@ -390,6 +442,18 @@ static int snapshot_add(struct dir_snapshot *d, size_t *cap, char *name, uint64_
 	return 0;
 }
 
+struct snapshot_fill {
+	struct dir_snapshot *d;
+	size_t *cap;
+};
+
+static int add_entry(void *ctx, const char *name, uint64_t ino, const struct stat *st)
+{
+	struct snapshot_fill *f = ctx;
+
+	return snapshot_add(f->d, f->cap, strdup(name), ino, S_ISDIR(st->st_mode), NULL);
+}
+
 /* Lists a .parts directory into d (empty before). */
 static int build_parts_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot *d)
 {
@@ -422,6 +486,10 @@ static int build_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **o
 
 	if (!d)
 		return -ENOMEM;
+	if (ino_kind(ino) == INO_LOCAL) {
+		r = local_list(fs->local, ino, add_entry, &(struct snapshot_fill){ d, &cap });
+		goto out;
+	}
 	if (ino_kind(ino) == INO_MAILBOX) {
 		r = store_mailbox_exists(fs->st, id, &selectable);
 		if (r < 0)
@@ -456,6 +524,11 @@ static int build_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **o
 		r = snapshot_add(d, &cap, name, ino_make(INO_PARTS, id, msgs[i].uid, 0), true,
 				 &msgs[i]);
 	}
+	/* What the user made here and the server has not: placeholders, local files. */
+	if (r == 0 && selectable)
+		r = upload_list(fs, id, add_entry, &(struct snapshot_fill){ d, &cap });
+	if (r == 0)
+		r = local_list(fs->local, ino, add_entry, &(struct snapshot_fill){ d, &cap });
 out:
 	store_children_free(kids, nkids);
 	free(msgs);
@@ -474,7 +547,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int r;
 
 	if (ino_kind(ino) != INO_PARTS && ino_kind(ino) != INO_ROOT &&
-	    ino_kind(ino) != INO_MAILBOX) {
+	    ino_kind(ino) != INO_MAILBOX && ino_kind(ino) != INO_LOCAL) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
@@ -524,6 +597,28 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = (uintptr_t)d;
 	fi->cache_readdir = 0;
 	fuse_reply_open(req, fi);
+}
+
+/*
+ * A readdirplus entry of a file the user made (local, or an upload): its
+ * attributes now; gone meanwhile, a bare entry the kernel looks up itself.
+ */
+static void readdir_entry_of_own(struct fs *fs, uint64_t ino, struct fuse_entry_param *e)
+{
+	struct stat st;
+	int r = ino_kind(ino) == INO_LOCAL ? local_stat(fs->local, ino, &st)
+					   : upload_getattr(fs, ino, &st);
+
+	if (r == 0 && ino_kind(ino) == INO_LOCAL) {
+		local_entry_param(fs, ino, &st, e);
+	} else if (r == 0) {
+		memset(e, 0, sizeof(*e));
+		e->ino = ino;
+		e->attr = st; /* timeouts 0: it changes as it is written */
+	} else {
+		e->attr.st_ino = ino;
+		e->attr.st_mode = S_IFREG;
+	}
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -576,6 +671,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			} else if (d->parts) {
 				part_entry_param(fs, d->parts, ino_part(de->ino), &e);
 			}
+			else if (ino_kind(de->ino) == INO_LOCAL || ino_kind(de->ino) == INO_UPLOAD)
+				readdir_entry_of_own(fs, de->ino, &e);
 			else if (ino_kind(de->ino) == INO_PARTS)
 				parts_dir_entry_param(fs, ino_mailbox(de->ino), d->uidvalidity,
 						      &de->msg, &e);
@@ -636,6 +733,22 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (upload_open(req, ino, fi))
 		return;
+	if (ino_kind(ino) == INO_LOCAL) {
+		int fd;
+
+		r = local_open(fs->local, ino, fi->flags, &fd);
+		if (r == 0) {
+			fi->fh = LOCAL_FH_TAG | (uint64_t)fd;
+			fi->direct_io = 1; /* its bytes are in a file of ours: no second copy */
+			fuse_reply_open(req, fi);
+			return;
+		}
+		/* Renamed to a plain name, it is a message now: open that. */
+		if (r != -ENOENT || !local_became(fs, ino, &ino)) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+	}
 	if (ino_kind(ino) != INO_MESSAGE && ino_kind(ino) != INO_PART) {
 		fuse_reply_err(req, EISDIR);
 		return;
@@ -776,6 +889,17 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	if (upload_read(req, ino, size, off, fi))
 		return;
+	if (local_fh(fi->fh) >= 0) {
+		char *buf = malloc(size ? size : 1);
+		ssize_t got = buf ? pread(local_fh(fi->fh), buf, size, off) : -1;
+
+		if (got < 0)
+			fuse_reply_err(req, buf ? errno : ENOMEM);
+		else
+			fuse_reply_buf(req, buf, (size_t)got);
+		free(buf);
+		return;
+	}
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -819,6 +943,11 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 
 	if (upload_release(req, ino, fi))
 		return;
+	if (local_fh(fi->fh) >= 0) {
+		close(local_fh(fi->fh));
+		fuse_reply_err(req, 0);
+		return;
+	}
 	store_parts_put(fs_of(req)->st, om->parts);
 	pthread_mutex_destroy(&om->lock);
 	free(om->win);
@@ -1058,6 +1187,7 @@ const struct fuse_lowlevel_ops *fs_operations(void)
 struct fs *fs_new(struct store *st, const struct fs_options *opts)
 {
 	struct fs *fs = calloc(1, sizeof(*fs));
+	int r;
 
 	if (!fs)
 		return NULL;
@@ -1066,6 +1196,13 @@ struct fs *fs_new(struct store *st, const struct fs_options *opts)
 	fs->uid = getuid();
 	fs->gid = getgid();
 	fs->mounted_at = time(NULL);
+	r = local_new(&fs->local);
+	if (r < 0) {
+		fprintf(stderr, "imapfs: cannot make a private directory for local files in %s: %s\n",
+			getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(-r));
+		free(fs);
+		return NULL;
+	}
 	pthread_mutex_init(&fs->uploads_lock, NULL);
 	pthread_mutex_init(&fs->defer_lock, NULL);
 	pthread_cond_init(&fs->defer_cond, NULL);
@@ -1208,6 +1345,7 @@ void fs_free(struct fs *fs)
 	pthread_mutex_destroy(&fs->defer_lock);
 	pthread_cond_destroy(&fs->defer_cond);
 	uploads_free(fs);
+	local_free(fs->local);
 	pthread_mutex_destroy(&fs->uploads_lock);
 	free(fs);
 }

@@ -15,6 +15,7 @@
 struct fs_options {
 	bool readonly;
 	bool delete_expunges; /* rm expunges; else it moves to Trash (rm in Trash expunges) */
+	bool dotfiles_server; /* names beginning with '.' go to the server (no local side) */
 	double dir_timeout;   /* entry/attr timeout of directories and listings */
 	double file_timeout;  /* attr timeout of messages (immutable content) */
 };

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "fs/fs.h"
+#include "fs/local.h"
 #include "store/parts.h"
 
 /* READ_WINDOW sizes and the open-file window live in fs.c. */
@@ -26,6 +27,7 @@ struct fs {
 	time_t mounted_at;
 
 	struct fuse_session *se;
+	struct local *local; /* names beginning with '.': never the server's (local.h) */
 
 	/* Directory invalidations queued for the kernel (see fs_inval_dir). */
 	pthread_mutex_t defer_lock;
@@ -40,7 +42,11 @@ struct fs {
 	struct { uint32_t from, uid, to, newuid; bool parts_gone; } moved[256];
 	unsigned nmoved;
 
-	pthread_mutex_t uploads_lock; /* the uploads list, every upload's fields, moved[] */
+	/* Names whose message was removed through the mount lately (see note_unlinked). */
+	struct { uint32_t mailbox; uint64_t ino; char name[64]; } unlinked[16];
+	unsigned nunlinked;
+
+	pthread_mutex_t uploads_lock; /* the uploads list, every upload's fields, moved[], unlinked[] */
 	struct upload *uploads;
 	uint32_t upload_serial;
 };
@@ -95,6 +101,31 @@ void dir_entry_param(const struct fs *fs, uint32_t id, struct fuse_entry_param *
 void msg_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidity,
 		     const struct store_msg *m, struct fuse_entry_param *e);
 
+/* Whether parent/name is on the local side (local.h), as this mount is set. */
+static inline bool is_local(const struct fs *fs, uint64_t parent, const char *name)
+{
+	return !fs->opts.dotfiles_server && local_place(parent, name);
+}
+
+/*
+ * An open local file's handle: its descriptor, tagged so that a handle of
+ * the message a local file became (an open_msg pointer) is never taken for one.
+ */
+#define LOCAL_FH_TAG (UINT64_C(1) << 63)
+static inline int local_fh(uint64_t fh)
+{
+	return (fh & LOCAL_FH_TAG) ? (int)(fh & 0x7fffffff) : -1;
+}
+/*
+ * The message a local file became when renamed to a plain name (its inode
+ * stays under that name in the kernel until the entry expires). Sets *msg.
+ */
+bool local_became(struct fs *fs, uint64_t ino, uint64_t *msg);
+
+/* The entry of a local node (local.h) from its attributes. */
+void local_entry_param(const struct fs *fs, uint64_t ino, const struct stat *st,
+		       struct fuse_entry_param *e);
+
 /*
  * Names made through the mount (write.c): files being written before their
  * APPEND, and the names they (or messages moved in) keep afterwards, which
@@ -104,6 +135,13 @@ void msg_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidity,
  */
 int upload_lookup(struct fs *fs, uint32_t mailbox, const char *name, struct fuse_entry_param *e);
 int upload_getattr(struct fs *fs, fuse_ino_t ino, struct stat *stbuf);
+/*
+ * Calls fn for each file of mailbox being written or kept empty (touch): not
+ * on the server yet, but a file the user made. Under the uploads lock.
+ */
+int upload_list(struct fs *fs, uint32_t mailbox,
+		int (*fn)(void *ctx, const char *name, uint64_t ino, const struct stat *st),
+		void *ctx);
 void uploads_free(struct fs *fs);
 
 /* The changing operations (write.c). */

@@ -21,6 +21,7 @@
 #include "fs/fs_internal.h"
 #include "fs/inode.h"
 #include "log.h"
+#include "mime/rfc5322.h"
 
 struct upload {
 	struct upload *next;
@@ -34,8 +35,11 @@ struct upload {
 	bool appending;
 	bool appended;    /* then uid is the message, 0 if the server did not say */
 	uint32_t uid;
+	bool refused;     /* its APPEND failed: the name goes at the last close */
 	bool listed;      /* still in fs->uploads */
 	unsigned opens;
+	unsigned writers; /* opens for writing: one at a time, so bytes never mix */
+	uint64_t shown_ino; /* st_ino shown, when it recycles an unlinked message's (see below) */
 };
 
 /* ---- the table (caller holds fs->uploads_lock) ---- */
@@ -139,6 +143,19 @@ void forget_removed(struct fs *fs, uint32_t from, uint32_t uid)
 	pthread_mutex_unlock(&fs->uploads_lock);
 }
 
+/* moved[] entries of local files that became messages: from this, uid the node's serial. */
+#define LOCAL_FROM UINT32_MAX
+
+bool local_became(struct fs *fs, uint64_t ino, uint64_t *msg)
+{
+	uint32_t to, uid;
+
+	if (ino_kind(ino) != INO_LOCAL || !moved_to(fs, LOCAL_FROM, ino_uid(ino), &to, &uid))
+		return false;
+	*msg = ino_make(INO_MESSAGE, to, uid, 0);
+	return true;
+}
+
 bool moved_to(struct fs *fs, uint32_t from, uint32_t uid, uint32_t *to, uint32_t *newuid)
 {
 	unsigned n = sizeof(fs->moved) / sizeof(fs->moved[0]);
@@ -183,8 +200,47 @@ static void upload_attr(const struct fs *fs, const struct upload *u, struct stat
 {
 	struct store_msg m = { .size = u->size, .date = u->date ? u->date : fs->mounted_at };
 
-	fill_msg_attr(fs, u->ino, &m, stbuf);
+	fill_msg_attr(fs, u->shown_ino ? u->shown_ino : u->ino, &m, stbuf);
 	stbuf->st_mode = S_IFREG | 0644;
+}
+
+/*
+ * A name made again right after its message was removed through the mount
+ * shows the removed message's inode number, as a local file system that
+ * recycles the freed inode does: vim's ":w!" of a read-only file unlinks it,
+ * creates the name again and refuses to write unless fstat() shows the inode
+ * it read ("E949: File changed while writing"). Only the number shown is
+ * recycled; the kernel's node is the new file's own.
+ */
+static void note_unlinked(struct fs *fs, uint32_t mailbox, const char *name, uint64_t ino)
+{
+	unsigned slot;
+
+	if (strlen(name) >= sizeof(fs->unlinked[0].name))
+		return;
+	pthread_mutex_lock(&fs->uploads_lock);
+	slot = fs->nunlinked++ % (sizeof(fs->unlinked) / sizeof(fs->unlinked[0]));
+	fs->unlinked[slot].mailbox = mailbox;
+	fs->unlinked[slot].ino = ino;
+	strcpy(fs->unlinked[slot].name, name);
+	pthread_mutex_unlock(&fs->uploads_lock);
+}
+
+/* Caller holds uploads_lock. The inode number last unlinked under mailbox/name, or 0 (taken once). */
+static uint64_t take_unlinked(struct fs *fs, uint32_t mailbox, const char *name)
+{
+	unsigned n = sizeof(fs->unlinked) / sizeof(fs->unlinked[0]);
+
+	for (unsigned i = 0; i < n && i < fs->nunlinked; i++) {
+		if (fs->unlinked[i].ino && fs->unlinked[i].mailbox == mailbox &&
+		    strcmp(fs->unlinked[i].name, name) == 0) {
+			uint64_t ino = fs->unlinked[i].ino;
+
+			fs->unlinked[i].ino = 0;
+			return ino;
+		}
+	}
+	return 0;
 }
 
 int upload_lookup(struct fs *fs, uint32_t mailbox, const char *name, struct fuse_entry_param *e)
@@ -228,6 +284,24 @@ int upload_getattr(struct fs *fs, fuse_ino_t ino, struct stat *stbuf)
 	return r;
 }
 
+int upload_list(struct fs *fs, uint32_t mailbox,
+		int (*fn)(void *ctx, const char *name, uint64_t ino, const struct stat *st),
+		void *ctx)
+{
+	struct stat st;
+	int r = 0;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	for (struct upload *u = fs->uploads; u && r == 0; u = u->next) {
+		if (u->mailbox != mailbox || u->appended)
+			continue;
+		upload_attr(fs, u, &st);
+		r = fn(ctx, u->name, u->ino, &st);
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return r;
+}
+
 /* ---- writing a new message ---- */
 
 static int spool_open(void)
@@ -259,9 +333,23 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	bool selectable;
 	int fd, r;
 
-	(void)mode;
 	if (fs->opts.readonly) {
 		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (is_local(fs, parent, name)) {
+		struct stat st;
+		uint64_t ino;
+
+		r = local_create(fs->local, parent, name, fi->flags, mode, &ino, &st, &fd);
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+		local_entry_param(fs, ino, &st, &e);
+		fi->fh = LOCAL_FH_TAG | (uint64_t)fd;
+		fi->direct_io = 1;
+		fuse_reply_create(req, &e, fi);
 		return;
 	}
 	if (ino_kind(parent) != INO_MAILBOX) {
@@ -287,6 +375,8 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	if (u) {
 		u->fd = fd;
 		u->opens = 1;
+		u->writers = (fi->flags & O_ACCMODE) != O_RDONLY;
+		u->shown_ino = take_unlinked(fs, ino_mailbox(parent), name);
 		memset(&e, 0, sizeof(e));
 		e.ino = u->ino;
 		upload_attr(fs, u, &e.attr);
@@ -312,12 +402,19 @@ bool upload_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return false;
 	pthread_mutex_lock(&fs->uploads_lock);
 	u = find_ino(fs, ino);
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+
 	if (!u)
 		err = ENOENT;
 	else if (u->appended || u->fd < 0)
 		err = EACCES; /* sent: a message never changes */
-	else
+	else if (writing && u->writers)
+		err = EEXIST; /* another process is writing this new message */
+	else {
 		u->opens++;
+		u->writers += writing;
+		u->refused = false;
+	}
 	pthread_mutex_unlock(&fs->uploads_lock);
 	if (err) {
 		fuse_reply_err(req, err);
@@ -339,6 +436,14 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	ssize_t n;
 	int fd;
 
+	if (local_fh(fi->fh) >= 0) {
+		n = pwrite(local_fh(fi->fh), buf, size, off);
+		if (n < 0)
+			fuse_reply_err(req, errno);
+		else
+			fuse_reply_write(req, (size_t)n);
+		return;
+	}
 	if (ino_kind(ino) != INO_UPLOAD) {
 		fuse_reply_err(req, EACCES);
 		return;
@@ -363,6 +468,78 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	fuse_reply_write(req, (size_t)n);
 }
 
+/*
+ * Makes the size bytes of fd ready to APPEND as what: refuses content that
+ * is no message (EINVAL, one log line), and gives bare LF line endings a CR
+ * in a new spool (*out; fd itself when nothing changes, else the caller
+ * closes it). Returns 0 or -errno.
+ */
+static int mail_ready(const char *what, int fd, uint64_t size, int *out, uint64_t *out_size)
+{
+	enum { CHUNK = 1 << 16 };
+	char *buf = malloc(CHUNK * 3), *conv = buf + CHUNK;
+	bool cr = false, bare = false;
+	uint64_t off = 0;
+	ssize_t n;
+	int r = 0, spool = -1;
+
+	*out = fd;
+	*out_size = size;
+	if (!buf)
+		return -ENOMEM;
+	n = pread(fd, buf, CHUNK, 0);
+	if (n < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!rfc5322_is_message(buf, (size_t)n, (uint64_t)n >= size)) {
+		log_error("%s is not a mail message (no header block before the first empty "
+			  "line): not appended", what);
+		r = -EINVAL;
+		goto out;
+	}
+	for (off = 0; off < size && !bare; off += (uint64_t)n) {
+		n = pread(fd, buf, CHUNK, (off_t)off);
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		bare = rfc5322_has_bare_lf(buf, (size_t)n, &cr);
+	}
+	if (!bare)
+		goto out;
+	/* LF-only lines: IMAP stores CRLF (the stored size is larger). */
+	spool = spool_open();
+	if (spool < 0) {
+		r = spool;
+		goto out;
+	}
+	cr = false;
+	*out_size = 0;
+	for (off = 0; off < size; off += (uint64_t)n) {
+		size_t m;
+
+		n = pread(fd, buf, CHUNK, (off_t)off);
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		m = rfc5322_crlf(buf, (size_t)n, conv, &cr);
+		if (write(spool, conv, m) != (ssize_t)m) {
+			r = -EIO;
+			goto out;
+		}
+		*out_size += m;
+	}
+	*out = spool;
+	spool = -1;
+out:
+	if (spool >= 0)
+		close(spool);
+	free(buf);
+	return r;
+}
+
 /* APPENDs u if it has content and was not sent yet. Returns 0 or -errno. */
 static int send_upload(struct fs *fs, struct upload *u)
 {
@@ -370,7 +547,7 @@ static int send_upload(struct fs *fs, struct upload *u)
 	uint32_t uid = 0;
 	char *flags;
 	int64_t date;
-	int fd, r;
+	int fd, ready, r;
 
 	pthread_mutex_lock(&fs->uploads_lock);
 	/* Unlinked while open: the file is gone, and so is the message it would have been. */
@@ -385,10 +562,15 @@ static int send_upload(struct fs *fs, struct upload *u)
 	flags = u->flags ? strdup(u->flags) : NULL;
 	pthread_mutex_unlock(&fs->uploads_lock);
 
-	r = store_append(fs->st, u->mailbox, fd, size, flags, date, &uid);
+	r = mail_ready(u->name, fd, size, &ready, &size);
+	if (r == 0)
+		r = store_append(fs->st, u->mailbox, ready, size, flags, date, &uid);
+	if (ready != fd)
+		close(ready);
 	free(flags);
 	pthread_mutex_lock(&fs->uploads_lock);
 	u->appending = false;
+	u->refused = r < 0;
 	if (r == 0) {
 		u->appended = true;
 		u->uid = uid;
@@ -396,7 +578,7 @@ static int send_upload(struct fs *fs, struct upload *u)
 		u->fd = -1;
 	}
 	pthread_mutex_unlock(&fs->uploads_lock);
-	if (r < 0)
+	if (r < 0 && r != -EINVAL)
 		log_error("APPEND of %s (%" PRIu64 " bytes) failed: %s", u->name, size, strerror(-r));
 	else
 		log_debug("appended %s as UID %" PRIu32, u->name, uid);
@@ -422,15 +604,15 @@ bool upload_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return false;
 	pthread_mutex_lock(&fs->uploads_lock);
 	u->opens--;
-	if (u->opens == 0 && !u->appended) {
-		/* Never sent (empty, or its APPEND failed): the name goes with it. */
-		if (u->listed)
-			unlist(fs, u);
-		else
-			upload_destroy(u);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		u->writers--;
+	if (u->opens == 0 && !u->appended && u->listed && (u->refused || u->size)) {
+		/* Refused (not mail, over quota...): the name goes with it. */
+		unlist(fs, u);
 	} else if (u->opens == 0 && !u->listed) {
 		upload_destroy(u);
 	}
+	/* Empty and closed (touch): a placeholder that stays, until written. */
 	pthread_mutex_unlock(&fs->uploads_lock);
 	fuse_reply_err(req, 0);
 	return true;
@@ -477,11 +659,15 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			fuse_reply_attr(req, &stbuf, 0);
 		return;
 	}
-	/*
-	 * A message's bytes and date are fixed: a size change is refused; mode,
-	 * owner and times have nowhere to go on the server and are accepted
-	 * unchanged, as tools that copy (cp -p, rsync -a) expect.
-	 */
+	if (ino_kind(ino) == INO_LOCAL) {
+		r = local_setattr(fs->local, ino, attr, to_set, &stbuf);
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_attr(req, &stbuf, fs->opts.dir_timeout);
+		return;
+	}
+	/* A message's bytes and date are fixed: a size change is refused. */
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		fuse_reply_err(req, ino_kind(ino) == INO_MESSAGE || ino_kind(ino) == INO_PART ? EACCES
 											: EISDIR);
@@ -502,9 +688,27 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		if (r < 0)
 			break;
 		fill_msg_attr(fs, ino, &m, &stbuf);
+		/*
+		 * Mode, owner and date have nowhere to go on the server: a change
+		 * would succeed and change nothing, so it is refused (chmod,
+		 * chown, touch -d); setting what is there already (cp -p of a
+		 * message's own date) is no change. The access time means nothing.
+		 */
+		if (((to_set & FUSE_SET_ATTR_MODE) &&
+		     (attr->st_mode & 07777) != (stbuf.st_mode & 07777)) ||
+		    ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != stbuf.st_uid) ||
+		    ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != stbuf.st_gid) ||
+		    ((to_set & FUSE_SET_ATTR_MTIME) &&
+		     ((to_set & FUSE_SET_ATTR_MTIME_NOW) || attr->st_mtime != stbuf.st_mtime))) {
+			r = -EPERM;
+			break;
+		}
 		fuse_reply_attr(req, &stbuf, fs->opts.file_timeout);
 		return;
 	}
+	case INO_PART:
+		r = -EPERM;
+		break;
 	default:
 		r = -EACCES;
 		break;
@@ -607,11 +811,22 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	if (ino_kind(parent) == INO_LOCAL) {
+		fuse_reply_err(req, -local_remove(fs->local, parent, name, false));
+		return;
+	}
 	r = resolve(fs, parent, name, &t);
+	if (r == -ENOENT && is_local(fs, parent, name)) {
+		fuse_reply_err(req, -local_remove(fs->local, parent, name, false));
+		return;
+	}
 	if (r == 0) {
 		switch (t.kind) {
 		case T_MESSAGE:
 			r = delete_message(fs, ino_mailbox(parent), t.uid);
+			if (r == 0)
+				note_unlinked(fs, ino_mailbox(parent), name,
+					      ino_make(INO_MESSAGE, ino_mailbox(parent), t.uid, 0));
 			break;
 		case T_UPLOAD:
 			break;
@@ -671,8 +886,12 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 		/* Only names made through the mount may change within a mailbox. */
 		if (!src->upload)
 			return -EPERM;
-		if (dst.kind == T_MESSAGE && !dst.upload)
-			return -EEXIST; /* would hide a message the server has */
+		if (dst.kind == T_MESSAGE && !dst.upload) {
+			/* sed -i, or an editor's temporary: the one replaced goes to Trash. */
+			r = delete_message(fs, to, dst.uid);
+			if (r < 0)
+				return r;
+		}
 		return rename_upload(fs, src->upload, to, newname);
 	}
 	if (src->kind == T_UPLOAD)
@@ -708,6 +927,68 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 	return 0;
 }
 
+/*
+ * A local file renamed to a plain name in a mailbox (rsync's .name.XXXXXX
+ * once written and dated) becomes a message: APPENDed now, its mtime the
+ * INTERNALDATE; a message of the server's that had the name goes to Trash,
+ * and the name refers to the new message.
+ */
+static int append_local(struct fs *fs, fuse_ino_t parent, const char *name, uint32_t mailbox,
+			const char *newname)
+{
+	struct target dst;
+	struct upload *u;
+	struct stat st;
+	uint64_t ino, size;
+	uint32_t uid = 0;
+	int fd = -1, ready = -1, r;
+
+	r = local_lookup(fs->local, parent, name, &ino, &st);
+	if (r < 0)
+		return r;
+	if (!S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EPERM : -EINVAL;
+	r = resolve(fs, ino_make(INO_MAILBOX, mailbox, 0, 0), newname, &dst);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (dst.kind == T_MAILBOX || dst.kind == T_PARTS)
+		return -EISDIR;
+	if (dst.kind == T_UPLOAD)
+		return -EEXIST; /* being written by another process */
+	if (st.st_size == 0) {
+		log_error("%s is empty: not appended as %s", name, newname);
+		return -EINVAL;
+	}
+	r = local_open(fs->local, ino, O_RDONLY, &fd);
+	if (r == 0)
+		r = mail_ready(newname, fd, (uint64_t)st.st_size, &ready, &size);
+	if (r == 0)
+		r = store_append(fs->st, mailbox, ready, size, NULL, st.st_mtime, &uid);
+	if (ready >= 0 && ready != fd)
+		close(ready);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		if (r != -EINVAL)
+			log_error("APPEND of %s as %s failed: %s", name, newname, strerror(-r));
+		return r;
+	}
+	local_remove(fs->local, parent, name, false);
+	note_moved(fs, LOCAL_FROM, ino_uid(ino), mailbox, uid);
+	if (dst.kind == T_MESSAGE && !dst.upload && delete_message(fs, mailbox, dst.uid) < 0)
+		log_warn("%s: the message it replaced (UID %" PRIu32 ") stays", newname, dst.uid);
+	if (uid) {
+		pthread_mutex_lock(&fs->uploads_lock);
+		u = add_name(fs, mailbox, newname);
+		if (u) {
+			u->appended = true;
+			u->uid = uid;
+		}
+		pthread_mutex_unlock(&fs->uploads_lock);
+	}
+	return 0;
+}
+
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 	       const char *newname, unsigned int flags)
 {
@@ -727,7 +1008,22 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	r = resolve(fs, parent, name, &src);
+	r = ino_kind(parent) == INO_LOCAL ? -ENOENT : resolve(fs, parent, name, &src);
+	if (r == -ENOENT && is_local(fs, parent, name)) {
+		/* A local name: it stays local, or becomes a message now. */
+		if (is_local(fs, newparent, newname))
+			r = local_rename(fs->local, parent, name, newparent, newname, flags);
+		else if (ino_kind(newparent) == INO_MAILBOX)
+			r = append_local(fs, parent, name, ino_mailbox(newparent), newname);
+		else
+			r = -EPERM;
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (r == 0 && src.kind != T_MAILBOX && is_local(fs, newparent, newname)) {
+		fuse_reply_err(req, EPERM); /* mail never becomes a local file */
+		return;
+	}
 	if (r == 0) {
 		switch (src.kind) {
 		case T_MAILBOX:
@@ -760,9 +1056,22 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	uint32_t id;
 	int r;
 
-	(void)mode;
 	if (fs->opts.readonly) {
 		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (is_local(fs, parent, name)) {
+		/* .Trash-1000 and the like (-o dotfiles=server makes mailboxes of them) */
+		struct stat st;
+		uint64_t ino;
+
+		r = local_mkdir(fs->local, parent, name, mode, &ino, &st);
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+		local_entry_param(fs, ino, &st, &e);
+		fuse_reply_entry(req, &e);
 		return;
 	}
 	if (ino_kind(parent) != INO_ROOT && ino_kind(parent) != INO_MAILBOX) {
@@ -812,7 +1121,15 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	if (ino_kind(parent) == INO_LOCAL) {
+		fuse_reply_err(req, -local_remove(fs->local, parent, name, true));
+		return;
+	}
 	r = resolve(fs, parent, name, &t);
+	if (r == -ENOENT && is_local(fs, parent, name)) {
+		fuse_reply_err(req, -local_remove(fs->local, parent, name, true));
+		return;
+	}
 	if (r == 0) {
 		if (t.kind == T_MAILBOX)
 			r = store_delete_mailbox(fs->st, t.id);
