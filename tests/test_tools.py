@@ -393,3 +393,98 @@ def test_perl_pi_of_a_message(dovecot_factory, mount_factory):
     r = run(['perl', '-pi', '-e', 's/Message /Perled /', m.p('Box', '1.eml')])
     assert r.returncode == 0, r.stderr
     check_replaced(dv, m, 'Box', old, old.replace(b'Message ', b'Perled '))
+
+
+# --------------------------------------------------------------------------
+# rsync
+
+def rsync_source(tmp_path, n=6):
+    src = tmp_path / 'export'
+    src.mkdir()
+    raws = {}
+    for i in range(n):
+        raw = msg('rsync-%d' % i, 'exported %d\n' % i + 'line\n' * (i * 50))
+        f = src / ('mail-%02d.eml' % i)
+        f.write_bytes(raw)
+        os.chmod(f, 0o644)
+        os.utime(f, (1650000000 + i * 3600, 1650000000 + i * 3600))
+        raws[f.name] = raw
+    return src, raws
+
+
+def rsync(src, dst, *extra):
+    r = run(['rsync', '-a', '--itemize-changes'] + list(extra) + [str(src) + '/', dst + '/'])
+    assert r.returncode == 0, 'rsync exited %d: %s' % (r.returncode, r.stderr.decode())
+    return [line for line in r.stdout.decode().splitlines() if line.strip()]
+
+
+def check_rsynced(dv, m, box, raws):
+    st = state(dv, box)
+    assert bodies_of(st) == sorted(raws.values()), 'server holds %d messages' % len(st)
+    by_body = {v.body: v for v in st.values()}
+    for i, (name, raw) in enumerate(sorted(raws.items())):
+        assert by_body[raw].date == 1650000000 + i * 3600, name  # mtime -> INTERNALDATE
+        assert read(m.p(box, name)) == raw
+        assert os.stat(m.p(box, name)).st_mtime == 1650000000 + i * 3600
+    assert sorted(n for n in os.listdir(m.p(box)) if n.endswith('.eml')) == sorted(raws)
+
+
+def test_rsync_a_three_times_transfers_once(dovecot_factory, mount_factory, tmp_path):
+    dv = make_server(dovecot_factory, ['Box'])
+    src, raws = rsync_source(tmp_path)
+    cache = tmp_path / 'cache'
+    m = mount(mount_factory, dv, 'cache_dir=%s' % cache)
+    first = rsync(src, m.p('Box'))
+    assert len([x for x in first if x.startswith('>f')]) == len(raws), first
+    check_rsynced(dv, m, 'Box', raws)
+    again = rsync(src, m.p('Box'))
+    assert [x for x in again if not x.startswith('.d')] == [], again
+    check_rsynced(dv, m, 'Box', raws)
+    m.stop()
+    m2 = mount(mount_factory, dv, 'cache_dir=%s' % cache)
+    third = rsync(src, m2.p('Box'))
+    assert [x for x in third if not x.startswith('.d')] == [], third
+    check_rsynced(dv, m2, 'Box', raws)
+    # nothing but rsync's own temporaries ever went local, and none is left
+    assert not [n for n in os.listdir(m2.p('Box')) if n.startswith('.')]
+
+
+def test_rsync_delete_removes_only_what_the_source_lacks(dovecot_factory, mount_factory,
+                                                          tmp_path):
+    """--delete with the .parts views excluded (the way the man page gives):
+    exit 0, the message the source lacks and a stranger go to Trash, every
+    message the source holds stays; run again, nothing to do."""
+    dv = make_server(dovecot_factory, ['Box'])
+    other = msg('not-in-export')
+    seed(dv, 'Box', [other])                      # UID 1, listed as 1.eml
+    src, raws = rsync_source(tmp_path)
+    m = mount(mount_factory, dv)
+    rsync(src, m.p('Box'))
+    gone = sorted(raws)[2]
+    (src / gone).unlink()
+    kept = {k: v for k, v in raws.items() if k != gone}
+    out = rsync(src, m.p('Box'), '--delete', '--exclude=*.parts')
+    assert sorted(x.split(None, 1)[1] for x in out if x.startswith('*deleting')) == \
+        sorted(['1.eml', gone]), out
+    assert bodies_of(state(dv, 'Box')) == sorted(kept.values())
+    assert bodies_of(state(dv, 'Trash')) == sorted([other, raws[gone]])
+    assert [x for x in rsync(src, m.p('Box'), '--delete', '--exclude=*.parts')
+            if not x.startswith('.d')] == []
+
+
+def test_rsync_delete_plain_never_removes_what_the_source_holds(dovecot_factory,
+                                                                 mount_factory, tmp_path):
+    """Plain --delete also tries to remove the .parts views, which cannot be
+    removed (EPERM, rsync exits 23 and says so); every message the source
+    holds stays, and what it removes goes to Trash."""
+    dv = make_server(dovecot_factory, ['Box'])
+    other = msg('stranger')
+    seed(dv, 'Box', [other])
+    src, raws = rsync_source(tmp_path, n=4)
+    m = mount(mount_factory, dv)
+    rsync(src, m.p('Box'))
+    r = run(['rsync', '-a', '--delete', str(src) + '/', m.p('Box') + '/'])
+    assert r.returncode == 23, (r.returncode, r.stderr)
+    assert b'Operation not permitted' in r.stderr
+    assert bodies_of(state(dv, 'Box')) == sorted(raws.values())
+    assert bodies_of(state(dv, 'Trash')) == [other]

@@ -238,11 +238,27 @@ def names_of(uids):
     return {'%d.eml' % u for u in uids}
 
 
+def listed_uids(path):
+    """The UIDs of the messages ls shows in mailbox directory path, whatever
+    their names (<uid>.eml, or the name a message was written under)."""
+    out = []
+    for n in ok(os.listdir, path):
+        p = os.path.join(path, n)
+        if n.endswith('.eml') and not n.startswith('.') and os.path.isfile(p):
+            try:
+                out.append(int(ok(os.getxattr, p, 'user.imap.uid')))
+            except OSError as e:
+                if e.errno != errno.ENODATA:  # a file still being written: no UID
+                    raise
+    assert len(out) == len(set(out)), 'a message listed twice in %s: %r' % (path, out)
+    return set(out)
+
+
 def assert_listing(m, dv, box, rel=None):
     """ls of the mailbox directory shows exactly the server's UIDs, now."""
     st = state(dv, box)
-    got = eml_names(m.p(rel or box))
-    assert got == names_of(st), '%s: ls shows %r, server has UIDs %r' % (
+    got = listed_uids(m.p(rel or box))
+    assert got == set(st), '%s: ls shows UIDs %r, server has UIDs %r' % (
         box, sorted(got), sorted(st))
     return st
 
@@ -307,8 +323,12 @@ def test_modes_of_mailboxes_and_messages(dovecot_factory, mount_factory):
     for d in ('INBOX', 'A', 'A/B'):
         st = ok(os.stat, m.p(d))
         assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o755, (d, oct(st.st_mode))
+    # rw: the owner may remove or replace a message (never rewrite it in place)
     st = ok(os.stat, m.p('A', '%d.eml' % uid))
-    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o444, oct(st.st_mode)
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o644, oct(st.st_mode)
+    for p in os.listdir(m.p('A', '%d.parts' % uid)):
+        st = ok(os.stat, m.p('A', '%d.parts' % uid, p))
+        assert stat.S_IMODE(st.st_mode) == 0o444, (p, oct(st.st_mode))
     assert m.stop() == 0
     ro = mount(mount_factory, dv, 'ro')
     for d in ('INBOX', 'A', 'A/B'):
@@ -341,10 +361,10 @@ def test_append_happens_at_close_and_the_name_refers_to_the_message(dovecot_fact
     uid = new[0]
     assert after[uid].body == raw
     assert {u: after[u] for u in old} == before
-    # ls shows <newuid>.eml at once, and not the name it was written under
+    # ls shows it at once, under the name it was written under (not <newuid>.eml)
     listing = ok(os.listdir, m.p('A'))
-    assert eml_names(m.p('A')) == names_of(after)
-    assert 'written.eml' not in listing, listing
+    assert listed_uids(m.p('A')) == set(after)
+    assert 'written.eml' in listing and '%d.eml' % uid not in listing, listing
     # ...which still refers to the message: lookup, stat, cat, xattr, setattr
     st = ok(os.stat, path)
     assert stat.S_ISREG(st.st_mode)
@@ -354,10 +374,12 @@ def test_append_happens_at_close_and_the_name_refers_to_the_message(dovecot_fact
     assert ok(os.getxattr, path, 'user.imap.uid') == str(uid).encode()
     r = run(['cat', path])
     assert r.returncode == 0 and r.stdout == raw, r.stderr
-    ok(os.utime, path, (1500000000, 1500000000))
+    # its date and mode cannot change (EPERM), setting them as they are is fine
+    expect_errno(errno.EPERM, os.utime, path, (1500000000, 1500000000))
+    ok(os.utime, path, (after[uid].date, after[uid].date))
     ok(os.chmod, path, 0o644)
     r = run(['touch', path])
-    assert r.returncode == 0, r.stderr
+    assert r.returncode != 0, 'touch of a message exited 0'
     # none of that sent anything more
     assert state(dv, 'A') == after
     # flags set through that name are the message's
@@ -499,7 +521,7 @@ def test_copy_in_with_standard_tools(tool, dovecot_factory, mount_factory, tmp_p
     want = sorted(raw for raw, _ in files.values())
     assert len(got) == len(want), '%d files, %d new messages' % (len(want), len(got))
     assert got == want, 'new messages differ from the files'
-    assert eml_names(m.p('A')) == names_of(after)
+    assert listed_uids(m.p('A')) == set(after)
     if tool == 'mv':
         assert not os.listdir(srcdir), 'mv left %r' % os.listdir(srcdir)
     if tool in ('cp-p', 'mv'):
@@ -507,12 +529,13 @@ def test_copy_in_with_standard_tools(tool, dovecot_factory, mount_factory, tmp_p
         for raw, mtime in files.values():
             assert dates[raw] == mtime, '%s: INTERNALDATE %r, source mtime %r' % (
                 tool, dates[raw], mtime)
-    # the names written keep referring to the messages; no temporary name is listed
+    # the names written are listed and refer to the messages; no temporary name is listed
     for name, (raw, _) in files.items():
         assert read(m.p('A', name)) == raw, name
     listing = ok(os.listdir, m.p('A'))
-    stray = [n for n in listing if not EML.match(n) and not n.endswith('.parts')]
-    assert not stray, 'listed besides <uid>.eml: %r' % stray
+    stray = [n for n in listing if not EML.match(n) and not n.endswith('.parts')
+             and n not in files]
+    assert not stray, 'listed besides the messages: %r' % stray
 
 
 def test_rsync_of_uid_named_files_into_a_new_mailbox(dovecot_factory, mount_factory, tmp_path):
@@ -633,13 +656,20 @@ def test_rename_within_a_mailbox(dovecot_factory, mount_factory):
     assert_listing(m, dv, 'A')
     # a name made through the mount: allowed, nothing changes on the server
     raw = msg('made-here')
-    ok(write_new, m.p('A', '.made.eml.tmp'), raw)
+    ok(write_new, m.p('A', 'made.eml.tmp'), raw)
     after = state(dv, 'A')
     assert len(after) == 3
-    ok(os.rename, m.p('A', '.made.eml.tmp'), m.p('A', 'made.eml'))
+    ok(os.rename, m.p('A', 'made.eml.tmp'), m.p('A', 'made.eml'))
     assert state(dv, 'A') == after
     assert read(m.p('A', 'made.eml')) == raw
-    expect_errno(errno.ENOENT, os.stat, m.p('A', '.made.eml.tmp'))
+    # a local (dot) file renamed to a plain name: that is when it is sent
+    ok(write_new, m.p('A', '.made2.eml.tmp'), msg('made-2'))
+    assert state(dv, 'A') == after
+    ok(os.rename, m.p('A', '.made2.eml.tmp'), m.p('A', 'made2.eml'))
+    after = state(dv, 'A')
+    assert len(after) == 4 and read(m.p('A', 'made2.eml')) == msg('made-2')
+    expect_errno(errno.ENOENT, os.stat, m.p('A', 'made.eml.tmp'))
+    expect_errno(errno.ENOENT, os.stat, m.p('A', '.made2.eml.tmp'))
     assert_listing(m, dv, 'A')
     # renamed while still open: one message, under the final name
     raw2 = msg('renamed-open')
@@ -649,7 +679,7 @@ def test_rename_within_a_mailbox(dovecot_factory, mount_factory):
     finally:
         os.close(fd)
     final = state(dv, 'A')
-    assert len(final) == 4 and bodies_of(final) == sorted(bodies_of(after) + [raw2])
+    assert len(final) == 5 and bodies_of(final) == sorted(bodies_of(after) + [raw2])
     assert read(m.p('A', 'open.eml')) == raw2
     assert_listing(m, dv, 'A')
 
@@ -779,7 +809,7 @@ def test_mkdir_p_creates_mailboxes(layout, dovecot_factory, mount_factory):
     ok(write_new, m.p('Entwürfe', '2025', 'draft.eml'), raw)
     st = state(dv, 'Entwürfe%s2025' % d)
     assert bodies_of(st) == [raw]
-    assert eml_names(m.p('Entwürfe', '2025')) == names_of(st)
+    assert listed_uids(m.p('Entwürfe', '2025')) == set(st)
 
 
 def test_rmdir_deletes_only_empty_childless_mailboxes(dovecot_factory, mount_factory):

@@ -71,7 +71,12 @@ void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
 {
 	memset(stbuf, 0, sizeof(*stbuf));
 	stbuf->st_ino = ino;
-	stbuf->st_mode = S_IFREG | 0444;
+	/*
+	 * A message's write bit says it may be removed or replaced (rm, mv,
+	 * rsync), as the owner of a file may; its bytes are never rewritten in
+	 * place (opening it for writing is EACCES). Parts are views: read-only.
+	 */
+	stbuf->st_mode = S_IFREG | (ino_kind(ino) == INO_MESSAGE && !fs->opts.readonly ? 0644 : 0444);
 	stbuf->st_nlink = 1;
 	stbuf->st_uid = fs->uid;
 	stbuf->st_gid = fs->gid;
@@ -296,6 +301,12 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
+	if (kind == INO_MAILBOX && r != -EIO && store_named_message(fs->st, pid, name, &uid) == 0 &&
+	    store_message(fs->st, pid, uid, &m, &uidvalidity) == 0) {
+		msg_entry_param(fs, pid, uidvalidity, &m, &e);
+		fuse_reply_entry(req, &e);
+		return;
+	}
 	/* The server's names first: a mailbox ".hidden" is the server's. */
 	if (is_local(fs, parent, name) && (r == 0 || r == -ENOENT || r == -ESTALE)) {
 		reply_local_entry(req, parent, name);
@@ -511,9 +522,10 @@ static int build_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **o
 		kids[i].name = NULL;
 	}
 	for (size_t i = 0; i < nmsgs && r == 0; i++) {
-		char *name;
+		/* Under the name it was written as, if it was (cp, rsync), else its UID. */
+		char *name = store_message_name(fs->st, id, msgs[i].uid);
 
-		if (asprintf(&name, "%" PRIu32 ".eml", msgs[i].uid) < 0)
+		if (!name && asprintf(&name, "%" PRIu32 ".eml", msgs[i].uid) < 0)
 			name = NULL;
 		r = snapshot_add(d, &cap, name, ino_make(INO_MESSAGE, id, msgs[i].uid, 0), false,
 				 &msgs[i]);

@@ -578,6 +578,8 @@ static int send_upload(struct fs *fs, struct upload *u)
 		u->fd = -1;
 	}
 	pthread_mutex_unlock(&fs->uploads_lock);
+	if (r == 0 && uid)
+		store_name_message(fs->st, u->mailbox, uid, u->name);
 	if (r < 0 && r != -EINVAL)
 		log_error("APPEND of %s (%" PRIu64 " bytes) failed: %s", u->name, size, strerror(-r));
 	else
@@ -768,6 +770,11 @@ static int resolve(struct fs *fs, fuse_ino_t parent, const char *name, struct ta
 	pthread_mutex_unlock(&fs->uploads_lock);
 	if (t->kind == T_MESSAGE && !t->uid)
 		return -ENOENT; /* sent to a server that did not say its UID */
+	if (t->kind == T_NONE && store_named_message(fs->st, pid, name, &uid) == 0 &&
+	    store_message(fs->st, pid, uid, &m, &uidvalidity) == 0) {
+		t->kind = T_MESSAGE; /* a name it was written under, in an earlier mount */
+		t->uid = uid;
+	}
 	return t->kind == T_NONE ? -ENOENT : 0;
 }
 
@@ -854,6 +861,7 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static int rename_upload(struct fs *fs, struct upload *u, uint32_t mailbox, const char *newname)
 {
 	struct upload *clash;
+	uint32_t uid;
 	char *copy = strdup(newname);
 
 	if (!copy)
@@ -865,7 +873,10 @@ static int rename_upload(struct fs *fs, struct upload *u, uint32_t mailbox, cons
 	free(u->name);
 	u->name = copy;
 	u->mailbox = mailbox;
+	uid = u->appended ? u->uid : 0;
 	pthread_mutex_unlock(&fs->uploads_lock);
+	if (uid)
+		store_name_message(fs->st, mailbox, uid, newname);
 	return 0;
 }
 
@@ -916,6 +927,7 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 	 * both stay: a rename never destroys a message).
 	 */
 	if (newuid && !(dst.kind == T_MESSAGE && !dst.upload)) {
+		store_name_message(fs->st, to, newuid, newname);
 		pthread_mutex_lock(&fs->uploads_lock);
 		u = add_name(fs, to, newname);
 		if (u) {
@@ -978,6 +990,7 @@ static int append_local(struct fs *fs, fuse_ino_t parent, const char *name, uint
 	if (dst.kind == T_MESSAGE && !dst.upload && delete_message(fs, mailbox, dst.uid) < 0)
 		log_warn("%s: the message it replaced (UID %" PRIu32 ") stays", newname, dst.uid);
 	if (uid) {
+		store_name_message(fs->st, mailbox, uid, newname);
 		pthread_mutex_lock(&fs->uploads_lock);
 		u = add_name(fs, mailbox, newname);
 		if (u) {

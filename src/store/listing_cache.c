@@ -458,3 +458,93 @@ void listing_cache_forget(struct body_cache *bc, const char *wire)
 	unlinkat(dirfd, name, 0);
 	close(dirfd);
 }
+
+/* ---- names ---- */
+
+#define NAMES_FILE "names"
+#define MAX_NAME 4096
+
+struct name_head {
+	uint32_t uidvalidity, uid, wlen, nlen;
+};
+
+int listing_cache_add_name(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			   uint32_t uid, const char *name)
+{
+	struct name_head h = { uidvalidity, uid, (uint32_t)strlen(wire),
+			       (uint32_t)(name ? strlen(name) : 0) };
+	unsigned char *buf;
+	size_t len = sizeof(h) + h.wlen + h.nlen;
+	int dirfd, fd, r = 0;
+
+	if (h.wlen > MAX_WIRE || h.nlen > MAX_NAME)
+		return -EINVAL;
+	dirfd = listings_dir(bc, true);
+	if (dirfd < 0)
+		return dirfd;
+	buf = malloc(len);
+	fd = buf ? openat(dirfd, NAMES_FILE, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+			  0600) : -1;
+	if (!buf)
+		r = -ENOMEM;
+	else if (fd < 0)
+		r = -errno;
+	if (r == 0) {
+		memcpy(buf, &h, sizeof(h));
+		memcpy(buf + sizeof(h), wire, h.wlen);
+		memcpy(buf + sizeof(h) + h.wlen, name ? name : "", h.nlen);
+		/* One write: O_APPEND keeps records from two threads whole. */
+		if (write(fd, buf, len) != (ssize_t)len)
+			r = -EIO;
+	}
+	if (fd >= 0)
+		close(fd);
+	close(dirfd);
+	free(buf);
+	if (r < 0)
+		log_debug("keeping the name %s failed: %s", name ? name : "", strerror(-r));
+	return r;
+}
+
+int listing_cache_load_names(struct body_cache *bc, listing_name_fn fn, void *ctx)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0, pos = 0;
+	struct stat st;
+	int dirfd, fd, r = 0;
+
+	dirfd = listings_dir(bc, false);
+	if (dirfd < 0)
+		return dirfd;
+	fd = openat(dirfd, NAMES_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	close(dirfd);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	len = (size_t)st.st_size;
+	buf = malloc(len ? len : 1);
+	if (!buf || pread(fd, buf, len, 0) != (ssize_t)len)
+		r = buf ? -EIO : -ENOMEM;
+	close(fd);
+	while (r == 0 && len - pos >= sizeof(struct name_head)) {
+		struct name_head h;
+		char *wire, *name;
+
+		memcpy(&h, buf + pos, sizeof(h));
+		if (h.wlen == 0 || h.wlen > MAX_WIRE || h.nlen > MAX_NAME ||
+		    len - pos - sizeof(h) < (size_t)h.wlen + h.nlen)
+			break; /* torn or damaged: what follows cannot be trusted */
+		wire = strndup((const char *)buf + pos + sizeof(h), h.wlen);
+		name = strndup((const char *)buf + pos + sizeof(h) + h.wlen, h.nlen);
+		if (wire && name && strlen(wire) == h.wlen && strlen(name) == h.nlen)
+			fn(ctx, wire, h.uidvalidity, h.uid, h.nlen ? name : NULL);
+		free(wire);
+		free(name);
+		pos += sizeof(h) + h.wlen + h.nlen;
+	}
+	free(buf);
+	return r;
+}

@@ -19,6 +19,7 @@
 #include "store/pool.h"
 #include "store/body_cache.h"
 #include "store/listing_cache.h"
+#include "store/name_map.h"
 #include "store/prefetch.h"
 #include "store/wire_index.h"
 
@@ -42,6 +43,9 @@ struct mailbox {
 	uint32_t uidvalidity, uidnext, exists;
 	uint64_t modseq;      /* HIGHESTMODSEQ of the listing (CONDSTORE), 0 if unknown */
 	int64_t listed_at_ms; /* 0: never listed */
+
+	struct name_map names;      /* names messages were written under (store_name_message) */
+	uint32_t names_uidvalidity; /* the UIDVALIDITY they are of */
 };
 
 struct store {
@@ -99,6 +103,7 @@ static void mailbox_free(struct mailbox *m)
 	free(m->wire);
 	free(m->name);
 	free(m->msgs);
+	name_map_clear(&m->names);
 	free(m);
 }
 
@@ -600,6 +605,112 @@ int store_lookup_mailbox(struct store *st, uint32_t parent, const char *name, ui
 	}
 	pthread_mutex_unlock(&st->lock);
 	return r;
+}
+
+/* ---- names messages were written under ---- */
+
+/* Caller holds st->lock. The names of m as of UIDVALIDITY uv, emptied if they were of another. */
+static struct name_map *names_of(struct mailbox *m, uint32_t uv)
+{
+	if (m->names_uidvalidity != uv) {
+		name_map_clear(&m->names);
+		m->names_uidvalidity = uv;
+	}
+	return &m->names;
+}
+
+static int refresh_listing(struct store *st, uint32_t id, bool force, bool flags_changed);
+
+/* Caller holds st->lock. Whether m's names are of its UIDVALIDITY. */
+static bool names_current(const struct mailbox *m)
+{
+	return m->uidvalidity && m->names_uidvalidity == m->uidvalidity;
+}
+
+/* "<digits>.eml": a UID's own name, never kept for another. */
+static bool uid_form(const char *name)
+{
+	const char *p = name;
+
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p != name && strcmp(p, ".eml") == 0;
+}
+
+int store_name_message(struct store *st, uint32_t id, uint32_t uid, const char *name)
+{
+	struct mailbox *m;
+	uint32_t uv = 0;
+	char *wire = NULL;
+	int r = -ENOENT;
+
+	if (name && uid_form(name))
+		name = NULL; /* listed by its UID, as the name suggests */
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->uidvalidity) {
+		uv = m->uidvalidity;
+		r = name_map_set(names_of(m, uv), uid, name);
+		wire = r == 0 ? strdup(m->wire) : NULL;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (wire && st->bodies)
+		listing_cache_add_name(st->bodies, wire, uv, uid, name);
+	free(wire);
+	return r;
+}
+
+char *store_message_name(struct store *st, uint32_t id, uint32_t uid)
+{
+	const char *name = NULL;
+	struct mailbox *m;
+	char *copy = NULL;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->names.n)
+		name = name_map_name(&m->names, uid);
+	if (name && names_current(m))
+		copy = strdup(name);
+	pthread_mutex_unlock(&st->lock);
+	return copy;
+}
+
+int store_named_message(struct store *st, uint32_t id, const char *name, uint32_t *uid)
+{
+	struct mailbox *m;
+	int r = refresh_listing(st, id, false, false); /* names are of its UIDVALIDITY */
+
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	*uid = m && m->names.n ? name_map_uid(&m->names, name) : 0;
+	if (*uid && names_current(m))
+		r = 0;
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+/* A record of the names log (listing_cache_load_names), applied in order. */
+static void on_kept_name(void *ctx, const char *wire, uint32_t uidvalidity, uint32_t uid,
+			 const char *name)
+{
+	struct store *st = ctx;
+	uint32_t id = wire_index_find(&st->by_wire, wire, strlen(wire));
+
+	if (id && name_map_set(names_of(st->mb[id], uidvalidity), uid, name) < 0)
+		log_debug("no memory for the kept names");
+}
+
+static void load_kept_names(struct store *st)
+{
+	if (!st->bodies)
+		return;
+	pthread_mutex_lock(&st->lock);
+	listing_cache_load_names(st->bodies, on_kept_name, st);
+	pthread_mutex_unlock(&st->lock);
 }
 
 /* Caller holds st->lock: the \Trash mailbox, else a top-level "Trash" (any case). */
@@ -1840,6 +1951,7 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 		if (apply_kept_tree(st) == 0) {
 			log_warn("%s; showing what the disk cache holds until the server answers",
 				 err);
+			load_kept_names(st);
 			st->prefetch = prefetch_new(st);
 			*out = st;
 			return 0;
@@ -1853,6 +1965,7 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 		snprintf(err, errlen, "cannot list mailboxes: %s", strerror(-r));
 		goto fail;
 	}
+	load_kept_names(st);
 	*out = st;
 	return 0;
 fail:

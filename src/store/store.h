@@ -100,6 +100,18 @@ int store_messages(struct store *st, uint32_t id, struct store_msg **out, size_t
 /* One message by UID (revalidating the listing if it is not found and stale). */
 int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg *out,
 		  uint32_t *uidvalidity);
+/*
+ * Names messages were written under through the mount (cp, rsync: "a.eml"
+ * for UID 17), kept on disk beside the listings: a mailbox's listing shows a
+ * message under its name, and the name looks it up, in this mount and the
+ * next, for the mailbox's UIDVALIDITY. A name of the form <N>.eml is not
+ * kept (it would read as UID N's): name NULL or such drops uid's name.
+ */
+int store_name_message(struct store *st, uint32_t id, uint32_t uid, const char *name);
+/* uid's name (the caller frees it), or NULL: it is listed as <uid>.eml. */
+char *store_message_name(struct store *st, uint32_t id, uint32_t uid);
+/* The UID name was given to; -ENOENT if none. */
+int store_named_message(struct store *st, uint32_t id, const char *name, uint32_t *uid);
 /* The flags of a flag-set index as IMAP text ("\Seen $Work"); caller frees. */
 char *store_flags_text(struct store *st, uint32_t flags);
 

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The names a mailbox's messages were written under through the mount
+ * ("invoice.eml" for UID 17), both ways: UID -> name for listings, name ->
+ * UID for lookups. One name a UID, one UID a name: setting either replaces
+ * what it had. Pure code; not thread-safe (the store's lock guards it).
+ */
+#ifndef IMAPFS_STORE_NAME_MAP_H
+#define IMAPFS_STORE_NAME_MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct name_map {
+	struct name_entry *e; /* open addressing by UID; uid 0: free */
+	size_t cap;           /* a power of two, or 0 */
+	size_t n;
+};
+
+/* Gives uid the name (NULL: none); a UID that had the name loses it. 0 or -ENOMEM. */
+int name_map_set(struct name_map *m, uint32_t uid, const char *name);
+/* uid's name, or NULL; valid until the next change. */
+const char *name_map_name(const struct name_map *m, uint32_t uid);
+/* The UID named name, or 0. */
+uint32_t name_map_uid(const struct name_map *m, const char *name);
+void name_map_clear(struct name_map *m);
+
+#endif

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "store/name_map.h"
+
+int main(void)
+{
+	struct name_map m = { 0 };
+	char name[32];
+
+	CHECK(name_map_name(&m, 1) == NULL && name_map_uid(&m, "a.eml") == 0, "empty");
+	CHECK(name_map_set(&m, 5, "a.eml") == 0, "set");
+	CHECK(strcmp(name_map_name(&m, 5), "a.eml") == 0 && name_map_uid(&m, "a.eml") == 5, "both ways");
+	/* a name given to another UID leaves the first */
+	name_map_set(&m, 6, "a.eml");
+	CHECK(name_map_name(&m, 5) == NULL && name_map_uid(&m, "a.eml") == 6, "name moved");
+	/* a UID renamed */
+	name_map_set(&m, 6, "b.eml");
+	CHECK(name_map_uid(&m, "a.eml") == 0 && name_map_uid(&m, "b.eml") == 6, "renamed");
+	name_map_set(&m, 6, NULL);
+	CHECK(name_map_name(&m, 6) == NULL && m.n == 0, "removed");
+	/* many, with removals in between: every one still found both ways */
+	for (uint32_t u = 1; u <= 5000; u++) {
+		snprintf(name, sizeof(name), "m%u.eml", u);
+		name_map_set(&m, u, name);
+	}
+	for (uint32_t u = 1; u <= 5000; u += 3)
+		name_map_set(&m, u, NULL);
+	{
+		unsigned bad = 0;
+
+		for (uint32_t u = 1; u <= 5000; u++) {
+			const char *n = name_map_name(&m, u);
+
+			snprintf(name, sizeof(name), "m%u.eml", u);
+			if (u % 3 == 1 ? n != NULL : (!n || strcmp(n, name) || name_map_uid(&m, name) != u))
+				bad++;
+		}
+		CHECK(bad == 0, "%u of 5000 wrong after removals", bad);
+		CHECK(m.n == 5000 - 1667, "count %zu", m.n);
+	}
+	name_map_clear(&m);
+	CHECK(m.n == 0 && m.cap == 0, "cleared");
+	return check_summary();
+}
