@@ -45,7 +45,13 @@ static int from_file(const char *path, char **out, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read password file %s: %s", path, strerror(errno));
 		return -errno;
 	}
-	if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 0077))
+	if (fstat(fileno(f), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "password file %s is %s, not a file", path,
+			 S_ISDIR(sb.st_mode) ? "a directory" : "something else");
+		fclose(f);
+		return -EINVAL;
+	}
+	if (sb.st_mode & 0077)
 		log_warn("password file %s is readable by others (mode %o)", path,
 			 (unsigned)(sb.st_mode & 0777));
 	*out = read_first_line(f);

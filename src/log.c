@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <syslog.h>
 
 static bool debug_on;
@@ -51,20 +52,30 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 void log_trace(const char *prefix, const char *buf, size_t len)
 {
-	enum { MAX_SHOWN = 512 };
+	enum { MAX_SHOWN = 512, MAX_LINES = 32 };
 	char line[MAX_SHOWN * 4 + 1];
-	size_t n = 0;
+	size_t pos = 0, lines = 0;
 
-	for (size_t i = 0; i < len && i < MAX_SHOWN; i++) {
-		unsigned char ch = (unsigned char)buf[i];
+	/* One log line a protocol line: a read may hold several responses. */
+	while (pos < len && lines < MAX_LINES) {
+		const char *nl = memchr(buf + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - buf) : len, n = 0;
 
-		if (ch == '\r' || ch == '\n')
-			continue;
-		if (ch < 0x20 || ch == 0x7f)
-			n += (size_t)snprintf(line + n, sizeof(line) - n, "\\x%02x", ch);
-		else
-			line[n++] = (char)ch;
+		for (size_t i = pos; i < end && i - pos < MAX_SHOWN; i++) {
+			unsigned char ch = (unsigned char)buf[i];
+
+			if (ch == '\r' && i + 1 == end)
+				continue;
+			if (ch < 0x20 || ch == 0x7f)
+				n += (size_t)snprintf(line + n, sizeof(line) - n, "\\x%02x", ch);
+			else
+				line[n++] = (char)ch;
+		}
+		line[n] = '\0';
+		log_msg(LOG_LEVEL_DEBUG, "%s %s%s", prefix, line, end - pos > MAX_SHOWN ? " [...]" : "");
+		pos = end + 1;
+		lines++;
 	}
-	line[n] = '\0';
-	log_msg(LOG_LEVEL_DEBUG, "%s %s%s", prefix, line, len > MAX_SHOWN ? " [...]" : "");
+	if (pos < len)
+		log_msg(LOG_LEVEL_DEBUG, "%s [... %zu bytes more]", prefix, len - pos);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "credentials.h"
 #include "fs/fs.h"
@@ -124,6 +125,48 @@ out:
 	return ret;
 }
 
+/*
+ * What libfuse will be given (its options, the mount point) is checked before
+ * a password is asked or a server dialled: a typo is reported at once, and a
+ * mount point that is a file is never mounted over. Returns 0 or -1 (said).
+ */
+static int check_fuse_args(const struct fuse_args *args)
+{
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct fuse_session *se;
+	struct stat sb;
+	int r = -1;
+
+	for (int i = 0; i < args->argc; i++)
+		if (fuse_opt_add_arg(&copy, args->argv[i]) != 0)
+			goto out;
+	if (fuse_parse_cmdline(&copy, &cmd) != 0)
+		goto out;
+	if (!cmd.mountpoint) {
+		fprintf(stderr, "imapfs: missing mount point (see imapfs --help)\n");
+		goto out;
+	}
+	if (stat(cmd.mountpoint, &sb) < 0) {
+		fprintf(stderr, "imapfs: mount point %s: %s\n", cmd.mountpoint, strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "imapfs: mount point %s is not a directory\n", cmd.mountpoint);
+		goto out;
+	}
+	/* Unknown options: libfuse names them ("fuse: unknown option(s): ..."). */
+	se = fuse_session_new(&copy, fs_operations(), sizeof(struct fuse_lowlevel_ops), NULL);
+	if (!se)
+		goto out;
+	fuse_session_destroy(se);
+	r = 0;
+out:
+	free(cmd.mountpoint);
+	fuse_opt_free_args(&copy);
+	return r;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -143,6 +186,8 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	log_setup(o.debug);
+	if (check_fuse_args(&args) < 0)
+		goto out;
 	if (o.auth_mech == SESSION_AUTH_PASSWORD &&
 	    credentials_password(&o, &password, err, sizeof(err)) < 0) {
 		fprintf(stderr, "imapfs: %s\n", err);

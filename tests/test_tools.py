@@ -488,3 +488,119 @@ def test_rsync_delete_plain_never_removes_what_the_source_holds(dovecot_factory,
     assert b'Operation not permitted' in r.stderr
     assert bodies_of(state(dv, 'Box')) == sorted(raws.values())
     assert bodies_of(state(dv, 'Trash')) == [other]
+
+
+# --------------------------------------------------------------------------
+# clear errors
+
+def test_append_into_a_mailbox_deleted_meanwhile_is_enoent(dovecot_factory, mount_factory):
+    dv = make_server(dovecot_factory, ['Box'])
+    m = mount(mount_factory, dv)
+    fd = os.open(m.p('Box', 'late.eml'), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, msg('late'))
+    with dovecot.imap_client(dv) as c:
+        typ, data = c.delete('Box')
+        assert typ == 'OK', data
+    expect_errno(errno.ENOENT, os.close, fd, what='close() after the mailbox went')
+    assert 'Box' not in server_boxes(dv)
+
+
+def test_mount_point_that_is_a_file_is_refused(dovecot_factory, mount_factory, imapfs_bin,
+                                               tmp_path):
+    dv = make_server(dovecot_factory)
+    f = tmp_path / 'plain-file'
+    f.write_text('not a directory\n')
+    r = subprocess.run([imapfs_bin, '-f', dv.url('imap'), str(f), '-o', 'tls=none'],
+                       capture_output=True, timeout=30,
+                       env=dict(os.environ, IMAPFS_PASSWORD=dv.password))
+    assert r.returncode == 1
+    assert b'is not a directory' in r.stderr, r.stderr
+    assert f.read_text() == 'not a directory\n'
+    with open('/proc/self/mountinfo') as mi:
+        assert str(f) not in mi.read()
+
+
+def test_bad_arguments_are_refused_before_connecting(imapfs_bin, tmp_path):
+    """Port 1 of 127.0.0.1 refuses connections: a message about that would
+    mean imapfs dialled before looking at its arguments."""
+    mp = tmp_path / 'mnt'
+    mp.mkdir()
+    env = dict(os.environ, IMAPFS_PASSWORD='x')
+    cases = [
+        (['-o', 'tls=none,no_such_option=1'], b'unknown option'),
+        (['-o', 'cafile=%s' % (tmp_path / 'missing.pem')], b'No such file or directory'),
+        (['-o', 'cafile=%s' % tmp_path], b'is a directory'),
+        (['-o', 'tls=none,password_file=%s' % tmp_path], b'is a directory'),
+    ]
+    for extra, want in cases:
+        url = 'imaps://a@127.0.0.1:1' if 'cafile' in extra[1] else 'imap://a@127.0.0.1:1'
+        r = subprocess.run([imapfs_bin, '-f', url, str(mp)] + extra, capture_output=True,
+                           timeout=30, env=env)
+        assert r.returncode == 1, (extra, r.returncode)
+        assert want in r.stderr, (extra, r.stderr)
+        assert b'cannot connect' not in r.stderr, (extra, r.stderr)
+
+
+def test_inbox_links_and_long_names(dovecot_factory, mount_factory):
+    dv = make_server(dovecot_factory, ['Box'])
+    seed(dv, 'INBOX', [msg('in-1')])
+    m = mount(mount_factory, dv)
+    # INBOX is case-insensitive: mkdir says it exists, and ls agrees
+    expect_errno(errno.EEXIST, os.mkdir, m.p('inbox'))
+    assert sorted(n for n in os.listdir(m.p('inbox')) if n.endswith('.eml')) == ['1.eml']
+    # no links in mail
+    r = run(['ln', '-s', 'elsewhere', m.p('Box', 'link')])
+    assert r.returncode != 0 and b'Operation not permitted' in r.stderr, r.stderr
+    r = run(['ln', m.p('INBOX', '1.eml'), m.p('Box', 'hard.eml')])
+    assert r.returncode != 0 and b'Operation not permitted' in r.stderr, r.stderr
+    # a name the server finds too long: ENAMETOOLONG, said as such
+    long_name = 'é' * 120                          # 240 bytes; longer on the wire
+    expect_errno(errno.ENAMETOOLONG, os.mkdir, m.p(long_name))
+    assert not [b for b in server_boxes(dv) if b.startswith('é')]
+
+
+def test_df_is_fresh_after_an_append(dovecot_factory, mount_factory, tmp_path):
+    from test_write import QUOTA_CONF
+    dv = make_server(dovecot_factory, extra_conf=QUOTA_CONF % 1024)
+    m = mount(mount_factory, dv)
+    before = os.statvfs(m.path)
+    src = tmp_path / 'big.eml'
+    src.write_bytes(msg('df', ('y' * 70 + '\n') * 3000))   # about 216 KB
+    r = run(['cp', str(src), m.p('INBOX') + '/'])
+    assert r.returncode == 0, r.stderr
+    after = os.statvfs(m.path)
+    used = (before.f_bfree - after.f_bfree) * after.f_frsize
+    assert used >= 200 * 1024, 'df: %d bytes more used right after a 216 KB APPEND' % used
+
+
+def test_a_removed_message_leaves_the_disk_cache(dovecot_factory, mount_factory, tmp_path):
+    dv = make_server(dovecot_factory, ['Box'])
+    seed(dv, 'Box', [msg('cached', 'body\n' * 2000), msg('other')])
+    cache = tmp_path / 'cache'
+    m = mount(mount_factory, dv, 'cache_dir=%s' % cache, 'delete=expunge')
+
+    def bodies():
+        found = []
+        for root, dirs, files in os.walk(cache):
+            if 'listings' in root.split(os.sep):
+                continue
+            found += [f for f in files if len(f) >= 64]
+        return found
+    assert bodies() == []
+    read(m.p('Box', '1.eml'))
+    assert len(bodies()) == 1
+    os.unlink(m.p('Box', '1.eml'))
+    assert bodies() == []
+
+
+def test_debug_log_has_one_response_a_line(dovecot_factory, mount_factory):
+    dv = make_server(dovecot_factory, ['Box'])
+    seed(dv, 'Box', [msg('d-%d' % i) for i in range(5)])
+    m = mount_factory(dv.url('imap'), ['tls=none'], password=dv.password, debug=True)
+    assert len([n for n in os.listdir(m.p('Box')) if n.endswith('.eml')]) == 5
+    log = m.stderr()
+    fetches = [line for line in log.splitlines() if ' FETCH (UID ' in line and 'S' in line]
+    assert len(fetches) >= 5, log[-3000:]
+    for line in log.splitlines():
+        assert line.count('* ') <= 1 or 'C' in line.split(':')[1], line
+        assert not ('FETCH' in line and ' OK ' in line and line.index('FETCH') < line.index(' OK ')), line

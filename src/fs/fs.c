@@ -1165,6 +1165,23 @@ static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	reply_xattr(req, list, len, size);
 }
 
+/* Mail has no links: a clear refusal, not ENOSYS ("Function not implemented"). */
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link;
+	(void)parent;
+	(void)name;
+	fuse_reply_err(req, EPERM);
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	(void)ino;
+	(void)newparent;
+	(void)newname;
+	fuse_reply_err(req, EPERM);
+}
+
 static const struct fuse_lowlevel_ops ops = {
 	.init = fs_init,
 	.lookup = fs_lookup,
@@ -1189,6 +1206,8 @@ static const struct fuse_lowlevel_ops ops = {
 	.rmdir = fs_rmdir,
 	.setxattr = fs_setxattr,
 	.removexattr = fs_removexattr,
+	.symlink = fs_symlink,
+	.link = fs_link,
 };
 
 const struct fuse_lowlevel_ops *fs_operations(void)

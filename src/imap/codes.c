@@ -2,6 +2,7 @@
 #include "imap/codes.h"
 
 #include <errno.h>
+#include <string.h>
 #include <strings.h>
 
 static const struct {
@@ -9,6 +10,8 @@ static const struct {
 	int err;
 } code_errno[] = {
 	{ "NONEXISTENT", ENOENT },
+	/* RFC 3501: APPEND or COPY into a mailbox that is not there (deleted meanwhile) */
+	{ "TRYCREATE", ENOENT },
 	{ "EXPUNGEISSUED", ENOENT },
 	{ "ALREADYEXISTS", EEXIST },
 	{ "NOPERM", EACCES },
@@ -45,6 +48,10 @@ int imap_completion_errno(const struct imap_response *r)
 	default:
 		return -EIO;
 	}
+	/* Dovecot: "[CANNOT] Mailbox name too long" */
+	if (r->code && strcasecmp(r->code, "CANNOT") == 0 && r->text &&
+	    strcasestr(r->text, "too long"))
+		return -ENAMETOOLONG;
 	if (r->code) {
 		for (size_t i = 0; i < sizeof(code_errno) / sizeof(code_errno[0]); i++)
 			if (strcasecmp(r->code, code_errno[i].code) == 0)

@@ -7,8 +7,9 @@
 
 /*
  * The negative errno for a tagged completion: 0 for OK; for NO by its response
- * code (NONEXISTENT -ENOENT, ALREADYEXISTS -EEXIST, NOPERM -EACCES, OVERQUOTA
- * -EDQUOT, TOOBIG -EFBIG, INUSE -EBUSY, LIMIT -ENOSPC, CANNOT -EPERM, ...),
+ * code (NONEXISTENT and TRYCREATE -ENOENT, ALREADYEXISTS -EEXIST, NOPERM
+ * -EACCES, OVERQUOTA -EDQUOT, TOOBIG -EFBIG, INUSE -EBUSY, LIMIT -ENOSPC,
+ * CANNOT -EPERM, or -ENAMETOOLONG when its text says "too long", ...),
  * -EIO when there is none; -EINVAL for BAD (we sent something the server did
  * not accept); -EIO for BYE.
  */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +78,20 @@ int net_tls_new(const char *cafile, struct net_tls **out, char *err, size_t errl
 		set_err(err, errlen, "cannot load the system's CA certificates: %s",
 			ssl_reason("?"));
 		goto fail;
+	}
+	if (cafile) {
+		struct stat sb;
+
+		/* OpenSSL says "system lib" for all of these: name them. */
+		if (stat(cafile, &sb) < 0) {
+			set_err(err, errlen, "CA file %s: %s", cafile, strerror(errno));
+			goto fail;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			set_err(err, errlen, "CA file %s is %s, not a file", cafile,
+				S_ISDIR(sb.st_mode) ? "a directory" : "something else");
+			goto fail;
+		}
 	}
 	if (cafile && SSL_CTX_load_verify_locations(tls->ctx, cafile, NULL) != 1) {
 		set_err(err, errlen, "cannot load CA file %s: %s", cafile, ssl_reason("?"));

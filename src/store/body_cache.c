@@ -349,6 +349,19 @@ static int open_body(struct body_cache *bc, const char *rel, uint64_t size, stru
 	return fd;
 }
 
+void body_cache_forget(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid)
+{
+	char rel[HEX_NAME + 4];
+	struct stat st;
+
+	if (!bc || body_path(wire, uidvalidity, uid, rel) < 0 ||
+	    fstatat(bc->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	pthread_mutex_lock(&bc->put_lock);
+	remove_if_same(bc, rel, &st);
+	pthread_mutex_unlock(&bc->put_lock);
+}
+
 bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
 		    uint64_t size)
 {

@@ -58,6 +58,9 @@ bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidit
 void body_cache_put(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
 		    const char *body, size_t len);
 
+/* Removes the message's body (moved or deleted through the mount: not its any more). */
+void body_cache_forget(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid);
+
 struct body_cache_item {
 	uint32_t uid;
 	const char *body;

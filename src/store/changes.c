@@ -218,6 +218,17 @@ static int append_job(struct session *s, void *ctx)
 			      &a->uid);
 }
 
+/*
+ * A refusal without a telling code ([TRYCREATE] is ENOENT already): if the
+ * target mailbox is gone (deleted by another client meanwhile; Dovecot 2.3
+ * then answers an APPEND "NO [SERVERBUG]" on a connection that had it
+ * selected), that is what the user is told. One LIST, on failure only.
+ */
+static int why_refused(struct store *st, uint32_t target, int r)
+{
+	return r == -EIO && store_gone_now(st, target) ? -ENOENT : r;
+}
+
 int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
 		 int64_t date, uint32_t *uid)
 {
@@ -229,12 +240,14 @@ int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const cha
 		return -ENOENT;
 	a.wire = wire;
 	/* Once: if the answer was lost, the message may be there, and a second APPEND would duplicate it. */
-	r = pool_run_once(store_pool(st), NULL, append_job, &a);
+	r = why_refused(st, id, pool_run_once(store_pool(st), NULL, append_job, &a));
 	free(wire);
 	if (r == 0) {
 		*uid = a.uid;
 		store_listing_stale(st, id);
 	}
+	if (r == 0 || r == -EDQUOT)
+		store_quota_stale(st); /* df right after shows it */
 	return r;
 }
 
@@ -242,12 +255,13 @@ int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint3
 {
 	struct msg_job j = { .uid = uid };
 	char *wire = store_mailbox_wire(st, from), *to_wire = store_mailbox_wire(st, to);
+	uint32_t uidvalidity = store_known_uidvalidity(st, from);
 	int r = -ENOENT;
 
 	if (wire && to_wire) {
 		j.wire = wire;
 		j.to_wire = to_wire;
-		r = pool_run_once(store_pool(st), wire, move_job, &j);
+		r = why_refused(st, to, pool_run_once(store_pool(st), wire, move_job, &j));
 	}
 	free(wire);
 	free(to_wire);
@@ -255,6 +269,7 @@ int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint3
 		*newuid = j.newuid;
 		store_listing_stale(st, from);
 		store_listing_stale(st, to);
+		store_forget_body(st, from, uidvalidity, uid);
 	}
 	return r;
 }
@@ -263,6 +278,7 @@ int store_expunge(struct store *st, uint32_t id, uint32_t uid)
 {
 	struct msg_job j = { .uid = uid };
 	char *wire = store_mailbox_wire(st, id);
+	uint32_t uidvalidity = store_known_uidvalidity(st, id);
 	int r;
 
 	if (!wire)
@@ -270,8 +286,11 @@ int store_expunge(struct store *st, uint32_t id, uint32_t uid)
 	j.wire = wire;
 	r = pool_run(store_pool(st), wire, expunge_job, &j);
 	free(wire);
-	if (r == 0)
+	if (r == 0) {
 		store_listing_stale(st, id);
+		store_forget_body(st, id, uidvalidity, uid);
+		store_quota_stale(st);
+	}
 	return r;
 }
 

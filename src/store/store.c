@@ -597,7 +597,11 @@ int store_lookup_mailbox(struct store *st, uint32_t parent, const char *name, ui
 	for (size_t i = 1; i < st->nmb; i++) {
 		struct mailbox *m = st->mb[i];
 
-		if (!m->gone && m->parent == parent && strcmp(m->name, name) == 0) {
+		/* INBOX is case-insensitive (RFC 3501 5.1): "inbox" is it too. */
+		if (!m->gone && m->parent == parent &&
+		    (strcmp(m->name, name) == 0 ||
+		     (parent == STORE_ROOT_ID && strcmp(m->wire, "INBOX") == 0 &&
+		      strcasecmp(name, "INBOX") == 0))) {
 			*id = (uint32_t)i;
 			r = 0;
 			break;
@@ -1285,6 +1289,14 @@ static void save_kept(struct store *st, struct mailbox *m, const char *wire)
  * it asks only what changed since the last mount; a listing that changed is
  * kept again.
  */
+bool store_gone_now(struct store *st, uint32_t id)
+{
+	bool selectable;
+
+	return store_refresh_mailboxes(st, true) == 0 &&
+	       store_mailbox_exists(st, id, &selectable) == -ENOENT;
+}
+
 static int refresh_listing(struct store *st, uint32_t id, bool force, bool flags_changed)
 {
 	struct listing l = { .st = st, .flags_changed = flags_changed };
@@ -1350,6 +1362,9 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool flags
 	r = pool_run(st->pool, wire, listing_job, &l);
 	if (r == 0 && l.err)
 		r = l.err;
+	/* Dovecot 2.3 answers STATUS and EXAMINE of a mailbox deleted meanwhile without a code. */
+	if (r == -EIO && !pool_server_down(st->pool) && store_gone_now(st, id))
+		r = -ENOENT;
 	if (r == -ENOENT && !selectable) {
 		/* Gone indeed: no message is served on under a UID a new mailbox may reuse. */
 		pthread_mutex_lock(&st->lock);
@@ -1836,6 +1851,38 @@ char store_delimiter(struct store *st, uint32_t id)
 	d = m && m->delim ? m->delim : st->delim;
 	pthread_mutex_unlock(&st->lock);
 	return d;
+}
+
+uint32_t store_known_uidvalidity(struct store *st, uint32_t id)
+{
+	struct mailbox *m;
+	uint32_t uv = 0;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m)
+		uv = m->uidvalidity;
+	pthread_mutex_unlock(&st->lock);
+	return uv;
+}
+
+void store_quota_stale(struct store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->quota_at_ms = 0;
+	pthread_mutex_unlock(&st->lock);
+}
+
+void store_forget_body(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid)
+{
+	char *wire;
+
+	if (!st->bodies || !uidvalidity)
+		return;
+	wire = store_mailbox_wire(st, id);
+	if (wire)
+		body_cache_forget(st->bodies, wire, uidvalidity, uid);
+	free(wire);
 }
 
 void store_listing_stale(struct store *st, uint32_t id)

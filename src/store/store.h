@@ -226,6 +226,14 @@ ssize_t store_next_messages(struct store *st, uint32_t id, uint32_t uidvalidity,
 char *store_mailbox_wire(struct store *st, uint32_t id);
 /* The hierarchy delimiter under mailbox id ('\0' if flat or unknown). */
 char store_delimiter(struct store *st, uint32_t id);
+/* After a refusal without a telling code: whether mailbox id is gone now (one LIST). */
+bool store_gone_now(struct store *st, uint32_t id);
+/* The UIDVALIDITY mailbox id was last listed with, 0 if none (no server asked). */
+uint32_t store_known_uidvalidity(struct store *st, uint32_t id);
+/* After a change that moves or frees quota: the next df asks the server. */
+void store_quota_stale(struct store *st);
+/* Message uid of id (as of uidvalidity) left through the mount: its body leaves the disk cache. */
+void store_forget_body(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid);
 /* Marks a mailbox's listing stale, so the next look asks the server. */
 void store_listing_stale(struct store *st, uint32_t id);
 /* Sets the flags of a listed message after a STORE. */
