@@ -8,8 +8,11 @@ Trash) unless the test says otherwise.
 """
 
 import os
+import stat
 import subprocess
 import time
+
+import pytest
 
 import dovecot
 from test_write import (bodies_of, expect_errno, make_server, mount, msg, names_of,
@@ -406,7 +409,7 @@ def rsync_source(tmp_path, n=6):
         raw = msg('rsync-%d' % i, 'exported %d\n' % i + 'line\n' * (i * 50))
         f = src / ('mail-%02d.eml' % i)
         f.write_bytes(raw)
-        os.chmod(f, 0o644)
+        os.chmod(f, 0o600)                        # as mail files in a Maildir are
         os.utime(f, (1650000000 + i * 3600, 1650000000 + i * 3600))
         raws[f.name] = raw
     return src, raws
@@ -429,14 +432,20 @@ def check_rsynced(dv, m, box, raws):
     assert sorted(n for n in os.listdir(m.p(box)) if n.endswith('.eml')) == sorted(raws)
 
 
-def test_rsync_a_three_times_transfers_once(dovecot_factory, mount_factory, tmp_path):
-    dv = make_server(dovecot_factory, ['Box'])
+@pytest.mark.parametrize('made_by', ['rsync', 'server'])
+def test_rsync_a_three_times_transfers_once(made_by, dovecot_factory, mount_factory, tmp_path):
+    """rsync -a of rw------- mail files into a mailbox rsync makes itself
+    (or one the server has): the second run in the same mount and the
+    third after a remount transfer nothing and change nothing."""
+    dv = make_server(dovecot_factory, ['Box'] if made_by == 'server' else [])
     src, raws = rsync_source(tmp_path)
     cache = tmp_path / 'cache'
     m = mount(mount_factory, dv, 'cache_dir=%s' % cache)
     first = rsync(src, m.p('Box'))
     assert len([x for x in first if x.startswith('>f')]) == len(raws), first
     check_rsynced(dv, m, 'Box', raws)
+    for name in raws:
+        assert stat.S_IMODE(os.stat(m.p('Box', name)).st_mode) == 0o600, name
     again = rsync(src, m.p('Box'))
     assert [x for x in again if not x.startswith('.d')] == [], again
     check_rsynced(dv, m, 'Box', raws)

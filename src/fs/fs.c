@@ -77,6 +77,13 @@ void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
 	 * place (opening it for writing is EACCES). Parts are views: read-only.
 	 */
 	stbuf->st_mode = S_IFREG | (ino_kind(ino) == INO_MESSAGE && !fs->opts.readonly ? 0644 : 0444);
+	/* A message written through the mount shows the bits it was written with. */
+	if (ino_kind(ino) == INO_MESSAGE && !fs->opts.readonly) {
+		unsigned mode = store_message_mode(fs->st, ino_mailbox(ino), ino_uid(ino));
+
+		if (mode)
+			stbuf->st_mode = S_IFREG | mode;
+	}
 	stbuf->st_nlink = 1;
 	stbuf->st_uid = fs->uid;
 	stbuf->st_gid = fs->gid;

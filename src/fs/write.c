@@ -40,6 +40,7 @@ struct upload {
 	unsigned opens;
 	unsigned writers; /* opens for writing: one at a time, so bytes never mix */
 	uint64_t shown_ino; /* st_ino shown, when it recycles an unlinked message's (see below) */
+	unsigned mode;      /* permission bits given (create, chmod): kept with the name */
 };
 
 /* ---- the table (caller holds fs->uploads_lock) ---- */
@@ -201,7 +202,7 @@ static void upload_attr(const struct fs *fs, const struct upload *u, struct stat
 	struct store_msg m = { .size = u->size, .date = u->date ? u->date : fs->mounted_at };
 
 	fill_msg_attr(fs, u->shown_ino ? u->shown_ino : u->ino, &m, stbuf);
-	stbuf->st_mode = S_IFREG | 0644;
+	stbuf->st_mode = S_IFREG | (u->mode ? u->mode : 0644);
 }
 
 /*
@@ -377,6 +378,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		u->opens = 1;
 		u->writers = (fi->flags & O_ACCMODE) != O_RDONLY;
 		u->shown_ino = take_unlinked(fs, ino_mailbox(parent), name);
+		u->mode = mode & 07777;
 		memset(&e, 0, sizeof(e));
 		e.ino = u->ino;
 		upload_attr(fs, u, &e.attr);
@@ -579,7 +581,7 @@ static int send_upload(struct fs *fs, struct upload *u)
 	}
 	pthread_mutex_unlock(&fs->uploads_lock);
 	if (r == 0 && uid)
-		store_name_message(fs->st, u->mailbox, uid, u->name);
+		store_name_message(fs->st, u->mailbox, uid, u->name, u->mode);
 	if (r < 0 && r != -EINVAL)
 		log_error("APPEND of %s (%" PRIu64 " bytes) failed: %s", u->name, size, strerror(-r));
 	else
@@ -652,6 +654,8 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		/* cp -p and rsync set the time before the APPEND: it becomes the INTERNALDATE. */
 		if (u && r == 0 && (to_set & FUSE_SET_ATTR_MTIME) && !u->appended)
 			u->date = attr->st_mtime;
+		if (u && r == 0 && (to_set & FUSE_SET_ATTR_MODE) && !u->appended)
+			u->mode = attr->st_mode & 07777;
 		if (u && r == 0)
 			upload_attr(fs, u, &stbuf);
 		pthread_mutex_unlock(&fs->uploads_lock);
@@ -663,11 +667,14 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	}
 	if (ino_kind(ino) == INO_LOCAL) {
 		r = local_setattr(fs->local, ino, attr, to_set, &stbuf);
-		if (r < 0)
-			fuse_reply_err(req, -r);
-		else
-			fuse_reply_attr(req, &stbuf, fs->opts.dir_timeout);
-		return;
+		/* Renamed to a plain name, it is a message now: that is what is changed. */
+		if (r != -ENOENT || !local_became(fs, ino, &ino)) {
+			if (r < 0)
+				fuse_reply_err(req, -r);
+			else
+				fuse_reply_attr(req, &stbuf, fs->opts.dir_timeout);
+			return;
+		}
 	}
 	/* A message's bytes and date are fixed: a size change is refused. */
 	if (to_set & FUSE_SET_ATTR_SIZE) {
@@ -695,7 +702,21 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		 * would succeed and change nothing, so it is refused (chmod,
 		 * chown, touch -d); setting what is there already (cp -p of a
 		 * message's own date) is no change. The access time means nothing.
+		 * The mode of a message written through the mount is kept with
+		 * its name (install -m sets it after close), so that one changes.
 		 */
+		if ((to_set & FUSE_SET_ATTR_MODE) &&
+		    (attr->st_mode & 07777) != (stbuf.st_mode & 07777) &&
+		    store_message_mode(fs->st, ino_mailbox(ino), ino_uid(ino))) {
+			char *name = store_message_name(fs->st, ino_mailbox(ino), ino_uid(ino));
+
+			r = name ? store_name_message(fs->st, ino_mailbox(ino), ino_uid(ino), name,
+						      attr->st_mode) : -EPERM;
+			free(name);
+			if (r < 0)
+				break;
+			stbuf.st_mode = S_IFREG | (attr->st_mode & 07777);
+		}
 		if (((to_set & FUSE_SET_ATTR_MODE) &&
 		     (attr->st_mode & 07777) != (stbuf.st_mode & 07777)) ||
 		    ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != stbuf.st_uid) ||
@@ -861,6 +882,7 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 static int rename_upload(struct fs *fs, struct upload *u, uint32_t mailbox, const char *newname)
 {
 	struct upload *clash;
+	unsigned mode;
 	uint32_t uid;
 	char *copy = strdup(newname);
 
@@ -874,9 +896,10 @@ static int rename_upload(struct fs *fs, struct upload *u, uint32_t mailbox, cons
 	u->name = copy;
 	u->mailbox = mailbox;
 	uid = u->appended ? u->uid : 0;
+	mode = u->mode;
 	pthread_mutex_unlock(&fs->uploads_lock);
 	if (uid)
-		store_name_message(fs->st, mailbox, uid, newname);
+		store_name_message(fs->st, mailbox, uid, newname, mode);
 	return 0;
 }
 
@@ -927,7 +950,8 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 	 * both stay: a rename never destroys a message).
 	 */
 	if (newuid && !(dst.kind == T_MESSAGE && !dst.upload)) {
-		store_name_message(fs->st, to, newuid, newname);
+		store_name_message(fs->st, to, newuid, newname,
+				   store_message_mode(fs->st, from, src->uid));
 		pthread_mutex_lock(&fs->uploads_lock);
 		u = add_name(fs, to, newname);
 		if (u) {
@@ -990,7 +1014,7 @@ static int append_local(struct fs *fs, fuse_ino_t parent, const char *name, uint
 	if (dst.kind == T_MESSAGE && !dst.upload && delete_message(fs, mailbox, dst.uid) < 0)
 		log_warn("%s: the message it replaced (UID %" PRIu32 ") stays", newname, dst.uid);
 	if (uid) {
-		store_name_message(fs->st, mailbox, uid, newname);
+		store_name_message(fs->st, mailbox, uid, newname, st.st_mode);
 		pthread_mutex_lock(&fs->uploads_lock);
 		u = add_name(fs, mailbox, newname);
 		if (u) {

@@ -465,13 +465,13 @@ void listing_cache_forget(struct body_cache *bc, const char *wire)
 #define MAX_NAME 4096
 
 struct name_head {
-	uint32_t uidvalidity, uid, wlen, nlen;
+	uint32_t uidvalidity, uid, mode, wlen, nlen;
 };
 
 int listing_cache_add_name(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
-			   uint32_t uid, const char *name)
+			   uint32_t uid, const char *name, unsigned mode)
 {
-	struct name_head h = { uidvalidity, uid, (uint32_t)strlen(wire),
+	struct name_head h = { uidvalidity, uid, mode, (uint32_t)strlen(wire),
 			       (uint32_t)(name ? strlen(name) : 0) };
 	unsigned char *buf;
 	size_t len = sizeof(h) + h.wlen + h.nlen;
@@ -540,7 +540,7 @@ int listing_cache_load_names(struct body_cache *bc, listing_name_fn fn, void *ct
 		wire = strndup((const char *)buf + pos + sizeof(h), h.wlen);
 		name = strndup((const char *)buf + pos + sizeof(h) + h.wlen, h.nlen);
 		if (wire && name && strlen(wire) == h.wlen && strlen(name) == h.nlen)
-			fn(ctx, wire, h.uidvalidity, h.uid, h.nlen ? name : NULL);
+			fn(ctx, wire, h.uidvalidity, h.uid, h.nlen ? name : NULL, h.mode & 07777);
 		free(wire);
 		free(name);
 		pos += sizeof(h) + h.wlen + h.nlen;

@@ -71,13 +71,13 @@ void listing_tree_free(struct listing_tree_entry *e, size_t n);
  * The names messages were written under through the mount (store_name_message),
  * kept so that a remount lists them under those names (rsync run again
  * transfers nothing): an append-only log, listings/names, of records
- * (UIDVALIDITY, UID, wire, name; an empty name drops the UID's name); a
+ * (UIDVALIDITY, UID, mode, wire, name; an empty name drops the UID's name); a
  * torn last record is ignored. Not compacted (about 40 bytes a name).
  */
 int listing_cache_add_name(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
-			   uint32_t uid, const char *name);
+			   uint32_t uid, const char *name, unsigned mode);
 typedef void (*listing_name_fn)(void *ctx, const char *wire, uint32_t uidvalidity, uint32_t uid,
-				const char *name);
+				const char *name, unsigned mode);
 /* Calls fn for each record, oldest first. -ENOENT if none is kept. */
 int listing_cache_load_names(struct body_cache *bc, listing_name_fn fn, void *ctx);
 

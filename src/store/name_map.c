@@ -13,6 +13,7 @@ struct name_entry {
 	uint32_t uid;
 	uint32_t name_hash;
 	char *name;
+	unsigned mode;
 };
 
 static size_t uid_slot(uint32_t uid, size_t cap)
@@ -107,7 +108,14 @@ const char *name_map_name(const struct name_map *m, uint32_t uid)
 	return e ? e->name : NULL;
 }
 
-int name_map_set(struct name_map *m, uint32_t uid, const char *name)
+unsigned name_map_mode(const struct name_map *m, uint32_t uid)
+{
+	const struct name_entry *e = find_uid(m, uid);
+
+	return e ? e->mode : 0;
+}
+
+int name_map_set(struct name_map *m, uint32_t uid, const char *name, unsigned mode)
 {
 	struct name_entry *e;
 	uint32_t other;
@@ -129,6 +137,7 @@ int name_map_set(struct name_map *m, uint32_t uid, const char *name)
 		free(e->name);
 		e->name = copy;
 		e->name_hash = hash_name(copy);
+		e->mode = mode;
 		return 0;
 	}
 	if (!name)
@@ -139,7 +148,7 @@ int name_map_set(struct name_map *m, uint32_t uid, const char *name)
 	}
 	for (size_t i = uid_slot(uid, m->cap);; i = (i + 1) & (m->cap - 1)) {
 		if (m->e[i].uid == 0) {
-			m->e[i] = (struct name_entry){ uid, hash_name(copy), copy };
+			m->e[i] = (struct name_entry){ uid, hash_name(copy), copy, mode };
 			m->n++;
 			return 0;
 		}

@@ -2,7 +2,8 @@
 /*
  * The names a mailbox's messages were written under through the mount
  * ("invoice.eml" for UID 17), both ways: UID -> name for listings, name ->
- * UID for lookups. One name a UID, one UID a name: setting either replaces
+ * UID for lookups; with each, the permission bits the file had (what rsync
+ * -a compares). One name a UID, one UID a name: setting either replaces
  * what it had. Pure code; not thread-safe (the store's lock guards it).
  */
 #ifndef IMAPFS_STORE_NAME_MAP_H
@@ -17,10 +18,12 @@ struct name_map {
 	size_t n;
 };
 
-/* Gives uid the name (NULL: none); a UID that had the name loses it. 0 or -ENOMEM. */
-int name_map_set(struct name_map *m, uint32_t uid, const char *name);
+/* Gives uid the name (NULL: none) and mode; a UID that had the name loses it. 0 or -ENOMEM. */
+int name_map_set(struct name_map *m, uint32_t uid, const char *name, unsigned mode);
 /* uid's name, or NULL; valid until the next change. */
 const char *name_map_name(const struct name_map *m, uint32_t uid);
+/* uid's permission bits as written, or 0. */
+unsigned name_map_mode(const struct name_map *m, uint32_t uid);
 /* The UID named name, or 0. */
 uint32_t name_map_uid(const struct name_map *m, const char *name);
 void name_map_clear(struct name_map *m);

@@ -641,7 +641,8 @@ static bool uid_form(const char *name)
 	return p != name && strcmp(p, ".eml") == 0;
 }
 
-int store_name_message(struct store *st, uint32_t id, uint32_t uid, const char *name)
+int store_name_message(struct store *st, uint32_t id, uint32_t uid, const char *name,
+		       unsigned mode)
 {
 	struct mailbox *m;
 	uint32_t uv = 0;
@@ -650,16 +651,19 @@ int store_name_message(struct store *st, uint32_t id, uint32_t uid, const char *
 
 	if (name && uid_form(name))
 		name = NULL; /* listed by its UID, as the name suggests */
+	/* A mailbox made a moment ago (rsync's mkdir) has no UIDVALIDITY known yet. */
+	if (!store_known_uidvalidity(st, id))
+		refresh_listing(st, id, false, false);
 	pthread_mutex_lock(&st->lock);
 	m = mailbox_get(st, id);
 	if (m && m->uidvalidity) {
 		uv = m->uidvalidity;
-		r = name_map_set(names_of(m, uv), uid, name);
+		r = name_map_set(names_of(m, uv), uid, name, mode & 07777);
 		wire = r == 0 ? strdup(m->wire) : NULL;
 	}
 	pthread_mutex_unlock(&st->lock);
 	if (wire && st->bodies)
-		listing_cache_add_name(st->bodies, wire, uv, uid, name);
+		listing_cache_add_name(st->bodies, wire, uv, uid, name, mode & 07777);
 	free(wire);
 	return r;
 }
@@ -678,6 +682,19 @@ char *store_message_name(struct store *st, uint32_t id, uint32_t uid)
 		copy = strdup(name);
 	pthread_mutex_unlock(&st->lock);
 	return copy;
+}
+
+unsigned store_message_mode(struct store *st, uint32_t id, uint32_t uid)
+{
+	struct mailbox *m;
+	unsigned mode = 0;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->names.n && names_current(m))
+		mode = name_map_mode(&m->names, uid);
+	pthread_mutex_unlock(&st->lock);
+	return mode;
 }
 
 int store_named_message(struct store *st, uint32_t id, const char *name, uint32_t *uid)
@@ -699,12 +716,12 @@ int store_named_message(struct store *st, uint32_t id, const char *name, uint32_
 
 /* A record of the names log (listing_cache_load_names), applied in order. */
 static void on_kept_name(void *ctx, const char *wire, uint32_t uidvalidity, uint32_t uid,
-			 const char *name)
+			 const char *name, unsigned mode)
 {
 	struct store *st = ctx;
 	uint32_t id = wire_index_find(&st->by_wire, wire, strlen(wire));
 
-	if (id && name_map_set(names_of(st->mb[id], uidvalidity), uid, name) < 0)
+	if (id && name_map_set(names_of(st->mb[id], uidvalidity), uid, name, mode) < 0)
 		log_debug("no memory for the kept names");
 }
 

@@ -105,9 +105,14 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
  * for UID 17), kept on disk beside the listings: a mailbox's listing shows a
  * message under its name, and the name looks it up, in this mount and the
  * next, for the mailbox's UIDVALIDITY. A name of the form <N>.eml is not
- * kept (it would read as UID N's): name NULL or such drops uid's name.
+ * kept (it would read as UID N's): name NULL or such drops uid's name. mode:
+ * the permission bits the file had, shown for the message (so rsync -a of
+ * mail files that are rw------- finds nothing to change).
  */
-int store_name_message(struct store *st, uint32_t id, uint32_t uid, const char *name);
+int store_name_message(struct store *st, uint32_t id, uint32_t uid, const char *name,
+		       unsigned mode);
+/* The permission bits uid was written with, 0 if none are kept. */
+unsigned store_message_mode(struct store *st, uint32_t id, uint32_t uid);
 /* uid's name (the caller frees it), or NULL: it is listed as <uid>.eml. */
 char *store_message_name(struct store *st, uint32_t id, uint32_t uid);
 /* The UID name was given to; -ENOENT if none. */

@@ -11,23 +11,24 @@ int main(void)
 	char name[32];
 
 	CHECK(name_map_name(&m, 1) == NULL && name_map_uid(&m, "a.eml") == 0, "empty");
-	CHECK(name_map_set(&m, 5, "a.eml") == 0, "set");
+	CHECK(name_map_set(&m, 5, "a.eml", 0644) == 0, "set");
 	CHECK(strcmp(name_map_name(&m, 5), "a.eml") == 0 && name_map_uid(&m, "a.eml") == 5, "both ways");
+	CHECK(name_map_mode(&m, 5) == 0644 && name_map_mode(&m, 6) == 0, "mode");
 	/* a name given to another UID leaves the first */
-	name_map_set(&m, 6, "a.eml");
+	name_map_set(&m, 6, "a.eml", 0644);
 	CHECK(name_map_name(&m, 5) == NULL && name_map_uid(&m, "a.eml") == 6, "name moved");
 	/* a UID renamed */
-	name_map_set(&m, 6, "b.eml");
+	name_map_set(&m, 6, "b.eml", 0644);
 	CHECK(name_map_uid(&m, "a.eml") == 0 && name_map_uid(&m, "b.eml") == 6, "renamed");
-	name_map_set(&m, 6, NULL);
+	name_map_set(&m, 6, NULL, 0644);
 	CHECK(name_map_name(&m, 6) == NULL && m.n == 0, "removed");
 	/* many, with removals in between: every one still found both ways */
 	for (uint32_t u = 1; u <= 5000; u++) {
 		snprintf(name, sizeof(name), "m%u.eml", u);
-		name_map_set(&m, u, name);
+		name_map_set(&m, u, name, 0644);
 	}
 	for (uint32_t u = 1; u <= 5000; u += 3)
-		name_map_set(&m, u, NULL);
+		name_map_set(&m, u, NULL, 0644);
 	{
 		unsigned bad = 0;
 
