@@ -285,6 +285,22 @@ static int ensure_anchor(struct local *l, uint32_t anchor, uint32_t parent)
 	return 0;
 }
 
+/*
+ * Where parent/name is: its place (anchor, parent serial) and its path; the
+ * anchor's directory made first when make is set (the name is to be made).
+ */
+static int child_path(struct local *l, uint64_t parent, const char *name, bool make,
+		      uint32_t *anchor, uint32_t *p, char path[PATH_MAX])
+{
+	int r = place_of(l, parent, anchor, p);
+
+	if (r == 0 && make)
+		r = ensure_anchor(l, *anchor, *p);
+	if (r == 0)
+		r = path_of(l, *anchor, *p, name, path, PATH_MAX);
+	return r;
+}
+
 /* Stats (anchor, parent)/name and finds or makes its node. */
 static int known(struct local *l, uint32_t anchor, uint32_t parent, const char *name,
 		 uint64_t *ino, struct stat *st)
@@ -359,11 +375,7 @@ int local_create(struct local *l, uint64_t parent, const char *name, int flags, 
 	int r;
 
 	pthread_mutex_lock(&l->lock);
-	r = place_of(l, parent, &anchor, &p);
-	if (r == 0)
-		r = ensure_anchor(l, anchor, p);
-	if (r == 0)
-		r = path_of(l, anchor, p, name, path, sizeof(path));
+	r = child_path(l, parent, name, true, &anchor, &p, path);
 	if (r == 0) {
 		*fd = openat(l->root, path, (flags & ~O_NOCTTY) | O_CREAT | O_CLOEXEC, mode & 07777);
 		if (*fd < 0)
@@ -402,11 +414,7 @@ int local_mkdir(struct local *l, uint64_t parent, const char *name, mode_t mode,
 	int r;
 
 	pthread_mutex_lock(&l->lock);
-	r = place_of(l, parent, &anchor, &p);
-	if (r == 0)
-		r = ensure_anchor(l, anchor, p);
-	if (r == 0)
-		r = path_of(l, anchor, p, name, path, sizeof(path));
+	r = child_path(l, parent, name, true, &anchor, &p, path);
 	if (r == 0 && mkdirat(l->root, path, mode & 07777) < 0)
 		r = -errno;
 	if (r == 0)
@@ -423,9 +431,7 @@ int local_remove(struct local *l, uint64_t parent, const char *name, bool dir)
 	int r;
 
 	pthread_mutex_lock(&l->lock);
-	r = place_of(l, parent, &anchor, &p);
-	if (r == 0)
-		r = path_of(l, anchor, p, name, path, sizeof(path));
+	r = child_path(l, parent, name, false, &anchor, &p, path);
 	if (r == 0 && unlinkat(l->root, path, dir ? AT_REMOVEDIR : 0) < 0)
 		r = -errno;
 	n = r == 0 ? find(l, anchor, p, name) : NULL;
@@ -446,15 +452,9 @@ int local_rename(struct local *l, uint64_t parent, const char *name, uint64_t ne
 	if (flags & RENAME_EXCHANGE)
 		return -EINVAL;
 	pthread_mutex_lock(&l->lock);
-	r = place_of(l, parent, &a1, &p1);
+	r = child_path(l, parent, name, false, &a1, &p1, from);
 	if (r == 0)
-		r = place_of(l, newparent, &a2, &p2);
-	if (r == 0)
-		r = ensure_anchor(l, a2, p2);
-	if (r == 0)
-		r = path_of(l, a1, p1, name, from, sizeof(from));
-	if (r == 0)
-		r = path_of(l, a2, p2, newname, to, sizeof(to));
+		r = child_path(l, newparent, newname, true, &a2, &p2, to);
 	if (r == 0 && renameat2(l->root, from, l->root, to, flags) < 0)
 		r = -errno;
 	if (r == 0) {

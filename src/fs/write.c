@@ -878,6 +878,22 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 /* ---- rename ---- */
 
+/* name in mailbox is message uid now: kept by the store, and at once here. */
+static void name_sent(struct fs *fs, uint32_t mailbox, const char *name, uint32_t uid,
+		      unsigned mode)
+{
+	struct upload *u;
+
+	store_name_message(fs->st, mailbox, uid, name, mode);
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = add_name(fs, mailbox, name);
+	if (u) {
+		u->appended = true;
+		u->uid = uid;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+}
+
 /* Renames a name made through the mount within its mailbox: nothing on the server. */
 static int rename_upload(struct fs *fs, struct upload *u, uint32_t mailbox, const char *newname)
 {
@@ -908,7 +924,6 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 {
 	uint32_t from = ino_mailbox(parent), to = ino_mailbox(newparent), newuid = 0;
 	struct target dst;
-	struct upload *u;
 	int r;
 
 	r = resolve(fs, newparent, newname, &dst);
@@ -949,17 +964,8 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 	 * refers to it too, unless a message of the server's has that name (then
 	 * both stay: a rename never destroys a message).
 	 */
-	if (newuid && !(dst.kind == T_MESSAGE && !dst.upload)) {
-		store_name_message(fs->st, to, newuid, newname,
-				   store_message_mode(fs->st, from, src->uid));
-		pthread_mutex_lock(&fs->uploads_lock);
-		u = add_name(fs, to, newname);
-		if (u) {
-			u->appended = true;
-			u->uid = newuid;
-		}
-		pthread_mutex_unlock(&fs->uploads_lock);
-	}
+	if (newuid && !(dst.kind == T_MESSAGE && !dst.upload))
+		name_sent(fs, to, newname, newuid, store_message_mode(fs->st, from, src->uid));
 	return 0;
 }
 
@@ -973,7 +979,6 @@ static int append_local(struct fs *fs, fuse_ino_t parent, const char *name, uint
 			const char *newname)
 {
 	struct target dst;
-	struct upload *u;
 	struct stat st;
 	uint64_t ino, size;
 	uint32_t uid = 0;
@@ -1013,16 +1018,8 @@ static int append_local(struct fs *fs, fuse_ino_t parent, const char *name, uint
 	note_moved(fs, LOCAL_FROM, ino_uid(ino), mailbox, uid);
 	if (dst.kind == T_MESSAGE && !dst.upload && delete_message(fs, mailbox, dst.uid) < 0)
 		log_warn("%s: the message it replaced (UID %" PRIu32 ") stays", newname, dst.uid);
-	if (uid) {
-		store_name_message(fs->st, mailbox, uid, newname, st.st_mode);
-		pthread_mutex_lock(&fs->uploads_lock);
-		u = add_name(fs, mailbox, newname);
-		if (u) {
-			u->appended = true;
-			u->uid = uid;
-		}
-		pthread_mutex_unlock(&fs->uploads_lock);
-	}
+	if (uid)
+		name_sent(fs, mailbox, newname, uid, st.st_mode);
 	return 0;
 }
 
