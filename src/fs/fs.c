@@ -308,7 +308,9 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (kind == INO_MAILBOX && r != -EIO && store_named_message(fs->st, pid, name, &uid) == 0 &&
+	/* A local name is never a message's: no listing is checked for it. */
+	if (kind == INO_MAILBOX && r != -EIO && !is_local(fs, parent, name) &&
+	    store_named_message(fs->st, pid, name, &uid) == 0 &&
 	    store_message(fs->st, pid, uid, &m, &uidvalidity) == 0) {
 		msg_entry_param(fs, pid, uidvalidity, &m, &e);
 		fuse_reply_entry(req, &e);
