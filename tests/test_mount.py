@@ -810,7 +810,9 @@ def test_open_file_reads_on_after_reconnect(dovecot_factory, mount_factory):
     descriptor reads on, every byte right (issue 7: open files keep working
     after a reconnect)."""
     dv = dovecot_factory()
-    raw = dovecot.make_big_message(3 << 20, seed=7)
+    # big enough that nothing the first read and the kernel's readahead after it
+    # fetched (4 MiB at most) reaches the far read below
+    raw = dovecot.make_big_message(12 << 20, seed=7)
     uid, = dovecot.append_many(dv, 'INBOX', [(raw, None, None)])
     m = mount_factory(dv.url('imap'), ['tls=none', 'timeout=3'], password=dv.password)
     fd = os.open(m.p('INBOX', '%d.eml' % uid), os.O_RDONLY)
@@ -820,7 +822,7 @@ def test_open_file_reads_on_after_reconnect(dovecot_factory, mount_factory):
         dv.stop()
         # far from what was fetched, and out of the page cache
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        _expect_eio(os.pread, fd, 65536, 2 << 20)
+        _expect_eio(os.pread, fd, 65536, 10 << 20)
         dv.start()
         got, last = None, None
         for _ in range(40):   # bounded: the pool's backoff is at most 4 s
