@@ -191,7 +191,14 @@ class Other:
     """The second client: an imaplib connection making changes."""
 
     def __init__(self, dv):
+        self.dv = dv
         self.c = dovecot.imap_client(dv)
+
+    def reconnect(self):
+        """A fresh connection: Dovecot 2.3 keeps answering a connection that
+        had a mailbox selected '[SERVERBUG]' for it once it was deleted."""
+        self.close()
+        self.c = dovecot.imap_client(self.dv)
 
     def append(self, box, raw):
         uid = dovecot.append(self.c, box, raw)
@@ -690,7 +697,8 @@ def recreate_with(o, box, raw, v_old, tries=12):
     UIDVALIDITY; returns (uid, uidvalidity). Dovecot's side of this races
     with the sessions (imapfs's) that still have the old mailbox selected:
     the CREATE may answer ALREADYEXISTS, the APPEND '[TRYCREATE] Mailbox
-    was deleted under us'. Such a round is simply done again (bounded):
+    was deleted under us' or '[SERVERBUG]' (then on every try on that
+    connection: it is made anew). Such a round is simply done again (bounded):
     these are the second client's troubles, nothing the mount is judged on."""
     last = None
     for _ in range(tries):
@@ -702,6 +710,7 @@ def recreate_with(o, box, raw, v_old, tries=12):
             uid = o.append(box, raw)
         except dovecot.DovecotError as e:
             last = e
+            o.reconnect()
             time.sleep(0.1)
             continue
         v = o.status(box)['UIDVALIDITY']
