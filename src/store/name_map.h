@@ -2,9 +2,10 @@
 /*
  * The names a mailbox's messages were written under through the mount
  * ("invoice.eml" for UID 17), both ways: UID -> name for listings, name ->
- * UID for lookups; with each, the permission bits the file had (what rsync
- * -a compares). One name a UID, one UID a name: setting either replaces
- * what it had. Pure code; not thread-safe (the store's lock guards it).
+ * UID for lookups, each a hash lookup; with each, the permission bits the
+ * file had (what rsync -a compares). One name a UID, one UID a name:
+ * setting either replaces what it had. Pure code; not thread-safe (the
+ * store's lock guards it).
  */
 #ifndef IMAPFS_STORE_NAME_MAP_H
 #define IMAPFS_STORE_NAME_MAP_H
@@ -12,9 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct name_entry;
+
 struct name_map {
-	struct name_entry *e; /* open addressing by UID; uid 0: free */
-	size_t cap;           /* a power of two, or 0 */
+	struct name_entry **by_uid;  /* open addressing, NULL: free */
+	struct name_entry **by_name; /* the same entries, by the name's hash */
+	size_t cap;                  /* of each table: a power of two, or 0 */
 	size_t n;
 };
 

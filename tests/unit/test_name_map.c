@@ -44,5 +44,45 @@ int main(void)
 	}
 	name_map_clear(&m);
 	CHECK(m.n == 0 && m.cap == 0, "cleared");
+	/*
+	 * Random sets and removals over few UIDs and names (so names move
+	 * between UIDs and runs in the tables collide), against a plain table.
+	 */
+	{
+		enum { UIDS = 300, NAMES = 200 };
+		int ref[UIDS + 1]; /* uid -> name number, -1 none */
+		unsigned seed = 12345, bad = 0;
+
+		for (int u = 0; u <= UIDS; u++)
+			ref[u] = -1;
+		for (int step = 0; step < 50000; step++) {
+			uint32_t uid;
+			int k;
+
+			seed = seed * 1103515245u + 12345u;
+			uid = 1 + (seed >> 8) % UIDS;
+			k = (int)((seed >> 20) % (NAMES + 40)) - 40; /* some removals */
+			if (k < 0) {
+				name_map_set(&m, uid, NULL, 0);
+				ref[uid] = -1;
+				continue;
+			}
+			snprintf(name, sizeof(name), "n%d.eml", k);
+			name_map_set(&m, uid, name, 0600);
+			for (int u = 1; u <= UIDS; u++)
+				if (ref[u] == k)
+					ref[u] = -1;
+			ref[uid] = k;
+		}
+		for (uint32_t u = 1; u <= UIDS; u++) {
+			const char *n = name_map_name(&m, u);
+
+			snprintf(name, sizeof(name), "n%d.eml", ref[u]);
+			if (ref[u] < 0 ? n != NULL : (!n || strcmp(n, name) || name_map_uid(&m, name) != u))
+				bad++;
+		}
+		CHECK(bad == 0, "%u of %d UIDs differ from the reference", bad, UIDS);
+		name_map_clear(&m);
+	}
 	return check_summary();
 }
