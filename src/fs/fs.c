@@ -815,10 +815,24 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		om->size = parts->parts[om->part].size;
 		om->next_window = PART_WINDOW_MIN;
 	}
+	pthread_mutex_lock(&fs->opens_lock);
+	om->next = fs->open_msgs;
+	if (om->next)
+		om->next->prev = om;
+	fs->open_msgs = om;
+	pthread_mutex_unlock(&fs->opens_lock);
 	fi->fh = (uintptr_t)om;
 	fi->keep_cache = 1;
 	fi->noflush = 1; /* nothing to do at close(): a request a file fewer */
 	fuse_reply_open(req, fi);
+}
+
+static void open_msg_free(struct fs *fs, struct open_msg *om)
+{
+	store_parts_put(fs->st, om->parts);
+	pthread_mutex_destroy(&om->lock);
+	free(om->win);
+	free(om);
 }
 
 /* Fetches a window that holds [off, off + want) for process reader; caller holds om->lock. */
@@ -961,6 +975,7 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct open_msg *om = (struct open_msg *)(uintptr_t)fi->fh;
+	struct fs *fs = fs_of(req);
 
 	if (upload_release(req, ino, fi))
 		return;
@@ -969,10 +984,15 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, 0);
 		return;
 	}
-	store_parts_put(fs_of(req)->st, om->parts);
-	pthread_mutex_destroy(&om->lock);
-	free(om->win);
-	free(om);
+	pthread_mutex_lock(&fs->opens_lock);
+	if (om->prev)
+		om->prev->next = om->next;
+	else
+		fs->open_msgs = om->next;
+	if (om->next)
+		om->next->prev = om->prev;
+	pthread_mutex_unlock(&fs->opens_lock);
+	open_msg_free(fs, om);
 	fuse_reply_err(req, 0);
 }
 
@@ -1243,6 +1263,7 @@ struct fs *fs_new(struct store *st, const struct fs_options *opts)
 		free(fs);
 		return NULL;
 	}
+	pthread_mutex_init(&fs->opens_lock, NULL);
 	pthread_mutex_init(&fs->uploads_lock, NULL);
 	pthread_mutex_init(&fs->defer_lock, NULL);
 	pthread_cond_init(&fs->defer_cond, NULL);
@@ -1385,6 +1406,13 @@ void fs_free(struct fs *fs)
 	pthread_mutex_destroy(&fs->defer_lock);
 	pthread_cond_destroy(&fs->defer_cond);
 	uploads_free(fs);
+	while (fs->open_msgs) {
+		struct open_msg *om = fs->open_msgs;
+
+		fs->open_msgs = om->next;
+		open_msg_free(fs, om);
+	}
+	pthread_mutex_destroy(&fs->opens_lock);
 	local_free(fs->local);
 	pthread_mutex_destroy(&fs->uploads_lock);
 	free(fs);

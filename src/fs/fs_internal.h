@@ -46,6 +46,13 @@ struct fs {
 	struct { uint32_t mailbox; uint64_t ino; char name[64]; } unlinked[16];
 	unsigned nunlinked;
 
+	/*
+	 * Open message and part files: the kernel sends no release for those
+	 * still open when the session ends, so fs_free() frees what is left.
+	 */
+	pthread_mutex_t opens_lock;
+	struct open_msg *open_msgs;
+
 	pthread_mutex_t uploads_lock; /* the uploads list, every upload's fields, moved[], unlinked[] */
 	struct upload *uploads;
 	uint32_t upload_serial;
@@ -56,6 +63,7 @@ struct fs {
  * reads that follow.
  */
 struct open_msg {
+	struct open_msg *prev, *next; /* fs->open_msgs, under fs->opens_lock */
 	pthread_mutex_t lock;
 	uint32_t mailbox, uidvalidity, uid;
 	struct store_parts *parts; /* a part file: its message's parts, held */
