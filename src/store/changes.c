@@ -393,6 +393,26 @@ static int child_wire(struct store *st, uint32_t parent, const char *name, char 
 	return r;
 }
 
+int store_trash_mailbox(struct store *st, uint32_t *id)
+{
+	int r;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		*id = store_find_trash(st);
+		if (*id)
+			return 0;
+		r = store_create_mailbox(st, STORE_ROOT_ID, "Trash", id);
+		if (r == 0) {
+			log_info("created the mailbox Trash for deleted messages");
+			return 0;
+		}
+		if (r != -EEXIST)
+			return r;
+		/* Another client made it meanwhile: store_create_mailbox relisted. */
+	}
+	return -EIO;
+}
+
 int store_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id)
 {
 	struct mailbox_job m = { .verb = "CREATE" };

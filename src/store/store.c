@@ -752,26 +752,14 @@ static uint32_t find_trash(struct store *st)
 	return named;
 }
 
-int store_trash_mailbox(struct store *st, uint32_t *id)
+uint32_t store_find_trash(struct store *st)
 {
-	int r;
+	uint32_t id;
 
-	for (int attempt = 0; attempt < 2; attempt++) {
-		pthread_mutex_lock(&st->lock);
-		*id = find_trash(st);
-		pthread_mutex_unlock(&st->lock);
-		if (*id)
-			return 0;
-		r = store_create_mailbox(st, STORE_ROOT_ID, "Trash", id);
-		if (r == 0) {
-			log_info("created the mailbox Trash for deleted messages");
-			return 0;
-		}
-		if (r != -EEXIST)
-			return r;
-		/* Another client made it meanwhile: store_create_mailbox relisted. */
-	}
-	return -EIO;
+	pthread_mutex_lock(&st->lock);
+	id = find_trash(st);
+	pthread_mutex_unlock(&st->lock);
+	return id;
 }
 
 int store_mailbox_exists(struct store *st, uint32_t id, bool *selectable)

@@ -231,6 +231,8 @@ ssize_t store_next_messages(struct store *st, uint32_t id, uint32_t uidvalidity,
 char *store_mailbox_wire(struct store *st, uint32_t id);
 /* The hierarchy delimiter under mailbox id ('\0' if flat or unknown). */
 char store_delimiter(struct store *st, uint32_t id);
+/* The \Trash mailbox, else a top-level "Trash" in any case, as last listed; 0 if none. */
+uint32_t store_find_trash(struct store *st);
 /* After a refusal without a telling code: whether mailbox id is gone now (one LIST). */
 bool store_gone_now(struct store *st, uint32_t id);
 /* The UIDVALIDITY mailbox id was last listed with, 0 if none (no server asked). */
