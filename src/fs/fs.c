@@ -15,9 +15,9 @@
 #include "fs/fs_internal.h"
 #include "fs/inode.h"
 #include "fs/interrupt.h"
-#include "net/net.h"
 #include "store/parts.h"
 #include "log.h"
+#include "util/cancel.h"
 
 /* Reads of a message start small (head -c, file(1)) and grow while sequential. */
 #define READ_WINDOW_MIN (128u << 10)
@@ -887,7 +887,7 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 					 om->win);
 	}
 	/* An interrupted fetch says nothing of the server: the next may go on. */
-	if (got == -EIO && !net_cancel_requested())
+	if (got == -EIO && !cancel_requested())
 		clock_gettime(CLOCK_MONOTONIC, &om->failed_at);
 	if (got < 0)
 		return (int)got;

@@ -3,7 +3,7 @@
 
 #include <errno.h>
 
-#include "net/net.h"
+#include "util/cancel.h"
 
 /* Called by libfuse under the request's lock, from the thread that read the interrupt. */
 static void on_interrupt(fuse_req_t req, void *data)
@@ -18,7 +18,7 @@ void interruptible_begin(struct interruptible *it, fuse_req_t req)
 {
 	atomic_init(&it->fired, false);
 	it->req = req;
-	net_cancel_on(&it->fired);
+	cancel_on(&it->fired);
 	/* Calls on_interrupt at once if the interrupt came first. */
 	fuse_req_interrupt_func(req, on_interrupt, it);
 }
@@ -27,6 +27,6 @@ int interruptible_end(struct interruptible *it, int r)
 {
 	/* Takes the request's lock: once it returns, on_interrupt is not running. */
 	fuse_req_interrupt_func(it->req, NULL, NULL);
-	net_cancel_on(NULL);
+	cancel_on(NULL);
 	return r < 0 && atomic_load(&it->fired) ? -EINTR : r;
 }

@@ -4,7 +4,7 @@
  * signal while the kernel waits on us (^C on a cat of a slow attachment)
  * makes the kernel send FUSE_INTERRUPT; until the request is answered the
  * process cannot even die. Between interruptible_begin() and _end() such an
- * interrupt cancels the calling thread's network waits (net_cancel_on),
+ * interrupt cancels the calling thread's network waits (util/cancel.h),
  * dropping the connection in use, and the operation answers EINTR.
  *
  * Operations that change the server (APPEND, MOVE, EXPUNGE, STORE, CREATE,

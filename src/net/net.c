@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "net/net.h"
 
+#include "util/cancel.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +32,7 @@ struct net_conn {
 	int timeout_ms;
 	char *host;
 	SSL *ssl;
-	uint64_t bytes_in, bytes_out;
+	_Atomic uint64_t bytes_in; /* read by other threads (the bytes_received xattr) */
 	char err[256];
 };
 
@@ -120,33 +122,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static _Thread_local const atomic_bool *cancel_flag;
-
-void net_cancel_on(const atomic_bool *flag)
-{
-	cancel_flag = flag;
-}
-
-void net_cancel_poll_deadline(struct timespec *until)
-{
-	clock_gettime(CLOCK_REALTIME, until);
-	until->tv_nsec += NET_CANCEL_POLL_MS * 1000000L;
-	if (until->tv_nsec >= 1000000000L) {
-		until->tv_sec++;
-		until->tv_nsec -= 1000000000L;
-	}
-}
-
-bool net_cancellable(void)
-{
-	return cancel_flag != NULL;
-}
-
-bool net_cancel_requested(void)
-{
-	return cancel_flag && atomic_load(cancel_flag);
-}
-
 /* Waits for events on fd until deadline (ms, CLOCK_MONOTONIC) or cancellation. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
@@ -156,13 +131,13 @@ static int wait_fd(int fd, short events, int64_t deadline)
 		int64_t left = deadline - now_ms();
 		int r;
 
-		if (net_cancel_requested())
+		if (cancel_requested())
 			return -EINTR;
 		if (left <= 0)
 			return -ETIMEDOUT;
 		/* A cancellable wait looks at its flag between short polls. */
-		if (cancel_flag && left > NET_CANCEL_POLL_MS)
-			left = NET_CANCEL_POLL_MS;
+		if (cancel_enabled() && left > CANCEL_POLL_MS)
+			left = CANCEL_POLL_MS;
 		r = poll(&pfd, 1, (int)left);
 		if (r > 0)
 			return 0;
@@ -338,7 +313,7 @@ ssize_t net_read(struct net_conn *c, void *buf, size_t len)
 			ERR_clear_error();
 			ret = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 			if (ret > 0) {
-				__atomic_add_fetch(&c->bytes_in, (uint64_t)ret, __ATOMIC_RELAXED);
+				atomic_fetch_add_explicit(&c->bytes_in, (uint64_t)ret, memory_order_relaxed);
 				return ret;
 			}
 			r = ssl_wait(c, ret, deadline);
@@ -348,7 +323,7 @@ ssize_t net_read(struct net_conn *c, void *buf, size_t len)
 		}
 		n = recv(c->fd, buf, len, 0);
 		if (n > 0) {
-			__atomic_add_fetch(&c->bytes_in, (uint64_t)n, __ATOMIC_RELAXED);
+			atomic_fetch_add_explicit(&c->bytes_in, (uint64_t)n, memory_order_relaxed);
 			return n;
 		}
 		if (n == 0) {
@@ -414,7 +389,6 @@ int net_write(struct net_conn *c, const void *buf, size_t len)
 				continue;
 			}
 		}
-		__atomic_add_fetch(&c->bytes_out, (uint64_t)n, __ATOMIC_RELAXED);
 		p += n;
 		len -= (size_t)n;
 	}
@@ -427,11 +401,6 @@ fail:
 bool net_has_buffered(struct net_conn *c)
 {
 	return c->ssl && SSL_pending(c->ssl) > 0;
-}
-
-bool net_is_tls(const struct net_conn *c)
-{
-	return c->ssl != NULL;
 }
 
 void net_set_timeout(struct net_conn *c, int timeout_ms)
@@ -447,17 +416,7 @@ const char *net_error(const struct net_conn *c)
 /* Read by other threads (the bytes_received xattr) while the owner counts. */
 uint64_t net_bytes_in(const struct net_conn *c)
 {
-	return __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
-}
-
-uint64_t net_bytes_out(const struct net_conn *c)
-{
-	return __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
-}
-
-void net_shutdown(struct net_conn *c)
-{
-	shutdown(c->fd, SHUT_RDWR);
+	return atomic_load_explicit(&c->bytes_in, memory_order_relaxed);
 }
 
 void net_close(struct net_conn *c)

@@ -3,7 +3,8 @@
  * Byte streams to the server: TCP with timeouts and TCP_NODELAY, and TLS
  * (OpenSSL) that verifies the chain and the host name. Knows nothing of IMAP.
  *
- * Every wait is bounded by the connection's timeout. Functions return 0 (or a
+ * Every wait is bounded by the connection's timeout, and ends early with
+ * -EINTR on a thread whose cancellation flag is set (util/cancel.h). Functions return 0 (or a
  * byte count) on success and -errno on failure, with a human-readable reason
  * in the caller's error buffer or net_error().
  *
@@ -48,29 +49,11 @@ int net_write(struct net_conn *c, const void *buf, size_t len);
 /* Bytes already received but not yet returned by net_read (TLS buffers). */
 bool net_has_buffered(struct net_conn *c);
 
-bool net_is_tls(const struct net_conn *c);
 void net_set_timeout(struct net_conn *c, int timeout_ms);
 const char *net_error(const struct net_conn *c);
-/* Bytes read from / written to the socket since connect (wire, TLS included). */
+/* Bytes read from the socket since connect (wire, TLS included). */
 uint64_t net_bytes_in(const struct net_conn *c);
-uint64_t net_bytes_out(const struct net_conn *c);
 
-/*
- * Cancellation, per thread: while *flag (set from another thread) is true,
- * this thread's waits on any connection end within NET_CANCEL_POLL_MS with
- * -EINTR, and the connection is left in an unknown state (its caller must
- * drop it). NULL turns it off. For a FUSE operation the user interrupted.
- */
-#define NET_CANCEL_POLL_MS 50
-void net_cancel_on(const atomic_bool *flag);
-/* For a cancellable thread's other waits: CLOCK_REALTIME NET_CANCEL_POLL_MS from now. */
-void net_cancel_poll_deadline(struct timespec *until);
-/* Whether the calling thread has a cancellation flag, and whether it is set. */
-bool net_cancellable(void);
-bool net_cancel_requested(void);
-
-/* Shuts the socket down so a thread blocked on it returns at once. */
-void net_shutdown(struct net_conn *c);
 void net_close(struct net_conn *c);
 
 #endif

@@ -74,7 +74,7 @@ const char *session_error(const struct session *s);
 uint64_t session_bytes_in(const struct session *s);
 /* Dead because the server stopped answering (not because it hung up). */
 bool session_timed_out(const struct session *s);
-/* Whether it died because its thread was cancelled (net_cancel_on). */
+/* Whether it died because its thread was cancelled (util/cancel.h). */
 bool session_interrupted(const struct session *s);
 
 /* Called for every untagged response while waiting for a command. Return 0 to

@@ -14,6 +14,7 @@
 #include "mime/name.h"
 #include "store/parts_cache.h"
 #include "store/pool.h"
+#include "util/cancel.h"
 
 /* Parts this small are fetched whole while loading: one round trip for all. */
 #define SMALL_PART (64u << 10)
@@ -1073,7 +1074,7 @@ int store_parts_sized(struct store *st, struct store_parts *p)
 
 	if (atomic_load(&p->sized))
 		return 0;
-	r = store_lock_cancellable(&p->size_lock);
+	r = cancel_lock(&p->size_lock);
 	if (r < 0)
 		return r;
 	if (!atomic_load(&p->sized)) {

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "net/net.h"
+#include "util/cancel.h"
 
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 4000
@@ -153,7 +153,7 @@ static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 	}
 	r = session_open(p->cfg, id, &s, err, sizeof(err));
 	pthread_mutex_lock(&p->lock);
-	if (r < 0 && net_cancel_requested()) {
+	if (r < 0 && cancel_requested()) {
 		/* The user gave up waiting: that says nothing of the server. */
 		pthread_mutex_unlock(&p->lock);
 		return -EINTR;
@@ -176,19 +176,6 @@ static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 	return 0;
 }
 
-/* Caller holds p->lock. A cancellable thread looks at its flag now and then. */
-static void wait_freed(struct pool *p)
-{
-	struct timespec until;
-
-	if (!net_cancellable()) {
-		pthread_cond_wait(&p->freed, &p->lock);
-		return;
-	}
-	net_cancel_poll_deadline(&until);
-	pthread_cond_timedwait(&p->freed, &p->lock, &until);
-}
-
 static int acquire(struct pool *p, const char *prefer, struct slot **out, bool *fresh)
 {
 	struct slot *sl;
@@ -208,13 +195,12 @@ static int acquire(struct pool *p, const char *prefer, struct slot **out, bool *
 		sl = find_empty(p);
 		if (sl)
 			break;
-		if (net_cancel_requested()) {
+		if (cancel_cond_wait(&p->freed, &p->lock) < 0) {
 			/* Hand on a wakeup this thread may have taken. */
 			pthread_cond_signal(&p->freed);
 			pthread_mutex_unlock(&p->lock);
 			return -EINTR;
 		}
-		wait_freed(p);
 	}
 	if (now_ms() < p->down_until_ms) {
 		/*

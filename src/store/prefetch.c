@@ -13,7 +13,7 @@
 #include "imap/command.h"
 #include "imap/parser.h"
 #include "log.h"
-#include "net/net.h"
+#include "util/cancel.h"
 #include "store/pool.h"
 #include "store/body_cache.h"
 #include "store/store.h"
@@ -432,18 +432,10 @@ ssize_t prefetch_read(struct prefetch *pf, uint32_t id, uint32_t uidvalidity, ui
 		h = find_held(pf, id, uidvalidity, uid, &link);
 		if (!h || !h->in_flight)
 			break;
-		if (net_cancel_requested()) {
+		/* Bounded: the fetch has its deadline, and batch_done() ends every wait. */
+		if (cancel_cond_wait(&pf->changed, &pf->lock) < 0) {
 			pthread_mutex_unlock(&pf->lock);
 			return -EINTR;
-		}
-		/* Bounded: the fetch has its deadline, and batch_done() ends every wait. */
-		if (net_cancellable()) {
-			struct timespec until;
-
-			net_cancel_poll_deadline(&until);
-			pthread_cond_timedwait(&pf->changed, &pf->lock, &until);
-		} else {
-			pthread_cond_wait(&pf->changed, &pf->lock);
 		}
 	}
 	if (!h) {

@@ -13,7 +13,7 @@
 #include "imap/uid_set.h"
 #include "imap/mailbox_name.h"
 #include "log.h"
-#include "net/net.h"
+#include "util/cancel.h"
 #include "store/parts.h"
 #include "store/parts_cache.h"
 #include "store/pool.h"
@@ -436,28 +436,6 @@ static void tree_diff(struct store *st, const struct tree_was *was, size_t nwas,
 }
 
 /*
- * Takes a lock held across network I/O by another thread. A thread whose
- * operation the user may interrupt (net_cancel_on) gives up with -EINTR
- * rather than wait out the other's timeout.
- */
-int store_lock_cancellable(pthread_mutex_t *mu)
-{
-	if (!net_cancellable()) {
-		pthread_mutex_lock(mu);
-		return 0;
-	}
-	for (;;) {
-		struct timespec until;
-
-		if (net_cancel_requested())
-			return -EINTR;
-		net_cancel_poll_deadline(&until);
-		if (pthread_mutex_timedlock(mu, &until) == 0)
-			return 0;
-	}
-}
-
-/*
  * A failure because the server cannot be reached (the pool's last connection
  * attempt failed), not a refusal: a NO without a response code is -EIO too.
  */
@@ -527,7 +505,7 @@ int store_refresh_mailboxes(struct store *st, bool force)
 	size_t nwas = 0;
 	int r;
 
-	r = store_lock_cancellable(&st->list_lock);
+	r = cancel_lock(&st->list_lock);
 	if (r < 0)
 		return r;
 	if (!force && st->list_at_ms && now_ms() - st->list_at_ms < st->opts.tree_ttl_ms) {
@@ -1334,7 +1312,7 @@ static int refresh_listing(struct store *st, uint32_t id, bool force, bool flags
 	pthread_mutex_unlock(&st->lock);
 
 	/* The mailbox struct lives until unmount, so its lock may be held unlocked from st. */
-	r = store_lock_cancellable(&m->refresh_lock);
+	r = cancel_lock(&m->refresh_lock);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&st->lock);

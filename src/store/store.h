@@ -210,11 +210,6 @@ int store_select_valid(struct session *s, const char *wire, uint32_t uidvalidity
  * server tell. Call it when a fetch found nothing, then fetch once more.
  */
 int store_catch_up(struct session *s);
-/*
- * Locks mu; on a thread whose waits the user may cancel (net_cancel_on), gives
- * up with -EINTR when asked instead of waiting out another thread's round trips.
- */
-int store_lock_cancellable(pthread_mutex_t *mu);
 struct parts_cache;
 struct pool *store_pool(struct store *st);
 struct parts_cache *store_parts_cache(struct store *st);

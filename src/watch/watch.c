@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ struct watch {
 	const struct session_config *cfg;
 	struct watch_options opts;
 	pthread_t thread;
-	int stop; /* atomic */
+	atomic_bool stop;
 
 	struct session *s;
 	bool notify;
@@ -46,7 +47,7 @@ static int64_t now_ms(void)
 
 static bool stopping(struct watch *w)
 {
-	return __atomic_load_n(&w->stop, __ATOMIC_ACQUIRE) != 0;
+	return atomic_load(&w->stop);
 }
 
 static void note_mailbox(struct watch *w, uint32_t id, bool full)
@@ -349,7 +350,7 @@ void watch_stop(struct watch *w)
 {
 	if (!w)
 		return;
-	__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+	atomic_store(&w->stop, true);
 	pthread_join(w->thread, NULL);
 	free(w);
 }
