@@ -82,7 +82,7 @@ static void usage(const char *prog)
 	       "    -o connections=N            IMAP connections for parallel reads (default 4)\n"
 	       "    -o ro                       refuse every change (EROFS)\n"
 	       "    -o nobinary                 do not use the BINARY extension\n"
-	       "    -o noidle                   no live view: no IDLE/NOTIFY watcher, 1 s caches\n"
+	       "    -o noidle                   no live view: no IDLE/NOTIFY watcher, listings kept 0.5 s\n"
 	       "    -o delete=trash|expunge     what rm of a message does (default trash: moved\n"
 	       "                                to the Trash mailbox; rm in Trash expunges)\n"
 	       "    -o dotfiles=local|server    where names beginning with '.' made through the\n"

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,18 +15,22 @@
 #include "imap/command.h"
 #include "imap/mutf7.h"
 
+/* The union in struct imap_cmd relies on this. */
+_Static_assert(offsetof(struct imap_cmd, buf) == offsetof(struct imap_cmd, out.data) &&
+	       offsetof(struct imap_cmd, len) == offsetof(struct imap_cmd, out.len) &&
+	       offsetof(struct imap_cmd, cap) == offsetof(struct imap_cmd, out.cap),
+	       "struct imap_cmd: buf, len, cap must alias out");
+
 void imap_cmd_init(struct imap_cmd *c, bool literal_plus)
 {
 	memset(c, 0, sizeof(*c));
+	buf_init(&c->out);
 	c->literal_plus = literal_plus;
 }
 
 void imap_cmd_free(struct imap_cmd *c)
 {
-	free(c->buf);
-	c->buf = NULL;
-	c->len = 0;
-	c->cap = 0;
+	buf_free(&c->out);
 	c->nsync = 0;
 }
 
@@ -36,42 +41,16 @@ static void set_err(struct imap_cmd *c, int err)
 		c->err = err;
 }
 
-/* Makes room for n more bytes and the terminating NUL. */
-static int reserve(struct imap_cmd *c, size_t n)
-{
-	size_t need, cap;
-	char *buf;
-
-	if (c->err)
-		return c->err;
-	if (n > SIZE_MAX - 1 - c->len)
-		goto enomem;
-	need = c->len + n + 1;
-	if (need <= c->cap)
-		return 0;
-	cap = c->cap ? c->cap : 64;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	buf = realloc(c->buf, cap);
-	if (!buf)
-		goto enomem;
-	c->buf = buf;
-	c->cap = cap;
-	return 0;
-
-enomem:
-	set_err(c, -ENOMEM);
-	return c->err;
-}
-
+/* After an error nothing more is added, so the text never has a hole. */
 static void append(struct imap_cmd *c, const char *data, size_t n)
 {
-	if (reserve(c, n))
+	int ret;
+
+	if (c->err)
 		return;
-	if (n)
-		memcpy(c->buf + c->len, data, n);
-	c->len += n;
-	c->buf[c->len] = '\0';
+	ret = buf_append(&c->out, data, n);
+	if (ret < 0)
+		set_err(c, ret);
 }
 
 void imap_cmd_raw(struct imap_cmd *c, const char *text)
@@ -82,28 +61,20 @@ void imap_cmd_raw(struct imap_cmd *c, const char *text)
 void imap_cmd_rawf(struct imap_cmd *c, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
+	int ret;
 
 	if (c->err)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	ret = buf_vprintf(&c->out, fmt, ap);
 	va_end(ap);
-	if (n < 0) {
-		set_err(c, -EINVAL);
-		return;
-	}
-	if (reserve(c, (size_t)n))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(c->buf + c->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	c->len += (size_t)n;
+	if (ret < 0)
+		set_err(c, ret);
 }
 
 void imap_cmd_sp(struct imap_cmd *c)
 {
-	if (c->len)
+	if (c->out.len)
 		append(c, " ", 1);
 }
 
@@ -176,7 +147,7 @@ void imap_cmd_literal(struct imap_cmd *c, const char *s, size_t len)
 		imap_cmd_rawf(c, "{%zu}\r\n", len);
 		if (c->err)
 			return;
-		c->sync[c->nsync++] = c->len;
+		c->sync[c->nsync++] = c->out.len;
 	}
 	append(c, s, len);
 }

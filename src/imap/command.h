@@ -19,11 +19,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/buf.h"
+
 #define IMAP_CMD_MAX_SYNC 8
 
 struct imap_cmd {
-	char *buf;
-	size_t len, cap;
+	/*
+	 * The text, NUL-terminated: buf and len are what the session sends,
+	 * out is the same memory as the struct buf command.c appends to. The
+	 * two share their layout, so the union costs no copying.
+	 */
+	union {
+		struct buf out;
+		struct {
+			char *buf;
+			size_t len, cap;
+		};
+	};
 	int err;            /* first error (-ENOMEM, -EINVAL, -E2BIG); later calls are no-ops */
 	bool literal_plus;  /* server has LITERAL+ (not LITERAL-: its 4 KiB cap is not honoured) */
 	size_t sync[IMAP_CMD_MAX_SYNC];

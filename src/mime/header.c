@@ -20,6 +20,8 @@
 #include <strings.h>
 
 #include "mime/header.h"
+#include "mime/utf8.h"
+#include "util/buf.h"
 
 /* A decoded header longer than this is a hostile one; the rest is dropped. */
 #define HEADER_OUT_MAX (64 * 1024)
@@ -31,68 +33,55 @@
 #define PARAM_SEGMENT_MAX 9999
 
 /* ------------------------------------------------------------------------ */
-/* Growable buffers */
+/* Text being built */
 
-struct buf {
-	char *data;
-	size_t len, cap;
+/*
+ * A struct buf with what decoding adds: an optional bound, and a flag for
+ * running out of memory that sticks, so the many puts need no checks and the
+ * result says once whether the text is whole.
+ */
+struct text {
+	struct buf b;
 	size_t max;	/* 0: unbounded; else text past max bytes is dropped */
 	bool full;	/* max was reached */
 	bool oom;
 };
 
-static int buf_reserve(struct buf *b, size_t extra)
+static int text_reserve(struct text *t, size_t extra)
 {
-	size_t want, cap;
-	char *p;
-
-	if (b->oom)
+	if (t->oom)
 		return -ENOMEM;
-	if (extra > SIZE_MAX - b->len - 1)
-		goto oom;
-	want = b->len + extra + 1;
-	if (want <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 64;
-	while (cap < want)
-		cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-	p = realloc(b->data, cap);
-	if (!p)
-		goto oom;
-	b->data = p;
-	b->cap = cap;
+	if (buf_reserve(&t->b, extra) < 0) {
+		t->oom = true;
+		return -ENOMEM;
+	}
 	return 0;
-oom:
-	b->oom = true;
-	return -ENOMEM;
 }
 
 /*
- * Appends n bytes of UTF-8. A bounded buffer takes what fits, cut before a
- * continuation byte so the text stays valid, and is full from then on.
+ * Appends n bytes of UTF-8. A bounded text takes what fits, cut before a
+ * continuation byte so it stays valid, and is full from then on.
  */
-static void buf_put(struct buf *b, const char *s, size_t n)
+static void text_put(struct text *t, const char *s, size_t n)
 {
-	if (b->full)
+	if (t->full)
 		return;
-	if (b->max && n > b->max - b->len) {
-		n = b->max - b->len;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-		b->full = true;
+	if (t->max && n > t->max - t->b.len) {
+		n = mime_utf8_cut(s, n, t->max - t->b.len);
+		t->full = true;
 	}
-	if (!n || buf_reserve(b, n) < 0)
+	if (!n || t->oom)
 		return;
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
+	if (buf_append(&t->b, s, n) < 0)
+		t->oom = true;
 }
 
-static void buf_putc(struct buf *b, char c)
+static void text_putc(struct text *t, char c)
 {
-	buf_put(b, &c, 1);
+	text_put(t, &c, 1);
 }
 
-static void buf_put_cp(struct buf *b, uint32_t cp)
+static void text_put_cp(struct text *t, uint32_t cp)
 {
 	char u[4];
 	size_t n;
@@ -116,19 +105,18 @@ static void buf_put_cp(struct buf *b, uint32_t cp)
 		u[3] = (char)(0x80 | (cp & 0x3f));
 		n = 4;
 	}
-	buf_put(b, u, n);
+	text_put(t, u, n);
 }
 
-/* The NUL-terminated text, or NULL with errno ENOMEM. */
-static char *buf_finish(struct buf *b)
+/* The NUL-terminated text, which the caller frees, or NULL with errno ENOMEM. */
+static char *text_finish(struct text *t)
 {
-	if (buf_reserve(b, 0) < 0) {
-		free(b->data);
+	if (t->oom) {
+		buf_free(&t->b);
 		errno = ENOMEM;
 		return NULL;
 	}
-	b->data[b->len] = '\0';
-	return b->data;
+	return buf_steal(&t->b);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -155,46 +143,6 @@ static int hex_value(char c)
 }
 
 /*
- * The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
- * forms, surrogates or values past U+10FFFF), or 0.
- */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t need, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] < 0xc2)
-		return 0;
-	if (s[0] < 0xe0) {
-		need = 1;
-	} else if (s[0] < 0xf0) {
-		need = 2;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] < 0xf5) {
-		need = 3;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (n <= need)
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i <= need; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return need + 1;
-}
-
-/*
  * Windows-1252 for 0x80-0x9f, the five holes as their C1 code points (as
  * WHATWG does). Mail labelled ISO-8859-1 is nearly always Windows-1252 in
  * truth, and there 0x80-0x9f are quotes, dashes and the euro sign, never the
@@ -207,15 +155,15 @@ static const uint16_t cp1252_high[32] = {
 	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0x009d, 0x017e, 0x0178,
 };
 
-static void put_cp1252_byte(struct buf *out, unsigned char c)
+static void put_cp1252_byte(struct text *out, unsigned char c)
 {
 	if (c >= 0x80 && c < 0xa0)
-		buf_put_cp(out, cp1252_high[c - 0x80]);
+		text_put_cp(out, cp1252_high[c - 0x80]);
 	else
-		buf_put_cp(out, c);
+		text_put_cp(out, c);
 }
 
-static void put_latin1(struct buf *out, const char *in, size_t len)
+static void put_latin1(struct text *out, const char *in, size_t len)
 {
 	size_t i;
 
@@ -228,27 +176,27 @@ static void put_latin1(struct buf *out, const char *in, size_t len)
  * UTF-8 where it is well-formed; each other byte becomes fallback(byte):
  * U+FFFD for text declared UTF-8, Windows-1252 for unlabelled text.
  */
-static void put_utf8_or(struct buf *out, const char *in, size_t len, bool latin1)
+static void put_utf8_or(struct text *out, const char *in, size_t len, bool latin1)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	size_t i = 0, run = 0, n;
 
 	/* Valid runs are copied whole: most headers are plain ASCII. */
 	while (i < len && !out->full) {
-		n = s[i] ? utf8_seq_len(s + i, len - i) : 0;
+		n = s[i] ? mime_utf8_seq_len(s + i, len - i) : 0;
 		if (n) {
 			i += n;
 			continue;
 		}
-		buf_put(out, in + run, i - run);
+		text_put(out, in + run, i - run);
 		/* A NUL is no text: shown as U+FFFD, so a file name policy can see it was there. */
 		if (s[i] && latin1)
 			put_cp1252_byte(out, s[i]);
 		else
-			buf_put_cp(out, 0xfffd);
+			text_put_cp(out, 0xfffd);
 		run = ++i;
 	}
-	buf_put(out, in + run, i - run);
+	text_put(out, in + run, i - run);
 }
 
 enum cs_kind {
@@ -382,29 +330,29 @@ static bool charset_same(const struct charset *a, const struct charset *b)
 	return a->kind == b->kind && (a->kind != CS_ICONV || !strcmp(a->name, b->name));
 }
 
-static void put_fffd_raw(struct buf *b)
+static void put_fffd_raw(struct text *t)
 {
-	buf_put(b, "\xef\xbf\xbd", 3);
+	text_put(t, "\xef\xbf\xbd", 3);
 }
 
 /*
  * iconv into a scratch buffer, then through the UTF-8 check, which drops
  * NULs and makes sure of the promise whatever the converter did.
  */
-static void put_iconv(struct buf *out, iconv_t cd, const char *in, size_t len)
+static void put_iconv(struct text *out, iconv_t cd, const char *in, size_t len)
 {
-	struct buf tmp = { 0 };
+	struct text tmp = { 0 };
 	char *ip = (char *)in, *op;
 	size_t il = len, ol, r;
 	int err;
 
 	while (il > 0) {
-		if (buf_reserve(&tmp, il + il / 2 + 16) < 0)
+		if (text_reserve(&tmp, il + il / 2 + 16) < 0)
 			goto out;
-		op = tmp.data + tmp.len;
-		ol = tmp.cap - 1 - tmp.len;
+		op = tmp.b.data + tmp.b.len;
+		ol = tmp.b.cap - 1 - tmp.b.len;
 		r = iconv(cd, &ip, &il, &op, &ol);
-		tmp.len = (size_t)(op - tmp.data);
+		tmp.b.len = (size_t)(op - tmp.b.data);
 		if (r != (size_t)-1)
 			break;
 		err = errno;
@@ -418,20 +366,20 @@ static void put_iconv(struct buf *out, iconv_t cd, const char *in, size_t len)
 		il--;
 	}
 	/* Stateful charsets (ISO-2022-JP) may hold output back until reset. */
-	if (buf_reserve(&tmp, 64) < 0)
+	if (text_reserve(&tmp, 64) < 0)
 		goto out;
-	op = tmp.data + tmp.len;
-	ol = tmp.cap - 1 - tmp.len;
+	op = tmp.b.data + tmp.b.len;
+	ol = tmp.b.cap - 1 - tmp.b.len;
 	iconv(cd, NULL, NULL, &op, &ol);
-	tmp.len = (size_t)(op - tmp.data);
-	put_utf8_or(out, tmp.data, tmp.len, false);
+	tmp.b.len = (size_t)(op - tmp.b.data);
+	put_utf8_or(out, tmp.b.data, tmp.b.len, false);
 out:
 	if (tmp.oom)
 		out->oom = true;
-	free(tmp.data);
+	buf_free(&tmp.b);
 }
 
-static void convert(struct buf *out, const struct charset *cs, const char *in, size_t len)
+static void convert(struct text *out, const struct charset *cs, const char *in, size_t len)
 {
 	iconv_t cd;
 
@@ -463,7 +411,7 @@ static void convert(struct buf *out, const struct charset *cs, const char *in, s
 
 char *mime_charset_to_utf8(const char *charset, const char *in, size_t len)
 {
-	struct buf out = { 0 };
+	struct text out = { 0 };
 	struct charset cs;
 
 	if (!in) {
@@ -472,7 +420,7 @@ char *mime_charset_to_utf8(const char *charset, const char *in, size_t len)
 	}
 	charset_resolve(charset, charset ? strlen(charset) : 0, &cs);
 	convert(&out, &cs, in, len);
-	return buf_finish(&out);
+	return text_finish(&out);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -587,7 +535,7 @@ static bool parse_word(const char *s, size_t n, struct encoded_word *w, size_t *
 }
 
 /* Lenient base64: padding optional, anything after the first '=' ignored. */
-static void b_decode(struct buf *out, const char *s, size_t n)
+static void b_decode(struct text *out, const char *s, size_t n)
 {
 	uint32_t acc = 0;
 	unsigned bits = 0;
@@ -598,38 +546,38 @@ static void b_decode(struct buf *out, const char *s, size_t n)
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;
-			buf_putc(out, (char)(acc >> bits & 0xff));
+			text_putc(out, (char)(acc >> bits & 0xff));
 		}
 		acc &= (1u << bits) - 1;
 	}
 }
 
 /* '_' is a space; an '=' not followed by two hex digits stays itself. */
-static void q_decode(struct buf *out, const char *s, size_t n)
+static void q_decode(struct text *out, const char *s, size_t n)
 {
 	size_t i;
 	int hi, lo;
 
 	for (i = 0; i < n; i++) {
 		if (s[i] == '_') {
-			buf_putc(out, ' ');
+			text_putc(out, ' ');
 		} else if (s[i] == '=' && i + 2 < n && (hi = hex_value(s[i + 1])) >= 0 &&
 			   (lo = hex_value(s[i + 2])) >= 0) {
-			buf_putc(out, (char)(hi << 4 | lo));
+			text_putc(out, (char)(hi << 4 | lo));
 			i += 2;
 		} else {
-			buf_putc(out, s[i]);
+			text_putc(out, s[i]);
 		}
 	}
 }
 
 struct header_decoder {
-	struct buf out;
+	struct text out;
 	/*
 	 * The raw bytes of adjacent encoded-words in one charset, converted
 	 * together: encoders split multibyte characters across words.
 	 */
-	struct buf pending;
+	struct text pending;
 	struct charset pending_cs;
 };
 
@@ -637,10 +585,10 @@ static void flush_pending(struct header_decoder *d)
 {
 	if (d->pending.oom)
 		d->out.oom = true;
-	if (!d->pending.len)
+	if (!d->pending.b.len)
 		return;
-	convert(&d->out, &d->pending_cs, d->pending.data, d->pending.len);
-	d->pending.len = 0;
+	convert(&d->out, &d->pending_cs, d->pending.b.data, d->pending.b.len);
+	buf_reset(&d->pending.b);
 }
 
 static void put_word(struct header_decoder *d, const struct encoded_word *w)
@@ -648,8 +596,8 @@ static void put_word(struct header_decoder *d, const struct encoded_word *w)
 	struct charset cs;
 
 	charset_resolve(w->charset, w->charset_len, &cs);
-	if (d->pending.len && (!charset_same(&cs, &d->pending_cs) ||
-			       d->pending.len > HEADER_OUT_MAX))
+	if (d->pending.b.len && (!charset_same(&cs, &d->pending_cs) ||
+				 d->pending.b.len > HEADER_OUT_MAX))
 		flush_pending(d);
 	d->pending_cs = cs;
 	if (w->encoding == 'b')
@@ -730,16 +678,9 @@ char *mime_header_decode(const char *value, size_t len)
 	n = unfold(value ? value : "", value ? len : 0, text);
 	decode_words(&d, text, n);
 	free(text);
-	free(d.pending.data);
-	if (d.out.oom) {
-		free(d.out.data);
-		errno = ENOMEM;
-		return NULL;
-	}
-	if (!buf_finish(&d.out))
-		return NULL;
-	blank_controls(d.out.data, d.out.len);
-	return d.out.data;
+	buf_free(&d.pending.b);
+	blank_controls(d.out.b.data, d.out.b.len);
+	return text_finish(&d.out);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -765,29 +706,29 @@ static size_t line_end(const char *s, size_t len, size_t pos, size_t *next)
 /* Joins the field's first line and its continuations, dropping the breaks. */
 static char *field_value(const char *s, size_t len, size_t pos, size_t eol, size_t next)
 {
-	struct buf raw = { 0 };
-	struct buf out = { 0 };
+	struct text raw = { 0 };
+	struct text out = { 0 };
 	size_t a, b;
 
 	for (;;) {
-		buf_put(&raw, s + pos, eol - pos);
+		text_put(&raw, s + pos, eol - pos);
 		if (next >= len || !is_wsp(s[next]))
 			break;
 		pos = next;
 		eol = line_end(s, len, pos, &next);
 	}
 	a = 0;
-	b = raw.len;
-	while (a < b && is_wsp(raw.data[a]))
+	b = raw.b.len;
+	while (a < b && is_wsp(raw.b.data[a]))
 		a++;
-	while (b > a && is_wsp(raw.data[b - 1]))
+	while (b > a && is_wsp(raw.b.data[b - 1]))
 		b--;
 	if (raw.oom)
 		out.oom = true;
 	else if (b > a)
-		put_utf8_or(&out, raw.data + a, b - a, true);
-	free(raw.data);
-	return buf_finish(&out);
+		put_utf8_or(&out, raw.b.data + a, b - a, true);
+	buf_free(&raw.b);
+	return text_finish(&out);
 }
 
 char *mime_header_field(const char *block, size_t len, const char *name)
@@ -872,16 +813,16 @@ static int segment_cmp(const void *a, const void *b)
 }
 
 /* %XX to a byte; a '%' without two hex digits stays itself. */
-static void percent_decode(struct buf *out, const char *s)
+static void percent_decode(struct text *out, const char *s)
 {
 	int hi, lo;
 
 	for (; *s; s++) {
 		if (*s == '%' && (hi = hex_value(s[1])) >= 0 && (lo = hex_value(s[2])) >= 0) {
-			buf_putc(out, (char)(hi << 4 | lo));
+			text_putc(out, (char)(hi << 4 | lo));
 			s += 2;
 		} else {
-			buf_putc(out, *s);
+			text_putc(out, *s);
 		}
 	}
 }
@@ -904,16 +845,16 @@ static const char *split_extended(const char *value, struct charset *cs)
 
 static char *decode_extended(const char *value)
 {
-	struct buf raw = { 0 }, out = { 0 };
+	struct text raw = { 0 }, out = { 0 };
 	struct charset cs;
 
 	percent_decode(&raw, split_extended(value, &cs));
 	if (raw.oom)
 		out.oom = true;
 	else
-		convert(&out, &cs, raw.data ? raw.data : "", raw.len);
-	free(raw.data);
-	return buf_finish(&out);
+		convert(&out, &cs, raw.b.data ? raw.b.data : "", raw.b.len);
+	buf_free(&raw.b);
+	return text_finish(&out);
 }
 
 /*
@@ -924,7 +865,7 @@ static char *decode_extended(const char *value)
  */
 static char *join_segments(struct segment *segs, size_t n)
 {
-	struct buf raw = { 0 }, out = { 0 };
+	struct text raw = { 0 }, out = { 0 };
 	struct charset cs;
 	unsigned long next = 0;
 	bool any_extended = false;
@@ -944,23 +885,23 @@ static char *join_segments(struct segment *segs, size_t n)
 			percent_decode(&raw, v);
 			any_extended = true;
 		} else {
-			buf_put(&raw, v, strlen(v));
+			text_put(&raw, v, strlen(v));
 		}
 		next++;
 	}
 	if (raw.oom) {
-		free(raw.data);
+		buf_free(&raw.b);
 		errno = ENOMEM;
 		return NULL;
 	}
 	if (!any_extended) {
-		res = mime_header_decode(raw.data ? raw.data : "", raw.len);
-		free(raw.data);
+		res = mime_header_decode(raw.b.data ? raw.b.data : "", raw.b.len);
+		buf_free(&raw.b);
 		return res;
 	}
-	convert(&out, &cs, raw.data ? raw.data : "", raw.len);
-	free(raw.data);
-	return buf_finish(&out);
+	convert(&out, &cs, raw.b.data ? raw.b.data : "", raw.b.len);
+	buf_free(&raw.b);
+	return text_finish(&out);
 }
 
 char *mime_param_get(const struct mime_param *params, size_t n, const char *name)

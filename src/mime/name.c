@@ -17,49 +17,13 @@
 #include <strings.h>
 
 #include "mime/name.h"
+#include "mime/utf8.h"
 
 /* An extension longer than this is a word of the name, not a type. */
 #define EXT_KEEP_MAX 16
 
 /* ------------------------------------------------------------------------ */
 /* Names */
-
-/* As in header.c: RFC 3629 well-formed, or 0. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t need, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] < 0xc2)
-		return 0;
-	if (s[0] < 0xe0) {
-		need = 1;
-	} else if (s[0] < 0xf0) {
-		need = 2;
-		if (s[0] == 0xe0)
-			lo = 0xa0;
-		else if (s[0] == 0xed)
-			hi = 0x9f;
-	} else if (s[0] < 0xf5) {
-		need = 3;
-		if (s[0] == 0xf0)
-			lo = 0x90;
-		else if (s[0] == 0xf4)
-			hi = 0x8f;
-	} else {
-		return 0;
-	}
-	if (n <= need)
-		return 0;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i <= need; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return need + 1;
-}
 
 /*
  * A copy with '/', C0 and C1 controls, DEL, each byte of invalid UTF-8 and
@@ -75,7 +39,7 @@ static char *sanitize(const char *in)
 	if (!out)
 		return NULL;
 	while (i < len) {
-		n = utf8_seq_len(s + i, len - i);
+		n = mime_utf8_seq_len(s + i, len - i);
 		if (!n || s[i] == '/' || s[i] < 0x20 || s[i] == 0x7f ||
 		    (n == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0) ||
 		    (n == 3 && memcmp(s + i, "\xef\xbf\xbd", 3) == 0)) {
@@ -116,16 +80,6 @@ static bool usable(const char *s)
 	return false;
 }
 
-/* The largest length <= max that does not split the UTF-8 character there. */
-static size_t utf8_cut(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	return max;
-}
-
 /*
  * sec + sep + name + ext, cut to MIME_NAME_MAX bytes by shortening name,
  * or the whole when even the rest does not fit.
@@ -138,7 +92,7 @@ static char *compose(const char *sec, char sep, const char *name, size_t name_le
 
 	if (slen + 1 + elen < MIME_NAME_MAX) {
 		room = MIME_NAME_MAX - slen - 1 - elen;
-		name_len = utf8_cut(name, name_len, room);
+		name_len = mime_utf8_cut(name, name_len, room);
 	}
 	total = slen + 1 + name_len + elen;
 	out = malloc(total + 1);
@@ -150,7 +104,7 @@ static char *compose(const char *sec, char sep, const char *name, size_t name_le
 	memcpy(out + slen + 1 + name_len, ext, elen);
 	out[total] = '\0';
 	if (total > MIME_NAME_MAX)
-		out[utf8_cut(out, total, MIME_NAME_MAX)] = '\0';
+		out[mime_utf8_cut(out, total, MIME_NAME_MAX)] = '\0';
 	return out;
 }
 

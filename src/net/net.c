@@ -2,6 +2,7 @@
 #include "net/net.h"
 
 #include "util/cancel.h"
+#include "util/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -114,21 +115,13 @@ void net_tls_free(struct net_tls *tls)
 	free(tls);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits for events on fd until deadline (ms, CLOCK_MONOTONIC) or cancellation. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
 
 	for (;;) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - monotonic_ms();
 		int r;
 
 		if (cancel_requested())
@@ -186,7 +179,7 @@ int net_connect(const char *host, const char *port, int timeout_ms,
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
 	struct addrinfo *res = NULL;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = monotonic_ms() + timeout_ms;
 	struct net_conn *c;
 	int r, fd = -1;
 
@@ -252,7 +245,7 @@ static int ssl_wait(struct net_conn *c, int ret, int64_t deadline)
 
 int net_start_tls(struct net_conn *c, struct net_tls *tls)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = monotonic_ms() + c->timeout_ms;
 	long verify;
 	int r;
 
@@ -301,7 +294,7 @@ fail:
 
 ssize_t net_read(struct net_conn *c, void *buf, size_t len)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = monotonic_ms() + c->timeout_ms;
 	int r;
 
 	for (;;) {
@@ -355,7 +348,7 @@ fail:
 
 int net_write(struct net_conn *c, const void *buf, size_t len)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = monotonic_ms() + c->timeout_ms;
 	const char *p = buf;
 	int r;
 

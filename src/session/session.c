@@ -13,7 +13,6 @@
 #include <openssl/evp.h>
 
 #include "imap/codes.h"
-#include "imap/datetime.h"
 #include "log.h"
 
 /* A completion that arrived while another tag was being waited for. */
@@ -596,94 +595,6 @@ int session_idle(struct session *s, session_data_fn fn, int (*tick)(void *ctx), 
 	return session_wait(s, tag, fn, ctx, NULL, 0);
 }
 
-struct status_result {
-	struct session_status *out;
-	bool got;
-};
-
-static int on_status(void *ctx, const struct imap_response *r)
-{
-	struct status_result *res = ctx;
-	const struct imap_value *att = imap_list_item(&r->args, 1);
-	uint64_t v;
-
-	if (strcmp(r->name, "STATUS") != 0)
-		return 0;
-	res->got = true;
-	if (imap_value_number(imap_list_lookup(att, "UIDVALIDITY"), &v))
-		res->out->uidvalidity = (uint32_t)v;
-	if (imap_value_number(imap_list_lookup(att, "UIDNEXT"), &v))
-		res->out->uidnext = (uint32_t)v;
-	if (imap_value_number(imap_list_lookup(att, "MESSAGES"), &v))
-		res->out->messages = (uint32_t)v;
-	if (imap_value_number(imap_list_lookup(att, "HIGHESTMODSEQ"), &v))
-		res->out->highestmodseq = v;
-	return 0;
-}
-
-int session_status(struct session *s, const char *wire, struct session_status *out)
-{
-	struct status_result res = { .out = out };
-	struct imap_cmd cmd;
-	int r;
-
-	memset(out, 0, sizeof(*out));
-	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));
-	imap_cmd_raw(&cmd, "STATUS ");
-	imap_cmd_astring(&cmd, wire, strlen(wire));
-	imap_cmd_raw(&cmd, session_has_cap(s, "CONDSTORE")
-				   ? " (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
-				   : " (MESSAGES UIDNEXT UIDVALIDITY)");
-	r = session_run(s, &cmd, on_status, &res);
-	imap_cmd_free(&cmd);
-	if (r == 0 && !res.got)
-		r = -EIO; /* OK without the answer: a server we cannot follow */
-	return r;
-}
-
-struct quota_result {
-	uint64_t used, limit;
-	bool got;
-};
-
-static int on_quota(void *ctx, const struct imap_response *r)
-{
-	struct quota_result *q = ctx;
-	const struct imap_value *list = imap_list_item(&r->args, 1);
-
-	if (strcmp(r->name, "QUOTA") != 0 || !list || list->type != IMAP_LIST)
-		return 0;
-	for (size_t i = 0; i + 2 < list->count; i += 3) {
-		uint64_t used, limit;
-
-		if (imap_value_is(&list->items[i], "STORAGE") &&
-		    imap_value_number(&list->items[i + 1], &used) &&
-		    imap_value_number(&list->items[i + 2], &limit)) {
-			q->used = used;
-			q->limit = limit;
-			q->got = true;
-		}
-	}
-	return 0;
-}
-
-int session_quota(struct session *s, uint64_t *used_kib, uint64_t *limit_kib)
-{
-	struct quota_result q = { 0 };
-	int r;
-
-	if (!session_has_cap(s, "QUOTA"))
-		return -ENOTSUP;
-	r = run_simple(s, "GETQUOTAROOT INBOX", on_quota, &q);
-	if (r < 0)
-		return r;
-	if (!q.got)
-		return -ENOTSUP;
-	*used_kib = q.used;
-	*limit_kib = q.limit;
-	return 0;
-}
-
 /* Streams size bytes of fd to the server. */
 static int send_file(struct session *s, int fd, uint64_t size)
 {
@@ -711,56 +622,43 @@ static int send_file(struct session *s, int fd, uint64_t size)
 	return 0;
 }
 
-int session_append(struct session *s, const char *wire, const char *flags, int64_t date, int fd,
-		   uint64_t size, uint32_t *uidvalidity, uint32_t *uid)
+int session_run_with_file(struct session *s, struct imap_cmd *cmd, int fd, uint64_t size,
+			  char *code, size_t codelen)
 {
 	bool plus = session_has_cap(s, "LITERAL+");
-	char head[16], code[256], when[40];
-	struct imap_cmd cmd;
+	char head[16];
 	unsigned tag;
 	int n, r;
 
-	*uidvalidity = *uid = 0;
+	if (code && codelen)
+		code[0] = '\0';
 	if (s->dead)
 		return -EIO;
-	imap_cmd_init(&cmd, plus);
-	imap_cmd_raw(&cmd, "APPEND ");
-	imap_cmd_astring(&cmd, wire, strlen(wire));
-	if (flags)
-		imap_cmd_rawf(&cmd, " (%s)", flags);
-	if (date) {
-		imap_datetime_format((time_t)date, when, sizeof(when));
-		imap_cmd_rawf(&cmd, " \"%s\"", when);
-	}
-	imap_cmd_rawf(&cmd, " {%" PRIu64 "%s}\r\n", size, plus ? "+" : "");
-	if (cmd.err) {
-		r = cmd.err;
-		goto out;
-	}
+	imap_cmd_rawf(cmd, " {%" PRIu64 "%s}\r\n", size, plus ? "+" : "");
+	if (cmd->err)
+		return cmd->err;
 	tag = ++s->next_tag;
 	n = snprintf(head, sizeof(head), "A%u ", tag);
 	if (log_debug_enabled()) {
 		char prefix[16];
 
 		snprintf(prefix, sizeof(prefix), "C%u:", s->id);
-		log_trace(prefix, cmd.buf, cmd.len);
+		log_trace(prefix, cmd->buf, cmd->len);
 	}
 	r = net_write(s->conn, head, (size_t)n);
 	if (r == 0)
-		r = net_write(s->conn, cmd.buf, cmd.len);
+		r = net_write(s->conn, cmd->buf, cmd->len);
 	if (r < 0) {
 		fail(s, r, net_error(s->conn));
-		r = -EIO;
-		goto out;
+		return -EIO;
 	}
 	if (!plus) {
 		r = wait_continuation(s, tag, false);
 		if (r < 0)
-			goto out;
+			return r;
 		if (r > 0) {
 			/* Refused before the literal (TOOBIG, OVERQUOTA, NONEXISTENT ...). */
-			r = session_wait(s, tag, NULL, NULL, NULL, 0);
-			goto out;
+			return session_wait(s, tag, NULL, NULL, code, codelen);
 		}
 	}
 	r = send_file(s, fd, size);
@@ -769,20 +667,8 @@ int session_append(struct session *s, const char *wire, const char *flags, int64
 		r = -EIO;
 	}
 	if (r < 0)
-		goto out;
-	r = session_wait(s, tag, NULL, NULL, code, sizeof(code));
-	if (r == 0 && strncmp(code, "APPENDUID ", 10) == 0) {
-		unsigned long v, u;
-
-		if (sscanf(code + 10, "%lu %lu", &v, &u) == 2 && v && u && v <= UINT32_MAX &&
-		    u <= UINT32_MAX) {
-			*uidvalidity = (uint32_t)v;
-			*uid = (uint32_t)u;
-		}
-	}
-out:
-	imap_cmd_free(&cmd);
-	return r;
+		return r;
+	return session_wait(s, tag, NULL, NULL, code, codelen);
 }
 
 /* ---- opening: greeting, TLS, capabilities, login ---- */

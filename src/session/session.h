@@ -114,20 +114,6 @@ int session_select(struct session *s, const char *wire_name, bool writable,
 /* Forgets the selection (after the mailbox was renamed or deleted). */
 void session_unselect(struct session *s);
 
-struct session_status {
-	uint32_t uidvalidity, uidnext, messages;
-	uint64_t highestmodseq; /* 0 without CONDSTORE */
-};
-
-/*
- * STATUS of wire: what the server holds now, even where this session has an
- * older view of the mailbox selected (asks HIGHESTMODSEQ where CONDSTORE is).
- */
-int session_status(struct session *s, const char *wire, struct session_status *out);
-
-/* GETQUOTAROOT INBOX: STORAGE used and limit in KiB; -ENOTSUP without QUOTA. */
-int session_quota(struct session *s, uint64_t *used_kib, uint64_t *limit_kib);
-
 /*
  * IDLE (RFC 2177) until tick(ctx), called about every 200 ms, returns
  * non-zero, or max_ms have passed: every untagged response goes to fn as it
@@ -137,14 +123,13 @@ int session_idle(struct session *s, session_data_fn fn, int (*tick)(void *ctx), 
 		 int max_ms);
 
 /*
- * APPENDs size bytes read from fd (at offset 0 on) to mailbox wire, with
- * flags (IMAP flag list text without parentheses, or NULL) and date (0 for
- * the server's now). On success *uidvalidity and *uid are the APPENDUID
- * values, or 0 when the server has no UIDPLUS. Returns 0 or -errno: the
- * refusal's (RFC 5530: -EDQUOT, -EFBIG, ...), -EIO if the connection failed.
+ * Runs cmd followed by a literal of size bytes read from fd (from offset 0):
+ * " {size+}" with LITERAL+, else " {size}" and the bytes only once the server
+ * asked for them (a refusal before the literal is the command's answer).
+ * Returns as session_wait, the completion's code in code. For APPEND.
  */
-int session_append(struct session *s, const char *wire, const char *flags, int64_t date, int fd,
-		   uint64_t size, uint32_t *uidvalidity, uint32_t *uid);
+int session_run_with_file(struct session *s, struct imap_cmd *cmd, int fd, uint64_t size,
+			  char *code, size_t codelen);
 /* The selected mailbox's wire name, or NULL. */
 const char *session_selected(const struct session *s);
 

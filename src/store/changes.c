@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Changes to the account: APPEND, MOVE, EXPUNGE, STORE, CREATE, DELETE,
- * RENAME. Each touches exactly what it names: expunges are UID EXPUNGE of one
- * UID (never a plain EXPUNGE, which would purge every message other clients
- * marked \Deleted), and nothing is retried where a retry could duplicate.
+ * Changes to the account: copying a message in, moving, deleting and
+ * reflagging one, making, removing and renaming mailboxes. The commands are
+ * driver/change.h's and driver/mailbox.h's; here is what the model does
+ * around them (which listings go stale, what leaves the disk cache), and that
+ * nothing is retried where a retry could duplicate (pool_run_once).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,11 +13,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "driver/change.h"
+#include "driver/mailbox.h"
 #include "imap/mailbox_name.h"
 #include "log.h"
 #include "store/listing_cache.h"
 #include "store/pool.h"
-#include "store/store.h"
+#include "store/store_internal.h"
 
 /* ---- flags ---- */
 
@@ -73,132 +76,33 @@ int store_normalize_flags(const char *in, char **out)
 
 /* ---- message jobs ---- */
 
+/* One change of one message, as a pool job. */
 struct msg_job {
 	const char *wire, *to_wire;
 	uint32_t uid;
 	const char *flags;
 	uint32_t newuid;
-	bool saw_copyuid;
 };
-
-/* COPYUID <uidvalidity> <source set> <dest set>, for one message. */
-static void parse_copyuid(const char *code, struct msg_job *j)
-{
-	unsigned long v, src, dst;
-
-	if (code && sscanf(code, "COPYUID %lu %lu %lu", &v, &src, &dst) == 3 && src == j->uid &&
-	    dst && dst <= UINT32_MAX) {
-		j->newuid = (uint32_t)dst;
-		j->saw_copyuid = true;
-	}
-}
-
-/* MOVE sends COPYUID in an untagged OK before the EXPUNGE (RFC 6851 §4.3). */
-static int on_move_data(void *ctx, const struct imap_response *r)
-{
-	struct msg_job *j = ctx;
-	char code[128];
-	size_t n;
-
-	if (r->status != IMAP_STATUS_OK || !r->code || strcmp(r->code, "COPYUID") != 0)
-		return 0;
-	n = (size_t)snprintf(code, sizeof(code), "COPYUID");
-	for (size_t i = 0; i < r->code_args.count && n < sizeof(code); i++) {
-		const char *t = imap_value_text(&r->code_args.items[i]);
-
-		n += (size_t)snprintf(code + n, sizeof(code) - n, " %s", t ? t : "");
-	}
-	parse_copyuid(code, j);
-	return 0;
-}
-
-static int run_cmd(struct session *s, struct imap_cmd *c, session_data_fn fn, void *ctx,
-		   char *code, size_t codelen)
-{
-	unsigned tag;
-	int r = session_send(s, c, &tag);
-
-	if (r == 0)
-		r = session_wait(s, tag, fn, ctx, code, codelen);
-	imap_cmd_free(c);
-	return r;
-}
-
-/* UID STORE +FLAGS.SILENT (\Deleted) then UID EXPUNGE of that UID alone. */
-static int delete_uid(struct session *s, uint32_t uid)
-{
-	struct imap_cmd c;
-	int r;
-
-	if (!session_has_cap(s, "UIDPLUS")) {
-		/*
-		 * Without UID EXPUNGE the only expunge there is would also purge
-		 * what other clients marked \Deleted: refuse rather than risk it.
-		 */
-		log_error("server lacks UIDPLUS: not expunging UID %" PRIu32
-			  " (a plain EXPUNGE could remove other clients' deleted mail)", uid);
-		return -EPERM;
-	}
-	imap_cmd_init(&c, false);
-	imap_cmd_rawf(&c, "UID STORE %" PRIu32 " +FLAGS.SILENT (\\Deleted)", uid);
-	r = run_cmd(s, &c, NULL, NULL, NULL, 0);
-	if (r < 0)
-		return r;
-	imap_cmd_init(&c, false);
-	imap_cmd_rawf(&c, "UID EXPUNGE %" PRIu32, uid);
-	return run_cmd(s, &c, NULL, NULL, NULL, 0);
-}
 
 static int expunge_job(struct session *s, void *ctx)
 {
 	struct msg_job *j = ctx;
-	struct session_mailbox sel;
-	int r = session_select(s, j->wire, true, &sel);
 
-	return r < 0 ? r : delete_uid(s, j->uid);
+	return driver_expunge(s, j->wire, j->uid);
 }
 
 static int move_job(struct session *s, void *ctx)
 {
 	struct msg_job *j = ctx;
-	struct session_mailbox sel;
-	struct imap_cmd c;
-	char code[256];
-	int r = session_select(s, j->wire, true, &sel);
 
-	if (r < 0)
-		return r;
-	if (session_has_cap(s, "MOVE")) {
-		imap_cmd_init(&c, session_has_cap(s, "LITERAL+"));
-		imap_cmd_rawf(&c, "UID MOVE %" PRIu32 " ", j->uid);
-		imap_cmd_astring(&c, j->to_wire, strlen(j->to_wire));
-		return run_cmd(s, &c, on_move_data, j, code, sizeof(code));
-	}
-	/* Without MOVE: the copy must exist before the original may go. */
-	if (!session_has_cap(s, "UIDPLUS"))
-		return -EXDEV;
-	imap_cmd_init(&c, session_has_cap(s, "LITERAL+"));
-	imap_cmd_rawf(&c, "UID COPY %" PRIu32 " ", j->uid);
-	imap_cmd_astring(&c, j->to_wire, strlen(j->to_wire));
-	r = run_cmd(s, &c, NULL, NULL, code, sizeof(code));
-	if (r < 0)
-		return r;
-	parse_copyuid(code, j);
-	return delete_uid(s, j->uid);
+	return driver_move(s, j->wire, j->uid, j->to_wire, &j->newuid);
 }
 
 static int flags_job(struct session *s, void *ctx)
 {
 	struct msg_job *j = ctx;
-	struct session_mailbox sel;
-	struct imap_cmd c;
-	int r = session_select(s, j->wire, true, &sel);
 
-	if (r < 0)
-		return r;
-	imap_cmd_init(&c, false);
-	imap_cmd_rawf(&c, "UID STORE %" PRIu32 " FLAGS.SILENT (%s)", j->uid, j->flags);
-	return run_cmd(s, &c, NULL, NULL, NULL, 0);
+	return driver_set_flags(s, j->wire, j->uid, j->flags);
 }
 
 struct append_job {
@@ -214,8 +118,8 @@ static int append_job(struct session *s, void *ctx)
 {
 	struct append_job *a = ctx;
 
-	return session_append(s, a->wire, a->flags, a->date, a->fd, a->size, &a->uidvalidity,
-			      &a->uid);
+	return driver_append(s, a->wire, a->flags, a->date, a->fd, a->size, &a->uidvalidity,
+			     &a->uid);
 }
 
 /*
@@ -312,54 +216,39 @@ int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *fla
 
 /* ---- mailboxes ---- */
 
+/* One mailbox command, as a pool job. */
 struct mailbox_job {
-	const char *verb;
+	int (*run)(struct session *s, const char *wire, const char *new_wire);
 	const char *wire, *new_wire;
-	uint32_t exists;
 };
+
+static int create_cmd(struct session *s, const char *wire, const char *new_wire)
+{
+	return driver_create(s, wire);
+}
+
+static int delete_cmd(struct session *s, const char *wire, const char *new_wire)
+{
+	return driver_delete(s, wire);
+}
 
 static int mailbox_job(struct session *s, void *ctx)
 {
 	struct mailbox_job *m = ctx;
-	struct imap_cmd c;
-	bool plus = session_has_cap(s, "LITERAL+");
-	const char *sel = session_selected(s);
 
-	/* A selected mailbox about to go or move must not stay selected here. */
-	if (sel && strcmp(sel, m->wire) == 0)
-		session_unselect(s);
-	imap_cmd_init(&c, plus);
-	imap_cmd_rawf(&c, "%s ", m->verb);
-	imap_cmd_astring(&c, m->wire, strlen(m->wire));
-	if (m->new_wire) {
-		imap_cmd_sp(&c);
-		imap_cmd_astring(&c, m->new_wire, strlen(m->new_wire));
-	}
-	return run_cmd(s, &c, NULL, NULL, NULL, 0);
+	return m->run(s, m->wire, m->new_wire);
 }
 
-static int on_status(void *ctx, const struct imap_response *r)
+struct count_job {
+	const char *wire;
+	uint32_t messages;
+};
+
+static int count_job(struct session *s, void *ctx)
 {
-	struct mailbox_job *m = ctx;
-	uint64_t n;
+	struct count_job *c = ctx;
 
-	if (strcmp(r->name, "STATUS") == 0 &&
-	    imap_value_number(imap_list_lookup(imap_list_item(&r->args, 1), "MESSAGES"), &n))
-		m->exists = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-	return 0;
-}
-
-static int status_job(struct session *s, void *ctx)
-{
-	struct mailbox_job *m = ctx;
-	struct imap_cmd c;
-
-	m->exists = UINT32_MAX;
-	imap_cmd_init(&c, session_has_cap(s, "LITERAL+"));
-	imap_cmd_raw(&c, "STATUS ");
-	imap_cmd_astring(&c, m->wire, strlen(m->wire));
-	imap_cmd_raw(&c, " (MESSAGES)");
-	return run_cmd(s, &c, on_status, m, NULL, 0);
+	return driver_count(s, c->wire, &c->messages);
 }
 
 /* The wire name of a new child called name under parent. */
@@ -415,7 +304,7 @@ int store_trash_mailbox(struct store *st, uint32_t *id)
 
 int store_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id)
 {
-	struct mailbox_job m = { .verb = "CREATE" };
+	struct mailbox_job m = { .run = create_cmd };
 	char *wire = NULL;
 	int r = child_wire(st, parent, name, &wire);
 
@@ -438,7 +327,7 @@ int store_create_mailbox(struct store *st, uint32_t parent, const char *name, ui
 
 int store_delete_mailbox(struct store *st, uint32_t id)
 {
-	struct mailbox_job m = { .verb = "DELETE" };
+	struct mailbox_job m = { .run = delete_cmd };
 	struct store_child *kids;
 	size_t nkids;
 	bool selectable;
@@ -458,8 +347,10 @@ int store_delete_mailbox(struct store *st, uint32_t id)
 		return -ENOENT;
 	if (selectable) {
 		/* Never a mailbox full of mail: rmdir means "remove an empty directory". */
-		r = pool_run(store_pool(st), NULL, status_job, &m);
-		if (r == 0 && m.exists != 0)
+		struct count_job c = { .wire = m.wire };
+
+		r = pool_run(store_pool(st), NULL, count_job, &c);
+		if (r == 0 && c.messages != 0)
 			r = -ENOTEMPTY;
 	}
 	if (r == 0)
@@ -475,7 +366,7 @@ int store_delete_mailbox(struct store *st, uint32_t id)
 
 int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname)
 {
-	struct mailbox_job m = { .verb = "RENAME" };
+	struct mailbox_job m = { .run = driver_rename };
 	char *new_wire = NULL;
 	int r = child_wire(st, newparent, newname, &new_wire);
 

@@ -8,12 +8,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "driver/fetch.h"
 #include "imap/bodystructure.h"
 #include "log.h"
 #include "mime/header.h"
 #include "mime/name.h"
 #include "store/parts_cache.h"
 #include "store/pool.h"
+#include "store/store_internal.h"
 #include "util/cancel.h"
 
 /* Parts this small are fetched whole while loading: one round trip for all. */
@@ -75,153 +77,33 @@ static void parts_free(struct store_parts *p)
 
 /* ---- fetching items of one message ---- */
 
-/*
- * One UID FETCH of a message: the items in `items`, answered under the keys
- * in key[] (e.g. "BODY[2]<0>"), each copied into val[] as it arrives.
- */
-#define MAX_ITEMS 64
-
-struct item_fetch {
+struct items_job {
 	const char *wire;
-	uint32_t uidvalidity, uid;
-	char items[16384];
-	const char *key[MAX_ITEMS];
-	char keybuf[MAX_ITEMS][320];
-	size_t nkeys;
-	char *val[MAX_ITEMS];
-	size_t len[MAX_ITEMS];
-	bool got[MAX_ITEMS];
-	bool want_structure;
-	struct bs_tree tree;
-	int tree_err;
-	bool have_tree;
-	bool found;
-	int err;
+	uint32_t uidvalidity;
+	struct driver_items *f;
 };
 
-static void item_fetch_reset(struct item_fetch *f)
+static int items_job(struct session *s, void *ctx)
 {
-	for (size_t i = 0; i < f->nkeys; i++) {
-		free(f->val[i]);
-		f->val[i] = NULL;
-		f->len[i] = 0;
-		f->got[i] = false;
-	}
-	if (f->have_tree)
-		bodystructure_free(&f->tree);
-	f->have_tree = false;
-	f->found = false;
-	f->err = 0;
+	struct items_job *j = ctx;
+
+	return driver_fetch_items(s, j->wire, j->uidvalidity, j->f);
 }
 
-/* Adds one fetch item and the key its answer comes under. */
-static int item_add(struct item_fetch *f, const char *item, const char *key)
+/* One UID FETCH of f's items of a message of mailbox id, as of uidvalidity. */
+static int item_fetch_run(struct store *st, struct driver_items *f, uint32_t id,
+			  uint32_t uidvalidity)
 {
-	size_t used = strlen(f->items);
-
-	if (f->nkeys == MAX_ITEMS || used + strlen(item) + 2 > sizeof(f->items) ||
-	    strlen(key) >= sizeof(f->keybuf[0]) - 1)
-		return -E2BIG;
-	snprintf(f->items + used, sizeof(f->items) - used, "%s%s", used ? " " : "", item);
-	snprintf(f->keybuf[f->nkeys], sizeof(f->keybuf[0]), "%s", key);
-	f->key[f->nkeys] = f->keybuf[f->nkeys];
-	f->nkeys++;
-	return 0;
-}
-
-static int on_item_fetch(void *ctx, const struct imap_response *r)
-{
-	struct item_fetch *f = ctx;
-	const struct imap_value *att = imap_list_item(&r->args, 0);
-	uint64_t uid;
-
-	if (strcmp(r->name, "FETCH") != 0 || !att || att->type != IMAP_LIST)
-		return 0;
-	if (!imap_value_number(imap_list_lookup(att, "UID"), &uid) || uid != f->uid)
-		return 0;
-	f->found = true;
-	for (size_t i = 0; i + 1 < att->count; i += 2) {
-		const struct imap_value *k = &att->items[i], *v = &att->items[i + 1];
-
-		if (k->type != IMAP_ATOM)
-			continue;
-		if (f->want_structure && strcasecmp(k->str, "BODYSTRUCTURE") == 0) {
-			if (f->have_tree)
-				continue;
-			f->tree_err = bodystructure_parse(v, STORE_MAX_PARTS - 1, 32, &f->tree);
-			f->have_tree = f->tree_err == 0;
-			continue;
-		}
-		for (size_t j = 0; j < f->nkeys; j++) {
-			if (f->got[j] || strcasecmp(k->str, f->key[j]) != 0)
-				continue;
-			f->got[j] = true;
-			if (v->type != IMAP_STRING)
-				break; /* NIL: the part is empty or gone */
-			f->val[j] = malloc(v->len + 1);
-			if (!f->val[j]) {
-				f->err = -ENOMEM;
-				return -ENOMEM;
-			}
-			memcpy(f->val[j], v->str, v->len);
-			f->val[j][v->len] = '\0';
-			f->len[j] = v->len;
-			break;
-		}
-	}
-	return 0;
-}
-
-static int item_fetch_job(struct session *s, void *ctx)
-{
-	struct item_fetch *f = ctx;
-	struct imap_cmd cmd;
-	int r;
-
-	r = store_select_valid(s, f->wire, f->uidvalidity);
-	for (int attempt = 0; r == 0 && attempt < 2; attempt++) {
-		if (attempt && (r = store_catch_up(s)) < 0)
-			break;
-		item_fetch_reset(f);
-		imap_cmd_init(&cmd, false);
-		imap_cmd_rawf(&cmd, "UID FETCH %" PRIu32 " (UID %s)", f->uid, f->items);
-		r = session_run(s, &cmd, on_item_fetch, f);
-		imap_cmd_free(&cmd);
-		if (f->found || f->err)
-			break;
-	}
-	if (r == 0 && f->err)
-		r = f->err;
-	if (r == 0 && !f->found) {
-		log_warn("message UID %" PRIu32 ": server sent no data for it", f->uid);
-		r = -EIO; /* expunged meanwhile, or a server answering something else */
-	}
-	return r;
-}
-
-static int item_fetch_run(struct store *st, struct item_fetch *f, uint32_t id)
-{
+	struct items_job j = { .uidvalidity = uidvalidity, .f = f };
 	char *wire = store_mailbox_wire(st, id);
 	int r;
 
 	if (!wire)
 		return -ESTALE;
-	f->wire = wire;
-	r = pool_run(store_pool(st), wire, item_fetch_job, f);
-	f->wire = NULL;
+	j.wire = wire;
+	r = pool_run(store_pool(st), wire, items_job, &j);
 	free(wire);
 	return r;
-}
-
-static void item_fetch_done(struct item_fetch *f)
-{
-	item_fetch_reset(f);
-}
-
-static bool session_has_binary(struct session *s, void *ctx)
-{
-	(void)ctx;
-	return session_has_cap(s, "BINARY");
 }
 
 /* ---- loading a message's structure ---- */
@@ -234,7 +116,7 @@ static int binary_job(struct session *s, void *ctx)
 {
 	struct binary_probe *b = ctx;
 
-	b->has = session_has_binary(s, NULL);
+	b->has = driver_has_binary(s);
 	return 0;
 }
 
@@ -286,10 +168,9 @@ static bool declared_opaque(const struct bs_part *bp)
 	       (strcmp(bp->type, "application") == 0 && strcmp(bp->subtype, "octet-stream") == 0);
 }
 
-static int plan_part(struct item_fetch *f, const struct store_part *sp, bool binary,
+static int plan_part(struct driver_items *f, const struct store_part *sp, bool binary,
 		     struct part_plan *plan)
 {
-	char item[320], key[320];
 	int r = 0;
 
 	plan->whole = plan->head = plan->tail = -1;
@@ -306,33 +187,27 @@ static int plan_part(struct item_fetch *f, const struct store_part *sp, bool bin
 		 */
 		if (sp->cte == MIME_CTE_QP)
 			binary = false;
-		snprintf(item, sizeof(item), "%s[%s]", binary ? "BINARY.PEEK" : "BODY.PEEK",
-			 sp->section);
-		snprintf(key, sizeof(key), "%s[%s]", binary ? "BINARY" : "BODY", sp->section);
-		plan->whole = (int)f->nkeys;
+		plan->whole = driver_items_add(f, binary, sp->section, 0, DRIVER_WHOLE);
 		plan->binary = binary;
-		return item_add(f, item, key);
+		return plan->whole < 0 ? plan->whole : 0;
 	}
 	if (sp->cte == MIME_CTE_BASE64 || plan->sniff) {
-		snprintf(item, sizeof(item), "BODY.PEEK[%s]<0.%u>", sp->section, B64_PROBE_BYTES);
-		snprintf(key, sizeof(key), "BODY[%s]<0>", sp->section);
-		plan->head = (int)f->nkeys;
-		r = item_add(f, item, key);
+		plan->head = r = driver_items_add(f, false, sp->section, 0, B64_PROBE_BYTES);
+		if (r < 0)
+			return r;
 	}
-	if (r == 0 && sp->cte == MIME_CTE_BASE64) {
+	if (sp->cte == MIME_CTE_BASE64) {
 		uint64_t off = sp->encoded_size > B64_PROBE_BYTES ? sp->encoded_size - B64_PROBE_BYTES : 0;
 
-		snprintf(item, sizeof(item), "BODY.PEEK[%s]<%" PRIu64 ".%u>", sp->section, off,
-			 B64_PROBE_BYTES);
-		snprintf(key, sizeof(key), "BODY[%s]<%" PRIu64 ">", sp->section, off);
 		if (off == 0) {
 			plan->tail = plan->head; /* the same bytes */
 			return 0;
 		}
-		plan->tail = (int)f->nkeys;
-		r = item_add(f, item, key);
+		plan->tail = r = driver_items_add(f, false, sp->section, off, B64_PROBE_BYTES);
+		if (r < 0)
+			return r;
 	}
-	return r;
+	return 0;
 }
 
 /* Decodes fetched encoded bytes of a whole part and keeps them. */
@@ -358,47 +233,91 @@ static int keep_decoded(struct store_parts *p, struct store_part *sp, const char
 /* Fetches and keeps, one command for all, the parts no cheaper way could size. */
 static int fetch_whole(struct store *st, struct store_parts *p, bool *need)
 {
-	struct item_fetch *f = calloc(1, sizeof(*f));
-	size_t idx[MAX_ITEMS];
+	struct driver_items *f = calloc(1, sizeof(*f));
+	size_t idx[DRIVER_MAX_ITEMS];
 	int r = 0;
 
 	if (!f)
 		return -ENOMEM;
-	f->uidvalidity = p->uidvalidity;
-	f->uid = p->uid;
+	driver_items_init(f, p->uid);
 	for (size_t i = 0; i < p->n; i++) {
-		char item[320], key[320];
-
 		if (!need[i])
 			continue;
-		if (f->nkeys == MAX_ITEMS || strlen(f->items) + 700 > sizeof(f->items)) {
+		if (!driver_items_room(f)) {
 			/* Plenty in one round trip: the rest go in the next. */
-			r = item_fetch_run(st, f, p->mailbox);
+			r = item_fetch_run(st, f, p->mailbox, p->uidvalidity);
 			for (size_t j = 0; r == 0 && j < f->nkeys; j++)
 				r = keep_decoded(p, &p->parts[idx[j]], f->val[j], f->len[j]);
-			item_fetch_done(f);
-			memset(f, 0, sizeof(*f));
-			f->uidvalidity = p->uidvalidity;
-			f->uid = p->uid;
+			driver_items_clear(f);
+			driver_items_init(f, p->uid);
 			if (r < 0)
 				goto out;
 		}
-		snprintf(item, sizeof(item), "BODY.PEEK[%s]", p->parts[i].section);
-		snprintf(key, sizeof(key), "BODY[%s]", p->parts[i].section);
 		idx[f->nkeys] = i;
-		if (item_add(f, item, key) < 0) {
+		if (driver_items_add(f, false, p->parts[i].section, 0, DRIVER_WHOLE) < 0) {
 			/* Cannot be asked for (a section too long): unreadable, not misread. */
 			p->parts[i].broken = true;
 		}
 	}
 	if (f->nkeys) {
-		r = item_fetch_run(st, f, p->mailbox);
+		r = item_fetch_run(st, f, p->mailbox, p->uidvalidity);
 		for (size_t j = 0; r == 0 && j < f->nkeys; j++)
 			r = keep_decoded(p, &p->parts[idx[j]], f->val[j], f->len[j]);
 	}
 out:
-	item_fetch_done(f);
+	driver_items_clear(f);
 	free(f);
+	return r;
+}
+
+/* Sizes and sniffs parts [first, next) from the answers to their plans in f. */
+static int apply_plans(struct store_parts *p, const struct driver_items *f,
+		       const struct part_plan *plan, bool *need_whole, size_t first, size_t next)
+{
+	int r = 0;
+
+	for (size_t i = first; i < next && r == 0; i++) {
+		struct store_part *sp = &p->parts[i];
+		const struct part_plan *pl = &plan[i];
+		const char *head = pl->head >= 0 ? f->val[pl->head] : NULL;
+		size_t headlen = pl->head >= 0 ? f->len[pl->head] : 0;
+
+		if (pl->whole >= 0 && pl->binary) {
+			enum mime_cte cte = sp->cte;
+
+			sp->cte = MIME_CTE_IDENTITY; /* already decoded: keep as is */
+			r = keep_decoded(p, sp, f->val[pl->whole], f->len[pl->whole]);
+			sp->cte = cte;
+		} else if (pl->whole >= 0) {
+			r = keep_decoded(p, sp, f->val[pl->whole], f->len[pl->whole]);
+		} else if (sp->cte == MIME_CTE_BASE64) {
+			const char *tail = pl->tail >= 0 ? f->val[pl->tail] : NULL;
+			size_t taillen = pl->tail >= 0 ? f->len[pl->tail] : 0;
+
+			if (head && tail &&
+			    b64_layout_probe(head, headlen, tail, taillen, sp->encoded_size,
+					     &sp->layout) == 0) {
+				sp->has_layout = true;
+				sp->size = sp->layout.decoded_size;
+			} else {
+				need_whole[i] = true;
+			}
+		}
+		if (pl->sniff && !need_whole[i]) {
+			char *sniffed = NULL, *dec = NULL;
+			size_t declen = 0;
+
+			if (sp->content)
+				sniffed = mime_sniff(sp->content, sp->size < 4096 ? sp->size : 4096);
+			else if (head && mime_decode(sp->cte, head, headlen, &dec, &declen) == 0)
+				sniffed = mime_sniff(dec, declen);
+			free(dec);
+			if (sniffed) {
+				free(sp->mime_type);
+				sp->mime_type = sniffed;
+			}
+		}
+	}
 	return r;
 }
 
@@ -409,7 +328,7 @@ out:
  */
 static int size_parts(struct store *st, struct store_parts *p)
 {
-	struct item_fetch *f = calloc(1, sizeof(*f));
+	struct driver_items *f = calloc(1, sizeof(*f));
 	struct part_plan *plan = calloc(p->n, sizeof(*plan));
 	bool *need_whole = calloc(p->n, sizeof(*need_whole));
 	struct binary_probe probe = { false };
@@ -434,17 +353,14 @@ static int size_parts(struct store *st, struct store_parts *p)
 	while (next < p->n && r == 0) {
 		size_t first = next;
 
-		memset(f, 0, sizeof(*f));
-		f->uidvalidity = p->uidvalidity;
-		f->uid = p->uid;
+		driver_items_init(f, p->uid);
 		/* Plan as many parts as fit in one command. */
 		for (; next < p->n; next++) {
-			size_t saved = f->nkeys, used = strlen(f->items);
+			size_t saved = f->nkeys;
 
 			r = plan_part(f, &p->parts[next], binary, &plan[next]);
 			if (r == -E2BIG) {
-				f->nkeys = saved;
-				f->items[used] = '\0';
+				driver_items_truncate(f, saved);
 				r = 0;
 				break;
 			}
@@ -456,7 +372,7 @@ static int size_parts(struct store *st, struct store_parts *p)
 			break;
 		}
 		if (f->nkeys)
-			r = item_fetch_run(st, f, p->mailbox);
+			r = item_fetch_run(st, f, p->mailbox, p->uidvalidity);
 		if (r < 0 && r != -ESTALE && binary) {
 			/*
 			 * BINARY refused (NO [UNKNOWN-CTE], [PARSE]) or the server hung up
@@ -467,54 +383,13 @@ static int size_parts(struct store *st, struct store_parts *p)
 				 p->uid, strerror(-r));
 			binary = false;
 			p->binary_ok = false;
-			item_fetch_done(f);
+			driver_items_clear(f);
 			next = first;
 			r = 0;
 			continue;
 		}
-		for (size_t i = first; i < next && r == 0; i++) {
-			struct store_part *sp = &p->parts[i];
-			struct part_plan *pl = &plan[i];
-			const char *head = pl->head >= 0 ? f->val[pl->head] : NULL;
-			size_t headlen = pl->head >= 0 ? f->len[pl->head] : 0;
-
-			if (pl->whole >= 0 && pl->binary) {
-				enum mime_cte cte = sp->cte;
-
-				sp->cte = MIME_CTE_IDENTITY; /* already decoded: keep as is */
-				r = keep_decoded(p, sp, f->val[pl->whole], f->len[pl->whole]);
-				sp->cte = cte;
-			} else if (pl->whole >= 0) {
-				r = keep_decoded(p, sp, f->val[pl->whole], f->len[pl->whole]);
-			} else if (sp->cte == MIME_CTE_BASE64) {
-				const char *tail = pl->tail >= 0 ? f->val[pl->tail] : NULL;
-				size_t taillen = pl->tail >= 0 ? f->len[pl->tail] : 0;
-
-				if (head && tail &&
-				    b64_layout_probe(head, headlen, tail, taillen, sp->encoded_size,
-						     &sp->layout) == 0) {
-					sp->has_layout = true;
-					sp->size = sp->layout.decoded_size;
-				} else {
-					need_whole[i] = true;
-				}
-			}
-			if (pl->sniff && !need_whole[i]) {
-				char *sniffed = NULL, *dec = NULL;
-				size_t declen = 0;
-
-				if (sp->content)
-					sniffed = mime_sniff(sp->content, sp->size < 4096 ? sp->size : 4096);
-				else if (head && mime_decode(sp->cte, head, headlen, &dec, &declen) == 0)
-					sniffed = mime_sniff(dec, declen);
-				free(dec);
-				if (sniffed) {
-					free(sp->mime_type);
-					sp->mime_type = sniffed;
-				}
-			}
-		}
-		item_fetch_done(f);
+		r = apply_plans(p, f, plan, need_whole, first, next);
+		driver_items_clear(f);
 	}
 	if (r == 0)
 		r = fetch_whole(st, p, need_whole);
@@ -532,7 +407,7 @@ static int size_parts(struct store *st, struct store_parts *p)
 	}
 out:
 	if (f)
-		item_fetch_done(f);
+		driver_items_clear(f);
 	free(f);
 	free(plan);
 	free(need_whole);
@@ -765,18 +640,18 @@ static void log_structure(uint32_t uid, const struct bs_tree *tree, int err)
 static int load_parts(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
 		      int64_t date, struct store_parts **out)
 {
-	struct item_fetch *f = calloc(1, sizeof(*f));
+	struct driver_items *f = calloc(1, sizeof(*f));
 	const struct bs_tree *tree;
 	char *header;
 	int r;
 
 	if (!f)
 		return -ENOMEM;
-	f->uidvalidity = uidvalidity;
-	f->uid = uid;
+	driver_items_init(f, uid);
 	f->want_structure = true;
-	item_add(f, "BODYSTRUCTURE BODY.PEEK[HEADER]", "BODY[HEADER]");
-	r = item_fetch_run(st, f, id);
+	f->max_parts = STORE_MAX_PARTS - 1;
+	driver_items_add(f, false, "HEADER", 0, DRIVER_WHOLE);
+	r = item_fetch_run(st, f, id, uidvalidity);
 	if (r < 0)
 		goto out;
 	header = take_header(uid, &f->val[0], f->len[0]);
@@ -788,7 +663,7 @@ static int load_parts(struct store *st, uint32_t id, uint32_t uidvalidity, uint3
 	log_structure(uid, tree, f->tree_err);
 	r = parts_from_structure(st, id, uidvalidity, uid, date, header, f->len[0], tree, out);
 out:
-	item_fetch_done(f);
+	driver_items_clear(f);
 	free(f);
 	return r;
 }
@@ -796,131 +671,20 @@ out:
 /* ---- loading the structures of messages read one after another ---- */
 
 /* Messages whose structures one command asks for. */
-#define BATCH_MESSAGES 64
-
-struct batch_msg {
-	struct store_msg msg;
-	bool found;           /* both items answered */
-	bool got_header;      /* BODY[HEADER] answered (header stays NULL if NIL or refused) */
-	bool header_refused;  /* larger than MAX_HEADER: not copied */
-	char *header;
-	size_t header_len;
-	bool have_tree;
-	int tree_err;
-	struct bs_tree tree;
-};
+#define BATCH_MESSAGES DRIVER_BATCH_MESSAGES
 
 struct structure_batch {
 	const char *wire;
 	uint32_t uidvalidity;
-	struct batch_msg m[BATCH_MESSAGES];
-	size_t n;
-	int err;
+	struct store_msg msg[BATCH_MESSAGES];
+	struct driver_structures d;
 };
-
-static void batch_reset(struct structure_batch *b)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		struct batch_msg *bm = &b->m[i];
-
-		free(bm->header);
-		bm->header = NULL;
-		bm->header_len = 0;
-		if (bm->have_tree)
-			bodystructure_free(&bm->tree);
-		bm->have_tree = false;
-		bm->tree_err = 0;
-		bm->found = false;
-		bm->got_header = false;
-		bm->header_refused = false;
-	}
-	b->err = 0;
-}
-
-static struct batch_msg *batch_find(struct structure_batch *b, uint64_t uid)
-{
-	size_t lo = 0, hi = b->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (b->m[mid].msg.uid == uid)
-			return &b->m[mid];
-		if (b->m[mid].msg.uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-static int on_batch_fetch(void *ctx, const struct imap_response *r)
-{
-	struct structure_batch *b = ctx;
-	const struct imap_value *att = imap_list_item(&r->args, 0);
-	struct batch_msg *bm;
-	uint64_t uid;
-
-	if (strcmp(r->name, "FETCH") != 0 || !att || att->type != IMAP_LIST)
-		return 0;
-	if (!imap_value_number(imap_list_lookup(att, "UID"), &uid))
-		return 0;
-	bm = batch_find(b, uid);
-	if (!bm || bm->found)
-		return 0; /* not asked for, or said twice: the first answer stands */
-	/* A server may answer the items of one message in several FETCH responses. */
-	for (size_t i = 0; i + 1 < att->count; i += 2) {
-		const struct imap_value *k = &att->items[i], *v = &att->items[i + 1];
-
-		if (k->type != IMAP_ATOM)
-			continue;
-		if (strcasecmp(k->str, "BODYSTRUCTURE") == 0 && !bm->have_tree && !bm->tree_err) {
-			bm->tree_err = bodystructure_parse(v, STORE_MAX_PARTS - 1, 32, &bm->tree);
-			bm->have_tree = bm->tree_err == 0;
-		} else if (strcasecmp(k->str, "BODY[HEADER]") == 0 && !bm->got_header) {
-			bm->got_header = true;
-			if (v->type != IMAP_STRING)
-				continue;
-			if (v->len > MAX_HEADER) {
-				/* Not copied: loading the message alone refuses it. */
-				bm->header_refused = true;
-				continue;
-			}
-			bm->header = malloc(v->len + 1);
-			if (!bm->header) {
-				b->err = -ENOMEM;
-				return -ENOMEM;
-			}
-			memcpy(bm->header, v->str, v->len);
-			bm->header[v->len] = '\0';
-			bm->header_len = v->len;
-		}
-	}
-	/* Until both items came, the message counts as unanswered (loaded on its own). */
-	bm->found = (bm->have_tree || bm->tree_err) && bm->got_header;
-	return 0;
-}
 
 static int batch_job(struct session *s, void *ctx)
 {
 	struct structure_batch *b = ctx;
-	uint32_t uids[BATCH_MESSAGES];
-	struct imap_cmd cmd;
-	int r;
 
-	batch_reset(b);
-	r = store_select_valid(s, b->wire, b->uidvalidity);
-	if (r < 0)
-		return r;
-	imap_cmd_init(&cmd, false);
-	for (size_t i = 0; i < b->n; i++)
-		uids[i] = b->m[i].msg.uid;
-	imap_cmd_raw(&cmd, "UID FETCH ");
-	imap_cmd_uid_set(&cmd, uids, b->n);
-	imap_cmd_raw(&cmd, " (UID BODYSTRUCTURE BODY.PEEK[HEADER])");
-	r = session_run(s, &cmd, on_batch_fetch, b);
-	imap_cmd_free(&cmd);
-	return r == 0 ? b->err : r;
+	return driver_fetch_structures(s, b->wire, b->uidvalidity, &b->d);
 }
 
 /*
@@ -946,10 +710,15 @@ static int load_batch(struct store *st, uint32_t id, uint32_t uidvalidity, uint3
 		r = n < 0 ? (int)n : -ENOENT;
 		goto out;
 	}
+	b->d.max_header = MAX_HEADER;
+	b->d.max_parts = STORE_MAX_PARTS - 1;
 	pthread_mutex_lock(&c->lock);
-	for (ssize_t i = 0; i < n; i++)
-		if (i == 0 || !cache_find(c, id, uidvalidity, next[i].uid))
-			b->m[b->n++].msg = next[i];
+	for (ssize_t i = 0; i < n; i++) {
+		if (i == 0 || !cache_find(c, id, uidvalidity, next[i].uid)) {
+			b->msg[b->d.n] = next[i];
+			b->d.m[b->d.n++].uid = next[i].uid;
+		}
+	}
 	pthread_mutex_unlock(&c->lock);
 	b->uidvalidity = uidvalidity;
 	b->wire = store_mailbox_wire(st, id);
@@ -958,21 +727,21 @@ static int load_batch(struct store *st, uint32_t id, uint32_t uidvalidity, uint3
 		goto out;
 	}
 	r = pool_run(store_pool(st), b->wire, batch_job, b);
-	for (size_t i = 0; i < b->n && r == 0; i++) {
-		struct batch_msg *bm = &b->m[i];
+	for (size_t i = 0; i < b->d.n && r == 0; i++) {
+		struct driver_structure *bm = &b->d.m[i];
 		struct store_parts *p;
 		char *header;
 
 		if (!bm->found || bm->header_refused)
 			continue;
-		header = take_header(bm->msg.uid, &bm->header, bm->header_len);
+		header = take_header(bm->uid, &bm->header, bm->header_len);
 		if (!header)
 			continue; /* refused, or out of memory: loading it alone says which */
-		log_structure(bm->msg.uid, bm->have_tree ? &bm->tree : NULL, bm->tree_err);
-		if (parts_from_structure(st, id, uidvalidity, bm->msg.uid, bm->msg.date, header,
+		log_structure(bm->uid, bm->have_tree ? &bm->tree : NULL, bm->tree_err);
+		if (parts_from_structure(st, id, uidvalidity, bm->uid, b->msg[i].date, header,
 					 bm->header_len, bm->have_tree ? &bm->tree : NULL, &p) < 0)
 			continue;
-		if (bm->msg.uid == uid) {
+		if (bm->uid == uid) {
 			*out = p;
 			continue;
 		}
@@ -984,7 +753,7 @@ static int load_batch(struct store *st, uint32_t id, uint32_t uidvalidity, uint3
 	if (r == 0 && !*out)
 		r = -ENOENT;
 out:
-	batch_reset(b);
+	driver_structures_clear(&b->d);
 	free((char *)b->wire);
 	free(b);
 	return r;
@@ -1121,38 +890,27 @@ static void copy_out(const char *src, size_t srclen, uint64_t off, size_t len, c
 	*got = (ssize_t)len;
 }
 
-/* Fetches one item and copies what it answers (from skip on) into buf. */
-static ssize_t fetch_one(struct store *st, struct store_parts *p, const char *item,
-			 const char *key, size_t skip, size_t len, char *buf, enum mime_cte decode)
+/* Fetches one range of a section (decoded by the server when binary) into buf. */
+static ssize_t fetch_one(struct store *st, struct store_parts *p, bool binary,
+			 const char *section, uint64_t off, size_t len, char *buf)
 {
-	struct item_fetch *f = calloc(1, sizeof(*f));
+	struct driver_items *f = calloc(1, sizeof(*f));
 	ssize_t got = 0;
 	int r;
 
 	if (!f)
 		return -ENOMEM;
-	f->uidvalidity = p->uidvalidity;
-	f->uid = p->uid;
-	item_add(f, item, key);
-	r = item_fetch_run(st, f, p->mailbox);
+	driver_items_init(f, p->uid);
+	r = driver_items_add(f, binary, section, off, len);
+	if (r >= 0)
+		r = item_fetch_run(st, f, p->mailbox, p->uidvalidity);
 	if (r == 0 && !f->val[0]) {
-		log_error("message UID %" PRIu32 ": server answered no %s", p->uid, key);
+		log_error("message UID %" PRIu32 ": server answered no %s", p->uid, f->key[0]);
 		r = -EIO;
 	}
-	if (r == 0) {
-		char *dec = NULL;
-		size_t declen;
-
-		if (decode == MIME_CTE_IDENTITY) {
-			copy_out(f->val[0], f->len[0], skip, len, buf, &got);
-		} else if (mime_decode(decode, f->val[0], f->len[0], &dec, &declen) == 0) {
-			copy_out(dec, declen, skip, len, buf, &got);
-			free(dec);
-		} else {
-			r = -ENOMEM;
-		}
-	}
-	item_fetch_done(f);
+	if (r == 0)
+		copy_out(f->val[0], f->len[0], 0, len, buf, &got);
+	driver_items_clear(f);
 	free(f);
 	return r < 0 ? r : got;
 }
@@ -1185,20 +943,20 @@ static bool layout_range_ok(const struct b64_layout *l, uint64_t enc_off, const 
 }
 
 static ssize_t fetch_base64_range(struct store *st, struct store_parts *p, struct store_part *sp,
-				  const char *item, const char *key, uint64_t enc_off,
-				  uint32_t skip, size_t len, char *buf)
+				  uint64_t enc_off, uint64_t enc_len, uint32_t skip, size_t len,
+				  char *buf)
 {
-	struct item_fetch *f = calloc(1, sizeof(*f));
+	struct driver_items *f = calloc(1, sizeof(*f));
 	ssize_t got = 0;
 	bool fits;
 	int r;
 
 	if (!f)
 		return -ENOMEM;
-	f->uidvalidity = p->uidvalidity;
-	f->uid = p->uid;
-	item_add(f, item, key);
-	r = item_fetch_run(st, f, p->mailbox);
+	driver_items_init(f, p->uid);
+	r = driver_items_add(f, false, sp->section, enc_off, enc_len);
+	if (r >= 0)
+		r = item_fetch_run(st, f, p->mailbox, p->uidvalidity);
 	if (r == 0 && !f->val[0])
 		r = -EIO;
 	if (r < 0)
@@ -1221,7 +979,7 @@ static ssize_t fetch_base64_range(struct store *st, struct store_parts *p, struc
 		r = -EAGAIN; /* the caller falls back to the whole part */
 	}
 out:
-	item_fetch_done(f);
+	driver_items_clear(f);
 	free(f);
 	return r < 0 ? r : got;
 }
@@ -1230,7 +988,6 @@ static ssize_t read_base64(struct store *st, struct store_parts *p, struct store
 			   uint64_t off, size_t len, char *buf)
 {
 	struct binary_probe probe = { false };
-	char item[320], key[320];
 	uint64_t enc_off, enc_len;
 	uint32_t skip;
 	bool try_binary;
@@ -1240,9 +997,7 @@ static ssize_t read_base64(struct store *st, struct store_parts *p, struct store
 	try_binary = p->binary_ok;
 	pthread_mutex_unlock(&p->lock);
 	if (try_binary && pool_run(store_pool(st), NULL, binary_job, &probe) == 0 && probe.has) {
-		snprintf(item, sizeof(item), "BINARY.PEEK[%s]<%" PRIu64 ".%zu>", sp->section, off, len);
-		snprintf(key, sizeof(key), "BINARY[%s]<%" PRIu64 ">", sp->section, off);
-		got = fetch_one(st, p, item, key, 0, len, buf, MIME_CTE_IDENTITY);
+		got = fetch_one(st, p, true, sp->section, off, len, buf);
 		if (got >= 0 && (got == (ssize_t)len || off + (uint64_t)got == sp->size))
 			return got;
 		/*
@@ -1257,27 +1012,21 @@ static ssize_t read_base64(struct store *st, struct store_parts *p, struct store
 		pthread_mutex_unlock(&p->lock);
 	}
 	b64_layout_map(&sp->layout, off, len, &enc_off, &enc_len, &skip);
-	snprintf(item, sizeof(item), "BODY.PEEK[%s]<%" PRIu64 ".%" PRIu64 ">", sp->section, enc_off,
-		 enc_len);
-	snprintf(key, sizeof(key), "BODY[%s]<%" PRIu64 ">", sp->section, enc_off);
-	return fetch_base64_range(st, p, sp, item, key, enc_off, skip, len, buf);
+	return fetch_base64_range(st, p, sp, enc_off, enc_len, skip, len, buf);
 }
 
 /* A part without random access whose kept copy was dropped: fetch it whole again. */
 static int refetch_whole(struct store *st, struct store_parts *p, struct store_part *sp)
 {
-	char item[320], key[320];
-	struct item_fetch *f = calloc(1, sizeof(*f));
+	struct driver_items *f = calloc(1, sizeof(*f));
 	int r;
 
 	if (!f)
 		return -ENOMEM;
-	f->uidvalidity = p->uidvalidity;
-	f->uid = p->uid;
-	snprintf(item, sizeof(item), "BODY.PEEK[%s]", sp->section);
-	snprintf(key, sizeof(key), "BODY[%s]", sp->section);
-	item_add(f, item, key);
-	r = item_fetch_run(st, f, p->mailbox);
+	driver_items_init(f, p->uid);
+	r = driver_items_add(f, false, sp->section, 0, DRIVER_WHOLE);
+	if (r >= 0)
+		r = item_fetch_run(st, f, p->mailbox, p->uidvalidity);
 	if (r == 0) {
 		char *dec = NULL;
 		size_t declen = 0;
@@ -1301,7 +1050,7 @@ static int refetch_whole(struct store *st, struct store_parts *p, struct store_p
 		}
 		free(dec);
 	}
-	item_fetch_done(f);
+	driver_items_clear(f);
 	free(f);
 	return r;
 }
@@ -1310,7 +1059,6 @@ ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uin
 			size_t len, char *buf)
 {
 	struct store_part *sp;
-	char item[320], key[320];
 	bool has_layout;
 	ssize_t got;
 	int r;
@@ -1341,9 +1089,7 @@ ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uin
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (sp->kind == PART_MESSAGE || sp->cte == MIME_CTE_IDENTITY || sp->cte == MIME_CTE_UNKNOWN) {
-		snprintf(item, sizeof(item), "BODY.PEEK[%s]<%" PRIu64 ".%zu>", sp->section, off, len);
-		snprintf(key, sizeof(key), "BODY[%s]<%" PRIu64 ">", sp->section, off);
-		return fetch_one(st, p, item, key, 0, len, buf, MIME_CTE_IDENTITY);
+		return fetch_one(st, p, false, sp->section, off, len, buf);
 	}
 	pthread_mutex_lock(&p->lock);
 	has_layout = sp->has_layout;

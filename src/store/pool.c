@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "util/clock.h"
 #include "util/cancel.h"
 
 #define BACKOFF_MIN_MS 250
@@ -30,14 +31,6 @@ struct pool {
 	unsigned down_fails;
 	uint64_t bytes_in_closed;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct pool *pool_alloc(const struct session_config *cfg, unsigned size)
 {
@@ -162,7 +155,7 @@ static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 		int64_t wait = (int64_t)BACKOFF_MIN_MS << (p->down_fails < 5 ? p->down_fails : 5);
 
 		p->down_fails++;
-		p->down_until_ms = now_ms() + (wait < BACKOFF_MAX_MS ? wait : BACKOFF_MAX_MS);
+		p->down_until_ms = monotonic_ms() + (wait < BACKOFF_MAX_MS ? wait : BACKOFF_MAX_MS);
 		pthread_mutex_unlock(&p->lock);
 		log_error("cannot reconnect: %s", err);
 		return -EIO;
@@ -202,7 +195,7 @@ static int acquire(struct pool *p, const char *prefer, struct slot **out, bool *
 			return -EINTR;
 		}
 	}
-	if (now_ms() < p->down_until_ms) {
+	if (monotonic_ms() < p->down_until_ms) {
 		/*
 		 * The free slot stays free: wake the other waiters too, or with
 		 * no slot busy nobody would (each release wakes only one).

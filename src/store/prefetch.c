@@ -10,13 +10,12 @@
 #include <strings.h>
 #include <time.h>
 
-#include "imap/command.h"
-#include "imap/parser.h"
+#include "driver/fetch.h"
 #include "log.h"
 #include "util/cancel.h"
 #include "store/pool.h"
 #include "store/body_cache.h"
-#include "store/store.h"
+#include "store/store_internal.h"
 
 #define STREAMS 8
 
@@ -121,35 +120,23 @@ struct batch_fetch {
 	size_t ndisk;
 };
 
-static int on_batch_fetch(void *ctx, const struct imap_response *r)
+static void on_body(void *ctx, uint32_t uid, const char *val, size_t len)
 {
 	struct batch_fetch *bf = ctx;
 	struct prefetch *pf = bf->pf;
-	const struct imap_value *att = imap_list_item(&r->args, 0);
-	const struct imap_value *val = NULL;
 	struct held *h;
-	uint64_t uid;
 	char *body;
 	bool kept = false;
 
-	if (strcmp(r->name, "FETCH") != 0 || !att || att->type != IMAP_LIST)
-		return 0;
-	if (!imap_value_number(imap_list_lookup(att, "UID"), &uid) || uid > UINT32_MAX)
-		return 0;
-	for (size_t i = 0; i + 1 < att->count; i += 2)
-		if (att->items[i].type == IMAP_ATOM && strcasecmp(att->items[i].str, "BODY[]") == 0)
-			val = &att->items[i + 1];
-	if (!val || val->type != IMAP_STRING)
-		return 0;
 	/* Copied before taking the lock: readers wait on it. */
-	body = malloc(val->len ? val->len : 1);
+	body = malloc(len ? len : 1);
 	if (!body)
-		return 0;
-	memcpy(body, val->str, val->len);
+		return;
+	memcpy(body, val, len);
 	pthread_mutex_lock(&pf->lock);
-	h = find_held(pf, bf->b->mailbox, bf->b->uidvalidity, (uint32_t)uid, NULL);
+	h = find_held(pf, bf->b->mailbox, bf->b->uidvalidity, uid, NULL);
 	/* Only what was asked, once, and exactly the size the listing gave. */
-	if (h && h->in_flight && !h->body && val->len == h->size) {
+	if (h && h->in_flight && !h->body && len == h->size) {
 		h->body = body;
 		body = NULL;
 		h->in_flight = false;
@@ -160,35 +147,22 @@ static int on_batch_fetch(void *ctx, const struct imap_response *r)
 	free(body);
 	/* For the disk cache: written after the fetch, not while the connection waits. */
 	if (kept && store_body_cache(pf->st) && bf->ndisk < PREFETCH_BATCH) {
-		char *copy = malloc(val->len ? val->len : 1);
+		char *copy = malloc(len ? len : 1);
 
 		if (copy) {
-			memcpy(copy, val->str, val->len);
-			bf->disk[bf->ndisk++] = (struct body_cache_item){ .uid = (uint32_t)uid,
-									  .body = copy,
-									  .len = val->len };
+			memcpy(copy, val, len);
+			bf->disk[bf->ndisk++] = (struct body_cache_item){ .uid = uid, .body = copy,
+									  .len = len };
 		}
 	}
-	return 0;
 }
 
 static int batch_job(struct session *s, void *ctx)
 {
 	struct batch_fetch *bf = ctx;
 	struct batch *b = bf->b;
-	struct imap_cmd cmd;
-	int r;
 
-	r = store_select_valid(s, b->wire, b->uidvalidity);
-	if (r < 0)
-		return r;
-	imap_cmd_init(&cmd, false);
-	imap_cmd_raw(&cmd, "UID FETCH ");
-	imap_cmd_uid_set(&cmd, b->uids, b->n);
-	imap_cmd_raw(&cmd, " (UID BODY.PEEK[])");
-	r = session_run(s, &cmd, on_batch_fetch, bf);
-	imap_cmd_free(&cmd);
-	return r;
+	return driver_fetch_bodies(s, b->wire, b->uidvalidity, b->uids, b->n, on_body, bf);
 }
 
 /* Whatever of b did not arrive is dropped: its readers fetch it themselves. */

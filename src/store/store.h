@@ -61,9 +61,11 @@ int store_mailbox_exists(struct store *st, uint32_t id, bool *selectable);
 int store_refresh_mailboxes(struct store *st, bool force);
 
 /*
- * What a relisting found gone or changed, told after it and outside the
- * store's locks, by whichever thread relisted (a FUSE operation among them,
- * so these must not wait for the kernel): a mailbox name gone from dir
+ * What a relisting found gone or changed, told after it by whichever thread
+ * relisted (a FUSE operation among them), outside st->lock and list_lock but
+ * possibly while a mailbox's refresh_lock is held (a mailbox relisting may
+ * ask the tree again): so these must only queue work, never wait for the
+ * kernel nor call into the store. They tell: a mailbox name gone from dir
  * (deleted, renamed away), a message gone from mailbox dir (expunged, or its
  * UIDVALIDITY ended), and each directory whose listing changed. Set once,
  * before the mount serves.
@@ -192,55 +194,5 @@ struct store_mailbox_ref {
 int store_mailbox_refs(struct store *st, struct store_mailbox_ref **out, size_t *n);
 void store_mailbox_refs_free(struct store_mailbox_ref *r, size_t n);
 int store_mailbox_by_wire(struct store *st, const char *wire, uint32_t *id);
-/* The UIDs of mailbox id as last listed, without asking the server. */
-int store_cached_uids(struct store *st, uint32_t id, uint32_t **uids, size_t *n,
-		      uint32_t *uidvalidity);
-
-/* For the store's own modules (parts.c, changes.c, prefetch.c). */
-struct pool;
-/*
- * Makes wire the session's selected mailbox (EXAMINE), as of uidvalidity:
- * -ESTALE if the mailbox now has another (deleted and created again).
- */
-int store_select_valid(struct session *s, const char *wire, uint32_t uidvalidity);
-/*
- * A session that has had a mailbox selected for a while sees the messages
- * another client added only once the server has told it (EXISTS), so a UID
- * FETCH of one listed on another session may answer nothing: NOOP lets the
- * server tell. Call it when a fetch found nothing, then fetch once more.
- */
-int store_catch_up(struct session *s);
-struct parts_cache;
-struct pool *store_pool(struct store *st);
-struct parts_cache *store_parts_cache(struct store *st);
-struct body_cache;
-/* NULL when there is no disk cache. */
-struct body_cache *store_body_cache(struct store *st);
-/*
- * Up to max messages of mailbox id with UIDs above after, as last listed
- * (without asking the server); -ESTALE if its UIDVALIDITY is not uidvalidity.
- */
-ssize_t store_next_messages(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t after,
-			    struct store_msg *out, size_t max);
-/* The mailbox's wire name, newly allocated, or NULL if it is gone (or ENOMEM). */
-char *store_mailbox_wire(struct store *st, uint32_t id);
-/* The hierarchy delimiter under mailbox id ('\0' if flat or unknown). */
-char store_delimiter(struct store *st, uint32_t id);
-/* The \Trash mailbox, else a top-level "Trash" in any case, as last listed; 0 if none. */
-uint32_t store_find_trash(struct store *st);
-/* After a refusal without a telling code: whether mailbox id is gone now (one LIST). */
-bool store_gone_now(struct store *st, uint32_t id);
-/* The UIDVALIDITY mailbox id was last listed with, 0 if none (no server asked). */
-uint32_t store_known_uidvalidity(struct store *st, uint32_t id);
-/* After a change that moves or frees quota: the next df asks the server. */
-void store_quota_stale(struct store *st);
-/* Message uid of id (as of uidvalidity) left through the mount: its body leaves the disk cache. */
-void store_forget_body(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid);
-/* Marks a mailbox's listing stale, so the next look asks the server. */
-void store_listing_stale(struct store *st, uint32_t id);
-/* Sets the flags of a listed message after a STORE. */
-void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const char *flags);
-/* After a RENAME: rewrites wire names from old on (children too), keeping ids. */
-void store_mailbox_renamed(struct store *st, const char *old_wire, const char *new_wire);
 
 #endif

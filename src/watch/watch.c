@@ -10,7 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "driver/mailbox.h"
+#include "driver/notify.h"
 #include "log.h"
+#include "util/clock.h"
 
 /* Servers may drop an IDLE after 30 minutes (RFC 2177): renew well before. */
 #define IDLE_RENEW_MS (25 * 60 * 1000)
@@ -37,14 +40,6 @@ struct watch {
 	bool overflow; /* too many to track one by one: look at everything */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool stopping(struct watch *w)
 {
 	return atomic_load(&w->stop);
@@ -66,27 +61,26 @@ static void note_mailbox(struct watch *w, uint32_t id, bool full)
 	w->pending_full[w->npending++] = full;
 }
 
-static int on_event(void *ctx, const struct imap_response *r)
+static void on_event(void *ctx, const struct driver_event *e)
 {
 	struct watch *w = ctx;
 	uint32_t id;
 
-	if (strcmp(r->name, "STATUS") == 0) {
-		const char *wire = imap_value_text(imap_list_item(&r->args, 0));
-
-		if (wire && store_mailbox_by_wire(w->st, wire, &id) == 0)
+	switch (e->kind) {
+	case DRIVER_EVENT_STATUS:
+		if (store_mailbox_by_wire(w->st, e->wire, &id) == 0)
 			note_mailbox(w, id, false);
-	} else if (strcmp(r->name, "LIST") == 0) {
+		break;
+	case DRIVER_EVENT_TREE:
 		w->tree_changed = true;
-	} else if (w->selected && (strcmp(r->name, "EXISTS") == 0 ||
-				   strcmp(r->name, "EXPUNGE") == 0 ||
-				   strcmp(r->name, "VANISHED") == 0)) {
-		note_mailbox(w, w->selected, false);
-	} else if (w->selected && strcmp(r->name, "FETCH") == 0) {
-		/* A flag changed: the counters do not show it, so the listing is refetched. */
-		note_mailbox(w, w->selected, true);
+		break;
+	case DRIVER_EVENT_MESSAGES:
+	case DRIVER_EVENT_FLAGS:
+		/* A flag change does not move the counters: the listing is fetched whole. */
+		if (w->selected)
+			note_mailbox(w, w->selected, e->kind == DRIVER_EVENT_FLAGS);
+		break;
 	}
-	return 0;
 }
 
 /* Relists mailbox id; the store's sink tells the kernel which names went. */
@@ -168,19 +162,7 @@ static int tick(void *ctx)
 	used = store_last_used(w->st);
 	if (used && used != w->selected)
 		return 1; /* follow the user to the mailbox now in use */
-	return !w->notify && now_ms() >= w->next_poll_ms;
-}
-
-static int run_simple(struct session *s, const char *text)
-{
-	struct imap_cmd c;
-	int r;
-
-	imap_cmd_init(&c, false);
-	imap_cmd_raw(&c, text);
-	r = session_run(s, &c, NULL, NULL);
-	imap_cmd_free(&c);
-	return r;
+	return !w->notify && monotonic_ms() >= w->next_poll_ms;
 }
 
 /* Without NOTIFY: STATUS of every mailbox a user has looked at, and the tree. */
@@ -195,11 +177,11 @@ static int poll_others(struct watch *w)
 	if (store_mailbox_refs(w->st, &refs, &n) < 0)
 		return 0;
 	for (size_t i = 0; i < n && r >= 0 && !stopping(w); i++) {
-		struct session_status p;
+		struct driver_status p;
 
 		if (!refs[i].listed || refs[i].id == w->selected)
 			continue;
-		r = session_status(w->s, refs[i].wire, &p);
+		r = driver_status(w->s, refs[i].wire, &p);
 		if (r == -EIO && !session_alive(w->s))
 			break;
 		if (r == 0 && (p.uidvalidity != refs[i].uidvalidity || p.uidnext != refs[i].uidnext ||
@@ -209,7 +191,7 @@ static int poll_others(struct watch *w)
 	}
 	store_mailbox_refs_free(refs, n);
 	handle_pending(w);
-	w->next_poll_ms = now_ms() + (int64_t)w->opts.poll_interval_s * 1000;
+	w->next_poll_ms = monotonic_ms() + (int64_t)w->opts.poll_interval_s * 1000;
 	return r;
 }
 
@@ -280,17 +262,14 @@ static void *watch_main(void *arg)
 			}
 			backoff = 500;
 			w->selected = 0;
-			w->notify = session_has_cap(w->s, "NOTIFY") &&
-				    run_simple(w->s, "NOTIFY SET (selected (MessageNew MessageExpunge "
-						     "FlagChange)) (personal (MessageNew MessageExpunge "
-						     "MailboxName))") == 0;
-			if (!session_has_cap(w->s, "IDLE")) {
+			w->notify = driver_notify_set(w->s);
+			if (!driver_has_idle(w->s)) {
 				log_warn("watcher: server has no IDLE; polling every %u s",
 					 w->opts.poll_interval_s);
 			}
 			log_info("watcher: %s", w->notify ? "NOTIFY on every mailbox"
 							  : "IDLE on the mailbox in use, STATUS polls");
-			w->next_poll_ms = now_ms() + (int64_t)w->opts.poll_interval_s * 1000;
+			w->next_poll_ms = monotonic_ms() + (int64_t)w->opts.poll_interval_s * 1000;
 			/*
 			 * With NOTIFY every listing is kept current by what we hear; with
 			 * IDLE alone only one mailbox is, so the short lifetimes stay.
@@ -303,15 +282,15 @@ static void *watch_main(void *arg)
 			handle_pending(w);
 		}
 		r = follow_mailbox(w);
-		if (r == 0 && session_has_cap(w->s, "IDLE"))
-			r = session_idle(w->s, on_event, tick, w, IDLE_RENEW_MS);
+		if (r == 0 && driver_has_idle(w->s))
+			r = driver_idle(w->s, on_event, tick, w, IDLE_RENEW_MS);
 		else if (r == 0) {
 			sleep_ms(w, 1000);
-			r = run_simple(w->s, "NOOP");
+			r = driver_catch_up(w->s);
 		}
 		if (r == 0)
 			handle_pending(w);
-		if (r == 0 && !w->notify && now_ms() >= w->next_poll_ms)
+		if (r == 0 && !w->notify && monotonic_ms() >= w->next_poll_ms)
 			r = poll_others(w);
 		if (r == -EIO || (w->s && !session_alive(w->s))) {
 			log_warn("watcher: connection lost (%s); reconnecting",

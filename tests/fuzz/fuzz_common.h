@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Shared helpers of the libFuzzer harnesses under tests/fuzz/ (built by
- * tests/fuzz/run, not by meson).
+ * Shared helpers of the libFuzzer harnesses under tests/fuzz/ (built by meson
+ * with -Dfuzz=true, see tests/fuzz/meson.build; tests/fuzz/run runs them).
  *
  * FUZZ_CHECK() states a property the code under test promises in its header;
  * when it fails the harness prints what and where and aborts, so libFuzzer

@@ -26,49 +26,35 @@
 #include "imap/datetime.h"
 #include "imap/parser.h"
 #include "imap/uid_set.h"
+#include "util/buf.h"
 
 #include "fuzz_common.h"
 
 #define CONFIG_BYTES 9
 
-/* ---- A byte buffer for the canonical dump of responses ------------------ */
+/* ---- The canonical dump of responses, in a struct buf ------------------- */
 
-struct buf {
-	char *s;
-	size_t len, cap;
-};
-
-static void buf_put(struct buf *b, const void *p, size_t n)
+/* Out of memory is no finding about the parser, but nothing can go on. */
+static void dump_put(struct buf *b, const void *p, size_t n)
 {
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		b->s = realloc(b->s, cap);
-		if (!b->s)
-			abort();
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->s + b->len, p, n);
-	b->len += n;
+	if (buf_append(b, p, n) < 0)
+		abort();
 }
 
-static void buf_u64(struct buf *b, uint64_t v)
+static void dump_u64(struct buf *b, uint64_t v)
 {
-	buf_put(b, &v, sizeof(v));
+	dump_put(b, &v, sizeof(v));
 }
 
 /* Length-prefixed so that no two different dumps look alike; NULL is distinct. */
-static void buf_str(struct buf *b, const char *s, size_t n)
+static void dump_str(struct buf *b, const char *s, size_t n)
 {
 	if (!s) {
-		buf_u64(b, UINT64_MAX);
+		dump_u64(b, UINT64_MAX);
 		return;
 	}
-	buf_u64(b, n);
-	buf_put(b, s, n);
+	dump_u64(b, n);
+	dump_put(b, s, n);
 }
 
 /* ---- Checks and helper calls on values ---------------------------------- */
@@ -126,7 +112,7 @@ static uint64_t walk_value(const struct imap_value *v, unsigned depth, struct bu
 	char lower[256];
 
 	FUZZ_CHECK(depth < 100000, "absurd nesting");
-	buf_u64(dump, v->type);
+	dump_u64(dump, v->type);
 	switch (v->type) {
 	case IMAP_NIL:
 		FUZZ_CHECK(!v->str, "NIL with a string");
@@ -148,12 +134,12 @@ static uint64_t walk_value(const struct imap_value *v, unsigned depth, struct bu
 		}
 		FUZZ_CHECK(ok && n == v->num, "bad NUMBER \"%s\" num %" PRIu64,
 			   fuzz_show(v->str, v->len), v->num);
-		buf_u64(dump, v->num);
+		dump_u64(dump, v->num);
 		break;
 	}
 	case IMAP_STRING:
 		FUZZ_CHECK(v->str && v->str[v->len] == '\0', "STRING not NUL-terminated");
-		buf_u64(dump, v->literal8);
+		dump_u64(dump, v->literal8);
 		check_datetime(v->str, v->len);
 		break;
 	case IMAP_LIST:
@@ -167,7 +153,7 @@ static uint64_t walk_value(const struct imap_value *v, unsigned depth, struct bu
 
 	if (v->type == IMAP_ATOM || v->type == IMAP_NUMBER || v->type == IMAP_STRING) {
 		FUZZ_CHECK(text == v->str, "imap_value_text() is not the value's text");
-		buf_str(dump, v->str, v->len);
+		dump_str(dump, v->str, v->len);
 		bytes += v->len;
 	}
 	if (v->type == IMAP_ATOM || v->type == IMAP_NUMBER) {
@@ -191,7 +177,7 @@ static uint64_t walk_value(const struct imap_value *v, unsigned depth, struct bu
 		FUZZ_CHECK(imap_list_lookup(v, "UID") == NULL, "imap_list_lookup() of a non-list");
 		return bytes;
 	}
-	buf_u64(dump, v->count);
+	dump_u64(dump, v->count);
 	FUZZ_CHECK(imap_list_item(v, v->count) == NULL, "imap_list_item(count) not NULL");
 	FUZZ_CHECK(imap_list_item(v, SIZE_MAX) == NULL, "imap_list_item(SIZE_MAX) not NULL");
 	for (size_t i = 0; i < v->count; i++) {
@@ -244,14 +230,14 @@ static uint64_t check_response(const struct imap_response *r, struct buf *dump)
 			FUZZ_CHECK(!(*c >= 'a' && *c <= 'z'), "code not upper-cased: \"%s\"",
 				   fuzz_show(r->code, strlen(r->code)));
 
-	buf_u64(dump, r->kind);
-	buf_str(dump, r->tag, r->tag ? strlen(r->tag) : 0);
-	buf_u64(dump, r->has_number);
-	buf_u64(dump, r->has_number ? r->number : 0);
-	buf_str(dump, r->name, strlen(r->name));
-	buf_u64(dump, r->status);
-	buf_str(dump, r->code, r->code ? strlen(r->code) : 0);
-	buf_str(dump, r->text, strlen(r->text));
+	dump_u64(dump, r->kind);
+	dump_str(dump, r->tag, r->tag ? strlen(r->tag) : 0);
+	dump_u64(dump, r->has_number);
+	dump_u64(dump, r->has_number ? r->number : 0);
+	dump_str(dump, r->name, strlen(r->name));
+	dump_u64(dump, r->status);
+	dump_str(dump, r->code, r->code ? strlen(r->code) : 0);
+	dump_str(dump, r->text, strlen(r->text));
 	walk_value(&r->code_args, 0, dump);
 	bytes += walk_value(&r->args, 0, dump);
 	bytes += strlen(r->text) + (r->tag ? strlen(r->tag) : 0);
@@ -355,7 +341,7 @@ static void run_parser(const struct imap_parser_limits *lim, const char *in, siz
 				   "feed stopped at %zd of %zu without a response", n, left);
 			FUZZ_CHECK(r || n > 0, "feed made no progress on %zu bytes", left);
 			if (r) {
-				struct buf scratch = { 0 };
+				struct buf scratch = BUF_INIT;
 				uint64_t bytes = check_response(r, failed ? &scratch : &out->dump);
 
 				FUZZ_CHECK(bytes <= max_response,
@@ -364,7 +350,7 @@ static void run_parser(const struct imap_parser_limits *lim, const char *in, siz
 				FUZZ_CHECK(imap_parser_take(p) == NULL, "second take not NULL");
 				if (!failed)
 					out->responses++;
-				free(scratch.s);
+				buf_free(&scratch);
 				imap_response_free(r);
 			}
 			q += n;
@@ -420,12 +406,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   whole.err, whole.responses, pieces.err, pieces.responses);
 	FUZZ_CHECK(whole.responses == pieces.responses &&
 			   whole.dump.len == pieces.dump.len &&
-			   (!whole.dump.len || !memcmp(whole.dump.s, pieces.dump.s, whole.dump.len)),
+			   (!whole.dump.len || !memcmp(whole.dump.data, pieces.dump.data, whole.dump.len)),
 		   "fed whole: %zu responses; in pieces: %zu, or they differ",
 		   whole.responses, pieces.responses);
 	FUZZ_CHECK(whole.pending == pieces.pending, "pending: whole %d, pieces %d",
 		   whole.pending, pieces.pending);
-	free(whole.dump.s);
-	free(pieces.dump.s);
+	buf_free(&whole.dump);
+	buf_free(&pieces.dump);
 	return 0;
 }

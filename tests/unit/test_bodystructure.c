@@ -19,85 +19,18 @@
 
 #include "imap/bodystructure.h"
 #include "imap/parser.h"
+#include "util/buf.h"
 
-static unsigned checks;
-static unsigned failures;
+#include "check.h"
 
-static bool check(bool ok, const char *what, int line)
-{
-	checks++;
-	if (!ok) {
-		failures++;
-		fprintf(stderr, "FAIL line %d: %s\n", line, what);
-	}
-	return ok;
-}
 
-#define CHECK(cond) check((cond), #cond, __LINE__)
 
-static bool check_str(const char *got, const char *want, const char *what,
-		      int line)
-{
-	checks++;
-	if ((!got && !want) || (got && want && !strcmp(got, want)))
-		return true;
-	failures++;
-	fprintf(stderr, "FAIL line %d: %s\n  got:  %s\n  want: %s\n", line, what,
-		got ? got : "(null)", want ? want : "(null)");
-	return false;
-}
+/* ---- Text for dumps and inputs ----------------------------------------- */
 
-#define CHECK_STR(got, want) check_str((got), (want), #got, __LINE__)
-
-static bool check_int(long long got, long long want, const char *what, int line)
-{
-	checks++;
-	if (got == want)
-		return true;
-	failures++;
-	fprintf(stderr, "FAIL line %d: %s: got %lld, want %lld\n", line, what,
-		got, want);
-	return false;
-}
-
-#define CHECK_INT(got, want) check_int((long long)(got), (long long)(want), #got, __LINE__)
-
-/* ---- Growable string ---------------------------------------------------- */
-
-struct sb {
-	char *s;
-	size_t len;
-	size_t cap;
-};
-
-static void sb_putn(struct sb *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->s = realloc(b->s, cap);
-		if (!b->s) {
-			perror("realloc");
-			exit(2);
-		}
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void sb_puts(struct sb *b, const char *s)
-{
-	sb_putn(b, s, strlen(s));
-}
-
-static void sb_repeat(struct sb *b, const char *s, size_t times)
+static void dump_repeat(struct buf *b, const char *s, size_t times)
 {
 	for (size_t i = 0; i < times; i++)
-		sb_puts(b, s);
+		dump_puts(b, s);
 }
 
 /* ---- Running the parsers ------------------------------------------------ */
@@ -153,14 +86,14 @@ out:
 static int parse_bs_lim(const char *bs, const struct imap_parser_limits *lim,
 			size_t max_parts, unsigned max_depth, struct bs_tree *t)
 {
-	struct sb b = { 0 };
+	struct buf b = BUF_INIT;
 	int ret;
 
-	sb_puts(&b, "* 1 FETCH (UID 7 BODYSTRUCTURE ");
-	sb_puts(&b, bs);
-	sb_puts(&b, " RFC822.SIZE 100)\r\n");
-	ret = parse_response(b.s, b.len, lim, max_parts, max_depth, t);
-	free(b.s);
+	dump_puts(&b, "* 1 FETCH (UID 7 BODYSTRUCTURE ");
+	dump_puts(&b, bs);
+	dump_puts(&b, " RFC822.SIZE 100)\r\n");
+	ret = parse_response(b.data, b.len, lim, max_parts, max_depth, t);
+	buf_free(&b);
 	return ret;
 }
 
@@ -173,26 +106,25 @@ static int parse_bs(const char *bs, struct bs_tree *t)
 
 static char *dump(const struct bs_tree *t)
 {
-	struct sb b = { 0 };
+	struct buf b = BUF_INIT;
 
-	sb_puts(&b, "");
 	for (size_t i = 0; i < t->n; i++) {
 		const struct bs_part *p = &t->parts[i];
 		char num[32];
 
 		if (i)
-			sb_puts(&b, ", ");
-		sb_puts(&b, p->section);
-		sb_puts(&b, " ");
-		sb_puts(&b, p->type);
-		sb_puts(&b, "/");
-		sb_puts(&b, p->subtype);
+			dump_puts(&b, ", ");
+		dump_puts(&b, p->section);
+		dump_puts(&b, " ");
+		dump_puts(&b, p->type);
+		dump_puts(&b, "/");
+		dump_puts(&b, p->subtype);
 		snprintf(num, sizeof(num), " %" PRIu64, p->size);
-		sb_puts(&b, num);
+		dump_puts(&b, num);
 		if (p->is_message)
-			sb_puts(&b, "*");
+			dump_puts(&b, "*");
 	}
-	return b.s;
+	return dump_take(&b);
 }
 
 /* The section of the message part a part belongs to, "" at the top. */
@@ -236,13 +168,9 @@ static void check_invariants(const struct bs_tree *t, int line)
 				ok = !(q->is_message && !strncmp(p->section, q->section, ql) &&
 				       p->section[ql] == '.');
 			}
-		checks++;
-		if (!ok) {
-			failures++;
-			fprintf(stderr, "FAIL line %d: invariant broken at part %zu (%s)\n",
-				line, i, p->section ? p->section : "(null)");
+		if (!check(ok, line, "invariant broken at part %zu (%s)", i,
+			   p->section ? p->section : "(null)"))
 			return;
-		}
 	}
 }
 
@@ -278,7 +206,7 @@ static void expect_error(const char *bs, int err, int line)
 	if (!check_int(ret, err, "bodystructure_parse()", line))
 		fprintf(stderr, "  input: %s\n", bs);
 	/* A failed parse leaves an empty tree that is safe to free. */
-	check(t.n == 0 && t.parts == NULL, "empty tree after error", line);
+	check(t.n == 0 && t.parts == NULL, line, "empty tree after error");
 	bodystructure_free(&t);
 }
 
@@ -316,9 +244,9 @@ static void test_rfc_examples(void)
 			CHECK_STR(p->params[0].name, "CHARSET");
 			CHECK_STR(p->params[0].value, "US-ASCII");
 		}
-		CHECK(p->id == NULL && p->description == NULL && p->disposition == NULL);
+		CHECK_THAT(p->id == NULL && p->description == NULL && p->disposition == NULL);
 		CHECK_INT(p->parent, BS_NO_PARENT);
-		CHECK(!p->is_message);
+		CHECK_THAT(!p->is_message);
 	}
 	bodystructure_free(&t);
 
@@ -841,7 +769,7 @@ static void test_dovecot(void)
 
 	/* Disposition with a filename, on a text part (lines before it). */
 	p = dovecot_part(&t, "msg_04.txt", "2");
-	if (CHECK(p != NULL)) {
+	if (CHECK_THAT(p != NULL)) {
 		CHECK_STR(p->disposition, "inline");
 		if (CHECK_INT(p->ndisp_params, 1)) {
 			CHECK_STR(p->disp_params[0].name, "filename");
@@ -850,7 +778,7 @@ static void test_dovecot(void)
 	}
 	/* ... and on a non-text part (no lines). */
 	p = dovecot_part(&t, "msg_07.txt", "2");
-	if (CHECK(p != NULL)) {
+	if (CHECK_THAT(p != NULL)) {
 		CHECK_STR(p->disposition, "attachment");
 		CHECK_STR(p->encoding, "base64");
 		if (CHECK_INT(p->ndisp_params, 1))
@@ -860,38 +788,38 @@ static void test_dovecot(void)
 	}
 	/* ("inline" NIL): a disposition without parameters. */
 	p = dovecot_part(&t, "msg_32.txt", "1");
-	if (CHECK(p != NULL)) {
+	if (CHECK_THAT(p != NULL)) {
 		CHECK_STR(p->disposition, "inline");
 		CHECK_INT(p->ndisp_params, 0);
 		CHECK_INT(p->nparams, 2);
 	}
 	/* "Content-Type: text" without a subtype: Dovecot sends "" "". */
 	p = dovecot_part(&t, "msg_14.txt", "1");
-	if (CHECK(p != NULL)) {
+	if (CHECK_THAT(p != NULL)) {
 		CHECK_STR(p->type, "text");
 		CHECK_STR(p->subtype, "plain");
-		CHECK(p->disposition == NULL);
+		CHECK_THAT(p->disposition == NULL);
 	}
 	/* Header case passed through by the server, lower-cased here. */
 	p = dovecot_part(&t, "msg_10.txt", "2");
-	if (CHECK(p != NULL))
+	if (CHECK_THAT(p != NULL))
 		CHECK_STR(p->encoding, "quoted-printable");
 	p = dovecot_part(&t, "msg_36.txt", "2.1");
-	if (CHECK(p != NULL))
+	if (CHECK_THAT(p != NULL))
 		CHECK_STR(p->subtype, "external-body");
 	/* Content-ID and Content-Description. */
 	p = dovecot_part(&t, "msg_22.txt", "2");
-	if (CHECK(p != NULL)) {
+	if (CHECK_THAT(p != NULL)) {
 		CHECK_STR(p->id, "<a05001902b7f1c33773e9@[134.84.183.138].0.0>");
-		CHECK(p->description == NULL);
+		CHECK_THAT(p->description == NULL);
 	}
 	p = dovecot_part(&t, "msg_45.txt", "2");
-	if (CHECK(p != NULL))
+	if (CHECK_THAT(p != NULL))
 		CHECK_STR(p->description, "OpenPGP digital signature");
 	/* A message/rfc822 and its parts: parents by index. */
 	p = dovecot_part(&t, "msg_02.txt", "3.4.1");
-	if (CHECK(p != NULL)) {
-		CHECK(p->parent != BS_NO_PARENT && p->parent < t.n);
+	if (CHECK_THAT(p != NULL)) {
+		CHECK_THAT(p->parent != BS_NO_PARENT && p->parent < t.n);
 		if (p->parent < t.n) {
 			CHECK_STR(t.parts[p->parent].section, "3.4");
 			CHECK_STR(parent_section(&t, (size_t)(p - t.parts)), "3.4");
@@ -991,9 +919,9 @@ static void test_nil_everywhere(void)
 		CHECK_STR(p->type, "text");
 		CHECK_STR(p->subtype, "plain");
 		CHECK_STR(p->encoding, "7bit");
-		CHECK(p->params == NULL && p->nparams == 0);
-		CHECK(p->id == NULL && p->description == NULL);
-		CHECK(p->disposition == NULL && p->disp_params == NULL &&
+		CHECK_THAT(p->params == NULL && p->nparams == 0);
+		CHECK_THAT(p->id == NULL && p->description == NULL);
+		CHECK_THAT(p->disposition == NULL && p->disp_params == NULL &&
 		      p->ndisp_params == 0);
 		CHECK_INT(p->size, 0);
 	}
@@ -1069,7 +997,7 @@ static void test_nil_everywhere(void)
 			CHECK_STR(t.parts[0].params[pl[i].n - 1].value, pl[i].last_value);
 			CHECK_STR(t.parts[0].disp_params[pl[i].n - 1].value, pl[i].last_value);
 		}
-		CHECK(pl[i].n || (!t.parts[0].params && !t.parts[0].disp_params));
+		CHECK_THAT(pl[i].n || (!t.parts[0].params && !t.parts[0].disp_params));
 next:
 		bodystructure_free(&t);
 	}
@@ -1139,7 +1067,7 @@ static void test_malformed(void)
 	EXPECT_ERROR("((NIL) (\"a\") \"mixed\")", -EPROTO);
 
 	CHECK_INT(bodystructure_parse(NULL, 10, 10, &t), -EPROTO);
-	CHECK(t.n == 0 && t.parts == NULL);
+	CHECK_THAT(t.n == 0 && t.parts == NULL);
 	bodystructure_free(&t);
 	bodystructure_free(NULL);
 
@@ -1153,23 +1081,23 @@ static void test_malformed(void)
 /* depth multiparts around one text part: "((((text) "mixed") "mixed") ...)". */
 static char *nested_multipart(size_t depth)
 {
-	struct sb b = { 0 };
+	struct buf b = BUF_INIT;
 
-	sb_repeat(&b, "(", depth);
-	sb_puts(&b, TEXT("plain", 1));
-	sb_repeat(&b, " \"mixed\")", depth);
-	return b.s;
+	dump_repeat(&b, "(", depth);
+	dump_puts(&b, TEXT("plain", 1));
+	dump_repeat(&b, " \"mixed\")", depth);
+	return dump_take(&b);
 }
 
 /* depth message/rfc822 parts around one text part. */
 static char *nested_message(size_t depth)
 {
-	struct sb b = { 0 };
+	struct buf b = BUF_INIT;
 
-	sb_repeat(&b, "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 1 NIL ", depth);
-	sb_puts(&b, TEXT("plain", 1));
-	sb_repeat(&b, " 1)", depth);
-	return b.s;
+	dump_repeat(&b, "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 1 NIL ", depth);
+	dump_puts(&b, TEXT("plain", 1));
+	dump_repeat(&b, " 1)", depth);
+	return dump_take(&b);
 }
 
 static void test_depth(void)
@@ -1182,7 +1110,7 @@ static void test_depth(void)
 	CHECK_INT(parse_bs_lim(TEXT("plain", 1), NULL, 10, 0, &t), 0);
 	bodystructure_free(&t);
 	CHECK_INT(parse_bs_lim(MULTI(TEXT("plain", 1), "mixed"), NULL, 10, 0, &t), -E2BIG);
-	CHECK(t.n == 0 && t.parts == NULL);
+	CHECK_THAT(t.n == 0 && t.parts == NULL);
 	CHECK_INT(parse_bs_lim(MULTI(TEXT("plain", 1), "mixed"), NULL, 10, 1, &t), 0);
 	bodystructure_free(&t);
 	CHECK_INT(parse_bs_lim(MESSAGE(TEXT("plain", 1), 2), NULL, 10, 0, &t), -E2BIG);
@@ -1204,7 +1132,7 @@ static void test_depth(void)
 	/* 10,000 levels: refused at max_depth, long before the stack runs out. */
 	s = nested_multipart(10000);
 	CHECK_INT(parse_bs_lim(s, &lim, 8191, 32, &t), -E2BIG);
-	CHECK(t.n == 0 && t.parts == NULL);
+	CHECK_THAT(t.n == 0 && t.parts == NULL);
 	CHECK_INT(parse_bs_lim(s, &lim, 8191, 64, &t), -E2BIG);
 	CHECK_INT(parse_bs_lim(s, &lim, 8191, 9999, &t), -E2BIG);
 	free(s);
@@ -1215,14 +1143,14 @@ static void test_depth(void)
 	CHECK_INT(parse_bs_lim(s, &lim, 8191, 1000, &t), 0);
 	if (CHECK_INT(t.n, 1)) {
 		CHECK_INT(strlen(t.parts[0].section), 2 * 1000 - 1);
-		CHECK(!strncmp(t.parts[0].section, "1.1.1.", 6));
+		CHECK_THAT(!strncmp(t.parts[0].section, "1.1.1.", 6));
 	}
 	bodystructure_free(&t);
 	free(s);
 
 	s = nested_message(10000);
 	CHECK_INT(parse_bs_lim(s, &lim, 8191, 32, &t), -E2BIG);
-	CHECK(t.n == 0 && t.parts == NULL);
+	CHECK_THAT(t.n == 0 && t.parts == NULL);
 	free(s);
 
 	/* Parts listed before the limit was hit are freed (ASan: no leak). */
@@ -1234,8 +1162,8 @@ static void test_depth(void)
 		CHECK_STR(t.parts[1].section, "1.1");
 		CHECK_STR(t.parts[2].section, "1.1.1");
 		CHECK_INT(t.parts[2].parent, 1);
-		CHECK(t.parts[99].is_message);
-		CHECK(!t.parts[100].is_message);
+		CHECK_THAT(t.parts[99].is_message);
+		CHECK_THAT(!t.parts[100].is_message);
 		CHECK_INT(t.parts[100].parent, 99);
 		CHECK_INT(strlen(t.parts[100].section), 2 * 101 - 1);
 		check_invariants(&t, __LINE__);
@@ -1246,12 +1174,12 @@ static void test_depth(void)
 
 static char *many_parts(size_t n)
 {
-	struct sb b = { 0 };
+	struct buf b = BUF_INIT;
 
-	sb_puts(&b, "(");
-	sb_repeat(&b, "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1)", n);
-	sb_puts(&b, " \"mixed\")");
-	return b.s;
+	dump_puts(&b, "(");
+	dump_repeat(&b, "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 1)", n);
+	dump_puts(&b, " \"mixed\")");
+	return dump_take(&b);
 }
 
 static void test_max_parts(void)
@@ -1261,7 +1189,7 @@ static void test_max_parts(void)
 
 	s = many_parts(100000);
 	CHECK_INT(parse_bs_lim(s, NULL, 8191, 32, &t), -E2BIG);
-	CHECK(t.n == 0 && t.parts == NULL);
+	CHECK_THAT(t.n == 0 && t.parts == NULL);
 	free(s);
 
 	s = many_parts(8191);
@@ -1296,6 +1224,5 @@ int main(void)
 	test_depth();
 	test_max_parts();
 
-	printf("%u passed, %u failed\n", checks - failures, failures);
-	return failures ? 1 : 0;
+	return check_summary();
 }

@@ -12,27 +12,6 @@
 
 #include "check.h"
 
-static const char *show(const char *s, size_t len)
-{
-	static char buf[4][1024];
-	static unsigned slot;
-	char *b = buf[slot++ % 4], *o = b;
-	size_t i;
-
-	if (!s)
-		return "(null)";
-	for (i = 0; i < len && o < b + sizeof(buf[0]) - 5; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-			*o++ = (char)ch;
-		else
-			o += sprintf(o, "\\x%02x", ch);
-	}
-	*o = '\0';
-	return b;
-}
-
 /* want is compared with its length given, so it may hold NUL. */
 static void expect_len(int line, const struct imap_cmd *c, const char *want, size_t want_len)
 {

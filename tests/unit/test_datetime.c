@@ -201,16 +201,6 @@ static void test_format(void)
 	}
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
 /* format -> parse is the identity, and agrees with the C library's gmtime_r(). */
 static void test_round_trip(void)
 {

@@ -26,39 +26,6 @@
 
 #include "check.h"
 
-/* Printable rendering of arbitrary bytes for failure messages. */
-static const char *show(const char *s, size_t len)
-{
-	static char buf[4][512];
-	static unsigned slot;
-	char *b = buf[slot++ % 4], *o = b;
-	size_t i;
-
-	if (!s)
-		return "(null)";
-	for (i = 0; i < len && o < b + sizeof(buf[0]) - 5; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-			*o++ = (char)ch;
-		else
-			o += sprintf(o, "\\x%02x", ch);
-	}
-	*o = '\0';
-	return b;
-}
-
-/* Deterministic, so a failure reproduces. */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-
 struct vec {
 	const char *in;
 	size_t inlen;
@@ -1492,14 +1459,6 @@ static char *encode_base64(const unsigned char *in, size_t len, size_t line_char
 	}
 	*outlen = (size_t)(o - out);
 	return out;
-}
-
-static void fill_random(unsigned char *buf, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		buf[i] = (unsigned char)rng();
 }
 
 static bool decodes_back(enum mime_cte cte, const char *enc, size_t enclen,

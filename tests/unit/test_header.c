@@ -12,67 +12,13 @@
 
 #include "check.h"
 
-static const char *show(const char *s)
-{
-	static char buf[4][1024];
-	static unsigned slot;
-	char *b = buf[slot++ % 4], *o = b;
-	size_t i;
-
-	if (!s)
-		return "(null)";
-	for (i = 0; s[i] && o < b + sizeof(buf[0]) - 5; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-			*o++ = (char)ch;
-		else
-			o += sprintf(o, "\\x%02x", ch);
-	}
-	*o = '\0';
-	return b;
-}
-
-/* Independent of the code under test: RFC 3629, no NUL expected in s. */
-static bool valid_utf8(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0, n, k;
-	uint32_t cp, min;
-
-	while (s[i]) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((s[i] & 0xe0) == 0xc0) {
-			n = 1, cp = s[i] & 0x1f, min = 0x80;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			n = 2, cp = s[i] & 0x0f, min = 0x800;
-		} else if ((s[i] & 0xf8) == 0xf0) {
-			n = 3, cp = s[i] & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
-
 static void expect(int line, const char *what, const char *in, char *got, const char *want)
 {
 	if (!want)
-		check(!got, line, "%s(\"%s\") = \"%s\", want NULL", what, show(in), show(got));
+		check(!got, line, "%s(\"%s\") = \"%s\", want NULL", what, show0(in), show0(got));
 	else
 		check(got && !strcmp(got, want) && valid_utf8(got), line,
-		      "%s(\"%s\") = \"%s\", want \"%s\"", what, show(in), show(got), show(want));
+		      "%s(\"%s\") = \"%s\", want \"%s\"", what, show0(in), show0(got), show0(want));
 	free(got);
 }
 

@@ -12,28 +12,6 @@
 
 #include "check.h"
 
-/* Printable rendering of arbitrary bytes for failure messages. */
-static const char *show(const char *s, size_t len)
-{
-	static char buf[4][512];
-	static unsigned slot;
-	char *b = buf[slot++ % 4], *o = b;
-	size_t i;
-
-	if (!s)
-		return "(null)";
-	for (i = 0; i < len && o < b + sizeof(buf[0]) - 5; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-			*o++ = (char)ch;
-		else
-			o += sprintf(o, "\\x%02x", ch);
-	}
-	*o = '\0';
-	return b;
-}
-
 static void decodes_to(int line, const char *in, const char *want)
 {
 	char *got = mutf7_to_utf8(in, strlen(in));
@@ -318,38 +296,28 @@ static void test_table_round_trip(void)
 	}
 }
 
-static uint32_t rng_state = 2463534242u;
-
-static uint32_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 17;
-	rng_state ^= rng_state << 5;
-	return rng_state;
-}
-
 /* A random scalar value, biased to the classes that matter here. */
 static uint32_t random_code_point(void)
 {
 	uint32_t cp;
 
-	switch (rng() % 8) {
+	switch (rng32() % 8) {
 	case 0:
 		return '&';
 	case 1:
 	case 2:
-		return 0x20 + rng() % 0x5f;
+		return 0x20 + rng32() % 0x5f;
 	case 3:
-		return 1 + rng() % 0x1f;           /* controls, never NUL */
+		return 1 + rng32() % 0x1f;           /* controls, never NUL */
 	case 4:
-		return 0x7f + rng() % 0x781;       /* DEL and 2-byte UTF-8 */
+		return 0x7f + rng32() % 0x781;       /* DEL and 2-byte UTF-8 */
 	case 5:
 		do
-			cp = 0x800 + rng() % 0xf800;
+			cp = 0x800 + rng32() % 0xf800;
 		while (cp >= 0xd800 && cp <= 0xdfff);
 		return cp;
 	default:
-		return 0x10000 + rng() % 0x100000;
+		return 0x10000 + rng32() % 0x100000;
 	}
 }
 
@@ -391,7 +359,7 @@ static void test_random_round_trip(void)
 
 	for (i = 0; i < 10000; i++) {
 		char utf8[40 * 4 + 1], *enc, *dec;
-		size_t len = 0, n = rng() % 40, k;
+		size_t len = 0, n = rng32() % 40, k;
 
 		for (k = 0; k < n; k++)
 			len += put_utf8(utf8 + len, random_code_point());
@@ -421,10 +389,10 @@ static void test_random_canonical(void)
 
 	for (i = 0; i < 200000; i++) {
 		char in[16], *dec, *enc;
-		size_t n = 1 + rng() % sizeof(in), k;
+		size_t n = 1 + rng32() % sizeof(in), k;
 
 		for (k = 0; k < n; k++)
-			in[k] = alphabet[rng() % (sizeof(alphabet) - 1)];
+			in[k] = alphabet[rng32() % (sizeof(alphabet) - 1)];
 		dec = mutf7_to_utf8(in, n);
 		if (!dec)
 			continue;

@@ -10,82 +10,7 @@
 
 #include "mime/name.h"
 
-static unsigned passed, failed;
-static pthread_mutex_t count_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void __attribute__((format(printf, 3, 4)))
-check(bool ok, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&count_lock);
-	if (ok) {
-		passed++;
-		pthread_mutex_unlock(&count_lock);
-		return;
-	}
-	failed++;
-	printf("FAIL line %d: ", line);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	pthread_mutex_unlock(&count_lock);
-}
-
-static const char *show(const char *s)
-{
-	static char buf[4][2048];
-	static unsigned slot;
-	char *b = buf[slot++ % 4], *o = b;
-	size_t i;
-
-	if (!s)
-		return "(null)";
-	for (i = 0; s[i] && o < b + sizeof(buf[0]) - 5; i++) {
-		unsigned char ch = (unsigned char)s[i];
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-			*o++ = (char)ch;
-		else
-			o += sprintf(o, "\\x%02x", ch);
-	}
-	*o = '\0';
-	return b;
-}
-
-/* Independent of the code under test: RFC 3629. */
-static bool valid_utf8(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0, n, k;
-	uint32_t cp, min;
-
-	while (s[i]) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((s[i] & 0xe0) == 0xc0) {
-			n = 1, cp = s[i] & 0x1f, min = 0x80;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			n = 2, cp = s[i] & 0x0f, min = 0x800;
-		} else if ((s[i] & 0xf8) == 0xf0) {
-			n = 3, cp = s[i] & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
+#include "check.h"
 
 /* What every name must be, whatever went in. */
 static bool safe_name(const char *s)
@@ -107,8 +32,8 @@ static void name(int line, const char *sec, const char *fn, const char *type, co
 	char *got = mime_part_filename(sec, fn, type, sub);
 
 	check(got && !strcmp(got, want) && safe_name(got), line,
-	      "mime_part_filename(\"%s\", \"%s\", %s/%s) = \"%s\", want \"%s\"", show(sec),
-	      show(fn), type ? type : "NULL", sub ? sub : "NULL", show(got), show(want));
+	      "mime_part_filename(\"%s\", \"%s\", %s/%s) = \"%s\", want \"%s\"", show0(sec),
+	      show0(fn), type ? type : "NULL", sub ? sub : "NULL", show0(got), show0(want));
 	free(got);
 }
 
@@ -180,7 +105,7 @@ static void long_name(int line, const char *sec, char *fn, size_t want_len, cons
 
 	check(got && safe_name(got) && strlen(got) == want_len && ends_with(got, want_tail) &&
 	      !strncmp(got, sec, strlen(sec)) && got[strlen(sec)] == '-',
-	      line, "long name: \"%s\" (%zu bytes), want %zu bytes ending \"%s\"", show(got),
+	      line, "long name: \"%s\" (%zu bytes), want %zu bytes ending \"%s\"", show0(got),
 	      got ? strlen(got) : 0, want_len, want_tail);
 	free(got);
 	free(fn);
@@ -219,11 +144,11 @@ static void test_never_unsafe(void)
 
 	for (i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
 		got = mime_part_filename("1", hostile[i], "text", "plain");
-		check(safe_name(got), __LINE__, "\"%s\" -> \"%s\"", show(hostile[i]), show(got));
+		check(safe_name(got), __LINE__, "\"%s\" -> \"%s\"", show0(hostile[i]), show0(got));
 		free(got);
 		got = mime_part_filename(hostile[i], hostile[i], "text", "plain");
-		check(safe_name(got), __LINE__, "section \"%s\" -> \"%s\"", show(hostile[i]),
-		      show(got));
+		check(safe_name(got), __LINE__, "section \"%s\" -> \"%s\"", show0(hostile[i]),
+		      show0(got));
 		free(got);
 	}
 }
@@ -416,6 +341,5 @@ int main(void)
 	test_extensions();
 	test_sniff();
 	test_sniff_threads();
-	printf("%u passed, %u failed\n", passed, failed);
-	return failed != 0;
+	return check_summary();
 }

@@ -19,108 +19,15 @@
 #include <time.h>
 
 #include "imap/parser.h"
+#include "util/buf.h"
 
-static unsigned checks;
-static unsigned failures;
+#include "check.h"
+
 /* "ERR:<-E2BIG>", as parse_dump() reports it. */
 static char err_e2big[32];
 
-static bool check(bool ok, const char *what, int line)
-{
-	checks++;
-	if (!ok) {
-		failures++;
-		fprintf(stderr, "FAIL line %d: %s\n", line, what);
-	}
-	return ok;
-}
-
-#define CHECK(cond) check((cond), #cond, __LINE__)
-
-static bool check_str(const char *got, const char *want, const char *what,
-		      int line)
-{
-	checks++;
-	if (got && want && !strcmp(got, want))
-		return true;
-	failures++;
-	fprintf(stderr, "FAIL line %d: %s\n  got:  %s\n  want: %s\n", line, what,
-		got ? got : "(null)", want ? want : "(null)");
-	return false;
-}
-
-#define CHECK_STR(got, want) check_str((got), (want), #got, __LINE__)
-
-static bool check_int(long long got, long long want, const char *what, int line)
-{
-	checks++;
-	if (got == want)
-		return true;
-	failures++;
-	fprintf(stderr, "FAIL line %d: %s: got %lld, want %lld\n", line, what,
-		got, want);
-	return false;
-}
-
-#define CHECK_INT(got, want) check_int((long long)(got), (long long)(want), #got, __LINE__)
-
-/* ---- String builder for dumps ------------------------------------------- */
-
-struct sb {
-	char *s;
-	size_t len;
-	size_t cap;
-};
-
-static void sb_putn(struct sb *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->s = realloc(b->s, cap);
-		if (!b->s) {
-			perror("realloc");
-			exit(2);
-		}
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void sb_puts(struct sb *b, const char *s)
-{
-	sb_putn(b, s, strlen(s));
-}
-
-__attribute__((format(printf, 2, 3)))
-static void sb_printf(struct sb *b, const char *fmt, ...)
-{
-	char tmp[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		sb_putn(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-static char *sb_take(struct sb *b)
-{
-	char *s = b->s ? b->s : strdup("");
-
-	b->s = NULL;
-	b->len = b->cap = 0;
-	return s;
-}
-
 /* Non-printable bytes and '"' as \xHH; in strings also '\'. */
-static void sb_escaped(struct sb *b, const char *s, size_t n, bool string)
+static void dump_escaped(struct buf *b, const char *s, size_t n, bool string)
 {
 	size_t i;
 
@@ -128,76 +35,76 @@ static void sb_escaped(struct sb *b, const char *s, size_t n, bool string)
 		unsigned char c = (unsigned char)s[i];
 
 		if (c < 0x20 || c > 0x7e || c == '"' || (string && c == '\\'))
-			sb_printf(b, "\\x%02x", c);
+			dump_printf(b, "\\x%02x", c);
 		else
-			sb_putn(b, (const char *)&c, 1);
+			dump_put(b, (const char *)&c, 1);
 	}
 }
 
-static void dump_value(struct sb *b, const struct imap_value *v)
+static void dump_value(struct buf *b, const struct imap_value *v)
 {
 	size_t i;
 
 	switch (v->type) {
 	case IMAP_NIL:
-		sb_puts(b, "NIL");
+		dump_puts(b, "NIL");
 		break;
 	case IMAP_ATOM:
-		sb_puts(b, "a:");
-		sb_escaped(b, v->str, v->len, false);
+		dump_puts(b, "a:");
+		dump_escaped(b, v->str, v->len, false);
 		break;
 	case IMAP_NUMBER:
-		sb_printf(b, "n:%s", v->str);
+		dump_printf(b, "n:%s", v->str);
 		break;
 	case IMAP_STRING:
-		sb_puts(b, v->literal8 ? "s8:\"" : "s:\"");
-		sb_escaped(b, v->str, v->len, true);
-		sb_puts(b, "\"");
+		dump_puts(b, v->literal8 ? "s8:\"" : "s:\"");
+		dump_escaped(b, v->str, v->len, true);
+		dump_puts(b, "\"");
 		break;
 	case IMAP_LIST:
-		sb_puts(b, "(");
+		dump_puts(b, "(");
 		for (i = 0; i < v->count; i++) {
 			if (i)
-				sb_puts(b, " ");
+				dump_puts(b, " ");
 			dump_value(b, &v->items[i]);
 		}
-		sb_puts(b, ")");
+		dump_puts(b, ")");
 		break;
 	default:
-		sb_puts(b, "?BADTYPE?");
+		dump_puts(b, "?BADTYPE?");
 		break;
 	}
 }
 
-static void dump_response(struct sb *b, const struct imap_response *r)
+static void dump_response(struct buf *b, const struct imap_response *r)
 {
 	switch (r->kind) {
 	case IMAP_RESP_TAGGED:
-		sb_printf(b, "tag:%s", r->tag ? r->tag : "(null)");
+		dump_printf(b, "tag:%s", r->tag ? r->tag : "(null)");
 		break;
 	case IMAP_RESP_UNTAGGED:
-		sb_puts(b, "*");
+		dump_puts(b, "*");
 		break;
 	case IMAP_RESP_CONTINUATION:
-		sb_puts(b, "+");
+		dump_puts(b, "+");
 		break;
 	}
 	if (r->has_number)
-		sb_printf(b, " #%u", (unsigned)r->number);
+		dump_printf(b, " #%u", (unsigned)r->number);
 	if (r->name && *r->name)
-		sb_printf(b, " %s", r->name);
+		dump_printf(b, " %s", r->name);
 	if (r->status != IMAP_STATUS_NONE || r->kind == IMAP_RESP_CONTINUATION) {
 		if (r->code) {
-			sb_printf(b, " [%s ", r->code);
+			dump_printf(b, " [%s ", r->code);
 			dump_value(b, &r->code_args);
-			sb_puts(b, "]");
+			dump_puts(b, "]");
 		}
-		sb_puts(b, " text:\"");
+		dump_puts(b, " text:\"");
 		if (r->text)
-			sb_escaped(b, r->text, strlen(r->text), true);
-		sb_puts(b, "\"");
+			dump_escaped(b, r->text, strlen(r->text), true);
+		dump_puts(b, "\"");
 	} else {
-		sb_puts(b, " ");
+		dump_puts(b, " ");
 		dump_value(b, &r->args);
 	}
 }
@@ -282,15 +189,15 @@ enum split {
 	SPLIT_RANDOM,
 };
 
-static uint64_t rng_state;
+static uint64_t split_rng_state;
 
-static uint64_t rng(void)
+/* xorshift64*: deterministic across platforms; the splits and mutations this test always made. */
+static uint64_t split_rng(void)
 {
-	/* xorshift64*: deterministic across platforms. */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
+	split_rng_state ^= split_rng_state >> 12;
+	split_rng_state ^= split_rng_state << 25;
+	split_rng_state ^= split_rng_state >> 27;
+	return split_rng_state * 2685821657736338717ULL;
 }
 
 static size_t next_piece(enum split mode, size_t left)
@@ -304,7 +211,7 @@ static size_t next_piece(enum split mode, size_t left)
 		return 1;
 	default:
 		/* Mostly small pieces, sometimes large ones. */
-		n = rng() % 4 ? 1 + rng() % 7 : 1 + rng() % (left ? left : 1);
+		n = split_rng() % 4 ? 1 + split_rng() % 7 : 1 + split_rng() % (left ? left : 1);
 		return n < left ? n : left;
 	}
 }
@@ -317,11 +224,11 @@ static char *parse_dump(const struct imap_parser_limits *lim, const char *in,
 			size_t len, enum split mode, uint64_t seed, int *err)
 {
 	struct imap_parser *p = imap_parser_new(lim);
-	struct sb b = { 0 };
+	struct buf b = BUF_INIT;
 	size_t off = 0;
 
 	*err = 0;
-	rng_state = seed * 0x9e3779b97f4a7c15ULL + 1;
+	split_rng_state = seed * 0x9e3779b97f4a7c15ULL + 1;
 	if (!p) {
 		*err = -ENOMEM;
 		return strdup("ENOMEM");
@@ -340,10 +247,10 @@ static char *parse_dump(const struct imap_parser_limits *lim, const char *in,
 				*err = (int)n;
 				/* A failed parser keeps failing the same way. */
 				if (imap_parser_feed(p, "x", 1) != n)
-					sb_puts(&b, "NOT-STICKY ");
+					dump_puts(&b, "NOT-STICKY ");
 				if (!*imap_parser_error(p))
-					sb_puts(&b, "NO-MESSAGE ");
-				sb_printf(&b, "ERR:%d", (int)n);
+					dump_puts(&b, "NO-MESSAGE ");
+				dump_printf(&b, "ERR:%d", (int)n);
 				goto out;
 			}
 			q += n;
@@ -351,25 +258,25 @@ static char *parse_dump(const struct imap_parser_limits *lim, const char *in,
 			r = imap_parser_take(p);
 			if (r) {
 				if (!response_ok(r))
-					sb_puts(&b, "BAD-INVARIANTS ");
+					dump_puts(&b, "BAD-INVARIANTS ");
 				dump_response(&b, r);
-				sb_puts(&b, "\n");
+				dump_puts(&b, "\n");
 				imap_response_free(r);
 			} else if ((size_t)n < before) {
-				sb_puts(&b, "SHORT-WITHOUT-RESPONSE ");
+				dump_puts(&b, "SHORT-WITHOUT-RESPONSE ");
 			}
 			if (!r && !n) {
-				sb_puts(&b, "NO-PROGRESS");
+				dump_puts(&b, "NO-PROGRESS");
 				goto out;
 			}
 		}
 		off += piece;
 	}
 	if (imap_parser_pending(p))
-		sb_puts(&b, "PENDING");
+		dump_puts(&b, "PENDING");
 out:
 	imap_parser_free(p);
-	return sb_take(&b);
+	return dump_take(&b);
 }
 
 /* Dumps in under every split mode and checks each against want. */
@@ -571,28 +478,28 @@ static const struct bad bads[] = {
 
 static void test_examples(void)
 {
-	struct sb all = { 0 }, want = { 0 };
+	struct buf all = BUF_INIT, want = BUF_INIT;
 	size_t i;
 
 	for (i = 0; i < sizeof(examples) / sizeof(examples[0]); i++) {
 		const struct example *e = &examples[i];
-		struct sb w = { 0 };
+		struct buf w = BUF_INIT;
 		char *ws;
 
-		sb_puts(&w, e->want);
-		sb_puts(&w, "\n");
-		ws = sb_take(&w);
+		dump_puts(&w, e->want);
+		dump_puts(&w, "\n");
+		ws = dump_take(&w);
 		check_parse(NULL, e->in, e->len, ws, (int)i);
 		free(ws);
 
-		sb_putn(&all, e->in, e->len);
-		sb_puts(&want, e->want);
-		sb_puts(&want, "\n");
+		dump_put(&all, e->in, e->len);
+		dump_puts(&want, e->want);
+		dump_puts(&want, "\n");
 	}
 	/* All of them in one buffer. */
-	check_parse(NULL, all.s, all.len, want.s, __LINE__);
-	free(all.s);
-	free(want.s);
+	check_parse(NULL, all.data, all.len, want.data, __LINE__);
+	buf_free(&all);
+	buf_free(&want);
 }
 
 static void test_errors(void)
@@ -616,14 +523,14 @@ static void test_errors(void)
 		n = imap_parser_feed(p, bads[i].in, bads[i].len);
 		snprintf(what, sizeof(what), "bad[%zu] error", i);
 		check_int(n, bads[i].err, what, __LINE__);
-		CHECK(strlen(imap_parser_error(p)) > 0);
-		CHECK(imap_parser_feed(p, S("* OK x\r\n")) == bads[i].err);
-		CHECK(imap_parser_take(p) == NULL);
+		CHECK_THAT(strlen(imap_parser_error(p)) > 0);
+		CHECK_THAT(imap_parser_feed(p, S("* OK x\r\n")) == bads[i].err);
+		CHECK_THAT(imap_parser_take(p) == NULL);
 		imap_parser_reset(p);
-		CHECK(!imap_parser_pending(p));
+		CHECK_THAT(!imap_parser_pending(p));
 		CHECK_INT(imap_parser_feed(p, S("* OK x\r\n")), 8);
 		r = imap_parser_take(p);
-		CHECK(r && r->status == IMAP_STATUS_OK && !strcmp(r->text, "x"));
+		CHECK_THAT(r && r->status == IMAP_STATUS_OK && !strcmp(r->text, "x"));
 		imap_response_free(r);
 		imap_parser_free(p);
 	}
@@ -635,43 +542,43 @@ static void test_feed_semantics(void)
 	const char in[] = "* A\r\n* B\r\n* C";
 	struct imap_response *r;
 
-	CHECK(p);
-	CHECK(!imap_parser_pending(p));
-	CHECK(imap_parser_take(p) == NULL);
+	CHECK_THAT(p);
+	CHECK_THAT(!imap_parser_pending(p));
+	CHECK_THAT(imap_parser_take(p) == NULL);
 	CHECK_INT(imap_parser_feed(p, in, 0), 0);
 	/* Stops right after the first response's LF. */
 	CHECK_INT(imap_parser_feed(p, in, sizeof(in) - 1), 5);
 	/* Nothing more is consumed until that response is taken. */
 	CHECK_INT(imap_parser_feed(p, in + 5, sizeof(in) - 6), 0);
 	r = imap_parser_take(p);
-	CHECK(r && !strcmp(r->name, "A") && r->kind == IMAP_RESP_UNTAGGED &&
+	CHECK_THAT(r && !strcmp(r->name, "A") && r->kind == IMAP_RESP_UNTAGGED &&
 	      r->status == IMAP_STATUS_NONE && !r->tag && !r->has_number);
 	imap_response_free(r);
-	CHECK(imap_parser_take(p) == NULL);
+	CHECK_THAT(imap_parser_take(p) == NULL);
 	CHECK_INT(imap_parser_feed(p, in + 5, sizeof(in) - 6), 5);
 	r = imap_parser_take(p);
-	CHECK(r && !strcmp(r->name, "B"));
+	CHECK_THAT(r && !strcmp(r->name, "B"));
 	imap_response_free(r);
 	CHECK_INT(imap_parser_feed(p, in + 10, 3), 3);
-	CHECK(imap_parser_pending(p));
-	CHECK(imap_parser_take(p) == NULL);
+	CHECK_THAT(imap_parser_pending(p));
+	CHECK_THAT(imap_parser_take(p) == NULL);
 	CHECK_STR(imap_parser_error(p), "no error");
 
 	/* reset() drops a partial response, including one inside a literal. */
 	imap_parser_reset(p);
-	CHECK(!imap_parser_pending(p));
+	CHECK_THAT(!imap_parser_pending(p));
 	CHECK_INT(imap_parser_feed(p, S("* 1 FETCH (BODY[] {10}\r\nabc")), 27);
-	CHECK(imap_parser_pending(p));
+	CHECK_THAT(imap_parser_pending(p));
 	imap_parser_reset(p);
 	CHECK_INT(imap_parser_feed(p, S("* OK fine\r\n")), 11);
 	r = imap_parser_take(p);
-	CHECK(r && r->status == IMAP_STATUS_OK && !strcmp(r->text, "fine"));
+	CHECK_THAT(r && r->status == IMAP_STATUS_OK && !strcmp(r->text, "fine"));
 	imap_response_free(r);
 
 	/* ... and a completed one not yet taken. */
 	CHECK_INT(imap_parser_feed(p, S("* OK one\r\n")), 10);
 	imap_parser_reset(p);
-	CHECK(imap_parser_take(p) == NULL);
+	CHECK_THAT(imap_parser_take(p) == NULL);
 
 	/* Freeing with a response not taken must not leak. */
 	CHECK_INT(imap_parser_feed(p, S("* OK one\r\n")), 10);
@@ -703,12 +610,12 @@ static void test_statuses(void)
 		CHECK_INT(imap_parser_feed(p, cases[i].in, strlen(cases[i].in)),
 			  strlen(cases[i].in));
 		r = imap_parser_take(p);
-		CHECK(r != NULL);
+		CHECK_THAT(r != NULL);
 		if (r) {
 			CHECK_INT(r->kind, cases[i].kind);
 			CHECK_INT(r->status, cases[i].status);
-			CHECK(!r->code);
-			CHECK(r->code_args.type == IMAP_LIST && r->code_args.count == 0);
+			CHECK_THAT(!r->code);
+			CHECK_THAT(r->code_args.type == IMAP_LIST && r->code_args.count == 0);
 			if (r->status != IMAP_STATUS_NONE || r->kind == IMAP_RESP_CONTINUATION)
 				CHECK_STR(r->text, "x");
 			if (r->kind == IMAP_RESP_TAGGED)
@@ -729,42 +636,42 @@ static void test_codes(void)
 
 	imap_parser_feed(p, S("* OK [UIDVALIDITY 3857529045] UIDs valid\r\n"));
 	r = imap_parser_take(p);
-	CHECK(r && r->code && !strcmp(r->code, "UIDVALIDITY"));
-	CHECK(r && imap_value_number(imap_list_item(&r->code_args, 0), &n) &&
+	CHECK_THAT(r && r->code && !strcmp(r->code, "UIDVALIDITY"));
+	CHECK_THAT(r && imap_value_number(imap_list_item(&r->code_args, 0), &n) &&
 	      n == 3857529045u);
-	CHECK(r && !strcmp(r->text, "UIDs valid"));
+	CHECK_THAT(r && !strcmp(r->text, "UIDs valid"));
 	imap_response_free(r);
 
 	imap_parser_feed(p, S("* OK [PERMANENTFLAGS (\\Deleted \\Seen \\*)] Limited\r\n"));
 	r = imap_parser_take(p);
-	CHECK(r && r->code && !strcmp(r->code, "PERMANENTFLAGS"));
+	CHECK_THAT(r && r->code && !strcmp(r->code, "PERMANENTFLAGS"));
 	if (r) {
 		const struct imap_value *l = imap_list_item(&r->code_args, 0);
 
-		CHECK(l && l->type == IMAP_LIST && l->count == 3);
-		CHECK(imap_value_is(imap_list_item(l, 2), "\\*"));
-		CHECK(imap_value_is(imap_list_item(l, 0), "\\deleted"));
+		CHECK_THAT(l && l->type == IMAP_LIST && l->count == 3);
+		CHECK_THAT(imap_value_is(imap_list_item(l, 2), "\\*"));
+		CHECK_THAT(imap_value_is(imap_list_item(l, 0), "\\deleted"));
 	}
 	imap_response_free(r);
 
 	imap_parser_feed(p, S("a7 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n"));
 	r = imap_parser_take(p);
-	CHECK(r && r->kind == IMAP_RESP_TAGGED && !strcmp(r->tag, "a7"));
-	CHECK(r && r->code && !strcmp(r->code, "COPYUID") && r->code_args.count == 3);
-	CHECK(r && imap_value_is(imap_list_item(&r->code_args, 1), "304,319:320"));
-	CHECK(r && !strcmp(imap_value_text(imap_list_item(&r->code_args, 2)),
+	CHECK_THAT(r && r->kind == IMAP_RESP_TAGGED && !strcmp(r->tag, "a7"));
+	CHECK_THAT(r && r->code && !strcmp(r->code, "COPYUID") && r->code_args.count == 3);
+	CHECK_THAT(r && imap_value_is(imap_list_item(&r->code_args, 1), "304,319:320"));
+	CHECK_THAT(r && !strcmp(imap_value_text(imap_list_item(&r->code_args, 2)),
 			   "3956:3958"));
 	imap_response_free(r);
 
 	imap_parser_feed(p, S("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] ready\r\n"));
 	r = imap_parser_take(p);
-	CHECK(r && r->code && !strcmp(r->code, "CAPABILITY") && r->code_args.count == 3);
-	CHECK(r && imap_value_is(imap_list_item(&r->code_args, 2), "auth=plain"));
+	CHECK_THAT(r && r->code && !strcmp(r->code, "CAPABILITY") && r->code_args.count == 3);
+	CHECK_THAT(r && imap_value_is(imap_list_item(&r->code_args, 2), "auth=plain"));
 	imap_response_free(r);
 
 	imap_parser_feed(p, S("* OK Dovecot ready.\r\n"));
 	r = imap_parser_take(p);
-	CHECK(r && !r->code && r->code_args.type == IMAP_LIST &&
+	CHECK_THAT(r && !r->code && r->code_args.type == IMAP_LIST &&
 	      r->code_args.count == 0 && !strcmp(r->text, "Dovecot ready."));
 	imap_response_free(r);
 	imap_parser_free(p);
@@ -781,62 +688,62 @@ static void test_helpers(void)
 			      "INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" "
 			      "ENVELOPE NIL BODY[]<0> {5}\r\nhello)\r\n"));
 	r = imap_parser_take(p);
-	CHECK(r != NULL);
+	CHECK_THAT(r != NULL);
 	if (!r) {
 		imap_parser_free(p);
 		return;
 	}
-	CHECK(r->has_number && r->number == 12);
+	CHECK_THAT(r->has_number && r->number == 12);
 	CHECK_STR(r->name, "FETCH");
 	CHECK_STR(r->text, "");
-	CHECK(r->args.count == 1);
+	CHECK_THAT(r->args.count == 1);
 	msg = imap_list_item(&r->args, 0);
-	CHECK(msg && msg->type == IMAP_LIST && msg->count == 12);
+	CHECK_THAT(msg && msg->type == IMAP_LIST && msg->count == 12);
 
-	CHECK(imap_value_number(imap_list_lookup(msg, "UID"), &n) && n == 7);
-	CHECK(imap_value_number(imap_list_lookup(msg, "rfc822.size"), &n) && n == 1234);
-	CHECK(imap_value_number(imap_list_lookup(msg, "UID"), NULL));
+	CHECK_THAT(imap_value_number(imap_list_lookup(msg, "UID"), &n) && n == 7);
+	CHECK_THAT(imap_value_number(imap_list_lookup(msg, "rfc822.size"), &n) && n == 1234);
+	CHECK_THAT(imap_value_number(imap_list_lookup(msg, "UID"), NULL));
 	v = imap_list_lookup(msg, "FLAGS");
-	CHECK(v && v->type == IMAP_LIST && v->count == 2);
-	CHECK(imap_value_is(imap_list_item(v, 0), "\\SEEN"));
-	CHECK(!imap_value_is(imap_list_item(v, 0), "\\See"));
-	CHECK(!imap_value_is(imap_list_item(v, 0), "\\Seenx"));
-	CHECK(imap_list_item(v, 2) == NULL);
+	CHECK_THAT(v && v->type == IMAP_LIST && v->count == 2);
+	CHECK_THAT(imap_value_is(imap_list_item(v, 0), "\\SEEN"));
+	CHECK_THAT(!imap_value_is(imap_list_item(v, 0), "\\See"));
+	CHECK_THAT(!imap_value_is(imap_list_item(v, 0), "\\Seenx"));
+	CHECK_THAT(imap_list_item(v, 2) == NULL);
 	v = imap_list_lookup(msg, "internaldate");
-	CHECK(v && v->type == IMAP_STRING && !imap_value_is(v, "17-Jul-1996 02:44:25 -0700"));
+	CHECK_THAT(v && v->type == IMAP_STRING && !imap_value_is(v, "17-Jul-1996 02:44:25 -0700"));
 	CHECK_STR(imap_value_text(v), "17-Jul-1996 02:44:25 -0700");
 	v = imap_list_lookup(msg, "ENVELOPE");
-	CHECK(v && v->type == IMAP_NIL && imap_value_text(v) == NULL);
+	CHECK_THAT(v && v->type == IMAP_NIL && imap_value_text(v) == NULL);
 	v = imap_list_lookup(msg, "body[]<0>");
-	CHECK(v && v->type == IMAP_STRING && v->len == 5 && !v->literal8);
+	CHECK_THAT(v && v->type == IMAP_STRING && v->len == 5 && !v->literal8);
 	CHECK_STR(imap_value_text(v), "hello");
 	/* Values are not keys: "7" sits at an odd index. */
-	CHECK(imap_list_lookup(msg, "7") == NULL);
-	CHECK(imap_list_lookup(msg, "hello") == NULL);
-	CHECK(imap_list_lookup(msg, "MODSEQ") == NULL);
-	CHECK(imap_list_lookup(imap_list_item(msg, 0), "UID") == NULL);
-	CHECK(imap_list_lookup(NULL, "UID") == NULL);
-	CHECK(imap_list_lookup(msg, NULL) == NULL);
+	CHECK_THAT(imap_list_lookup(msg, "7") == NULL);
+	CHECK_THAT(imap_list_lookup(msg, "hello") == NULL);
+	CHECK_THAT(imap_list_lookup(msg, "MODSEQ") == NULL);
+	CHECK_THAT(imap_list_lookup(imap_list_item(msg, 0), "UID") == NULL);
+	CHECK_THAT(imap_list_lookup(NULL, "UID") == NULL);
+	CHECK_THAT(imap_list_lookup(msg, NULL) == NULL);
 
-	CHECK(imap_value_is(imap_list_item(msg, 1), "7"));
-	CHECK(!imap_value_is(NULL, "x"));
-	CHECK(!imap_value_is(imap_list_item(msg, 0), NULL));
-	CHECK(imap_value_text(NULL) == NULL);
-	CHECK(imap_value_text(msg) == NULL);
+	CHECK_THAT(imap_value_is(imap_list_item(msg, 1), "7"));
+	CHECK_THAT(!imap_value_is(NULL, "x"));
+	CHECK_THAT(!imap_value_is(imap_list_item(msg, 0), NULL));
+	CHECK_THAT(imap_value_text(NULL) == NULL);
+	CHECK_THAT(imap_value_text(msg) == NULL);
 	CHECK_STR(imap_value_text(imap_list_item(msg, 1)), "7");
-	CHECK(imap_list_item(NULL, 0) == NULL);
-	CHECK(imap_list_item(imap_list_item(msg, 0), 0) == NULL);
-	CHECK(imap_list_item(msg, 12) == NULL);
-	CHECK(imap_list_item(msg, SIZE_MAX) == NULL);
-	CHECK(!imap_value_number(NULL, &n));
-	CHECK(!imap_value_number(imap_list_item(msg, 0), &n));
-	CHECK(!imap_value_number(imap_list_lookup(msg, "FLAGS"), &n));
+	CHECK_THAT(imap_list_item(NULL, 0) == NULL);
+	CHECK_THAT(imap_list_item(imap_list_item(msg, 0), 0) == NULL);
+	CHECK_THAT(imap_list_item(msg, 12) == NULL);
+	CHECK_THAT(imap_list_item(msg, SIZE_MAX) == NULL);
+	CHECK_THAT(!imap_value_number(NULL, &n));
+	CHECK_THAT(!imap_value_number(imap_list_item(msg, 0), &n));
+	CHECK_THAT(!imap_value_number(imap_list_lookup(msg, "FLAGS"), &n));
 	imap_response_free(r);
 
 	/* STATUS: a list of names and values after the mailbox. */
 	imap_parser_feed(p, S("* STATUS \"x\" (MESSAGES 2 UIDNEXT 5)\r\n"));
 	r = imap_parser_take(p);
-	CHECK(r && imap_value_number(imap_list_lookup(imap_list_item(&r->args, 1),
+	CHECK_THAT(r && imap_value_number(imap_list_lookup(imap_list_item(&r->args, 1),
 						      "uidnext"), &n) && n == 5);
 	imap_response_free(r);
 	imap_parser_free(p);
@@ -850,7 +757,7 @@ static void test_literal_bytes(void)
 
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		size_t len = sizes[i];
-		struct sb in = { 0 };
+		struct buf in = BUF_INIT;
 		char *data = malloc(len);
 		struct imap_parser *p = imap_parser_new(NULL);
 		struct imap_response *r;
@@ -860,45 +767,45 @@ static void test_literal_bytes(void)
 		for (k = 0; k < len; k++)
 			data[k] = "(\r\n\0\")[]{5}\\"[k % 13];
 		/* Two literals, to cover a taken-over buffer with several. */
-		sb_printf(&in, "* 9 FETCH (BODY[1] {%zu}\r\n", len);
-		sb_putn(&in, data, len);
-		sb_printf(&in, " BINARY[2] ~{%zu}\r\n", len);
-		sb_putn(&in, data, len);
-		sb_puts(&in, ")\r\n* 1 EXISTS\r\n");
+		dump_printf(&in, "* 9 FETCH (BODY[1] {%zu}\r\n", len);
+		dump_put(&in, data, len);
+		dump_printf(&in, " BINARY[2] ~{%zu}\r\n", len);
+		dump_put(&in, data, len);
+		dump_puts(&in, ")\r\n* 1 EXISTS\r\n");
 
-		rng_state = 77 + i;
+		split_rng_state = 77 + i;
 		r = NULL;
 		while (off < in.len && !r) {
 			size_t piece = i % 2 ? next_piece(SPLIT_RANDOM, in.len - off) :
 					       in.len - off;
-			ssize_t n = imap_parser_feed(p, in.s + off, piece);
+			ssize_t n = imap_parser_feed(p, in.data + off, piece);
 
-			CHECK(n >= 0);
+			CHECK_THAT(n >= 0);
 			if (n < 0)
 				break;
 			off += (size_t)n;
 			r = imap_parser_take(p);
 		}
-		CHECK(r != NULL);
+		CHECK_THAT(r != NULL);
 		if (r) {
 			const struct imap_value *msg = imap_list_item(&r->args, 0);
 
 			v = imap_list_lookup(msg, "BODY[1]");
-			CHECK(v && v->len == len && !memcmp(v->str, data, len) &&
+			CHECK_THAT(v && v->len == len && !memcmp(v->str, data, len) &&
 			      v->str[len] == '\0' && !v->literal8);
 			v = imap_list_lookup(msg, "BINARY[2]");
-			CHECK(v && v->len == len && !memcmp(v->str, data, len) &&
+			CHECK_THAT(v && v->len == len && !memcmp(v->str, data, len) &&
 			      v->str[len] == '\0' && v->literal8);
-			CHECK(response_ok(r));
+			CHECK_THAT(response_ok(r));
 		}
 		imap_response_free(r);
 		/* The parser goes on normally after a taken-over buffer. */
-		CHECK_INT(imap_parser_feed(p, in.s + off, in.len - off), in.len - off);
+		CHECK_INT(imap_parser_feed(p, in.data + off, in.len - off), in.len - off);
 		r = imap_parser_take(p);
-		CHECK(r && r->has_number && r->number == 1 && !strcmp(r->name, "EXISTS"));
+		CHECK_THAT(r && r->has_number && r->number == 1 && !strcmp(r->name, "EXISTS"));
 		imap_response_free(r);
 		imap_parser_free(p);
-		free(in.s);
+		buf_free(&in);
 		free(data);
 	}
 }
@@ -935,7 +842,7 @@ static void test_big_literal(void)
 	t = now() - t;
 	printf("1 MiB literal in one feed: %.3f ms\n", t * 1e3);
 	v = r ? imap_list_lookup(imap_list_item(&r->args, 0), "BODY[]") : NULL;
-	CHECK(v && v->len == len && !memcmp(v->str, in + sizeof(head) - 1, len) &&
+	CHECK_THAT(v && v->len == len && !memcmp(v->str, in + sizeof(head) - 1, len) &&
 	      v->str[len] == '\0');
 	imap_response_free(r);
 	imap_parser_free(p);
@@ -945,12 +852,12 @@ static void test_big_literal(void)
 static void test_limits(void)
 {
 	struct imap_parser_limits lim = imap_parser_default_limits;
-	struct sb b = { 0 };
+	struct buf b = BUF_INIT;
 	char *s;
 	int err;
 
-	CHECK(imap_parser_default_limits.max_literal == (size_t)256 << 20);
-	CHECK(imap_parser_default_limits.max_depth == 64);
+	CHECK_THAT(imap_parser_default_limits.max_literal == (size_t)256 << 20);
+	CHECK_THAT(imap_parser_default_limits.max_depth == 64);
 
 	/* The literal cap. */
 	lim.max_literal = 10;
@@ -1009,17 +916,17 @@ static void test_limits(void)
 	/* Defaults: 64 levels are fine, 65 are not. */
 	for (int depth = 64; depth <= 65; depth++) {
 		b.len = 0;
-		sb_puts(&b, "* X ");
+		dump_puts(&b, "* X ");
 		for (int i = 0; i < depth; i++)
-			sb_puts(&b, "(");
+			dump_puts(&b, "(");
 		for (int i = 0; i < depth; i++)
-			sb_puts(&b, ")");
-		sb_puts(&b, "\r\n");
-		s = parse_dump(NULL, b.s, b.len, SPLIT_WHOLE, 0, &err);
+			dump_puts(&b, ")");
+		dump_puts(&b, "\r\n");
+		s = parse_dump(NULL, b.data, b.len, SPLIT_WHOLE, 0, &err);
 		CHECK_INT(err, depth == 64 ? 0 : -E2BIG);
 		free(s);
 	}
-	free(b.s);
+	buf_free(&b);
 }
 
 static void test_deep_nesting(void)
@@ -1052,7 +959,7 @@ static void test_deep_nesting(void)
 	p = imap_parser_new(&lim);
 	CHECK_INT(imap_parser_feed(p, in, 2 * deeper + 6), 2 * deeper + 6);
 	r = imap_parser_take(p);
-	CHECK(r != NULL);
+	CHECK_THAT(r != NULL);
 	levels = 0;
 	for (v = r ? imap_list_item(&r->args, 0) : NULL; v && v->type == IMAP_LIST;
 	     v = imap_list_item(v, 0))
@@ -1095,7 +1002,7 @@ static void test_long_line(void)
 		off += (size_t)n;
 	}
 	CHECK_INT(n, -E2BIG);
-	CHECK(off <= lim.max_response);
+	CHECK_THAT(off <= lim.max_response);
 	imap_parser_free(p);
 	free(in);
 }
@@ -1112,14 +1019,14 @@ static void test_many_fetches(void)
 {
 	const unsigned count = 100000;
 	struct imap_parser *p = imap_parser_new(NULL);
-	struct sb in = { 0 };
+	struct buf in = BUF_INIT;
 	unsigned got = 0, i;
 	uint64_t sum = 0, uid;
 	size_t off = 0;
 	double t;
 
 	for (i = 1; i <= count; i++)
-		sb_printf(&in, "* %u FETCH (UID %u MODSEQ (%u) FLAGS (\\Seen $Work) "
+		dump_printf(&in, "* %u FETCH (UID %u MODSEQ (%u) FLAGS (\\Seen $Work) "
 			  "RFC822.SIZE %u INTERNALDATE \"17-Jul-1996 02:44:25 -0700\")\r\n",
 			  i, i + 1000, i * 3, i * 10);
 
@@ -1127,7 +1034,7 @@ static void test_many_fetches(void)
 	while (off < in.len) {
 		/* Network-sized reads, as the session will do. */
 		size_t piece = in.len - off < 16384 ? in.len - off : 16384;
-		ssize_t n = imap_parser_feed(p, in.s + off, piece);
+		ssize_t n = imap_parser_feed(p, in.data + off, piece);
 		struct imap_response *r;
 
 		if (n < 0)
@@ -1145,13 +1052,13 @@ static void test_many_fetches(void)
 	t = now() - t;
 	printf("%u FETCH responses (%zu bytes): %.1f ms\n", count, in.len, t * 1e3);
 	CHECK_INT(got, count);
-	CHECK(sum == (uint64_t)count * (count + 1) / 2 + (uint64_t)count * 1000);
+	CHECK_THAT(sum == (uint64_t)count * (count + 1) / 2 + (uint64_t)count * 1000);
 	if (under_valgrind())
 		printf("  (under valgrind: time not checked)\n");
 	else
-		CHECK(t < 2.0);
+		CHECK_THAT(t < 2.0);
 	imap_parser_free(p);
-	free(in.s);
+	buf_free(&in);
 }
 
 /*
@@ -1169,30 +1076,30 @@ static void test_fuzz(void)
 
 	lim.max_literal = 4096;
 	lim.max_response = 8192;
-	rng_state = 12345;
+	split_rng_state = 12345;
 	for (i = 0; i < sizeof(examples) / sizeof(examples[0]); i++) {
 		const struct example *e = &examples[i];
 
 		if (e->len > sizeof(buf))
 			continue;
 		for (round = 0; round < 60; round++) {
-			uint64_t seed = rng();
+			uint64_t seed = split_rng();
 			size_t len = e->len, muts;
 			char *whole, *bytes, *random;
 
 			memcpy(buf, e->in, len);
-			rng_state = seed;
-			muts = 1 + rng() % 3;
+			split_rng_state = seed;
+			muts = 1 + split_rng() % 3;
 			for (k = 0; k < muts; k++) {
-				size_t at = rng() % len;
+				size_t at = split_rng() % len;
 
-				if (rng() % 4)
-					buf[at] = alphabet[rng() % (sizeof(alphabet) - 1)];
+				if (split_rng() % 4)
+					buf[at] = alphabet[split_rng() % (sizeof(alphabet) - 1)];
 				else
-					buf[at] = (char)rng();
+					buf[at] = (char)split_rng();
 			}
-			if (rng() % 8 == 0)
-				len = rng() % len;
+			if (split_rng() % 8 == 0)
+				len = split_rng() % len;
 			whole = parse_dump(&lim, buf, len, SPLIT_WHOLE, 0, &err);
 			inputs++;
 			clean += !err;
@@ -1205,7 +1112,7 @@ static void test_fuzz(void)
 			free(whole);
 			free(bytes);
 			free(random);
-			rng_state = seed;
+			split_rng_state = seed;
 		}
 	}
 	printf("fuzz: %u mutated inputs, %u parsed without error\n", inputs, clean);
@@ -1228,6 +1135,5 @@ int main(void)
 	test_fuzz();
 	test_many_fetches();
 
-	printf("%u checks, %u failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return check_summary();
 }

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * IMAP commands that change messages, over one session: APPEND, UID MOVE
+ * (or UID COPY + \Deleted + UID EXPUNGE), UID EXPUNGE of one UID, UID STORE
+ * of flags. Each touches exactly what it names: an expunge is UID EXPUNGE of
+ * one UID, never a plain EXPUNGE, which would purge every message other
+ * clients marked \Deleted; without UIDPLUS nothing is expunged at all.
+ * Nothing here retries (a second APPEND or MOVE after a lost answer could
+ * duplicate mail): the caller runs these once.
+ */
+#ifndef IMAPFS_DRIVER_CHANGE_H
+#define IMAPFS_DRIVER_CHANGE_H
+
+#include <stdint.h>
+
+#include "session/session.h"
+
+/*
+ * APPENDs size bytes read from fd (at offset 0 on) to mailbox wire, with
+ * flags (validated IMAP flag list text without parentheses, or NULL) and
+ * date (0 for the server's now). *uidvalidity and *uid are the APPENDUID
+ * values, or 0 when the server has no UIDPLUS. -errno of a refusal (RFC
+ * 5530: -EDQUOT, -EFBIG, ...).
+ */
+int driver_append(struct session *s, const char *wire, const char *flags, int64_t date, int fd,
+		  uint64_t size, uint32_t *uidvalidity, uint32_t *uid);
+/*
+ * Moves message uid of wire into to_wire; *newuid its UID there (COPYUID),
+ * 0 if the server does not say. -EXDEV when the server can neither MOVE nor
+ * COPY with UIDPLUS (the copy must be known before the original may go).
+ */
+int driver_move(struct session *s, const char *wire, uint32_t uid, const char *to_wire,
+		uint32_t *newuid);
+/* Deletes message uid of wire: \Deleted, then UID EXPUNGE of it alone; -EPERM without UIDPLUS. */
+int driver_expunge(struct session *s, const char *wire, uint32_t uid);
+/* Replaces the flags of message uid of wire (validated flag list text). */
+int driver_set_flags(struct session *s, const char *wire, uint32_t uid, const char *flags);
+
+#endif

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "driver/mailbox.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap/command.h"
+#include "imap/parser.h"
+#include "log.h"
+
+/* Runs a command of fixed text and its mailbox argument, then the rest. */
+static int run_on_mailbox(struct session *s, const char *verb, const char *wire,
+			  const char *wire2, const char *tail, session_data_fn fn, void *ctx)
+{
+	struct imap_cmd cmd;
+	int r;
+
+	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));
+	imap_cmd_raw(&cmd, verb);
+	imap_cmd_sp(&cmd);
+	imap_cmd_astring(&cmd, wire, strlen(wire));
+	if (wire2) {
+		imap_cmd_sp(&cmd);
+		imap_cmd_astring(&cmd, wire2, strlen(wire2));
+	}
+	if (tail)
+		imap_cmd_raw(&cmd, tail);
+	r = session_run(s, &cmd, fn, ctx);
+	imap_cmd_free(&cmd);
+	return r;
+}
+
+static int run_text(struct session *s, const char *text, session_data_fn fn, void *ctx)
+{
+	struct imap_cmd cmd;
+	int r;
+
+	imap_cmd_init(&cmd, false);
+	imap_cmd_raw(&cmd, text);
+	r = session_run(s, &cmd, fn, ctx);
+	imap_cmd_free(&cmd);
+	return r;
+}
+
+/* ---- selection ---- */
+
+int driver_refused_here(struct session *s, int r)
+{
+	if (r == -EIO && session_alive(s))
+		session_abandon(s, "the server refuses on this connection a mailbox that "
+				   "exists (deleted and created again?); reconnecting");
+	return r;
+}
+
+int driver_select_current(struct session *s, const char *wire, uint32_t uidvalidity,
+			  struct session_mailbox *sel)
+{
+	int r = session_select(s, wire, false, sel);
+
+	if (r == 0 && sel->uidvalidity != uidvalidity) {
+		/* Deleted and created again since this session selected it. */
+		session_unselect(s);
+		r = session_select(s, wire, false, sel);
+	}
+	return driver_refused_here(s, r);
+}
+
+int driver_select_valid(struct session *s, const char *wire, uint32_t uidvalidity)
+{
+	struct session_mailbox sel;
+	int r = driver_select_current(s, wire, uidvalidity, &sel);
+
+	if (r == 0 && sel.uidvalidity != uidvalidity)
+		r = -ESTALE;
+	return r;
+}
+
+int driver_catch_up(struct session *s)
+{
+	return run_text(s, "NOOP", NULL, NULL);
+}
+
+int driver_unselect(struct session *s)
+{
+	int r = run_text(s, session_has_cap(s, "UNSELECT") ? "UNSELECT" : "CLOSE", NULL, NULL);
+
+	/* A refusal is no harm: the next SELECT or EXAMINE replaces the view anyway. */
+	if (r < 0 && !session_alive(s))
+		return r;
+	session_unselect(s);
+	return 0;
+}
+
+/* ---- LIST ---- */
+
+struct list_run {
+	int (*fn)(void *ctx, const struct driver_list_entry *e);
+	void *ctx;
+};
+
+static int on_list(void *ctx, const struct imap_response *r)
+{
+	struct list_run *run = ctx;
+	const struct imap_value *flags = imap_list_item(&r->args, 0);
+	const struct imap_value *delim = imap_list_item(&r->args, 1);
+	const struct imap_value *name = imap_list_item(&r->args, 2);
+	struct driver_list_entry e = { 0 };
+
+	if (strcmp(r->name, "LIST") != 0)
+		return 0;
+	if (!flags || flags->type != IMAP_LIST || !name || !imap_value_text(name)) {
+		log_warn("ignoring a malformed LIST response");
+		return 0;
+	}
+	if (strlen(name->str) != name->len || name->len == 0) {
+		log_warn("ignoring a mailbox whose name is empty or holds NUL");
+		return 0;
+	}
+	if (delim && delim->type == IMAP_STRING && delim->len == 1)
+		e.delim = delim->str[0];
+	for (size_t i = 0; i < flags->count; i++)
+		if (imap_value_is(&flags->items[i], "\\Noselect") ||
+		    imap_value_is(&flags->items[i], "\\NonExistent"))
+			e.noselect = true;
+		else if (imap_value_is(&flags->items[i], "\\Trash"))
+			e.trash = true;
+	/* INBOX is case-insensitive (RFC 3501 §5.1): one spelling for all. */
+	e.wire = strcasecmp(name->str, "INBOX") == 0 ? "INBOX" : name->str;
+	return run->fn(run->ctx, &e);
+}
+
+int driver_list(struct session *s, int (*fn)(void *ctx, const struct driver_list_entry *e),
+		void *ctx)
+{
+	struct list_run run = { fn, ctx };
+
+	return run_text(s, "LIST \"\" \"*\"", on_list, &run);
+}
+
+/* ---- STATUS and QUOTA ---- */
+
+struct status_result {
+	struct driver_status *out;
+	bool got;
+};
+
+static int on_status(void *ctx, const struct imap_response *r)
+{
+	struct status_result *res = ctx;
+	const struct imap_value *att = imap_list_item(&r->args, 1);
+	uint64_t v;
+
+	if (strcmp(r->name, "STATUS") != 0)
+		return 0;
+	res->got = true;
+	if (imap_value_number(imap_list_lookup(att, "UIDVALIDITY"), &v))
+		res->out->uidvalidity = (uint32_t)v;
+	if (imap_value_number(imap_list_lookup(att, "UIDNEXT"), &v))
+		res->out->uidnext = (uint32_t)v;
+	if (imap_value_number(imap_list_lookup(att, "MESSAGES"), &v))
+		res->out->messages = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	if (imap_value_number(imap_list_lookup(att, "HIGHESTMODSEQ"), &v))
+		res->out->highestmodseq = v;
+	return 0;
+}
+
+int driver_status(struct session *s, const char *wire, struct driver_status *out)
+{
+	struct status_result res = { .out = out };
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = run_on_mailbox(s, "STATUS", wire, NULL,
+			   session_has_cap(s, "CONDSTORE")
+				   ? " (MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"
+				   : " (MESSAGES UIDNEXT UIDVALIDITY)",
+			   on_status, &res);
+	if (r == 0 && !res.got)
+		r = -EIO; /* OK without the answer: a server we cannot follow */
+	return r;
+}
+
+int driver_count(struct session *s, const char *wire, uint32_t *messages)
+{
+	struct driver_status st = { .messages = UINT32_MAX };
+	struct status_result res = { .out = &st };
+	int r = run_on_mailbox(s, "STATUS", wire, NULL, " (MESSAGES)", on_status, &res);
+
+	/* No answer counts as full: rmdir must never remove a mailbox it could not see empty. */
+	*messages = st.messages;
+	return r;
+}
+
+struct quota_result {
+	uint64_t used, limit;
+	bool got;
+};
+
+static int on_quota(void *ctx, const struct imap_response *r)
+{
+	struct quota_result *q = ctx;
+	const struct imap_value *list = imap_list_item(&r->args, 1);
+
+	if (strcmp(r->name, "QUOTA") != 0 || !list || list->type != IMAP_LIST)
+		return 0;
+	for (size_t i = 0; i + 2 < list->count; i += 3) {
+		uint64_t used, limit;
+
+		if (imap_value_is(&list->items[i], "STORAGE") &&
+		    imap_value_number(&list->items[i + 1], &used) &&
+		    imap_value_number(&list->items[i + 2], &limit)) {
+			q->used = used;
+			q->limit = limit;
+			q->got = true;
+		}
+	}
+	return 0;
+}
+
+int driver_quota(struct session *s, uint64_t *used_kib, uint64_t *limit_kib)
+{
+	struct quota_result q = { 0 };
+	int r;
+
+	if (!session_has_cap(s, "QUOTA"))
+		return -ENOTSUP;
+	r = run_text(s, "GETQUOTAROOT INBOX", on_quota, &q);
+	if (r < 0)
+		return r;
+	if (!q.got)
+		return -ENOTSUP;
+	*used_kib = q.used;
+	*limit_kib = q.limit;
+	return 0;
+}
+
+/* ---- CREATE, DELETE, RENAME ---- */
+
+/* A selected mailbox about to go or move must not stay selected here. */
+static void leave(struct session *s, const char *wire)
+{
+	const char *sel = session_selected(s);
+
+	if (sel && strcmp(sel, wire) == 0)
+		session_unselect(s);
+}
+
+int driver_create(struct session *s, const char *wire)
+{
+	leave(s, wire);
+	return run_on_mailbox(s, "CREATE", wire, NULL, NULL, NULL, NULL);
+}
+
+int driver_delete(struct session *s, const char *wire)
+{
+	leave(s, wire);
+	return run_on_mailbox(s, "DELETE", wire, NULL, NULL, NULL, NULL);
+}
+
+int driver_rename(struct session *s, const char *wire, const char *new_wire)
+{
+	leave(s, wire);
+	return run_on_mailbox(s, "RENAME", wire, new_wire, NULL, NULL, NULL);
+}

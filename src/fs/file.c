@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Open files and their reads (see file.h). */
+#include "fs/file.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/inode.h"
+#include "fs/interrupt.h"
+#include "fs/node.h"
+#include "fs/recent.h"
+#include "fs/upload.h"
+#include "log.h"
+#include "store/parts.h"
+#include "util/cancel.h"
+
+/*
+ * An open message or part file: the last window of bytes fetched, for the
+ * reads that follow.
+ */
+struct open_msg {
+	struct open_msg *prev, *next; /* fs->open_msgs, under fs->opens_lock */
+	pthread_mutex_t lock;
+	uint32_t mailbox, uidvalidity, uid;
+	struct store_parts *parts; /* a part file: its message's parts, held */
+	size_t part;
+	uint64_t size;
+	char *win;
+	uint64_t win_off;
+	size_t win_len, win_cap;
+	size_t next_window;
+	bool short_logged;
+	struct timespec failed_at; /* last failed fetch: readahead after it fails at once */
+};
+
+void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct store_parts *parts = NULL;
+	struct interruptible it;
+	struct open_msg *om;
+	struct store_msg m;
+	uint32_t uidvalidity;
+	int r;
+
+	if (upload_open(req, ino, fi))
+		return;
+	if (ino_kind(ino) == INO_LOCAL) {
+		int fd;
+
+		r = local_open(fs->local, ino, fi->flags, &fd);
+		if (r == 0) {
+			fi->fh = LOCAL_FH_TAG | (uint64_t)fd;
+			fi->direct_io = 1; /* its bytes are in a file of ours: no second copy */
+			fuse_reply_open(req, fi);
+			return;
+		}
+		/* Renamed to a plain name, it is a message now: open that. */
+		if (r != -ENOENT || !local_became(fs, ino, &ino)) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+	}
+	if (ino_kind(ino) != INO_MESSAGE && ino_kind(ino) != INO_PART) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		/* A message never changes: its bytes are what the server stored. */
+		fuse_reply_err(req, fs->opts.readonly ? EROFS : EACCES);
+		return;
+	}
+	interruptible_begin(&it, req);
+	if (ino_kind(ino) == INO_MESSAGE)
+		r = message_of(fs, &ino, &m, &uidvalidity);
+	else
+		r = store_message(fs->st, ino_mailbox(ino), ino_uid(ino), &m, &uidvalidity);
+	if (r == 0 && ino_kind(ino) == INO_PART) {
+		r = parts_of(fs, ino, &parts);
+		if (r == 0 && ino_part(ino) >= parts->n)
+			r = -ENOENT;
+		if (r == 0)
+			r = store_parts_sized(fs->st, parts);
+	}
+	r = interruptible_end(&it, r);
+	if (r < 0) {
+		store_parts_put(fs->st, parts);
+		fuse_reply_err(req, r == -ESTALE ? ENOENT : -r);
+		return;
+	}
+	om = calloc(1, sizeof(*om));
+	if (!om) {
+		store_parts_put(fs->st, parts);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_init(&om->lock, NULL);
+	om->mailbox = ino_mailbox(ino);
+	om->uidvalidity = uidvalidity;
+	om->uid = m.uid;
+	om->size = m.size;
+	om->next_window = READ_WINDOW_MIN;
+	if (parts) {
+		om->parts = parts;
+		om->part = ino_part(ino);
+		om->size = parts->parts[om->part].size;
+		om->next_window = PART_WINDOW_MIN;
+	}
+	pthread_mutex_lock(&fs->opens_lock);
+	om->next = fs->open_msgs;
+	if (om->next)
+		om->next->prev = om;
+	fs->open_msgs = om;
+	pthread_mutex_unlock(&fs->opens_lock);
+	fi->fh = (uintptr_t)om;
+	fi->keep_cache = 1;
+	fi->noflush = 1; /* nothing to do at close(): a request a file fewer */
+	fuse_reply_open(req, fi);
+}
+
+static void open_msg_free(struct fs *fs, struct open_msg *om)
+{
+	store_parts_put(fs->st, om->parts);
+	pthread_mutex_destroy(&om->lock);
+	free(om->win);
+	free(om);
+}
+
+/* Fetches a window that holds [off, off + want) for process reader; caller holds om->lock. */
+static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t want,
+			pid_t reader)
+{
+	uint64_t end = om->win_off + om->win_len;
+	struct timespec now;
+	size_t len;
+	ssize_t got;
+
+	/*
+	 * The kernel reads ahead with several requests at once, and a later one
+	 * can come first: the window then goes on from where the last one ended,
+	 * so the pages skipped are in it when their request comes, not fetched
+	 * again in a window of their own.
+	 */
+	if (off > end && off - end < om->next_window) {
+		want += (size_t)(off - end);
+		off = end;
+	}
+	len = om->next_window > want ? om->next_window : want;
+
+	/*
+	 * The kernel reads ahead in parallel: when one fetch of this file just
+	 * failed after a whole timeout, the next must not wait another.
+	 */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (om->failed_at.tv_sec && now.tv_sec - om->failed_at.tv_sec < 2)
+		return -EIO;
+
+	/* A small file comes whole in one round trip. */
+	if (off == 0 && om->size <= 2 * READ_WINDOW_MIN)
+		len = (size_t)om->size;
+	if (off + len > om->size)
+		len = (size_t)(om->size - off);
+	if (len > om->win_cap) {
+		char *grown = realloc(om->win, len);
+
+		if (!grown)
+			return -ENOMEM;
+		om->win = grown;
+		om->win_cap = len;
+	}
+	if (om->parts) {
+		got = store_read_part(fs->st, om->parts, om->part, off, len, om->win);
+	} else {
+		/* Only reads the page cache could not answer tell the order. */
+		if (off == 0)
+			store_message_reading(fs->st, om->mailbox, om->uidvalidity, om->uid, reader);
+		got = store_read_message(fs->st, om->mailbox, om->uidvalidity, om->uid, off, len,
+					 om->win);
+	}
+	/* An interrupted fetch says nothing of the server: the next may go on. */
+	if (got == -EIO && !cancel_requested())
+		clock_gettime(CLOCK_MONOTONIC, &om->failed_at);
+	if (got < 0)
+		return (int)got;
+	/* Sequential readers get larger windows; a jump starts small again. */
+	if (off == om->win_off + om->win_len)
+		om->next_window = om->next_window * 2 > READ_WINDOW_MAX ? READ_WINDOW_MAX
+									: om->next_window * 2;
+	else
+		om->next_window = om->parts ? PART_WINDOW_MIN : READ_WINDOW_MIN;
+	if ((size_t)got < len) {
+		/* A short file would be cached as the truth: fail the read instead. */
+		if (!om->short_logged)
+			log_error("message UID %" PRIu32 ": server sent %zd bytes at offset %" PRIu64
+				  " where %zu were due; failing the read", om->uid, got, off, len);
+		om->short_logged = true;
+		om->win_len = 0;
+		return -EIO;
+	}
+	om->win_off = off;
+	om->win_len = (size_t)got;
+	return 0;
+}
+
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct open_msg *om = (struct open_msg *)(uintptr_t)fi->fh;
+	uint64_t uoff = (uint64_t)off;
+	struct interruptible it;
+	char *out = NULL;
+	size_t n = 0;
+	int r = 0;
+
+	if (upload_read(req, ino, size, off, fi))
+		return;
+	if (local_fh(fi->fh) >= 0) {
+		char *buf = malloc(size ? size : 1);
+		ssize_t got = buf ? pread(local_fh(fi->fh), buf, size, off) : -1;
+
+		if (got < 0)
+			fuse_reply_err(req, buf ? errno : ENOMEM);
+		else
+			fuse_reply_buf(req, buf, (size_t)got);
+		free(buf);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	/*
+	 * The reply is copied out under the lock and sent after it: once the
+	 * kernel has the bytes the file may be closed, and release() may free om
+	 * before fuse_reply_buf() returns.
+	 */
+	pthread_mutex_lock(&om->lock);
+	if (uoff < om->size) {
+		if (size > om->size - uoff)
+			size = (size_t)(om->size - uoff);
+		if (uoff < om->win_off || uoff + size > om->win_off + om->win_len) {
+			interruptible_begin(&it, req);
+			r = interruptible_end(&it, fetch_window(fs, om, uoff, size,
+								       fuse_req_ctx(req)->pid));
+		}
+		if (r == 0 && uoff >= om->win_off && uoff < om->win_off + om->win_len) {
+			n = (size_t)(om->win_off + om->win_len - uoff);
+			if (n > size)
+				n = size;
+			out = malloc(n);
+			if (out)
+				memcpy(out, om->win + (uoff - om->win_off), n);
+			else
+				r = -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&om->lock);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_buf(req, out, n);
+	free(out);
+}
+
+void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct open_msg *om = (struct open_msg *)(uintptr_t)fi->fh;
+	struct fs *fs = fs_of(req);
+
+	if (upload_release(req, ino, fi))
+		return;
+	if (local_fh(fi->fh) >= 0) {
+		close(local_fh(fi->fh));
+		fuse_reply_err(req, 0);
+		return;
+	}
+	pthread_mutex_lock(&fs->opens_lock);
+	if (om->prev)
+		om->prev->next = om->next;
+	else
+		fs->open_msgs = om->next;
+	if (om->next)
+		om->next->prev = om->prev;
+	pthread_mutex_unlock(&fs->opens_lock);
+	open_msg_free(fs, om);
+	fuse_reply_err(req, 0);
+}
+
+void open_files_free(struct fs *fs)
+{
+	while (fs->open_msgs) {
+		struct open_msg *om = fs->open_msgs;
+
+		fs->open_msgs = om->next;
+		open_msg_free(fs, om);
+	}
+}

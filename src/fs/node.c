@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The attributes and entries of each kind of inode (see node.h). */
+#include "fs/node.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "fs/inode.h"
+
+void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf)
+{
+	memset(stbuf, 0, sizeof(*stbuf));
+	stbuf->st_ino = ino;
+	/* Writable directories: copying in, moving, deleting and mkdir map to IMAP. */
+	stbuf->st_mode = S_IFDIR | (fs->opts.readonly ? 0555 : 0755);
+	stbuf->st_nlink = 2;
+	stbuf->st_uid = fs->uid;
+	stbuf->st_gid = fs->gid;
+	stbuf->st_mtime = stbuf->st_ctime = stbuf->st_atime = fs->mounted_at;
+	stbuf->st_blksize = 4096;
+}
+
+void fill_parts_dir_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
+			 struct stat *stbuf)
+{
+	fill_dir_attr(fs, ino, stbuf);
+	stbuf->st_mtime = stbuf->st_ctime = stbuf->st_atime = (time_t)m->date;
+}
+
+void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
+		   struct stat *stbuf)
+{
+	memset(stbuf, 0, sizeof(*stbuf));
+	stbuf->st_ino = ino;
+	/*
+	 * A message's write bit says it may be removed or replaced (rm, mv,
+	 * rsync), as the owner of a file may; its bytes are never rewritten in
+	 * place (opening it for writing is EACCES). Parts are views: read-only.
+	 */
+	stbuf->st_mode = S_IFREG | (ino_kind(ino) == INO_MESSAGE && !fs->opts.readonly ? 0644 : 0444);
+	/* A message written through the mount shows the bits it was written with. */
+	if (ino_kind(ino) == INO_MESSAGE && !fs->opts.readonly) {
+		unsigned mode = store_message_mode(fs->st, ino_mailbox(ino), ino_uid(ino));
+
+		if (mode)
+			stbuf->st_mode = S_IFREG | mode;
+	}
+	stbuf->st_nlink = 1;
+	stbuf->st_uid = fs->uid;
+	stbuf->st_gid = fs->gid;
+	stbuf->st_size = (off_t)m->size;
+	stbuf->st_blocks = (blkcnt_t)((m->size + 511) / 512);
+	stbuf->st_blksize = 4096;
+	stbuf->st_mtime = stbuf->st_ctime = stbuf->st_atime = (time_t)m->date;
+}
+
+/* "<uid><suffix>" with a canonical decimal UID (no leading zeros, no sign). */
+bool parse_uid_name(const char *name, const char *suffix, uint32_t *uid)
+{
+	uint64_t v = 0;
+	const char *p = name;
+
+	if (*p < '1' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return false;
+	}
+	if (strcmp(p, suffix) != 0)
+		return false;
+	*uid = (uint32_t)v;
+	return true;
+}
+
+void local_entry_param(const struct fs *fs, uint64_t ino, const struct stat *st,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino;
+	e->attr = *st;
+	e->attr.st_ino = ino;
+	/* Only we change them, and the kernel sees each change. */
+	e->attr_timeout = fs->opts.dir_timeout;
+	e->entry_timeout = fs->opts.dir_timeout;
+}
+
+/* Entry of a child mailbox directory. */
+void dir_entry_param(const struct fs *fs, uint32_t id, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_make(INO_MAILBOX, id, 0, 0);
+	e->attr_timeout = fs->opts.dir_timeout;
+	e->entry_timeout = fs->opts.dir_timeout;
+	fill_dir_attr(fs, e->ino, &e->attr);
+}
+
+void msg_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidity,
+		     const struct store_msg *m, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_make(INO_MESSAGE, id, m->uid, 0);
+	e->generation = uidvalidity;
+	/* The content is immutable; only membership changes, and that is a listing. */
+	e->attr_timeout = fs->opts.file_timeout;
+	e->entry_timeout = fs->opts.dir_timeout;
+	fill_msg_attr(fs, e->ino, m, &e->attr);
+}
+
+void parts_dir_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidity,
+			   const struct store_msg *m, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_make(INO_PARTS, id, m->uid, 0);
+	e->generation = uidvalidity;
+	e->attr_timeout = fs->opts.file_timeout;
+	e->entry_timeout = fs->opts.dir_timeout;
+	fill_parts_dir_attr(fs, e->ino, m, &e->attr);
+}
+
+void part_attr(const struct fs *fs, uint64_t ino, const struct store_parts *p, size_t idx,
+	       struct stat *stbuf)
+{
+	struct store_msg m = { .uid = p->uid, .size = p->parts[idx].size, .date = p->date };
+
+	fill_msg_attr(fs, ino, &m, stbuf);
+}
+
+void part_entry_param(const struct fs *fs, const struct store_parts *p, size_t idx,
+		      struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = ino_make(INO_PART, p->mailbox, p->uid, (uint32_t)idx);
+	e->generation = p->uidvalidity;
+	e->attr_timeout = fs->opts.file_timeout;
+	e->entry_timeout = fs->opts.file_timeout;
+	part_attr(fs, e->ino, p, idx, &e->attr);
+}
+
+/* The parts of the message an INO_PARTS or INO_PART inode belongs to. */
+int parts_of(struct fs *fs, fuse_ino_t ino, struct store_parts **out)
+{
+	uint32_t id = ino_mailbox(ino), uidvalidity;
+	struct store_msg m;
+	int r = store_message(fs->st, id, ino_uid(ino), &m, &uidvalidity);
+
+	if (r < 0)
+		return r;
+	return store_parts_get(fs->st, id, uidvalidity, m.uid, m.date, out);
+}

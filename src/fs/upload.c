@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Files written through the mount, and the names they keep (see upload.h).
+ *
+ * A file written through the mount is spooled to an unlinked temporary file
+ * and APPENDed at its first close (flush), so close() reports a refusal; the
+ * name it was written under then refers to the new message, so tools that
+ * set times or rename after closing (cp -p, rsync, install) find it.
+ */
+#include "fs/upload.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs/inode.h"
+#include "fs/node.h"
+#include "fs/recent.h"
+#include "fs/spool.h"
+#include "log.h"
+
+struct upload {
+	struct upload *next;
+	uint64_t ino;
+	uint32_t mailbox;
+	char *name;
+	int fd;           /* spool file until the APPEND, then -1 */
+	uint64_t size;
+	char *flags;      /* user.imap.flags set before the APPEND */
+	int64_t date;     /* mtime set before the APPEND (cp -p): the INTERNALDATE */
+	bool appending;
+	bool appended;    /* then uid is the message, 0 if the server did not say */
+	uint32_t uid;
+	bool refused;     /* its APPEND failed: the name goes at the last close */
+	bool listed;      /* still in fs->uploads */
+	unsigned opens;
+	unsigned writers; /* opens for writing: one at a time, so bytes never mix */
+	uint64_t shown_ino; /* st_ino shown, when it recycles an unlinked message's (note_unlinked) */
+	unsigned mode;      /* permission bits given (create, chmod): kept with the name */
+};
+
+/* ---- the table (caller holds fs->uploads_lock) ---- */
+
+static struct upload *find_name(struct fs *fs, uint32_t mailbox, const char *name)
+{
+	for (struct upload *u = fs->uploads; u; u = u->next)
+		if (u->mailbox == mailbox && strcmp(u->name, name) == 0)
+			return u;
+	return NULL;
+}
+
+static struct upload *find_ino(struct fs *fs, uint64_t ino)
+{
+	for (struct upload *u = fs->uploads; u; u = u->next)
+		if (u->ino == ino)
+			return u;
+	return NULL;
+}
+
+static void upload_destroy(struct upload *u)
+{
+	if (u->fd >= 0)
+		close(u->fd);
+	free(u->name);
+	free(u->flags);
+	free(u);
+}
+
+/* Takes u out of the table; it is freed now or at its last release. */
+static void unlist(struct fs *fs, struct upload *u)
+{
+	for (struct upload **pp = &fs->uploads; *pp; pp = &(*pp)->next) {
+		if (*pp == u) {
+			*pp = u->next;
+			break;
+		}
+	}
+	u->listed = false;
+	if (u->opens == 0)
+		upload_destroy(u);
+}
+
+static struct upload *add_name(struct fs *fs, uint32_t mailbox, const char *name)
+{
+	struct upload *u = calloc(1, sizeof(*u)), *old;
+
+	if (!u || !(u->name = strdup(name))) {
+		free(u);
+		return NULL;
+	}
+	/* A name written again replaces the old reference (the old message stays). */
+	old = find_name(fs, mailbox, name);
+	if (old)
+		unlist(fs, old);
+	u->fd = -1;
+	u->mailbox = mailbox;
+	u->ino = ino_make(INO_UPLOAD, mailbox, ++fs->upload_serial, 0);
+	u->listed = true;
+	u->next = fs->uploads;
+	fs->uploads = u;
+	return u;
+}
+
+void uploads_free(struct fs *fs)
+{
+	while (fs->uploads) {
+		struct upload *u = fs->uploads;
+
+		fs->uploads = u->next;
+		upload_destroy(u);
+	}
+}
+
+static void upload_attr(const struct fs *fs, const struct upload *u, struct stat *stbuf)
+{
+	struct store_msg m = { .size = u->size, .date = u->date ? u->date : fs->mounted_at };
+
+	fill_msg_attr(fs, u->shown_ino ? u->shown_ino : u->ino, &m, stbuf);
+	stbuf->st_mode = S_IFREG | (u->mode ? u->mode : 0644);
+}
+
+int upload_lookup(struct fs *fs, uint32_t mailbox, const char *name, struct fuse_entry_param *e)
+{
+	struct store_msg m;
+	uint32_t uid = 0, uidvalidity;
+	struct upload *u;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = find_name(fs, mailbox, name);
+	if (u && !(u->appended && u->uid)) {
+		memset(e, 0, sizeof(*e));
+		e->ino = u->ino;
+		upload_attr(fs, u, &e->attr);
+		r = 0;
+	} else if (u) {
+		uid = u->uid;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	/* Sent: the name is the message now. */
+	if (uid && store_message(fs->st, mailbox, uid, &m, &uidvalidity) == 0) {
+		msg_entry_param(fs, mailbox, uidvalidity, &m, e);
+		r = 0;
+	}
+	return r;
+}
+
+int upload_getattr(struct fs *fs, fuse_ino_t ino, struct stat *stbuf)
+{
+	struct upload *u;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = find_ino(fs, ino);
+	if (u) {
+		upload_attr(fs, u, stbuf);
+		r = 0;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return r;
+}
+
+int upload_list(struct fs *fs, uint32_t mailbox,
+		int (*fn)(void *ctx, const char *name, uint64_t ino, const struct stat *st),
+		void *ctx)
+{
+	struct stat st;
+	int r = 0;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	for (struct upload *u = fs->uploads; u && r == 0; u = u->next) {
+		if (u->mailbox != mailbox || u->appended)
+			continue;
+		upload_attr(fs, u, &st);
+		r = fn(ctx, u->name, u->ino, &st);
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return r;
+}
+
+/* ---- writing a new message ---- */
+
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct upload *u;
+	bool selectable;
+	int fd, r;
+
+	if (fs->opts.readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (is_local(fs, parent, name)) {
+		struct stat st;
+		uint64_t ino;
+
+		r = local_create(fs->local, parent, name, fi->flags, mode, &ino, &st, &fd);
+		if (r < 0) {
+			fuse_reply_err(req, -r);
+			return;
+		}
+		local_entry_param(fs, ino, &st, &e);
+		fi->fh = LOCAL_FH_TAG | (uint64_t)fd;
+		fi->direct_io = 1;
+		fuse_reply_create(req, &e, fi);
+		return;
+	}
+	if (ino_kind(parent) != INO_MAILBOX) {
+		/* The root and .parts directories hold no messages. */
+		fuse_reply_err(req, ino_kind(parent) == INO_ROOT ? EPERM : EACCES);
+		return;
+	}
+	r = store_mailbox_exists(fs->st, ino_mailbox(parent), &selectable);
+	if (r == 0 && !selectable)
+		r = -EPERM; /* \Noselect: a folder of folders holds no mail */
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fd = spool_open();
+	if (fd < 0) {
+		log_error("cannot create a spool file for %s: %s", name, strerror(-fd));
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = add_name(fs, ino_mailbox(parent), name);
+	if (u) {
+		u->fd = fd;
+		u->opens = 1;
+		u->writers = (fi->flags & O_ACCMODE) != O_RDONLY;
+		u->shown_ino = take_unlinked(fs, ino_mailbox(parent), name);
+		u->mode = mode & 07777;
+		memset(&e, 0, sizeof(e));
+		e.ino = u->ino;
+		upload_attr(fs, u, &e.attr);
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	if (!u) {
+		close(fd);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->fh = (uintptr_t)u;
+	fi->direct_io = 1; /* the bytes go to the spool, not to a page cache of a message */
+	fuse_reply_create(req, &e, fi);
+}
+
+bool upload_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct upload *u;
+	int err = 0;
+
+	if (ino_kind(ino) != INO_UPLOAD)
+		return false;
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = find_ino(fs, ino);
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+
+	if (!u)
+		err = ENOENT;
+	else if (u->appended || u->fd < 0)
+		err = EACCES; /* sent: a message never changes */
+	else if (writing && u->writers)
+		err = EEXIST; /* another process is writing this new message */
+	else {
+		u->opens++;
+		u->writers += writing;
+		u->refused = false;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	if (err) {
+		fuse_reply_err(req, err);
+		return true;
+	}
+	if ((fi->flags & O_TRUNC) && ftruncate(u->fd, 0) == 0)
+		u->size = 0;
+	fi->fh = (uintptr_t)u;
+	fi->direct_io = 1;
+	fuse_reply_open(req, fi);
+	return true;
+}
+
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	      struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct upload *u = (struct upload *)(uintptr_t)fi->fh;
+	ssize_t n;
+	int fd;
+
+	if (local_fh(fi->fh) >= 0) {
+		n = pwrite(local_fh(fi->fh), buf, size, off);
+		if (n < 0)
+			fuse_reply_err(req, errno);
+		else
+			fuse_reply_write(req, (size_t)n);
+		return;
+	}
+	if (ino_kind(ino) != INO_UPLOAD) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	pthread_mutex_lock(&fs->uploads_lock);
+	fd = u->appended || u->appending ? -1 : u->fd;
+	pthread_mutex_unlock(&fs->uploads_lock);
+	if (fd < 0) {
+		/* Written after the APPEND (through a second descriptor): it would be lost. */
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	n = pwrite(fd, buf, size, off);
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	pthread_mutex_lock(&fs->uploads_lock);
+	if ((uint64_t)off + (uint64_t)n > u->size)
+		u->size = (uint64_t)off + (uint64_t)n;
+	pthread_mutex_unlock(&fs->uploads_lock);
+	fuse_reply_write(req, (size_t)n);
+}
+
+/* APPENDs u if it has content and was not sent yet. Returns 0 or -errno. */
+static int send_upload(struct fs *fs, struct upload *u)
+{
+	uint64_t size;
+	uint32_t uid = 0;
+	char *flags;
+	int64_t date;
+	int fd, ready, r;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	/* Unlinked while open: the file is gone, and so is the message it would have been. */
+	if (u->appended || u->appending || u->size == 0 || u->fd < 0 || !u->listed) {
+		pthread_mutex_unlock(&fs->uploads_lock);
+		return 0;
+	}
+	u->appending = true;
+	fd = u->fd;
+	size = u->size;
+	date = u->date;
+	flags = u->flags ? strdup(u->flags) : NULL;
+	pthread_mutex_unlock(&fs->uploads_lock);
+
+	r = mail_ready(u->name, fd, size, &ready, &size);
+	if (r == 0)
+		r = store_append(fs->st, u->mailbox, ready, size, flags, date, &uid);
+	if (ready != fd)
+		close(ready);
+	free(flags);
+	pthread_mutex_lock(&fs->uploads_lock);
+	u->appending = false;
+	u->refused = r < 0;
+	if (r == 0) {
+		u->appended = true;
+		u->uid = uid;
+		close(u->fd);
+		u->fd = -1;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	if (r == 0 && uid)
+		store_name_message(fs->st, u->mailbox, uid, u->name, u->mode);
+	if (r < 0 && r != -EINVAL)
+		log_error("APPEND of %s (%" PRIu64 " bytes) failed: %s", u->name, size, strerror(-r));
+	else
+		log_debug("appended %s as UID %" PRIu32, u->name, uid);
+	return r;
+}
+
+void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	int r = 0;
+
+	if (ino_kind(ino) == INO_UPLOAD)
+		r = send_upload(fs, (struct upload *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, -r);
+}
+
+bool upload_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct upload *u = (struct upload *)(uintptr_t)fi->fh;
+
+	if (ino_kind(ino) != INO_UPLOAD)
+		return false;
+	pthread_mutex_lock(&fs->uploads_lock);
+	u->opens--;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		u->writers--;
+	if (u->opens == 0 && !u->appended && u->listed && (u->refused || u->size)) {
+		/* Refused (not mail, over quota...): the name goes with it. */
+		unlist(fs, u);
+	} else if (u->opens == 0 && !u->listed) {
+		upload_destroy(u);
+	}
+	/* Empty and closed (touch): a placeholder that stays, until written. */
+	pthread_mutex_unlock(&fs->uploads_lock);
+	fuse_reply_err(req, 0);
+	return true;
+}
+
+bool upload_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct upload *u = (struct upload *)(uintptr_t)fi->fh;
+	char *buf;
+	ssize_t n;
+	int fd;
+
+	if (ino_kind(ino) != INO_UPLOAD)
+		return false;
+	pthread_mutex_lock(&fs->uploads_lock);
+	fd = u->fd >= 0 ? dup(u->fd) : -1;
+	pthread_mutex_unlock(&fs->uploads_lock);
+	buf = fd >= 0 ? malloc(size ? size : 1) : NULL;
+	if (!buf) {
+		/* After the APPEND the bytes are the message's: read them as <uid>.eml. */
+		if (fd >= 0)
+			close(fd);
+		fuse_reply_err(req, fd >= 0 ? ENOMEM : EBADF);
+		return true;
+	}
+	n = pread(fd, buf, size, off);
+	close(fd);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+	return true;
+}
+
+/* ---- what the other operations change ---- */
+
+int upload_setattr(struct fs *fs, fuse_ino_t ino, const struct stat *attr, int to_set,
+		   struct stat *stbuf)
+{
+	struct upload *u;
+	int r = 0;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = find_ino(fs, ino);
+	if (!u) {
+		r = -ENOENT;
+	} else if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (u->appended || u->fd < 0)
+			r = -EACCES;
+		else if (ftruncate(u->fd, attr->st_size) < 0)
+			r = -errno;
+		else
+			u->size = (uint64_t)attr->st_size;
+	}
+	/* cp -p and rsync set the time before the APPEND: it becomes the INTERNALDATE. */
+	if (u && r == 0 && (to_set & FUSE_SET_ATTR_MTIME) && !u->appended)
+		u->date = attr->st_mtime;
+	if (u && r == 0 && (to_set & FUSE_SET_ATTR_MODE) && !u->appended)
+		u->mode = attr->st_mode & 07777;
+	if (u && r == 0)
+		upload_attr(fs, u, stbuf);
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return r;
+}
+
+int upload_set_flags(struct fs *fs, fuse_ino_t ino, char **norm)
+{
+	struct upload *u;
+	int r = 0;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = find_ino(fs, ino);
+	if (!u) {
+		r = -ENOENT;
+	} else if (u->appended) {
+		r = -EAGAIN;
+	} else {
+		free(u->flags);
+		u->flags = *norm;
+		*norm = NULL;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return r;
+}
+
+uint64_t upload_sent_as(struct fs *fs, fuse_ino_t ino)
+{
+	struct upload *u;
+	uint64_t msg;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = find_ino(fs, ino);
+	msg = u && u->uid ? ino_make(INO_MESSAGE, u->mailbox, u->uid, 0) : 0;
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return msg;
+}
+
+struct upload *upload_find(struct fs *fs, uint32_t mailbox, const char *name, bool *sent,
+			   uint32_t *uid)
+{
+	struct upload *u;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = find_name(fs, mailbox, name);
+	if (u) {
+		*sent = u->appended;
+		*uid = u->uid;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return u;
+}
+
+void upload_forget(struct fs *fs, struct upload *u)
+{
+	pthread_mutex_lock(&fs->uploads_lock);
+	if (u->listed)
+		unlist(fs, u);
+	pthread_mutex_unlock(&fs->uploads_lock);
+}
+
+/* name in mailbox is message uid now: kept by the store, and at once here. */
+void upload_name_sent(struct fs *fs, uint32_t mailbox, const char *name, uint32_t uid,
+		      unsigned mode)
+{
+	struct upload *u;
+
+	store_name_message(fs->st, mailbox, uid, name, mode);
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = add_name(fs, mailbox, name);
+	if (u) {
+		u->appended = true;
+		u->uid = uid;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+}
+
+/* Renames a name made through the mount within its mailbox: nothing on the server. */
+int upload_rename(struct fs *fs, struct upload *u, uint32_t mailbox, const char *newname)
+{
+	struct upload *clash;
+	unsigned mode;
+	uint32_t uid;
+	char *copy = strdup(newname);
+
+	if (!copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->uploads_lock);
+	clash = find_name(fs, mailbox, newname);
+	if (clash && clash != u)
+		unlist(fs, clash); /* replaced: its message stays on the server */
+	free(u->name);
+	u->name = copy;
+	u->mailbox = mailbox;
+	uid = u->appended ? u->uid : 0;
+	mode = u->mode;
+	pthread_mutex_unlock(&fs->uploads_lock);
+	if (uid)
+		store_name_message(fs->st, mailbox, uid, newname, mode);
+	return 0;
+}

@@ -1,0 +1,626 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver/listing.h"
+#include "imap/uid_set.h"
+#include "log.h"
+#include "store/listing_cache.h"
+#include "store/pool.h"
+#include "util/array.h"
+#include "util/cancel.h"
+#include "util/clock.h"
+
+/* A listing being fetched: what was known, and what the driver found. */
+struct listing {
+	struct store *st;
+	const char *wire;
+	struct driver_listing_known known;
+	struct driver_listing got;
+	/* FULL: every message. DELTA: the messages from known.uidnext on. */
+	struct store_msg *msgs;
+	size_t n, cap;
+	/* DELTA: (uid, flags) of known messages whose flags changed. */
+	struct store_msg *flag_rows;
+	size_t nflag_rows, flag_cap;
+};
+
+static int on_message(void *ctx, uint32_t uid, uint64_t size, int64_t date, const char *flags)
+{
+	struct listing *l = ctx;
+
+	if (size > STORE_MAX_FILE) {
+		log_warn("server sent UID %" PRIu32 " with size %" PRIu64 "; ignoring it", uid, size);
+		return 0;
+	}
+	if (array_reserve(&l->msgs, &l->cap, l->n + 1, sizeof(*l->msgs)) < 0)
+		return -ENOMEM;
+	l->msgs[l->n++] = (struct store_msg){ .uid = uid, .size = size, .date = date,
+					      .flags = flagsets_intern(&l->st->flags, flags) };
+	return 0;
+}
+
+static int on_flags(void *ctx, uint32_t uid, const char *flags)
+{
+	struct listing *l = ctx;
+
+	if (array_reserve(&l->flag_rows, &l->flag_cap, l->nflag_rows + 1, sizeof(*l->flag_rows)) < 0)
+		return -ENOMEM;
+	l->flag_rows[l->nflag_rows++] = (struct store_msg){
+		.uid = uid, .flags = flagsets_intern(&l->st->flags, flags) };
+	return 0;
+}
+
+static int listing_job(struct session *s, void *ctx)
+{
+	struct listing *l = ctx;
+	const struct driver_listing_sink sink = { on_message, on_flags, l };
+
+	/* A retry on another connection starts clean. */
+	l->n = 0;
+	l->nflag_rows = 0;
+	return driver_fetch_listing(s, l->wire, &l->known, &sink, &l->got);
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+	const struct store_msg *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* Sorts by UID and drops repeated UIDs (a server may send a row twice). */
+static size_t sort_unique(struct store_msg *m, size_t n)
+{
+	size_t out = 0;
+
+	if (n == 0)
+		return 0; /* m may be NULL */
+	qsort(m, n, sizeof(*m), cmp_uid);
+	for (size_t i = 0; i < n; i++)
+		if (out == 0 || m[out - 1].uid != m[i].uid)
+			m[out++] = m[i];
+	return out;
+}
+
+/*
+ * The UIDs m holds that the sorted list now[0..n) does not (all of them for
+ * n == 0). Out of memory, none: the kernel forgets them at their timeout.
+ */
+static void gone_uids(const struct mailbox *m, const struct store_msg *now, size_t n,
+		      uint32_t **out, size_t *nout)
+{
+	uint32_t *g = m->nmsgs ? malloc(m->nmsgs * sizeof(*g)) : NULL;
+	size_t k = 0, j = 0;
+
+	if (!g)
+		return;
+	for (size_t i = 0; i < m->nmsgs; i++) {
+		while (j < n && now[j].uid < m->msgs[i].uid)
+			j++;
+		if (j == n || now[j].uid != m->msgs[i].uid)
+			g[k++] = m->msgs[i].uid;
+	}
+	*out = g;
+	*nout = k;
+}
+
+/* The row of uid in rows[0..n), sorted by UID; NULL if none. */
+static struct store_msg *find_row(struct store_msg *rows, size_t n, uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rows[mid].uid == uid)
+			return &rows[mid];
+		if (rows[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * The listing a delta makes of the known rows base[0..nbase): those still
+ * there, with their new flags, then the new messages. 0 or -ENOMEM.
+ */
+static int merge_delta(const struct store_msg *base, size_t nbase, struct listing *l,
+		       struct store_msg **out, size_t *nout)
+{
+	struct store_msg *rows;
+	size_t n = 0, nnew;
+
+	nnew = sort_unique(l->msgs, l->n);
+	rows = malloc((nbase + nnew) * sizeof(*rows) + 1);
+	if (!rows)
+		return -ENOMEM;
+	for (size_t i = 0; i < nbase; i++)
+		if (base[i].uid < l->known.uidnext &&
+		    (!l->got.have_remaining ||
+		     imap_uid_set_has(l->got.remaining, l->got.nremaining, base[i].uid)))
+			rows[n++] = base[i];
+	for (size_t i = 0; i < l->nflag_rows; i++) {
+		struct store_msg *row = find_row(rows, n, l->flag_rows[i].uid);
+
+		if (row)
+			row->flags = l->flag_rows[i].flags;
+	}
+	/* "N:*" names the last message even when it is below N. */
+	for (size_t i = 0; i < nnew; i++)
+		if (l->msgs[i].uid >= l->known.uidnext)
+			rows[n++] = l->msgs[i];
+	*out = rows;
+	*nout = n;
+	return 0;
+}
+
+/* The listing kept on disk for wire, its flag sets made the store's. */
+static int load_kept(struct store *st, const char *wire, struct listing_snapshot *kept)
+{
+	uint32_t *map;
+	int r = listing_cache_load(st->bodies, wire, kept);
+
+	if (r < 0)
+		return r;
+	map = malloc((kept->nflagsets + 1) * sizeof(*map));
+	if (!map) {
+		listing_snapshot_free(kept);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < kept->nflagsets; i++)
+		map[i] = flagsets_intern(&st->flags, kept->flagsets[i]);
+	for (size_t i = 0; i < kept->n; i++)
+		kept->msgs[i].flags = map[kept->msgs[i].flags];
+	free(map);
+	return 0;
+}
+
+/*
+ * Keeps mailbox m's listing on disk. Called with m->refresh_lock held, so the
+ * listings of one mailbox are written in the order they were made.
+ */
+static void save_kept(struct store *st, struct mailbox *m, const char *wire)
+{
+	struct listing_snapshot snap = { 0 };
+	uint32_t *local = NULL;
+	size_t nsets;
+	bool ok;
+
+	pthread_mutex_lock(&st->lock);
+	nsets = flagsets_count(&st->flags); /* every index m holds is below it */
+	snap.uidvalidity = m->uidvalidity;
+	snap.uidnext = m->uidnext;
+	snap.exists = m->exists;
+	snap.modseq = m->modseq;
+	snap.n = m->nmsgs;
+	snap.msgs = malloc(m->nmsgs * sizeof(*snap.msgs) + 1);
+	local = malloc(nsets * sizeof(*local) + 1);
+	snap.flagsets = calloc(nsets + 1, sizeof(*snap.flagsets));
+	ok = snap.msgs && local && snap.flagsets;
+	if (ok) {
+		if (m->nmsgs)
+			memcpy(snap.msgs, m->msgs, m->nmsgs * sizeof(*snap.msgs));
+		for (size_t i = 0; i < nsets; i++)
+			local[i] = FLAGS_UNKNOWN;
+	}
+	/* Only the flag sets this mailbox uses, numbered in the file's own order. */
+	for (size_t i = 0; ok && i < snap.n; i++) {
+		uint32_t f = snap.msgs[i].flags;
+
+		/* Flags too long to intern (FLAGS_UNKNOWN): this listing is not kept. */
+		ok = f < nsets;
+		if (ok && local[f] == FLAGS_UNKNOWN) {
+			snap.flagsets[snap.nflagsets] = flagsets_text(&st->flags, f);
+			ok = snap.flagsets[snap.nflagsets] != NULL;
+			if (ok)
+				local[f] = (uint32_t)snap.nflagsets++;
+		}
+		if (ok)
+			snap.msgs[i].flags = local[f];
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (ok)
+		listing_cache_save(st->bodies, wire, &snap);
+	free(local);
+	listing_snapshot_free(&snap);
+}
+
+/* A relisting of one mailbox under way, and what it changed for the sink. */
+struct refresh {
+	struct store *st;
+	uint32_t id;
+	struct mailbox *m;
+	bool force;
+	char *wire;
+	struct listing l;
+	struct listing_snapshot kept; /* the listing kept on disk, when this mount has none */
+	bool from_disk, had_listing, selectable;
+	struct store_msg *rows; /* the new listing, sorted by UID */
+	size_t nrows;
+	uint32_t *gone; /* UIDs gone, for the sink */
+	size_t ngone;
+	bool changed;   /* the directory's listing changed, for the sink */
+};
+
+/*
+ * What the relisting starts from: the listing held (its rows stay after
+ * store_listing_stale(), they are what a delta starts from), else the one
+ * kept on disk. Caller holds m->refresh_lock. 1 if the listing is fresh
+ * enough and nothing is to be done, 0 to fetch, or -errno.
+ */
+static int refresh_begin(struct refresh *rf)
+{
+	struct store *st = rf->st;
+	struct mailbox *m = rf->m;
+	struct driver_listing_known *k = &rf->l.known;
+
+	pthread_mutex_lock(&st->lock);
+	if (!rf->force && m->listed_at_ms &&
+	    monotonic_ms() - m->listed_at_ms < st->opts.listing_ttl_ms) {
+		pthread_mutex_unlock(&st->lock);
+		return 1;
+	}
+	rf->wire = strdup(m->wire);
+	rf->had_listing = m->listed_at_ms != 0;
+	k->known = m->uidvalidity != 0;
+	k->uidvalidity = m->uidvalidity;
+	k->uidnext = m->uidnext;
+	k->exists = m->exists;
+	k->modseq = m->modseq;
+	pthread_mutex_unlock(&st->lock);
+	if (!rf->wire)
+		return -ENOMEM;
+	if (!k->known && load_kept(st, rf->wire, &rf->kept) == 0) {
+		rf->from_disk = true;
+		*k = (struct driver_listing_known){ .known = true,
+						    .uidvalidity = rf->kept.uidvalidity,
+						    .uidnext = rf->kept.uidnext,
+						    .exists = rf->kept.exists,
+						    .modseq = rf->kept.modseq,
+						    .flags_changed = k->flags_changed };
+	}
+	rf->l.wire = rf->wire;
+	return 0;
+}
+
+/*
+ * A mailbox LIST calls \Noselect that STATUS now says is gone: no message
+ * is served on under a UID a new mailbox may reuse.
+ */
+static void forget_messages(struct refresh *rf)
+{
+	struct store *st = rf->st;
+	struct mailbox *m = rf->m;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->sink.message_gone)
+		gone_uids(m, NULL, 0, &rf->gone, &rf->ngone);
+	free(m->msgs);
+	m->msgs = NULL;
+	m->nmsgs = 0;
+	m->uidvalidity = 0;
+	m->listed_at_ms = 0;
+	pthread_mutex_unlock(&st->lock);
+	rf->changed = rf->had_listing;
+}
+
+/*
+ * Asks the server. 0 with rf->l.got to install, 1 when there is nothing to
+ * install (and nothing failed), or -errno. Offline, the listing held stays,
+ * and a listing kept on disk is installed as if unchanged.
+ */
+static int refresh_fetch(struct refresh *rf)
+{
+	struct store *st = rf->st;
+	int r = pool_run(st->pool, rf->wire, listing_job, &rf->l);
+
+	/* Dovecot 2.3 answers STATUS and EXAMINE of a mailbox deleted meanwhile without a code. */
+	if (r == -EIO && !pool_server_down(st->pool) && store_gone_now(st, rf->id))
+		r = -ENOENT;
+	if (r == -ENOENT && !rf->selectable) {
+		forget_messages(rf);
+		return 1;
+	}
+	if (r == 0)
+		return 0;
+	/* Offline: the messages as last listed (bodies come from the disk cache). */
+	if (!store_unreachable(st, r) || rf->force || !(rf->had_listing || rf->from_disk))
+		return r;
+	if (!rf->from_disk)
+		return 1;
+	rf->l.got.kind = DRIVER_LISTING_UNCHANGED; /* installed below as the kept listing */
+	rf->l.got.sel = (struct session_mailbox){ .uidvalidity = rf->kept.uidvalidity,
+						  .uidnext = rf->kept.uidnext,
+						  .exists = rf->kept.exists,
+						  .highestmodseq = rf->kept.modseq };
+	return 0;
+}
+
+/* The new listing's rows from what was fetched. 0 or -ENOMEM. */
+static int refresh_rows(struct refresh *rf)
+{
+	struct store *st = rf->st;
+	struct listing *l = &rf->l;
+	int r = 0;
+
+	if (l->got.kind == DRIVER_LISTING_DELTA) {
+		pthread_mutex_lock(&st->lock);
+		if (rf->from_disk)
+			r = merge_delta(rf->kept.msgs, rf->kept.n, l, &rf->rows, &rf->nrows);
+		else
+			r = merge_delta(rf->m->msgs, rf->m->nmsgs, l, &rf->rows, &rf->nrows);
+		pthread_mutex_unlock(&st->lock);
+	} else if (l->got.kind == DRIVER_LISTING_FULL) {
+		rf->nrows = sort_unique(l->msgs, l->n);
+		rf->rows = l->msgs;
+		l->msgs = NULL;
+	} else if (rf->from_disk) {
+		rf->rows = rf->kept.msgs;
+		rf->nrows = rf->kept.n;
+		rf->kept.msgs = NULL;
+	}
+	return r;
+}
+
+/* Makes the new listing the mailbox's, noting which UIDs went. */
+static void refresh_install(struct refresh *rf)
+{
+	struct store *st = rf->st;
+	struct mailbox *m = rf->m;
+	const struct session_mailbox *sel = &rf->l.got.sel;
+
+	pthread_mutex_lock(&st->lock);
+	if (rf->rows || rf->l.got.kind != DRIVER_LISTING_UNCHANGED) {
+		bool new_validity = m->uidvalidity && m->uidvalidity != sel->uidvalidity;
+
+		if (new_validity)
+			log_info("mailbox %s: UIDVALIDITY changed from %u to %u; forgetting its messages",
+				 rf->wire, m->uidvalidity, sel->uidvalidity);
+		if (st->sink.message_gone)
+			gone_uids(m, rf->rows, new_validity ? 0 : rf->nrows, &rf->gone, &rf->ngone);
+		rf->changed = rf->had_listing;
+		free(m->msgs);
+		m->nmsgs = rf->nrows;
+		m->msgs = rf->rows;
+		rf->rows = NULL;
+		m->uidvalidity = sel->uidvalidity;
+		m->uidnext = sel->uidnext;
+		m->exists = sel->exists;
+		m->modseq = sel->highestmodseq;
+	}
+	m->listed_at_ms = monotonic_ms();
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* Tells the sink, outside the locks (it may take its own), and frees rf's state. */
+static void refresh_end(struct refresh *rf)
+{
+	struct store *st = rf->st;
+
+	for (size_t i = 0; i < rf->ngone; i++)
+		st->sink.message_gone(st->sink.ctx, rf->id, rf->gone[i]);
+	if (rf->changed && st->sink.dir_changed)
+		st->sink.dir_changed(st->sink.ctx, rf->id);
+	free(rf->gone);
+	free(rf->rows);
+	free(rf->l.msgs);
+	free(rf->l.flag_rows);
+	free(rf->l.got.remaining);
+	listing_snapshot_free(&rf->kept);
+	free(rf->wire);
+}
+
+int store_refresh(struct store *st, uint32_t id, bool force, bool flags_changed)
+{
+	struct refresh rf = { .st = st, .id = id, .force = force,
+			      .l = { .st = st, .known.flags_changed = flags_changed } };
+	int r;
+
+	pthread_mutex_lock(&st->lock);
+	rf.m = mailbox_get(st, id);
+	/*
+	 * One LIST called \Noselect but with messages listed is asked again by
+	 * STATUS all the same: Dovecot 2.3 lists a mailbox deleted and created
+	 * again \Noselect for a while, and may not tell NOTIFY clients of the
+	 * creation, while the kernel, which has the names, would never make us
+	 * ask the tree again. STATUS decides (NONEXISTENT forgets the messages).
+	 */
+	if (!rf.m || !rf.m->wire || (!rf.m->selectable && !rf.m->uidvalidity)) {
+		pthread_mutex_unlock(&st->lock);
+		return rf.m ? 0 : -ENOENT;
+	}
+	rf.selectable = rf.m->selectable;
+	if (!force)
+		st->last_used = id; /* a user's look, not the watcher's */
+	pthread_mutex_unlock(&st->lock);
+
+	/* The mailbox struct lives until unmount, so its lock may be held unlocked from st. */
+	r = cancel_lock(&rf.m->refresh_lock);
+	if (r < 0)
+		return r;
+	r = refresh_begin(&rf);
+	if (r == 0)
+		r = refresh_fetch(&rf);
+	if (r == 0)
+		r = refresh_rows(&rf);
+	if (r == 0) {
+		refresh_install(&rf);
+		if (st->bodies && rf.l.got.kind != DRIVER_LISTING_UNCHANGED)
+			save_kept(st, rf.m, rf.wire);
+	}
+	pthread_mutex_unlock(&rf.m->refresh_lock);
+	refresh_end(&rf);
+	return r > 0 ? 0 : r;
+}
+
+int store_messages(struct store *st, uint32_t id, struct store_msg **out, size_t *n,
+		   uint32_t *uidvalidity)
+{
+	struct mailbox *m;
+	int r = store_refresh(st, id, false, false);
+
+	if (r < 0)
+		return r;
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (!m) {
+		r = -ENOENT;
+	} else if (m->nmsgs) {
+		*out = malloc(m->nmsgs * sizeof(**out));
+		if (*out) {
+			memcpy(*out, m->msgs, m->nmsgs * sizeof(**out));
+			*n = m->nmsgs;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	if (m && uidvalidity)
+		*uidvalidity = m->uidvalidity;
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+/* Caller holds st->lock. */
+static const struct store_msg *find_msg(const struct mailbox *m, uint32_t uid)
+{
+	return find_row(m->msgs, m->nmsgs, uid);
+}
+
+int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg *out,
+		  uint32_t *uidvalidity)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		const struct store_msg *msg;
+		struct mailbox *m;
+		int r = store_refresh(st, id, false, false);
+
+		if (r < 0)
+			return r;
+		pthread_mutex_lock(&st->lock);
+		m = mailbox_get(st, id);
+		msg = m ? find_msg(m, uid) : NULL;
+		uint32_t uidnext = m ? m->uidnext : 0;
+
+		if (msg) {
+			*out = *msg;
+			*uidvalidity = m->uidvalidity;
+		}
+		pthread_mutex_unlock(&st->lock);
+		if (msg)
+			return 0;
+		if (!m)
+			return -ENOENT;
+		/* Unknown UID: only a listing older than this moment can say it is not there. */
+		if (pass == 0 && uid < uidnext)
+			return -ENOENT;
+		pthread_mutex_lock(&st->lock);
+		m->listed_at_ms = 0;
+		pthread_mutex_unlock(&st->lock);
+		if (pass == 1)
+			return -ENOENT;
+	}
+	return -ENOENT;
+}
+
+ssize_t store_next_messages(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t after,
+			    struct store_msg *out, size_t max)
+{
+	struct mailbox *m;
+	size_t lo = 0, hi, n = 0;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (!m || m->uidvalidity != uidvalidity) {
+		pthread_mutex_unlock(&st->lock);
+		return -ESTALE;
+	}
+	hi = m->nmsgs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->msgs[mid].uid <= after)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < m->nmsgs && n < max; lo++)
+		out[n++] = m->msgs[lo];
+	pthread_mutex_unlock(&st->lock);
+	return (ssize_t)n;
+}
+
+int store_refresh_listing(struct store *st, uint32_t id, bool full)
+{
+	return store_refresh(st, id, true, full);
+}
+
+uint32_t store_last_used(struct store *st)
+{
+	uint32_t id;
+
+	pthread_mutex_lock(&st->lock);
+	id = st->last_used;
+	pthread_mutex_unlock(&st->lock);
+	return id;
+}
+
+void store_set_listing_ttl(struct store *st, int ms)
+{
+	pthread_mutex_lock(&st->lock);
+	st->opts.listing_ttl_ms = ms;
+	pthread_mutex_unlock(&st->lock);
+}
+
+uint32_t store_known_uidvalidity(struct store *st, uint32_t id)
+{
+	struct mailbox *m;
+	uint32_t uv = 0;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m)
+		uv = m->uidvalidity;
+	pthread_mutex_unlock(&st->lock);
+	return uv;
+}
+
+void store_listing_stale(struct store *st, uint32_t id)
+{
+	struct mailbox *m;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m)
+		m->listed_at_ms = 0;
+	pthread_mutex_unlock(&st->lock);
+}
+
+void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const char *flags)
+{
+	uint32_t idx = flagsets_intern(&st->flags, flags);
+	struct mailbox *m;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m) {
+		struct store_msg *msg = (struct store_msg *)find_msg(m, uid);
+
+		if (msg)
+			msg->flags = idx;
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+char *store_flags_text(struct store *st, uint32_t flags)
+{
+	return flagsets_text(&st->flags, flags);
+}

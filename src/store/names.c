@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "store/store_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store/listing_cache.h"
+
+/* Caller holds st->lock. The names of m as of UIDVALIDITY uv, emptied if they were of another. */
+static struct name_map *names_of(struct mailbox *m, uint32_t uv)
+{
+	if (m->names_uidvalidity != uv) {
+		name_map_clear(&m->names);
+		m->names_uidvalidity = uv;
+	}
+	return &m->names;
+}
+
+/* Caller holds st->lock. Whether m's names are of its UIDVALIDITY. */
+static bool names_current(const struct mailbox *m)
+{
+	return m->uidvalidity && m->names_uidvalidity == m->uidvalidity;
+}
+
+/* "<digits>.eml": a UID's own name, never kept for another. */
+static bool uid_form(const char *name)
+{
+	const char *p = name;
+
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p != name && strcmp(p, ".eml") == 0;
+}
+
+int store_name_message(struct store *st, uint32_t id, uint32_t uid, const char *name,
+		       unsigned mode)
+{
+	struct mailbox *m;
+	uint32_t uv = 0;
+	char *wire = NULL;
+	int r = -ENOENT;
+
+	if (name && uid_form(name))
+		name = NULL; /* listed by its UID, as the name suggests */
+	/* A mailbox made a moment ago (rsync's mkdir) has no UIDVALIDITY known yet. */
+	if (!store_known_uidvalidity(st, id))
+		store_refresh(st, id, false, false);
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->uidvalidity) {
+		uv = m->uidvalidity;
+		r = name_map_set(names_of(m, uv), uid, name, mode & 07777);
+		wire = r == 0 ? strdup(m->wire) : NULL;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (wire && st->bodies)
+		listing_cache_add_name(st->bodies, wire, uv, uid, name, mode & 07777);
+	free(wire);
+	return r;
+}
+
+char *store_message_name(struct store *st, uint32_t id, uint32_t uid)
+{
+	const char *name = NULL;
+	struct mailbox *m;
+	char *copy = NULL;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->names.n)
+		name = name_map_name(&m->names, uid);
+	if (name && names_current(m))
+		copy = strdup(name);
+	pthread_mutex_unlock(&st->lock);
+	return copy;
+}
+
+unsigned store_message_mode(struct store *st, uint32_t id, uint32_t uid)
+{
+	struct mailbox *m;
+	unsigned mode = 0;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->names.n && names_current(m))
+		mode = name_map_mode(&m->names, uid);
+	pthread_mutex_unlock(&st->lock);
+	return mode;
+}
+
+int store_named_message(struct store *st, uint32_t id, const char *name, uint32_t *uid)
+{
+	struct mailbox *m;
+	int r = store_refresh(st, id, false, false); /* names are of its UIDVALIDITY */
+
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	*uid = m && m->names.n ? name_map_uid(&m->names, name) : 0;
+	if (*uid && names_current(m))
+		r = 0;
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+/* A record of the names log (listing_cache_load_names), applied in order. */
+static void on_kept_name(void *ctx, const char *wire, uint32_t uidvalidity, uint32_t uid,
+			 const char *name, unsigned mode)
+{
+	struct store *st = ctx;
+	uint32_t id = wire_index_find(&st->by_wire, wire, strlen(wire));
+
+	if (id && name_map_set(names_of(st->mb[id], uidvalidity), uid, name, mode) < 0)
+		log_debug("no memory for the kept names");
+}
+
+void store_load_kept_names(struct store *st)
+{
+	if (!st->bodies)
+		return;
+	pthread_mutex_lock(&st->lock);
+	listing_cache_load_names(st->bodies, on_kept_name, st);
+	pthread_mutex_unlock(&st->lock);
+}

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the store's own files share and nobody else sees: the account's state
+ * and each mailbox's, and the functions one file of the store offers the
+ * others. The store's files, each owning one thing:
+ *
+ *   store.c     life (open, close), the quota, the sink, the pool and caches
+ *   tree.c      the mailbox tree: LIST, lookups, the tree kept on disk
+ *   listing.c   each mailbox's messages: listing, delta, the listing on disk
+ *   names.c     names messages were written under, kept on disk
+ *   bodies.c    message bytes: read ahead, disk cache, or a ranged fetch
+ *   changes.c   APPEND, MOVE, EXPUNGE, STORE, CREATE, DELETE, RENAME
+ *   parts.c     MIME parts of messages (parts.h), prefetch.c reading ahead
+ *   flagsets.c, name_map.c, wire_index.c, body_cache.c, listing_cache.c,
+ *   pool.c      the data structures and caches these use
+ *
+ * None of them writes IMAP command text: they ask driver/.
+ *
+ * Locks (doc/architecture.md has the whole order): a mailbox's refresh_lock
+ * (one listing fetch at a time) and st->list_lock (one LIST at a time) are
+ * held across the server's answer, and taken in that order (a refusal found
+ * while listing a mailbox asks the tree again); st->lock guards the tree,
+ * every mailbox's fields below it and the store's small state, and is never
+ * held across I/O. Under st->lock only leaf locks (flag sets, caches, pool).
+ * cancel_lock() takes the two held across I/O, so that an interrupted FUSE
+ * request does not wait out another's round trip. A pool job never calls back
+ * into a store function that may run a job.
+ */
+#ifndef IMAPFS_STORE_INTERNAL_H
+#define IMAPFS_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/flagsets.h"
+#include "store/name_map.h"
+#include "store/store.h"
+#include "store/wire_index.h"
+
+struct mailbox {
+	char *wire;      /* full name on the wire; NULL for the root */
+	char *name;      /* path component shown to users */
+	uint32_t parent;
+	char delim;      /* '\0' for a flat namespace */
+	bool selectable;
+	bool trash;      /* LIST says \Trash (RFC 6154) */
+	bool gone;       /* no longer listed by the server */
+	bool seen;       /* listed by the LIST being applied */
+
+	/* Held across the listing's round trips; the struct lives until unmount. */
+	pthread_mutex_t refresh_lock;
+	struct store_msg *msgs;
+	size_t nmsgs;
+	uint32_t uidvalidity, uidnext, exists;
+	uint64_t modseq;      /* HIGHESTMODSEQ of the listing (CONDSTORE), 0 if unknown */
+	int64_t listed_at_ms; /* 0: never listed */
+
+	struct name_map names;      /* names messages were written under (store_name_message) */
+	uint32_t names_uidvalidity; /* the UIDVALIDITY they are of */
+};
+
+struct store {
+	struct store_options opts; /* listing_ttl_ms under lock */
+	struct pool *pool;
+
+	pthread_mutex_t lock; /* the tree, every mailbox's fields, and what follows */
+	struct mailbox **mb;  /* by id; ids are never reused within a mount */
+	size_t nmb, mb_cap;
+	struct wire_index by_wire; /* ids of mb[1..nmb) by wire name */
+	char delim;                /* the namespace's hierarchy delimiter, from LIST */
+	uint32_t last_used;
+	int64_t quota_at_ms;
+	int quota_err;
+	uint64_t quota_used, quota_limit;
+
+	pthread_mutex_t list_lock; /* one LIST at a time; held across it */
+	int64_t list_at_ms;        /* written holding both list_lock and lock */
+	bool list_failing;         /* the last LIST failed (under list_lock) */
+	uint64_t tree_kept;        /* fingerprint of the tree last kept on disk (under list_lock) */
+
+	struct store_sink sink; /* set before any thread but the caller's runs */
+	struct flagsets flags;
+	struct parts_cache *parts_cache;
+	struct prefetch *prefetch; /* NULL: every body is read on demand */
+	struct body_cache *bodies; /* NULL: no disk cache */
+};
+
+/* Caller holds st->lock. NULL for an unknown or gone id. */
+static inline struct mailbox *mailbox_get(struct store *st, uint32_t id)
+{
+	if (id >= st->nmb || st->mb[id]->gone)
+		return NULL;
+	return st->mb[id];
+}
+
+static inline struct pool *store_pool(struct store *st)
+{
+	return st->pool;
+}
+
+/* NULL when there is no disk cache. */
+static inline struct body_cache *store_body_cache(struct store *st)
+{
+	return st->bodies;
+}
+
+static inline struct parts_cache *store_parts_cache(struct store *st)
+{
+	return st->parts_cache;
+}
+
+/* ---- tree.c ---- */
+
+/* The root node and the index; 0 or -ENOMEM. */
+int store_tree_init(struct store *st);
+void store_tree_free(struct store *st);
+/*
+ * The tree kept on disk, applied as if LISTed, for a mount made while the
+ * server is unreachable. 0, or -ENOENT if none is kept.
+ */
+int store_tree_apply_kept(struct store *st);
+/*
+ * A failure because the server cannot be reached (the pool's last connection
+ * attempt failed), not a refusal: a NO without a response code is -EIO too.
+ */
+bool store_unreachable(struct store *st, int r);
+/* After a refusal without a telling code: whether mailbox id is gone now (one LIST). */
+bool store_gone_now(struct store *st, uint32_t id);
+/* The mailbox's wire name, newly allocated, or NULL if it is gone (or ENOMEM). */
+char *store_mailbox_wire(struct store *st, uint32_t id);
+/* The hierarchy delimiter under mailbox id ('\0' if flat or unknown). */
+char store_delimiter(struct store *st, uint32_t id);
+/* The \Trash mailbox, else a top-level "Trash" in any case, as last listed; 0 if none. */
+uint32_t store_find_trash(struct store *st);
+/* After a RENAME: rewrites wire names from old on (children too), keeping ids. */
+void store_mailbox_renamed(struct store *st, const char *old_wire, const char *new_wire);
+
+/* ---- listing.c ---- */
+
+/*
+ * Brings mailbox id's listing up to date if it is older than the TTL (or
+ * force); flags_changed: the watcher heard a flag change. The first listing
+ * of a mount starts from the one kept on disk.
+ */
+int store_refresh(struct store *st, uint32_t id, bool force, bool flags_changed);
+/*
+ * Up to max messages of mailbox id with UIDs above after, as last listed
+ * (without asking the server); -ESTALE if its UIDVALIDITY is not uidvalidity.
+ */
+ssize_t store_next_messages(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t after,
+			    struct store_msg *out, size_t max);
+/* The UIDVALIDITY mailbox id was last listed with, 0 if none (no server asked). */
+uint32_t store_known_uidvalidity(struct store *st, uint32_t id);
+/* Marks a mailbox's listing stale, so the next look asks the server. */
+void store_listing_stale(struct store *st, uint32_t id);
+/* Sets the flags of a listed message after a STORE. */
+void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const char *flags);
+
+/* ---- names.c ---- */
+
+/* The names log kept on disk, read into the mailboxes at open. */
+void store_load_kept_names(struct store *st);
+
+/* ---- bodies.c ---- */
+
+/* Message uid of id (as of uidvalidity) left through the mount: its body leaves the disk cache. */
+void store_forget_body(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid);
+
+/* ---- store.c ---- */
+
+/* After a change that moves or frees quota: the next df asks the server. */
+void store_quota_stale(struct store *st);
+
+#endif
