@@ -113,6 +113,7 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 	}
 out_unmount:
 	watch_stop(watch);
+	fs_stop_notifying(fs);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);

@@ -32,18 +32,6 @@ static int run_on_mailbox(struct session *s, const char *verb, const char *wire,
 	return r;
 }
 
-static int run_text(struct session *s, const char *text, session_data_fn fn, void *ctx)
-{
-	struct imap_cmd cmd;
-	int r;
-
-	imap_cmd_init(&cmd, false);
-	imap_cmd_raw(&cmd, text);
-	r = session_run(s, &cmd, fn, ctx);
-	imap_cmd_free(&cmd);
-	return r;
-}
-
 /* ---- selection ---- */
 
 int driver_refused_here(struct session *s, int r)
@@ -79,12 +67,12 @@ int driver_select_valid(struct session *s, const char *wire, uint32_t uidvalidit
 
 int driver_catch_up(struct session *s)
 {
-	return run_text(s, "NOOP", NULL, NULL);
+	return session_run_text(s, "NOOP", NULL, NULL);
 }
 
 int driver_unselect(struct session *s)
 {
-	int r = run_text(s, session_has_cap(s, "UNSELECT") ? "UNSELECT" : "CLOSE", NULL, NULL);
+	int r = session_run_text(s, session_has_cap(s, "UNSELECT") ? "UNSELECT" : "CLOSE", NULL, NULL);
 
 	/* A refusal is no harm: the next SELECT or EXAMINE replaces the view anyway. */
 	if (r < 0 && !session_alive(s))
@@ -136,7 +124,7 @@ int driver_list(struct session *s, int (*fn)(void *ctx, const struct driver_list
 {
 	struct list_run run = { fn, ctx };
 
-	return run_text(s, "LIST \"\" \"*\"", on_list, &run);
+	return session_run_text(s, "LIST \"\" \"*\"", on_list, &run);
 }
 
 /* ---- STATUS and QUOTA ---- */
@@ -226,7 +214,7 @@ int driver_quota(struct session *s, uint64_t *used_kib, uint64_t *limit_kib)
 
 	if (!session_has_cap(s, "QUOTA"))
 		return -ENOTSUP;
-	r = run_text(s, "GETQUOTAROOT INBOX", on_quota, &q);
+	r = session_run_text(s, "GETQUOTAROOT INBOX", on_quota, &q);
 	if (r < 0)
 		return r;
 	if (!q.got)

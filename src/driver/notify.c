@@ -3,22 +3,14 @@
 
 #include <string.h>
 
-#include "imap/command.h"
 #include "imap/parser.h"
 
 bool driver_notify_set(struct session *s)
 {
-	struct imap_cmd c;
-	int r;
-
-	if (!session_has_cap(s, "NOTIFY"))
-		return false;
-	imap_cmd_init(&c, false);
-	imap_cmd_raw(&c, "NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
-			 "(personal (MessageNew MessageExpunge MailboxName))");
-	r = session_run(s, &c, NULL, NULL);
-	imap_cmd_free(&c);
-	return r == 0;
+	return session_has_cap(s, "NOTIFY") &&
+	       session_run_text(s, "NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
+				   "(personal (MessageNew MessageExpunge MailboxName))",
+				NULL, NULL) == 0;
 }
 
 bool driver_has_idle(const struct session *s)

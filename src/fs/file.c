@@ -239,15 +239,16 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * kernel has the bytes the file may be closed, and release() may free om
 	 * before fuse_reply_buf() returns.
 	 */
-	pthread_mutex_lock(&om->lock);
+	/* Interruptible from the start: another read of the file may hold the lock across a fetch. */
+	interruptible_begin(&it, req);
+	r = cancel_lock(&om->lock);
+	if (r < 0)
+		goto out;
 	if (uoff < om->size) {
 		if (size > om->size - uoff)
 			size = (size_t)(om->size - uoff);
-		if (uoff < om->win_off || uoff + size > om->win_off + om->win_len) {
-			interruptible_begin(&it, req);
-			r = interruptible_end(&it, fetch_window(fs, om, uoff, size,
-								       fuse_req_ctx(req)->pid));
-		}
+		if (uoff < om->win_off || uoff + size > om->win_off + om->win_len)
+			r = fetch_window(fs, om, uoff, size, fuse_req_ctx(req)->pid);
 		if (r == 0 && uoff >= om->win_off && uoff < om->win_off + om->win_len) {
 			n = (size_t)(om->win_off + om->win_len - uoff);
 			if (n > size)
@@ -260,6 +261,8 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		}
 	}
 	pthread_mutex_unlock(&om->lock);
+out:
+	r = interruptible_end(&it, r);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else

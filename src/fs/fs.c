@@ -123,11 +123,18 @@ void fs_set_session(struct fs *fs, struct fuse_session *se)
 	inval_start(fs);
 }
 
+void fs_stop_notifying(struct fs *fs)
+{
+	if (fs)
+		inval_stop(fs);
+}
+
 void fs_free(struct fs *fs)
 {
 	if (!fs)
 		return;
 	inval_stop(fs);
+	inval_free(fs);
 	uploads_free(fs);
 	open_files_free(fs);
 	pthread_mutex_destroy(&fs->opens_lock);

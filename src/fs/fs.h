@@ -30,6 +30,11 @@ const struct fuse_lowlevel_ops *fs_operations(void);
 /* The session the kernel notifications go to; set before the watcher starts. */
 void fs_set_session(struct fs *fs, struct fuse_session *se);
 /*
+ * Sends the notifications queued and stops sending: call it before
+ * fuse_session_unmount(), which closes the fd they are written to. NULL is fine.
+ */
+void fs_stop_notifying(struct fs *fs);
+/*
  * Kernel invalidations, the store's sink (store_set_sink): mailbox id's
  * directory attributes, a name under a mailbox (or the root, id 0), and a
  * message's two names. Any thread, a FUSE operation's included: they are

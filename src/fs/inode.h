@@ -15,6 +15,9 @@
 
 #include <stdint.h>
 
+#include "store/parts.h"
+#include "store/store.h"
+
 enum ino_kind {
 	INO_ROOT = 0,
 	INO_MAILBOX = 1,
@@ -26,12 +29,17 @@ enum ino_kind {
 };
 
 #define INO_PART_MAX ((1u << 13) - 1)
+#define INO_MAILBOX_MASK ((1u << 16) - 1)
+
+/* The store's limits are what the bits can hold; ids are never reused within a mount. */
+_Static_assert(STORE_MAX_MAILBOXES <= INO_MAILBOX_MASK + 1u, "mailbox ids must fit bits 60..45");
+_Static_assert(STORE_MAX_PARTS <= INO_PART_MAX + 1u, "part indexes must fit bits 12..0");
 
 static inline uint64_t ino_make(enum ino_kind kind, uint32_t mailbox, uint32_t uid, uint32_t part)
 {
 	if (kind == INO_ROOT)
 		return 1;
-	return (uint64_t)kind << 61 | (uint64_t)(mailbox & 0xffff) << 45 | (uint64_t)uid << 13 |
+	return (uint64_t)kind << 61 | (uint64_t)(mailbox & INO_MAILBOX_MASK) << 45 | (uint64_t)uid << 13 |
 	       (part & INO_PART_MAX);
 }
 
@@ -42,7 +50,7 @@ static inline enum ino_kind ino_kind(uint64_t ino)
 
 static inline uint32_t ino_mailbox(uint64_t ino)
 {
-	return ino == 1 ? 0 : (uint32_t)(ino >> 45) & 0xffff;
+	return ino == 1 ? 0 : (uint32_t)(ino >> 45) & INO_MAILBOX_MASK;
 }
 
 static inline uint32_t ino_uid(uint64_t ino)

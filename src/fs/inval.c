@@ -78,9 +78,12 @@ static void defer_inval_dir(struct fs *fs, fuse_ino_t dir)
 {
 	struct deferred *d;
 
-	if (!fs->se || !fs->defer_running)
+	if (!fs->se)
 		return;
 	pthread_mutex_lock(&fs->defer_lock);
+	/* Stopped: the session's fd is closing, and nobody would send it. */
+	if (!fs->defer_running)
+		goto out;
 	for (d = fs->deferred; d; d = d->next)
 		if (d->dir == dir)
 			goto out;
@@ -137,13 +140,30 @@ void inval_start(struct fs *fs)
 
 void inval_stop(struct fs *fs)
 {
-	if (fs->defer_running) {
-		pthread_mutex_lock(&fs->defer_lock);
-		fs->defer_stop = true;
-		pthread_cond_signal(&fs->defer_cond);
-		pthread_mutex_unlock(&fs->defer_lock);
-		pthread_join(fs->defer_thread, NULL);
+	bool running;
+
+	pthread_mutex_lock(&fs->defer_lock);
+	running = fs->defer_running;
+	fs->defer_stop = true;
+	pthread_cond_signal(&fs->defer_cond);
+	pthread_mutex_unlock(&fs->defer_lock);
+	if (!running)
+		return;
+	pthread_join(fs->defer_thread, NULL); /* it sends what was queued first */
+	pthread_mutex_lock(&fs->defer_lock);
+	fs->defer_running = false;
+	pthread_mutex_unlock(&fs->defer_lock);
+}
+
+void inval_free(struct fs *fs)
+{
+	while (fs->deferred) {
+		struct deferred *d = fs->deferred;
+
+		fs->deferred = d->next;
+		free(d);
 	}
+	fs->deferred_tail = NULL;
 	pthread_mutex_destroy(&fs->defer_lock);
 	pthread_cond_destroy(&fs->defer_cond);
 }

@@ -14,7 +14,12 @@
 void inval_init(struct fs *fs);
 /* Starts the thread; fs->se is set. Until then nothing is queued. */
 void inval_start(struct fs *fs);
-/* Sends what is queued, ends the thread, and frees what inval_init made (fs_free). */
+/*
+ * Sends what is queued and ends the thread; nothing is queued after it. Before
+ * the session's fd closes (fs_stop_notifying); again from fs_free, a no-op.
+ */
 void inval_stop(struct fs *fs);
+/* Frees what inval_init made, and anything queued too late to send (fs_free). */
+void inval_free(struct fs *fs);
 
 #endif

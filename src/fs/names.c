@@ -24,7 +24,7 @@ struct target {
 	enum target_kind kind;
 	uint32_t id;   /* T_MAILBOX: the mailbox */
 	uint32_t uid;  /* T_MESSAGE: the message (also a sent upload's) */
-	struct upload *upload; /* a name made through the mount, if any */
+	bool upload;   /* a name made through the mount */
 };
 
 /* Caller must not hold uploads_lock. */
@@ -103,25 +103,39 @@ static int delete_message(struct fs *fs, uint32_t mailbox, uint32_t uid)
 	return r;
 }
 
+/*
+ * What unlink and rmdir share: a read-only mount, and the local side (dot
+ * names) answer at once (true); else t is what name resolves to, r the result.
+ */
+static bool answered_locally(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir,
+			     struct target *t, int *r)
+{
+	struct fs *fs = fs_of(req);
+
+	if (fs->opts.readonly) {
+		fuse_reply_err(req, EROFS);
+		return true;
+	}
+	if (ino_kind(parent) == INO_LOCAL) {
+		fuse_reply_err(req, -local_remove(fs->local, parent, name, dir));
+		return true;
+	}
+	*r = resolve(fs, parent, name, t);
+	if (*r == -ENOENT && is_local(fs, parent, name)) {
+		fuse_reply_err(req, -local_remove(fs->local, parent, name, dir));
+		return true;
+	}
+	return false;
+}
+
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	struct target t;
 	int r;
 
-	if (fs->opts.readonly) {
-		fuse_reply_err(req, EROFS);
+	if (answered_locally(req, parent, name, false, &t, &r))
 		return;
-	}
-	if (ino_kind(parent) == INO_LOCAL) {
-		fuse_reply_err(req, -local_remove(fs->local, parent, name, false));
-		return;
-	}
-	r = resolve(fs, parent, name, &t);
-	if (r == -ENOENT && is_local(fs, parent, name)) {
-		fuse_reply_err(req, -local_remove(fs->local, parent, name, false));
-		return;
-	}
 	if (r == 0) {
 		switch (t.kind) {
 		case T_MESSAGE:
@@ -142,14 +156,14 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 	}
 	if (r == 0 && t.upload)
-		upload_forget(fs, t.upload);
+		upload_forget(fs, ino_mailbox(parent), name);
 	fuse_reply_err(req, -r);
 }
 
 /* ---- rename ---- */
 
-static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target *src,
-			  fuse_ino_t newparent, const char *newname)
+static int rename_message(struct fs *fs, fuse_ino_t parent, const char *name,
+			  const struct target *src, fuse_ino_t newparent, const char *newname)
 {
 	uint32_t from = ino_mailbox(parent), to = ino_mailbox(newparent), newuid = 0;
 	struct target dst;
@@ -170,10 +184,10 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 			if (r < 0)
 				return r;
 		}
-		return upload_rename(fs, src->upload, to, newname);
+		return upload_rename(fs, from, name, to, newname);
 	}
 	if (src->kind == T_UPLOAD)
-		return upload_rename(fs, src->upload, to, newname);
+		return upload_rename(fs, from, name, to, newname);
 	r = store_move(fs->st, from, src->uid, to, &newuid);
 	if (r < 0)
 		return r;
@@ -183,7 +197,7 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const struct target 
 	 */
 	note_moved(fs, from, src->uid, to, newuid);
 	if (src->upload)
-		upload_forget(fs, src->upload);
+		upload_forget(fs, from, name);
 	/*
 	 * The moved message is <newuid>.eml there; the name it was moved to
 	 * refers to it too, unless a message of the server's has that name (then
@@ -296,7 +310,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 			if (ino_kind(newparent) != INO_MAILBOX)
 				r = ino_kind(newparent) == INO_ROOT ? -EPERM : -ENOTDIR;
 			else
-				r = rename_message(fs, parent, &src, newparent, newname);
+				r = rename_message(fs, parent, name, &src, newparent, newname);
 			break;
 		default:
 			r = -EPERM; /* .parts directories are the message's */
@@ -376,19 +390,8 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct target t;
 	int r;
 
-	if (fs->opts.readonly) {
-		fuse_reply_err(req, EROFS);
+	if (answered_locally(req, parent, name, true, &t, &r))
 		return;
-	}
-	if (ino_kind(parent) == INO_LOCAL) {
-		fuse_reply_err(req, -local_remove(fs->local, parent, name, true));
-		return;
-	}
-	r = resolve(fs, parent, name, &t);
-	if (r == -ENOENT && is_local(fs, parent, name)) {
-		fuse_reply_err(req, -local_remove(fs->local, parent, name, true));
-		return;
-	}
 	if (r == 0) {
 		if (t.kind == T_MAILBOX)
 			r = store_delete_mailbox(fs->st, t.id);

@@ -38,6 +38,7 @@ struct upload {
 	bool listed;      /* still in fs->uploads */
 	unsigned opens;
 	unsigned writers; /* opens for writing: one at a time, so bytes never mix */
+	unsigned writing; /* pwrites in flight: no APPEND reads the spool meanwhile */
 	uint64_t shown_ino; /* st_ino shown, when it recycles an unlinked message's (note_unlinked) */
 	unsigned mode;      /* permission bits given (create, chmod): kept with the name */
 };
@@ -274,14 +275,15 @@ bool upload_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		u->opens++;
 		u->writers += writing;
 		u->refused = false;
+		/* Under the lock: a flush may APPEND and close the spool at any time. */
+		if ((fi->flags & O_TRUNC) && ftruncate(u->fd, 0) == 0)
+			u->size = 0;
 	}
 	pthread_mutex_unlock(&fs->uploads_lock);
 	if (err) {
 		fuse_reply_err(req, err);
 		return true;
 	}
-	if ((fi->flags & O_TRUNC) && ftruncate(u->fd, 0) == 0)
-		u->size = 0;
 	fi->fh = (uintptr_t)u;
 	fi->direct_io = 1;
 	fuse_reply_open(req, fi);
@@ -294,7 +296,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	struct fs *fs = fs_of(req);
 	struct upload *u = (struct upload *)(uintptr_t)fi->fh;
 	ssize_t n;
-	int fd;
+	int fd, err;
 
 	if (local_fh(fi->fh) >= 0) {
 		n = pwrite(local_fh(fi->fh), buf, size, off);
@@ -310,6 +312,8 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	}
 	pthread_mutex_lock(&fs->uploads_lock);
 	fd = u->appended || u->appending ? -1 : u->fd;
+	if (fd >= 0)
+		u->writing++; /* the spool stays open and unread until it is done */
 	pthread_mutex_unlock(&fs->uploads_lock);
 	if (fd < 0) {
 		/* Written after the APPEND (through a second descriptor): it would be lost. */
@@ -317,42 +321,58 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 		return;
 	}
 	n = pwrite(fd, buf, size, off);
-	if (n < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
+	err = errno;
 	pthread_mutex_lock(&fs->uploads_lock);
-	if ((uint64_t)off + (uint64_t)n > u->size)
+	u->writing--;
+	if (n > 0 && (uint64_t)off + (uint64_t)n > u->size)
 		u->size = (uint64_t)off + (uint64_t)n;
 	pthread_mutex_unlock(&fs->uploads_lock);
-	fuse_reply_write(req, (size_t)n);
+	if (n < 0)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_write(req, (size_t)n);
 }
 
 /* APPENDs u if it has content and was not sent yet. Returns 0 or -errno. */
 static int send_upload(struct fs *fs, struct upload *u)
 {
 	uint64_t size;
-	uint32_t uid = 0;
-	char *flags;
+	uint32_t uid = 0, mailbox;
+	char *flags, *name;
+	unsigned mode;
 	int64_t date;
 	int fd, ready, r;
 
 	pthread_mutex_lock(&fs->uploads_lock);
-	/* Unlinked while open: the file is gone, and so is the message it would have been. */
-	if (u->appended || u->appending || u->size == 0 || u->fd < 0 || !u->listed) {
+	/*
+	 * Unlinked while open: the file is gone, and so is the message it would
+	 * have been. Still being written through another descriptor: that
+	 * writer's own close sends it.
+	 */
+	if (u->appended || u->appending || u->size == 0 || u->fd < 0 || !u->listed || u->writing) {
 		pthread_mutex_unlock(&fs->uploads_lock);
 		return 0;
+	}
+	/* Copies: a rename may replace the name meanwhile. */
+	name = strdup(u->name);
+	flags = u->flags ? strdup(u->flags) : NULL;
+	if (!name || (u->flags && !flags)) {
+		pthread_mutex_unlock(&fs->uploads_lock);
+		free(name);
+		free(flags);
+		return -ENOMEM;
 	}
 	u->appending = true;
 	fd = u->fd;
 	size = u->size;
 	date = u->date;
-	flags = u->flags ? strdup(u->flags) : NULL;
+	mailbox = u->mailbox;
+	mode = u->mode;
 	pthread_mutex_unlock(&fs->uploads_lock);
 
-	r = mail_ready(u->name, fd, size, &ready, &size);
+	r = mail_ready(name, fd, size, &ready, &size);
 	if (r == 0)
-		r = store_append(fs->st, u->mailbox, ready, size, flags, date, &uid);
+		r = store_append(fs->st, mailbox, ready, size, flags, date, &uid);
 	if (ready != fd)
 		close(ready);
 	free(flags);
@@ -367,11 +387,12 @@ static int send_upload(struct fs *fs, struct upload *u)
 	}
 	pthread_mutex_unlock(&fs->uploads_lock);
 	if (r == 0 && uid)
-		store_name_message(fs->st, u->mailbox, uid, u->name, u->mode);
+		store_name_message(fs->st, mailbox, uid, name, mode);
 	if (r < 0 && r != -EINVAL)
-		log_error("APPEND of %s (%" PRIu64 " bytes) failed: %s", u->name, size, strerror(-r));
+		log_error("APPEND of %s (%" PRIu64 " bytes) failed: %s", name, size, strerror(-r));
 	else
-		log_debug("appended %s as UID %" PRIu32, u->name, uid);
+		log_debug("appended %s as UID %" PRIu32, name, uid);
+	free(name);
 	return r;
 }
 
@@ -503,8 +524,7 @@ uint64_t upload_sent_as(struct fs *fs, fuse_ino_t ino)
 	return msg;
 }
 
-struct upload *upload_find(struct fs *fs, uint32_t mailbox, const char *name, bool *sent,
-			   uint32_t *uid)
+bool upload_find(struct fs *fs, uint32_t mailbox, const char *name, bool *sent, uint32_t *uid)
 {
 	struct upload *u;
 
@@ -515,13 +535,16 @@ struct upload *upload_find(struct fs *fs, uint32_t mailbox, const char *name, bo
 		*uid = u->uid;
 	}
 	pthread_mutex_unlock(&fs->uploads_lock);
-	return u;
+	return u != NULL;
 }
 
-void upload_forget(struct fs *fs, struct upload *u)
+void upload_forget(struct fs *fs, uint32_t mailbox, const char *name)
 {
+	struct upload *u;
+
 	pthread_mutex_lock(&fs->uploads_lock);
-	if (u->listed)
+	u = find_name(fs, mailbox, name);
+	if (u)
 		unlist(fs, u);
 	pthread_mutex_unlock(&fs->uploads_lock);
 }
@@ -543,26 +566,35 @@ void upload_name_sent(struct fs *fs, uint32_t mailbox, const char *name, uint32_
 }
 
 /* Renames a name made through the mount within its mailbox: nothing on the server. */
-int upload_rename(struct fs *fs, struct upload *u, uint32_t mailbox, const char *newname)
+int upload_rename(struct fs *fs, uint32_t mailbox, const char *name, uint32_t to,
+		  const char *newname)
 {
-	struct upload *clash;
-	unsigned mode;
-	uint32_t uid;
+	struct upload *u, *clash;
+	unsigned mode = 0;
+	uint32_t uid = 0;
 	char *copy = strdup(newname);
+	int r = 0;
 
 	if (!copy)
 		return -ENOMEM;
 	pthread_mutex_lock(&fs->uploads_lock);
-	clash = find_name(fs, mailbox, newname);
-	if (clash && clash != u)
-		unlist(fs, clash); /* replaced: its message stays on the server */
-	free(u->name);
-	u->name = copy;
-	u->mailbox = mailbox;
-	uid = u->appended ? u->uid : 0;
-	mode = u->mode;
+	u = find_name(fs, mailbox, name);
+	if (u) {
+		clash = find_name(fs, to, newname);
+		if (clash && clash != u)
+			unlist(fs, clash); /* replaced: its message stays on the server */
+		free(u->name);
+		u->name = copy;
+		copy = NULL;
+		u->mailbox = to;
+		uid = u->appended ? u->uid : 0;
+		mode = u->mode;
+	} else {
+		r = -ENOENT; /* its last close took it, refused, meanwhile */
+	}
 	pthread_mutex_unlock(&fs->uploads_lock);
+	free(copy);
 	if (uid)
-		store_name_message(fs->st, mailbox, uid, newname, mode);
-	return 0;
+		store_name_message(fs->st, to, uid, newname, mode);
+	return r;
 }

@@ -66,15 +66,18 @@ int upload_set_flags(struct fs *fs, fuse_ino_t ino, char **norm);
 uint64_t upload_sent_as(struct fs *fs, fuse_ino_t ino);
 
 /*
- * The name made through the mount mailbox/name, or NULL: *sent whether it
- * was APPENDed, *uid its message then (0 if the server did not say).
+ * Whether mailbox/name was made through the mount: *sent whether it was
+ * APPENDed, *uid its message then (0 if the server did not say). No pointer
+ * is handed out: the last close of a refused upload may free it at any time
+ * (RELEASE is not serialised with directory operations), so the functions
+ * below find it again by name.
  */
-struct upload *upload_find(struct fs *fs, uint32_t mailbox, const char *name, bool *sent,
-			   uint32_t *uid);
-/* Takes u's name out of the table if it is still there (its message went elsewhere). */
-void upload_forget(struct fs *fs, struct upload *u);
-/* Renames u within or into mailbox: nothing on the server. */
-int upload_rename(struct fs *fs, struct upload *u, uint32_t mailbox, const char *newname);
+bool upload_find(struct fs *fs, uint32_t mailbox, const char *name, bool *sent, uint32_t *uid);
+/* Takes mailbox/name out of the table if it is still there (its message went elsewhere). */
+void upload_forget(struct fs *fs, uint32_t mailbox, const char *name);
+/* Renames mailbox/name to to/newname: nothing on the server. -ENOENT if it is gone. */
+int upload_rename(struct fs *fs, uint32_t mailbox, const char *name, uint32_t to,
+		  const char *newname);
 /* name in mailbox is message uid now: kept by the store, and at once here. */
 void upload_name_sent(struct fs *fs, uint32_t mailbox, const char *name, uint32_t uid,
 		      unsigned mode);

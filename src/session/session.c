@@ -490,8 +490,7 @@ int session_run(struct session *s, struct imap_cmd *cmd, session_data_fn fn, voi
 	return session_wait(s, tag, fn, ctx, NULL, 0);
 }
 
-/* Runs a command of plain text with no arguments from outside. */
-static int run_simple(struct session *s, const char *text, session_data_fn fn, void *ctx)
+int session_run_text(struct session *s, const char *text, session_data_fn fn, void *ctx)
 {
 	struct imap_cmd cmd;
 	int r;
@@ -704,7 +703,7 @@ static int starttls(struct session *s)
 			 "clear (use imaps:// or, on a trusted network, -o tls=none)", s->cfg->host);
 		return -EPROTO;
 	}
-	r = run_simple(s, "STARTTLS", NULL, NULL);
+	r = session_run_text(s, "STARTTLS", NULL, NULL);
 	if (r < 0) {
 		char why[sizeof(s->err)];
 
@@ -938,13 +937,13 @@ int session_open(const struct session_config *cfg, unsigned id, struct session *
 			r = -EPROTO;
 			goto fail;
 		}
-		if (!s->ncaps && (r = run_simple(s, "CAPABILITY", NULL, NULL)) < 0)
+		if (!s->ncaps && (r = session_run_text(s, "CAPABILITY", NULL, NULL)) < 0)
 			goto fail;
 		r = starttls(s);
 		if (r < 0)
 			goto fail;
 	}
-	if (!s->ncaps && (r = run_simple(s, "CAPABILITY", NULL, NULL)) < 0)
+	if (!s->ncaps && (r = session_run_text(s, "CAPABILITY", NULL, NULL)) < 0)
 		goto fail;
 	if (!preauth) {
 		unsigned caps_before = s->caps_version;
@@ -954,7 +953,7 @@ int session_open(const struct session_config *cfg, unsigned id, struct session *
 			goto fail;
 		/* Capabilities may grow after login; ask unless the OK already told us. */
 		if (s->caps_version == caps_before &&
-		    (r = run_simple(s, "CAPABILITY", NULL, NULL)) < 0)
+		    (r = session_run_text(s, "CAPABILITY", NULL, NULL)) < 0)
 			goto fail;
 	}
 	*out = s;
@@ -973,7 +972,7 @@ void session_close(struct session *s)
 	if (!s->dead && s->conn) {
 		/* Best effort and short: a LOGOUT the server never answers must not hold us. */
 		net_set_timeout(s->conn, 1000);
-		run_simple(s, "LOGOUT", NULL, NULL);
+		session_run_text(s, "LOGOUT", NULL, NULL);
 	}
 	net_close(s->conn);
 	imap_parser_free(s->parser);

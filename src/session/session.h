@@ -96,6 +96,8 @@ int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
 		 char *code, size_t codelen);
 /* session_send + session_wait. */
 int session_run(struct session *s, struct imap_cmd *cmd, session_data_fn fn, void *ctx);
+/* session_run of a command of fixed text that holds nothing from outside ("NOOP"). */
+int session_run_text(struct session *s, const char *text, session_data_fn fn, void *ctx);
 
 struct session_mailbox {
 	uint32_t uidvalidity;

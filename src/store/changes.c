@@ -76,12 +76,17 @@ int store_normalize_flags(const char *in, char **out)
 
 /* ---- message jobs ---- */
 
-/* One change of one message, as a pool job. */
+/* One change of one message (or one message copied in), as a pool job. */
 struct msg_job {
 	const char *wire, *to_wire;
 	uint32_t uid;
 	const char *flags;
 	uint32_t newuid;
+	/* APPEND */
+	int fd;
+	uint64_t size;
+	int64_t date;
+	uint32_t uidvalidity;
 };
 
 static int expunge_job(struct session *s, void *ctx)
@@ -105,21 +110,37 @@ static int flags_job(struct session *s, void *ctx)
 	return driver_set_flags(s, j->wire, j->uid, j->flags);
 }
 
-struct append_job {
-	const char *wire;
-	int fd;
-	uint64_t size;
-	const char *flags;
-	int64_t date;
-	uint32_t uidvalidity, uid;
-};
-
 static int append_job(struct session *s, void *ctx)
 {
-	struct append_job *a = ctx;
+	struct msg_job *j = ctx;
 
-	return driver_append(s, a->wire, a->flags, a->date, a->fd, a->size, &a->uidvalidity,
-			     &a->uid);
+	return driver_append(s, j->wire, j->flags, j->date, j->fd, j->size, &j->uidvalidity,
+			     &j->newuid);
+}
+
+/* How a job may run: again after a lost connection or not, on a session that has the mailbox selected or any. */
+enum run_how { RUN_RETRY = 0, RUN_ONCE = 1, RUN_ANY_SESSION = 2 };
+
+/*
+ * Runs job on mailbox id (its wire name in j->wire meanwhile). RUN_ONCE:
+ * never run again, where a lost answer may hide a change made (APPEND, MOVE).
+ */
+static int run_on(struct store *st, uint32_t id, struct msg_job *j,
+		  int (*job)(struct session *s, void *ctx), unsigned how)
+{
+	char *wire = store_mailbox_wire(st, id);
+	const char *prefer;
+	int r;
+
+	if (!wire)
+		return -ENOENT;
+	j->wire = wire;
+	prefer = how & RUN_ANY_SESSION ? NULL : wire;
+	r = how & RUN_ONCE ? pool_run_once(store_pool(st), prefer, job, j)
+			   : pool_run(store_pool(st), prefer, job, j);
+	j->wire = NULL;
+	free(wire);
+	return r;
 }
 
 /*
@@ -136,18 +157,11 @@ static int why_refused(struct store *st, uint32_t target, int r)
 int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
 		 int64_t date, uint32_t *uid)
 {
-	struct append_job a = { .fd = fd, .size = size, .flags = flags, .date = date };
-	char *wire = store_mailbox_wire(st, id);
-	int r;
+	struct msg_job j = { .fd = fd, .size = size, .flags = flags, .date = date };
+	int r = why_refused(st, id, run_on(st, id, &j, append_job, RUN_ONCE | RUN_ANY_SESSION));
 
-	if (!wire)
-		return -ENOENT;
-	a.wire = wire;
-	/* Once: if the answer was lost, the message may be there, and a second APPEND would duplicate it. */
-	r = why_refused(st, id, pool_run_once(store_pool(st), NULL, append_job, &a));
-	free(wire);
 	if (r == 0) {
-		*uid = a.uid;
+		*uid = j.newuid;
 		store_listing_stale(st, id);
 	}
 	if (r == 0 || r == -EDQUOT)
@@ -157,18 +171,13 @@ int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const cha
 
 int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid)
 {
-	struct msg_job j = { .uid = uid };
-	char *wire = store_mailbox_wire(st, from), *to_wire = store_mailbox_wire(st, to);
+	struct msg_job j = { .uid = uid, .to_wire = store_mailbox_wire(st, to) };
 	uint32_t uidvalidity = store_known_uidvalidity(st, from);
 	int r = -ENOENT;
 
-	if (wire && to_wire) {
-		j.wire = wire;
-		j.to_wire = to_wire;
-		r = why_refused(st, to, pool_run_once(store_pool(st), wire, move_job, &j));
-	}
-	free(wire);
-	free(to_wire);
+	if (j.to_wire)
+		r = why_refused(st, to, run_on(st, from, &j, move_job, RUN_ONCE));
+	free((char *)j.to_wire);
 	if (r == 0) {
 		*newuid = j.newuid;
 		store_listing_stale(st, from);
@@ -181,15 +190,10 @@ int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint3
 int store_expunge(struct store *st, uint32_t id, uint32_t uid)
 {
 	struct msg_job j = { .uid = uid };
-	char *wire = store_mailbox_wire(st, id);
 	uint32_t uidvalidity = store_known_uidvalidity(st, id);
-	int r;
+	/* Again on a fresh connection if need be: expunging twice is expunging once. */
+	int r = run_on(st, id, &j, expunge_job, RUN_RETRY);
 
-	if (!wire)
-		return -ENOENT;
-	j.wire = wire;
-	r = pool_run(store_pool(st), wire, expunge_job, &j);
-	free(wire);
 	if (r == 0) {
 		store_listing_stale(st, id);
 		store_forget_body(st, id, uidvalidity, uid);
@@ -201,14 +205,8 @@ int store_expunge(struct store *st, uint32_t id, uint32_t uid)
 int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags)
 {
 	struct msg_job j = { .uid = uid, .flags = flags };
-	char *wire = store_mailbox_wire(st, id);
-	int r;
+	int r = run_on(st, id, &j, flags_job, RUN_RETRY);
 
-	if (!wire)
-		return -ENOENT;
-	j.wire = wire;
-	r = pool_run(store_pool(st), wire, flags_job, &j);
-	free(wire);
 	if (r == 0)
 		store_msg_flags_changed(st, id, uid, flags);
 	return r;
