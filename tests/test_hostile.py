@@ -488,20 +488,40 @@ def test_cut_inside_literal(fake, mounts, where):
 # --------------------------------------------------------------------------
 # sizes that lie
 
+SIZES_WRONG = "the server's sizes are wrong"
+
+
+def read_twice_and_stat(m, path, raw):
+    """The whole message read, from the start and at offsets, exactly the
+    server's bytes; st_size then the true size."""
+    expect_bytes(raw, read_file, path, what='read of a message whose size lies')
+    assert os.stat(path).st_size == len(raw), (os.stat(path).st_size, len(raw))
+    expect_bytes(raw[len(raw) // 2:], pread, path, len(raw) // 2, len(raw),
+                 what='pread from the middle to past the end')
+    expect_bytes(raw[-10:], pread, path, len(raw) - 10, 4096, what='pread of the last bytes')
+    expect_bytes(b'', pread, path, len(raw), 4096, what='pread at the true end')
+
+
 def test_rfc822_size_bigger_than_literal(fake, mounts):
+    """RFC822.SIZE 100 more than the body (OVH's Exchange lists some three
+    times the body): the file is the body, never padded, and its size
+    becomes the true one; the log says so once for the mailbox."""
     msg = msg_of(fake, 1)
     msg.size = len(msg.raw) + 100
+    msg_of(fake, 2).size = len(msg_of(fake, 2).raw) * 3
     m = mounts(fake)
-    st = os.stat(m.p('INBOX', '1.eml'))
-    assert st.st_size == msg.size
-    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
-    expect_errno(errno.EIO, pread, m.p('INBOX', '1.eml'), 0, 100)
+    path = m.p('INBOX', '1.eml')
+    assert os.stat(path).st_size == msg.size  # the claim, until the bytes come
+    read_twice_and_stat(m, path, msg.raw)
+    read_twice_and_stat(m, m.p('INBOX', '2.eml'), msg_of(fake, 2).raw)
+    assert m.stderr().count(SIZES_WRONG) == 1, m.stderr()
     assert_alive(m, fake, check_read=False)
 
 
 def test_rfc822_size_smaller_than_literal(fake, mounts):
-    """RFC822.SIZE 100 short; asked for <0.size>, the server sends the whole
-    message anyway: the answer is not what was asked, so it is not served."""
+    """RFC822.SIZE 100 short, and the server sends the whole message whatever
+    range it is asked (within what was asked): the file is the whole
+    message, never cut."""
     msg = msg_of(fake, 1)
     msg.size = len(msg.raw) - 100
 
@@ -510,8 +530,55 @@ def test_rfc822_size_smaller_than_literal(fake, mounts):
     fake.hooks['fetch_body'] = hook
     m = mounts(fake)
     assert os.stat(m.p('INBOX', '1.eml')).st_size == msg.size
-    expect_errno(errno.EIO, read_file, m.p('INBOX', '1.eml'))
+    expect_bytes(msg.raw, read_file, m.p('INBOX', '1.eml'))
+    assert os.stat(m.p('INBOX', '1.eml')).st_size == len(msg.raw)
+    assert SIZES_WRONG in m.stderr(), m.stderr()
     assert_alive(m, fake, check_read=False)
+
+
+@pytest.mark.parametrize('extra', [1, 100, 70000, 300000])
+def test_rfc822_size_short_of_the_body(fake, mounts, tmp_path, extra):
+    """The body is longer than listed, by a byte to more than the slack a
+    last window asks past the claim: read whole from the start, at
+    offsets, and copied with cp, exactly the server's bytes."""
+    raw = make_message('longer than listed', fakeimap.big_body(extra + 2000, seed=extra))
+    copied = make_message('copied first', fakeimap.big_body(extra + 3000, seed=extra + 1))
+    fake.mailbox(b'INBOX').messages[0] = Message(1, raw, size=len(raw) - extra)
+    fake.mailbox(b'INBOX').messages[1] = Message(2, copied, size=len(copied) - extra)
+    m = mounts(fake)
+    path = m.p('INBOX', '1.eml')
+    read_twice_and_stat(m, path, raw)
+    # cp as the first reader of a message whose size lies.
+    out = tmp_path / 'copied.eml'
+    r = subprocess.run(['cp', m.p('INBOX', '2.eml'), str(out)], capture_output=True,
+                       timeout=OP_LIMIT)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == copied
+    assert_alive(m, fake, check_read=False)
+
+
+@pytest.mark.parametrize('lie', ['claims_more', 'claims_less'])
+def test_rfc822_size_lie_after_a_remount(fake, mounts, tmp_path, lie):
+    """After a remount the listing kept on disk holds the true size, and the
+    body comes from the disk cache: the same bytes, without the server."""
+    raw = msg_of(fake, 1).raw
+    msg_of(fake, 1).size = len(raw) + 500 if lie == 'claims_more' else len(raw) // 2
+    cache = str(tmp_path / 'cache')
+    m = mounts(fake, ['cache_dir=' + cache])
+    expect_bytes(raw, read_file, m.p('INBOX', '1.eml'))
+    m.stop()
+    fetched = []
+
+    def count(conn, req, default):
+        fetched.append(req['uid'])
+        return default
+    fake.hooks['fetch_body'] = count
+    m2 = mounts(fake, ['cache_dir=' + cache])
+    path = m2.p('INBOX', '1.eml')
+    assert os.stat(path).st_size == len(raw), (os.stat(path).st_size, len(raw))
+    expect_bytes(raw, read_file, path, what='read after a remount')
+    assert fetched == [], 'the body was fetched again: %r' % fetched
+    assert_alive(m2, fake, check_read=False)
 
 
 def test_rfc822_size_2_63(fake, mounts):

@@ -25,6 +25,7 @@
 struct open_msg {
 	struct open_msg *prev, *next; /* fs->open_msgs, under fs->opens_lock */
 	pthread_mutex_t lock;
+	fuse_ino_t ino; /* as the kernel opened it */
 	uint32_t mailbox, uidvalidity, uid;
 	struct store_parts *parts; /* a part file: its message's parts, held */
 	size_t part;
@@ -45,6 +46,7 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct open_msg *om;
 	struct store_msg m;
 	uint32_t uidvalidity;
+	fuse_ino_t opened = ino;
 	int r;
 
 	if (upload_open(req, ino, fi))
@@ -99,6 +101,7 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	pthread_mutex_init(&om->lock, NULL);
+	om->ino = ino_kind(opened) == INO_LOCAL ? ino : opened;
 	om->mailbox = ino_mailbox(ino);
 	om->uidvalidity = uidvalidity;
 	om->uid = m.uid;
@@ -128,6 +131,88 @@ static void open_msg_free(struct fs *fs, struct open_msg *om)
 	pthread_mutex_destroy(&om->lock);
 	free(om->win);
 	free(om);
+}
+
+/* Whether message om has a byte at off: 1, 0, or -errno. */
+static int byte_at(struct fs *fs, struct open_msg *om, uint64_t off)
+{
+	char c;
+	ssize_t got = store_read_message(fs->st, om->mailbox, om->uidvalidity, om->uid, off, 1, &c);
+
+	return got < 0 ? (int)got : got > 0;
+}
+
+/*
+ * The end of a message known to hold more than lo bytes (a full window came
+ * past the end its listing claimed): found with one-byte reads, doubling
+ * past lo, then halving, some 2 log2(extra) round trips. Only a server whose
+ * sizes are wrong pays it, and once a message (the listing keeps the end).
+ */
+static int find_end(struct fs *fs, struct open_msg *om, uint64_t lo, uint64_t *end)
+{
+	uint64_t step = SIZE_SLACK, hi = lo;
+	int r;
+
+	/* Byte lo - 1 exists; find a hi with no byte. */
+	while ((r = byte_at(fs, om, hi)) == 1) {
+		lo = hi + 1;
+		if (lo >= STORE_MAX_FILE) {
+			*end = STORE_MAX_FILE;
+			return 0;
+		}
+		hi = lo + step;
+		step *= 2;
+	}
+	if (r < 0)
+		return r;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		r = byte_at(fs, om, mid);
+		if (r < 0)
+			return r;
+		if (r)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*end = lo;
+	return 0;
+}
+
+/*
+ * What a fetch of [off, off + len) that brought got bytes says of the
+ * message's true size: less than asked is its end; all of it, past the
+ * claimed end, that the end lies further (found now, exactly). The bytes the
+ * server sends are the message, whatever RFC822.SIZE claimed: the store
+ * keeps the true size (for getattr, listings, the listing on disk) and the
+ * kernel learns it. A smaller one it learns by itself from the short read
+ * (FUSE shrinks i_size then). A larger one needs its attributes invalidated
+ * now, before the reply, or the reader stops at the claimed end: only the
+ * attributes, which takes no page or directory lock, so it is safe from
+ * here, and only once, so no other read of the file in flight loses the
+ * shrinking a short read does.
+ */
+static int message_size_seen(struct fs *fs, struct open_msg *om, uint64_t off, size_t got,
+			     size_t len)
+{
+	uint64_t size = off + got;
+	int r;
+
+	if (got == len && size <= om->size)
+		return 0;
+	if (got == len) {
+		r = find_end(fs, om, size, &size);
+		if (r < 0)
+			return r;
+	}
+	if (size == om->size)
+		return 0;
+	store_message_resized(fs->st, om->mailbox, om->uidvalidity, om->uid, size);
+	if (size > om->size && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, om->ino, -1, 0);
+	om->size = size;
+	return 0;
 }
 
 /* Fetches a window that holds [off, off + want) for process reader; caller holds om->lock. */
@@ -164,6 +249,13 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 		len = (size_t)om->size;
 	if (off + len > om->size)
 		len = (size_t)(om->size - off);
+	/*
+	 * A message's last window asks past the end the listing claims: servers
+	 * approximate RFC822.SIZE (Exchange), and a longer body must be noticed,
+	 * not cut. A part's size was measured, not claimed.
+	 */
+	if (!om->parts && off + len >= om->size && om->size < STORE_MAX_FILE)
+		len += SIZE_SLACK;
 	if (len > om->win_cap) {
 		char *grown = realloc(om->win, len);
 
@@ -192,11 +284,17 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 									: om->next_window * 2;
 	else
 		om->next_window = om->parts ? PART_WINDOW_MIN : READ_WINDOW_MIN;
-	if ((size_t)got < len) {
+	if (!om->parts) {
+		int r = message_size_seen(fs, om, off, (size_t)got, len);
+
+		if (r < 0)
+			return r;
+	} else if ((size_t)got < len) {
 		/* A short file would be cached as the truth: fail the read instead. */
 		if (!om->short_logged)
-			log_error("message UID %" PRIu32 ": server sent %zd bytes at offset %" PRIu64
-				  " where %zu were due; failing the read", om->uid, got, off, len);
+			log_error("message UID %" PRIu32 " part %zu: server sent %zd bytes at offset %"
+				  PRIu64 " where %zu were due; failing the read", om->uid, om->part,
+				  got, off, len);
 		om->short_logged = true;
 		om->win_len = 0;
 		return -EIO;

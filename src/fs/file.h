@@ -15,6 +15,8 @@
 #define READ_WINDOW_MAX (4u << 20) /* also the kernel's readahead at most (fs_init) */
 /* A part's first read stays small: head -c 4096 of an attachment is common. */
 #define PART_WINDOW_MIN (64u << 10)
+/* Asked past the end a message's listing claims, to see a longer body. */
+#define SIZE_SLACK (64u << 10)
 
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

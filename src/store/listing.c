@@ -343,6 +343,24 @@ static int refresh_fetch(struct refresh *rf)
 	return 0;
 }
 
+/*
+ * A message never changes, and neither does its size: where the listing held
+ * (same UIDVALIDITY) says another size than the server lists now, ours was
+ * measured from the bytes (store_message_resized) and stays. Both sorted by UID.
+ */
+static void keep_measured_sizes(struct store_msg *rows, size_t n, const struct store_msg *held,
+				size_t nheld)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < n && j < nheld; i++) {
+		while (j < nheld && held[j].uid < rows[i].uid)
+			j++;
+		if (j < nheld && held[j].uid == rows[i].uid)
+			rows[i].size = held[j].size;
+	}
+}
+
 /* The new listing's rows from what was fetched. 0 or -ENOMEM. */
 static int refresh_rows(struct refresh *rf)
 {
@@ -361,6 +379,12 @@ static int refresh_rows(struct refresh *rf)
 		rf->nrows = sort_unique(l->msgs, l->n);
 		rf->rows = l->msgs;
 		l->msgs = NULL;
+		pthread_mutex_lock(&st->lock);
+		if (rf->from_disk && rf->kept.uidvalidity == l->got.sel.uidvalidity)
+			keep_measured_sizes(rf->rows, rf->nrows, rf->kept.msgs, rf->kept.n);
+		else if (!rf->from_disk && rf->m->uidvalidity == l->got.sel.uidvalidity)
+			keep_measured_sizes(rf->rows, rf->nrows, rf->m->msgs, rf->m->nmsgs);
+		pthread_mutex_unlock(&st->lock);
 	} else if (rf->from_disk) {
 		rf->rows = rf->kept.msgs;
 		rf->nrows = rf->kept.n;
@@ -623,4 +647,39 @@ void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const 
 char *store_flags_text(struct store *st, uint32_t flags)
 {
 	return flagsets_text(&st->flags, flags);
+}
+
+void store_message_resized(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+			   uint64_t size)
+{
+	struct store_msg *msg = NULL;
+	struct mailbox *m;
+	uint64_t claimed = 0;
+	char *wire = NULL;
+	bool first = false;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->uidvalidity == uidvalidity)
+		msg = (struct store_msg *)find_msg(m, uid);
+	if (msg && msg->size != size) {
+		claimed = msg->size;
+		msg->size = size;
+		first = !m->sizes_wrong;
+		m->sizes_wrong = true;
+		wire = strdup(m->wire);
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (!wire)
+		return;
+	if (first)
+		log_warn("mailbox %s: the server's sizes are wrong (UID %" PRIu32 " listed as %" PRIu64
+			 " bytes, sent as %" PRIu64 "); showing the bytes it sends", wire, uid, claimed,
+			 size);
+	/* Kept in the order listings are made: under the mailbox's refresh lock. */
+	if (st->bodies && cancel_lock(&m->refresh_lock) == 0) {
+		save_kept(st, m, wire);
+		pthread_mutex_unlock(&m->refresh_lock);
+	}
+	free(wire);
 }

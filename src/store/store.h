@@ -133,6 +133,15 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 			   uint64_t off, size_t len, char *buf);
 
 /*
+ * The server sent size bytes for message uid where its listing claimed
+ * another RFC822.SIZE (Exchange approximates it): the listing, here and on
+ * disk, holds the true size from now on, and the log says once per mailbox
+ * that the server's sizes are wrong.
+ */
+void store_message_resized(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+			   uint64_t size);
+
+/*
  * Process reader asks for message uid (as of uidvalidity) from its start, and
  * the kernel's page cache did not have it: readers that go up the UIDs get
  * the next messages fetched ahead (see prefetch.h).

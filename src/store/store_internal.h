@@ -56,6 +56,8 @@ struct mailbox {
 	uint64_t modseq;      /* HIGHESTMODSEQ of the listing (CONDSTORE), 0 if unknown */
 	int64_t listed_at_ms; /* 0: never listed */
 
+	bool sizes_wrong;     /* a message's bytes were not its RFC822.SIZE (said once) */
+
 	struct name_map names;      /* names messages were written under (store_name_message) */
 	uint32_t names_uidvalidity; /* the UIDVALIDITY they are of */
 };
