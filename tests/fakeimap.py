@@ -18,7 +18,8 @@ tagged completion). A hook returns the bytes to send instead, or None when it
 sent what it wanted itself (or wants to send nothing at all). conn.close()
 cuts the connection. Hook kinds: greeting, capability, authenticate, login,
 starttls, list, select, status, fetch_list, fetch_body, fetch_struct,
-fetch_section, noop, notify, idle, logout, other; with CONDSTORE and ESEARCH
+fetch_section, noop, notify, idle, logout, append, create, quota (GETQUOTAROOT,
+answered from srv.quota = (used KiB, limit KiB)), other; with CONDSTORE and ESEARCH
 in caps (FakeIMAP(caps=...)), STATUS tells HIGHESTMODSEQ and the resync
 commands answer: fetch_changed (CHANGEDSINCE) and esearch.
 
@@ -361,12 +362,56 @@ class Conn:
         elif verb == 'LOGOUT':
             self._respond('logout', req, b'* BYE logging out\r\n' + ok())
             self.close()
+        elif verb == 'APPEND':
+            self._append(t, req, rest)
+        elif verb == 'CREATE':
+            name = parse_astring(rest)
+            req['mailbox'] = name
+            if srv.mailbox(name) is not None:
+                self._respond('create', req, t + b' NO [ALREADYEXISTS] exists\r\n')
+                return
+            hook = srv.hooks.get('create')
+            srv.counts['create'] = srv.counts.get('create', 0) + 1
+            out = hook(self, req, ok()) if hook else ok()
+            if out is not None and out.split(b' ', 2)[1] == b'OK':
+                srv.mailboxes.append(Mailbox(name))
+            if out is not None and not self.closed:
+                self.send(out)
+        elif verb == 'GETQUOTAROOT':
+            if srv.quota is None:
+                self._respond('quota', req, t + b' NO no quota\r\n')
+                return
+            self._respond('quota', req, b'* QUOTAROOT INBOX ""\r\n* QUOTA "" (STORAGE %d %d)\r\n'
+                          % srv.quota + ok())
         elif verb in ('ENABLE', 'ID', 'NAMESPACE'):
             extra = {'ID': b'* ID NIL\r\n',
                      'NAMESPACE': b'* NAMESPACE (("" "/")) NIL NIL\r\n'}.get(verb, b'')
             self._respond('other', req, extra + ok())
         else:
             self._respond('other', req, t + b' BAD unknown command\r\n')
+
+    def _append(self, t, req, rest):
+        """APPEND mailbox [(flags)] ["date"] {n}: the message is added (a hook
+        'append' may refuse it instead); APPENDUID with UIDPLUS."""
+        srv = self.server
+        name = parse_astring(rest)
+        lit = re.search(rb'\{(\d+)\+?\}\r\n', rest)
+        req['mailbox'] = name
+        req['data'] = rest[lit.end():lit.end() + int(lit.group(1))] if lit else b''
+        mb = srv.mailbox(name)
+        if mb is None:
+            self._respond('append', req, t + b' NO [TRYCREATE] no such mailbox\r\n')
+            return
+        hook = srv.hooks.get('append')
+        srv.counts['append'] = srv.counts.get('append', 0) + 1
+        uid = mb.uidnext()
+        default = t + (b' OK [APPENDUID %d %d] done\r\n' % (mb.uidvalidity, uid)
+                       if 'UIDPLUS' in srv.caps.split() else b' OK done\r\n')
+        out = hook(self, req, default) if hook else default
+        if out is not None and out.split(b' ', 2)[1] == b'OK':
+            mb.messages.append(Message(uid, req['data'], flags=''))
+        if out is not None and not self.closed:
+            self.send(out)
 
     def _idle(self, t, req):
         srv = self.server
@@ -497,6 +542,7 @@ class FakeIMAP:
         self.caps = caps
         self.greeting = greeting
         self.hooks = {}
+        self.quota = None         # (used KiB, limit KiB) for GETQUOTAROOT, with QUOTA in caps
         self.counts = {}
         self.conns = []
         self.errors = []

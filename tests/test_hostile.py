@@ -986,3 +986,79 @@ def test_resync_lies_are_contained(resync_fake, mounts):
             or b'SEARCH RETURN' in c]
     assert cmds, resync_fake.commands()
     assert_alive(m, resync_fake)
+
+
+# --------------------------------------------------------------------------
+# refusals without a response code (RFC 5530)
+
+def write_new(path, data):
+    """Creates path with data; returns the errno of close(), 0 if none."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        os.close(fd)
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def quota_fake(used, limit):
+    srv = FakeIMAP(caps=fakeimap.CAPS + ' QUOTA').start()
+    srv.quota = (used, limit)
+    return srv
+
+
+@pytest.mark.parametrize('full', [True, False])
+def test_append_refused_without_a_code(mounts, tmp_path, full):
+    """Cyrus 3.6 refuses an APPEND over quota with a bare "NO Over quota":
+    close() (and so cp) reports EDQUOT when GETQUOTAROOT says the account is
+    full, EIO when it is not; nothing is added either way."""
+    srv = quota_fake(10240 if full else 100, 10240)
+    try:
+        srv.hooks['append'] = lambda conn, req, default: req['tag'].encode() + b' NO Over quota\r\n'
+        m = mounts(srv)
+        raw = make_message('over quota', b'body\r\n' * 100)
+        got, exc, _ = op(write_new, m.p('INBOX', 'new.eml'), raw)
+        assert exc is None, exc
+        want = errno.EDQUOT if full else errno.EIO
+        assert got == want, 'close() gave %s, not %s' % (errno.errorcode.get(got, got),
+                                                         errno.errorcode[want])
+        src = tmp_path / 'copy.eml'
+        src.write_bytes(raw)
+        r = subprocess.run(['cp', str(src), m.p('INBOX', 'copy.eml')], capture_output=True,
+                           timeout=OP_LIMIT)
+        assert r.returncode != 0
+        if full:
+            assert b'Disk quota exceeded' in r.stderr, r.stderr
+        assert len(srv.mailbox(b'INBOX').messages) == 3
+        assert_alive(m, srv)
+    finally:
+        srv.stop()
+
+
+def test_create_refused_without_a_code(fake, mounts):
+    """mkdir of a name the server refuses with a bare NO is EINVAL (the log
+    says so); one another client made meanwhile is EEXIST."""
+    m = mounts(fake)
+    # names imapfs refuses itself: no CREATE goes out
+    for bad in ('a%', 'a%2', 'a%41', '17.eml', '17.parts'):
+        expect_errno(errno.EINVAL, os.mkdir, m.p(bad))
+    assert fake.counts.get('create', 0) == 0, fake.counts
+
+    def refuse(conn, req, default):
+        return req['tag'].encode() + b' NO Invalid mailbox name\r\n'
+    fake.hooks['create'] = refuse
+    expect_errno(errno.EINVAL, os.mkdir, m.p('Bad'))
+    assert 'without saying why' in m.stderr(), m.stderr()
+
+    def made_elsewhere(conn, req, default):
+        fake.mailboxes.append(Mailbox(req['mailbox']))
+        return req['tag'].encode() + b' NO Mailbox exists\r\n'
+    fake.hooks['create'] = made_elsewhere
+    expect_errno(errno.EEXIST, os.mkdir, m.p('Raced'))
+    assert os.path.isdir(m.p('Raced'))
+    assert_alive(m, fake)

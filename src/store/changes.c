@@ -87,6 +87,7 @@ struct msg_job {
 	uint64_t size;
 	int64_t date;
 	uint32_t uidvalidity;
+	bool bare_no; /* refused with a NO without a response code (RFC 5530) */
 };
 
 static int expunge_job(struct session *s, void *ctx)
@@ -113,9 +114,12 @@ static int flags_job(struct session *s, void *ctx)
 static int append_job(struct session *s, void *ctx)
 {
 	struct msg_job *j = ctx;
+	int r = driver_append(s, j->wire, j->flags, j->date, j->fd, j->size, &j->uidvalidity,
+			      &j->newuid);
 
-	return driver_append(s, j->wire, j->flags, j->date, j->fd, j->size, &j->uidvalidity,
-			     &j->newuid);
+	/* -EIO on a session still alive: the server said NO, and not why. */
+	j->bare_no = r == -EIO && session_alive(s);
+	return r;
 }
 
 /* How a job may run: again after a lost connection or not, on a session that has the mailbox selected or any. */
@@ -154,12 +158,34 @@ static int why_refused(struct store *st, uint32_t target, int r)
 	return r == -EIO && store_gone_now(st, target) ? -ENOENT : r;
 }
 
+/*
+ * An APPEND refused with a bare NO (Cyrus 3.6 says "NO Over quota" without
+ * [OVERQUOTA]): if the account has no room for size bytes more, that was
+ * why (GETQUOTAROOT, asked afresh).
+ */
+static int why_append_refused(struct store *st, uint64_t size, int r)
+{
+	uint64_t used, limit;
+
+	if (r != -EIO)
+		return r;
+	store_quota_stale(st);
+	if (store_quota(st, &used, &limit) == 0 && limit && used + (size + 1023) / 1024 > limit) {
+		log_info("the server refused an APPEND without saying why; its quota is full "
+			 "(%" PRIu64 " of %" PRIu64 " KiB used)", used, limit);
+		return -EDQUOT;
+	}
+	return r;
+}
+
 int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
 		 int64_t date, uint32_t *uid)
 {
 	struct msg_job j = { .fd = fd, .size = size, .flags = flags, .date = date };
 	int r = why_refused(st, id, run_on(st, id, &j, append_job, RUN_ONCE | RUN_ANY_SESSION));
 
+	if (j.bare_no)
+		r = why_append_refused(st, size, r);
 	if (r == 0) {
 		*uid = j.newuid;
 		store_listing_stale(st, id);
@@ -218,6 +244,7 @@ int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *fla
 struct mailbox_job {
 	int (*run)(struct session *s, const char *wire, const char *new_wire);
 	const char *wire, *new_wire;
+	bool bare_no; /* refused with a NO without a response code */
 };
 
 static int create_cmd(struct session *s, const char *wire, const char *new_wire)
@@ -233,8 +260,10 @@ static int delete_cmd(struct session *s, const char *wire, const char *new_wire)
 static int mailbox_job(struct session *s, void *ctx)
 {
 	struct mailbox_job *m = ctx;
+	int r = m->run(s, m->wire, m->new_wire);
 
-	return m->run(s, m->wire, m->new_wire);
+	m->bare_no = r == -EIO && session_alive(s);
+	return r;
 }
 
 struct count_job {
@@ -311,6 +340,18 @@ int store_create_mailbox(struct store *st, uint32_t parent, const char *name, ui
 	m.wire = wire;
 	r = pool_run_once(store_pool(st), m.wire, mailbox_job, &m);
 	free(wire);
+	if (m.bare_no) {
+		/*
+		 * Refused without a code ("NO Invalid mailbox name"): made by
+		 * another client meanwhile, or else a name this server takes not.
+		 */
+		r = store_refresh_mailboxes(st, true) == 0 &&
+		    store_lookup_mailbox(st, parent, name, id) == 0 ? -EEXIST : -EINVAL;
+		if (r == -EINVAL)
+			log_warn("the server refused to create a mailbox named %s without saying why; "
+				 "taking it for a name it does not allow", name);
+		return r;
+	}
 	if (r == -EEXIST) {
 		/* Made by another client since we listed: learn it, so mkdir -p finds it. */
 		store_refresh_mailboxes(st, true);
