@@ -292,6 +292,19 @@ fail:
 	return r == -ETIMEDOUT ? r : -EPROTO;
 }
 
+/*
+ * Linux delays an ACK by up to 40 ms, and a server with Nagle's algorithm on
+ * (Cyrus) holds the last piece of an answer until the previous one is
+ * ACKed: one FETCH at a time then costs 44 ms instead of 4. Quick-ACK mode
+ * lapses by itself, so it is asked for again after every read.
+ */
+static void ack_now(struct net_conn *c)
+{
+	int one = 1;
+
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 ssize_t net_read(struct net_conn *c, void *buf, size_t len)
 {
 	int64_t deadline = monotonic_ms() + c->timeout_ms;
@@ -306,6 +319,7 @@ ssize_t net_read(struct net_conn *c, void *buf, size_t len)
 			ERR_clear_error();
 			ret = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
 			if (ret > 0) {
+				ack_now(c);
 				atomic_fetch_add_explicit(&c->bytes_in, (uint64_t)ret, memory_order_relaxed);
 				return ret;
 			}
@@ -316,6 +330,7 @@ ssize_t net_read(struct net_conn *c, void *buf, size_t len)
 		}
 		n = recv(c->fd, buf, len, 0);
 		if (n > 0) {
+			ack_now(c);
 			atomic_fetch_add_explicit(&c->bytes_in, (uint64_t)n, memory_order_relaxed);
 			return n;
 		}
