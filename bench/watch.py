@@ -27,6 +27,16 @@ starts after a random pause of 50-250 ms (so no phase of a server timer is
 favoured). In the imapfs rows a bare IDLE client runs alongside, so each
 change is also measured against the floor of that very change ("paired").
 p95 is the nearest-rank 95th percentile. Only measured figures are printed.
+
+    bench/watch.py --tree [--changes 100] [--rows notify,idle,noidle]
+
+Tree changes instead: --changes CREATE, RENAME and DELETE (in turn) by the
+other client at the mount's root, each timed from its tagged OK to the
+first listing of the root (every 5 ms, as above) that shows it done: the new
+name there, the old one gone. The floor row is a new connection's LIST
+after the change (Dovecot 2.3's NOTIFY tells of renames and deletions late
+or never, and its long-lived connections list stale trees, so no listener
+is a floor here). Target: every change visible within 1 s.
 """
 
 import argparse
@@ -312,6 +322,188 @@ def run_mount(binary, dv, mnt, opts, n, rnd):
     return out, paired, app.durations if app else []
 
 
+class TreePoller:
+    """Lists a directory every POLL s from start to stop and keeps each
+    listing with its time; wait(pred, t0) -> seconds from t0 to the first
+    listing taken after t0 for which pred(names) holds, or None."""
+
+    def __init__(self, path):
+        self.path = path
+        self.listings = []
+        self.errors = 0
+        self.stop_flag = threading.Event()
+        self.cond = threading.Condition()
+        self.th = threading.Thread(target=self._run, daemon=True)
+        self.th.start()
+
+    def _run(self):
+        while not self.stop_flag.is_set():
+            try:
+                names = set(os.listdir(self.path))
+            except OSError:
+                self.errors += 1
+                names = None
+            t = time.monotonic()
+            with self.cond:
+                if names is not None:
+                    self.listings.append((t, names))
+                    del self.listings[:-50]
+                self.cond.notify_all()
+            time.sleep(POLL)
+
+    def wait(self, pred, t0, timeout=CHANGE_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for t, names in self.listings:
+                    if t > t0 and pred(names):
+                        return t - t0
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def stop(self):
+        self.stop_flag.set()
+        self.th.join(10)
+
+
+def tree_changes(c, n, rnd, wait):
+    """n changes in turn CREATE, RENAME, DELETE of a mailbox at the root by
+    client c; wait(kind, gone, there, t0) measures each. Returns
+    {kind: [seconds or None]}."""
+    out = {'create': [], 'rename': [], 'delete': []}
+    name = None
+    for i in range(n):
+        kind = ('create', 'rename', 'delete')[i % 3]
+        if kind == 'create':
+            name, gone, there = 'tree-%d' % i, None, 'tree-%d' % i
+            typ, _ = c.create(name)
+        elif kind == 'rename':
+            gone, there = name, name + '-renamed'
+            typ, _ = c.rename(name, there)
+            name = there
+        else:
+            gone, there = name, None
+            typ, _ = c.delete(name)
+        t0 = time.monotonic()
+        if typ != 'OK':
+            raise RuntimeError('%s refused' % kind.upper())
+        out[kind].append(wait(kind, gone, there, t0))
+        time.sleep(rnd.uniform(0.05, 0.25))
+    return out
+
+
+def run_tree_floor(dv, n, rnd):
+    c = dovecot.imap_client(dv)
+
+    def wait(kind, gone, there, t0):
+        deadline = t0 + CHANGE_TIMEOUT
+        while time.monotonic() < deadline:
+            fresh = dovecot.imap_client(dv)
+            try:
+                names = {m for m, _d, _a in dovecot.list_mailboxes(fresh)}
+            finally:
+                fresh.logout()
+            if (gone is None or gone not in names) and (there is None or there in names):
+                return time.monotonic() - t0
+        return None
+
+    try:
+        return tree_changes(c, n, rnd, wait)
+    finally:
+        c.logout()
+
+
+def run_tree_mount(binary, dv, mnt, opts, n, rnd):
+    os.makedirs(mnt, exist_ok=True)
+    m = Mount(binary, dv, mnt, opts)
+    c = poller = None
+    try:
+        os.listdir(mnt)
+        os.listdir(os.path.join(mnt, 'INBOX'))   # a mailbox in use, as a user's
+        time.sleep(1.0)
+        poller = TreePoller(mnt)
+        c = dovecot.imap_client(dv)
+
+        def wait(kind, gone, there, t0):
+            return poller.wait(lambda names: (gone is None or gone not in names) and
+                               (there is None or there in names), t0)
+
+        return tree_changes(c, n, rnd, wait)
+    finally:
+        if poller:
+            poller.stop()
+            if poller.errors:
+                print('  (%d listings of %s failed)' % (poller.errors, mnt))
+        if c:
+            c.logout()
+        m.close()
+
+
+def main_tree(args, rows, binary):
+    base = dovecot.make_basedir('imapfs-bench-tree-')
+    servers = []
+    results = {}
+    try:
+        dv = server(base, 'server', 0)
+        servers.append(dv)
+        dv_idle = None
+        if 'idle' in rows:
+            no_notify = ' '.join(c for c in capabilities(dv) if c != 'NOTIFY')
+            dv_idle = server(base, 'server-idle', 0, 'imap_capability = %s\n' % no_notify)
+            servers.append(dv_idle)
+        print('Dovecot on 127.0.0.1, %d tree changes (CREATE, RENAME, DELETE in turn) per row'
+              % args.changes)
+        for row in rows:
+            rnd = random.Random(args.seed)
+            t = time.monotonic()
+            if row == 'floor':
+                results[row] = run_tree_floor(dv, args.changes, rnd)
+            elif row == 'notify':
+                results[row] = run_tree_mount(binary, dv, os.path.join(base, 'mnt-notify'),
+                                              ['tls=none'], args.changes, rnd)
+            elif row == 'idle':
+                results[row] = run_tree_mount(binary, dv_idle, os.path.join(base, 'mnt-idle'),
+                                              ['tls=none', 'poll_interval=1'], args.changes, rnd)
+            else:
+                results[row] = run_tree_mount(binary, dv, os.path.join(base, 'mnt-noidle'),
+                                              ['tls=none', 'noidle'], args.changes, rnd)
+            print('  %-7s done in %.0f s' % (row, time.monotonic() - t))
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    labels = {
+        'floor': "floor: a new connection's LIST",
+        'notify': 'imapfs, NOTIFY watcher',
+        'idle': 'imapfs, IDLE-only watcher (no NOTIFY)',
+        'noidle': 'imapfs -o noidle',
+    }
+    print()
+    print('%-40s %-7s %7s %7s %7s %7s' % ('time until visible, ms', 'change', 'median', 'p95',
+                                          'max', 'missed'))
+    verdict = []
+    for row in rows:
+        every = []
+        for kind in ('create', 'rename', 'delete'):
+            s = summary(results[row][kind])
+            every += results[row][kind]
+            print('%-40s %-7s %7s %7s %7s %7d' % (labels[row], kind, ms(s['median']),
+                                                   ms(s['p95']), ms(s['max']), s['missed']))
+        s = summary(every)
+        print('%-40s %-7s %7s %7s %7s %7d' % ('', 'all', ms(s['median']), ms(s['p95']),
+                                               ms(s['max']), s['missed']))
+        if row != 'floor':
+            verdict.append('%s: %d of %d changes visible within 1 s (max %s ms): %s' % (
+                row, sum(1 for v in every if v is not None and v <= 1.0), len(every),
+                ms(s['max']).strip(), 'met' if s['max'] is not None and s['max'] <= 1.0
+                and not s['missed'] else 'NOT met'))
+    print()
+    for line in verdict:
+        print(line)
+
+
 def summary(values):
     got = [v for v in values if v is not None]
     return {'n': len(values), 'missed': len(values) - len(got),
@@ -332,12 +524,16 @@ def main():
     ap.add_argument('--rows', default='floor,notify,idle,noidle')
     ap.add_argument('--seed', type=int, default=1)
     ap.add_argument('--imapfs', default=os.path.join(HERE, '..', 'build', 'imapfs'))
+    ap.add_argument('--tree', action='store_true',
+                    help='mailbox CREATE/RENAME/DELETE at the root instead of APPENDs')
     args = ap.parse_args()
     rows = [r for r in args.rows.split(',') if r]
     for r in rows:
         if r not in ('floor', 'notify', 'idle', 'noidle'):
             ap.error('unknown row %r' % r)
     binary = os.path.abspath(args.imapfs)
+    if args.tree:
+        return main_tree(args, rows, binary)
 
     base = dovecot.make_basedir('imapfs-bench-watch-')
     servers = []

@@ -308,8 +308,10 @@ class Timings:
             if time.monotonic() - t0 > cap:
                 break
             time.sleep(poll)
-        fl = floor.seconds(t0) if floor is not None else None
-        self.rows.append((what, secs, limit, fl))
+        # The floor is asked at once only if it was heard already: waiting
+        # for it here would delay the next wait(), whose t0 is this one's.
+        fl = floor.seconds(t0, timeout=0) if floor is not None else None
+        self.rows.append((what, secs, limit, fl if fl is not None else (floor, t0)))
         print('%-58s %s (limit %4.0f ms)%s' % (
             what, '%6.0f ms' % (secs * 1000) if secs is not None else ' never  ',
             limit * 1000, '' if fl is None else '  bare client: %.0f ms' % (fl * 1000)))
@@ -317,7 +319,13 @@ class Timings:
 
     def check(self):
         bad = []
-        for what, secs, limit, fl in self.rows:
+        for i, (what, secs, limit, fl) in enumerate(self.rows):
+            if isinstance(fl, tuple):
+                floor, t0 = fl
+                fl = floor.seconds(t0) if floor is not None else None
+                self.rows[i] = (what, secs, limit, fl)
+                if fl is not None:
+                    print('%-58s bare client: %.0f ms' % (what, fl * 1000))
             if secs is None or secs > limit:
                 bad.append('%s: %s, limit %.1f s%s' % (
                     what, 'not visible within %.0f s' % max(POLL_MAX, 2 * limit) if secs is None
@@ -687,6 +695,42 @@ def test_rename_mailbox(live, other_client, raw_watcher):
     assert {eml(u) for u in uids} <= got, got
     for u, r in zip(uids, raws):
         assert read(m.p(after, eml(u))) == r
+
+
+@pytest.mark.parametrize('mode', MODES + ['noidle'])
+def test_tree_changes_in_a_row(mode, shared_server, mount_factory, other_client):
+    """CREATE, RENAME and DELETE of mailboxes by another client, 5 of each in
+    turn with short pauses, while a message of another mailbox is being
+    read, so imapfs's connections have mailboxes selected: each change is in
+    `ls` of the root within LIMIT. On Dovecot 2.3 a long-lived connection
+    lists such changes late or never (a renamed-then-deleted mailbox stays
+    listed, new ones are missed) and its NOTIFY tells of renames and
+    deletions late; imapfs relists the tree on a new connection there."""
+    lv = make_live(mode, shared_server('notify' if mode == 'noidle' else mode), mount_factory)
+    m = lv.m
+    o = other_client(lv.dv)
+    uids = uids_in(use(m, lv.box))
+    assert read(m.p(lv.box, eml(uids[0])))
+    tm = Timings()
+    rnd = __import__('random').Random(5)
+    for i in range(5):
+        name = lv.name('tree%d' % i)
+        renamed = name + '-renamed'
+        o.create(name)
+        t0 = time.monotonic()
+        tm.wait('%s: CREATE %d: in ls' % (mode, i), lambda: name in listing(m.path), t0, LIMIT)
+        time.sleep(rnd.uniform(0.05, 0.3))
+        o.rename(name, renamed)
+        t0 = time.monotonic()
+        tm.wait('%s: RENAME %d: new name in ls, old gone' % (mode, i),
+                lambda: renamed in listing(m.path) and name not in listing(m.path), t0, LIMIT)
+        assert read(m.p(lv.box, eml(uids[1 + i % 2])))
+        o.delete(renamed)
+        t0 = time.monotonic()
+        tm.wait('%s: DELETE %d: leaves ls' % (mode, i),
+                lambda: renamed not in listing(m.path), t0, LIMIT)
+        time.sleep(rnd.uniform(0.05, 0.3))
+    tm.check()
 
 
 # --------------------------------------------------------------------------

@@ -31,6 +31,18 @@ static const struct imap_value *fetch_of(const struct imap_response *r, uint64_t
 	return att;
 }
 
+/*
+ * A read the server refused (NO) fails with EIO and nothing else to show for
+ * it: the log says why, in the server's words (Gmail's download limit,
+ * Yahoo's "Server error while fetching messages").
+ */
+static void note_refused(struct session *s, uint32_t uid, int r)
+{
+	if (r < 0 && r != -EINTR && session_alive(s))
+		log_warn("message UID %" PRIu32 ": the server refused to send it: %s", uid,
+			 session_error(s));
+}
+
 /* ---- a range of one message ---- */
 
 struct range_read {
@@ -93,6 +105,7 @@ int driver_fetch_range(struct session *s, const char *wire, uint32_t uidvalidity
 			      off, len);
 		r = session_run(s, &cmd, on_range, &b);
 		imap_cmd_free(&cmd);
+		note_refused(s, uid, r);
 		if (b.found)
 			break;
 	}
@@ -290,6 +303,7 @@ int driver_fetch_items(struct session *s, const char *wire, uint32_t uidvalidity
 			      f->want_structure && f->nkeys ? " " : "", f->items);
 		r = session_run(s, &cmd, on_items, &run);
 		imap_cmd_free(&cmd);
+		note_refused(s, f->uid, r);
 		if (run.found || run.err)
 			break;
 	}

@@ -83,6 +83,11 @@ int driver_unselect(struct session *s)
 
 /* ---- LIST ---- */
 
+bool driver_tree_goes_stale(const struct session *s)
+{
+	return strstr(session_greeting(s), "Dovecot") != NULL;
+}
+
 struct list_run {
 	int (*fn)(void *ctx, const struct driver_list_entry *e);
 	void *ctx;

@@ -53,6 +53,15 @@ struct driver_list_entry {
 	bool noselect;    /* \Noselect or \NonExistent */
 	bool trash;       /* \Trash (RFC 6154) */
 };
+/*
+ * Whether this server's connections stop seeing other clients' changes to
+ * the mailbox tree: Dovecot 2.3's long-lived connections keep listing a
+ * mailbox another client renamed and deleted (maildir with LAYOUT=fs) and
+ * miss ones it created (sdbox, after a while), and its NOTIFY tells of
+ * renames and deletions late or never; a new connection lists the truth.
+ * Known by the greeting ("Dovecot ready." unless the admin changed it).
+ */
+bool driver_tree_goes_stale(const struct session *s);
 /* LIST "" "*": every mailbox, each given to fn; fn's -errno stops and is returned. */
 int driver_list(struct session *s, int (*fn)(void *ctx, const struct driver_list_entry *e),
 		void *ctx);

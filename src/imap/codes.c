@@ -35,6 +35,31 @@ static const struct {
 	{ "SERVERBUG", EIO },
 };
 
+/* Exchange's refusals while it throttles carry no code, only these words. */
+static const char *const busy_texts[] = {
+	"Server Unavailable",
+	"User is authenticated but not connected",
+};
+
+bool imap_completion_throttled(const struct imap_response *r)
+{
+	const char *text = r->text ? r->text : "";
+
+	if (r->status != IMAP_STATUS_NO)
+		return false;
+	if (r->code && strcasecmp(r->code, "UNAVAILABLE") == 0)
+		return true;
+	/* LIMIT is a hard limit (too many mailboxes...) unless it is a rate. */
+	if (r->code && strcasecmp(r->code, "LIMIT") == 0)
+		return strcasestr(text, "rate limit") != NULL;
+	if (r->code)
+		return false;
+	for (size_t i = 0; i < sizeof(busy_texts) / sizeof(busy_texts[0]); i++)
+		if (strcasestr(text, busy_texts[i]))
+			return true;
+	return false;
+}
+
 int imap_completion_errno(const struct imap_response *r)
 {
 	switch (r->status) {
@@ -48,6 +73,9 @@ int imap_completion_errno(const struct imap_response *r)
 	default:
 		return -EIO;
 	}
+	/* "Try again later" is no "no space left", nor any other lasting refusal. */
+	if (imap_completion_throttled(r))
+		return -EAGAIN;
 	/* Dovecot: "[CANNOT] Mailbox name too long" */
 	if (r->code && strcasecmp(r->code, "CANNOT") == 0 && r->text &&
 	    strcasestr(r->text, "too long"))

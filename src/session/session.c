@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,19 @@
 
 #include "imap/codes.h"
 #include "log.h"
+#include "util/cancel.h"
+#include "util/clock.h"
+
+/*
+ * A command the server refused as busy (imap_completion_throttled()) is sent
+ * again, after pauses from BUSY_FIRST_PAUSE_MS doubling, at most BUSY_TRIES
+ * times in all and for at most -o timeout (BUSY_MAX_PAUSE_MS at most) of
+ * pauses: Exchange, Yahoo and Gmail ask clients to back off, and one that
+ * never gives up would only keep them throttling.
+ */
+#define BUSY_TRIES 5
+#define BUSY_FIRST_PAUSE_MS 250
+#define BUSY_MAX_PAUSE_MS 8000
 
 /* A completion that arrived while another tag was being waited for. */
 struct completion {
@@ -31,6 +45,8 @@ struct session {
 	int fail_code;      /* what killed it: -ETIMEDOUT, -ECONNRESET, -EPROTO ... */
 	int64_t deadline_ms; /* the command being waited for must end by then; 0: none */
 	char err[512];
+	bool throttled;      /* the last command waited for was refused as "busy, later" */
+	bool data_given;     /* ... after some of its answer had gone to the caller */
 
 	char **caps;
 	size_t ncaps;
@@ -40,6 +56,7 @@ struct session {
 	struct completion *done;
 	size_t ndone;
 
+	char *greeting;     /* the greeting's text, for server quirks */
 	char *selected;
 	bool selected_rw;
 	struct session_mailbox sel;
@@ -72,14 +89,6 @@ bool session_interrupted(const struct session *s)
 	return s->dead && s->fail_code == -EINTR;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 const char *session_error(const struct session *s)
 {
 	return s->err[0] ? s->err : "no error";
@@ -98,6 +107,11 @@ uint64_t session_bytes_in(const struct session *s)
 const char *session_selected(const struct session *s)
 {
 	return s->selected;
+}
+
+const char *session_greeting(const struct session *s)
+{
+	return s->greeting ? s->greeting : "";
 }
 
 static void free_caps(struct session *s)
@@ -161,7 +175,7 @@ static struct imap_response *read_response(struct session *s)
 			 * Each read has the timeout, but a server trickling bytes or
 			 * chattering untagged lines must not hold a command forever.
 			 */
-			if (s->deadline_ms && mono_ms() > s->deadline_ms) {
+			if (s->deadline_ms && monotonic_ms() > s->deadline_ms) {
 				fail(s, -ETIMEDOUT, "the server did not finish answering in time");
 				return NULL;
 			}
@@ -228,10 +242,60 @@ static struct imap_response *read_response_within(struct session *s, int timeout
 	return read_response(s);
 }
 
+/* The last [ALERT] logged, by any connection, and when. */
+static pthread_mutex_t alert_lock = PTHREAD_MUTEX_INITIALIZER;
+static char alert_last[160];
+static int64_t alert_ms;
+
+/*
+ * RFC 3501 7.1: the text of an [ALERT] must reach the user. It is how Gmail
+ * tells of its download limit and of too many connections; as it comes again
+ * with every command on every connection, the same text is logged at most
+ * once a minute.
+ */
+static void note_alert(struct session *s, const struct imap_response *r)
+{
+	bool repeated;
+	int64_t now;
+
+	if (r->status == IMAP_STATUS_NONE || !r->code || strcmp(r->code, "ALERT") != 0 ||
+	    !r->text || !*r->text)
+		return;
+	now = monotonic_ms();
+	pthread_mutex_lock(&alert_lock);
+	repeated = strncmp(alert_last, r->text, sizeof(alert_last) - 1) == 0 &&
+		   now - alert_ms < 60000;
+	if (!repeated) {
+		snprintf(alert_last, sizeof(alert_last), "%s", r->text);
+		alert_ms = now;
+	}
+	pthread_mutex_unlock(&alert_lock);
+	if (!repeated)
+		log_warn("server %s says: %s", s->cfg->host, r->text);
+}
+
+/*
+ * Whether an untagged response is (part of) what a command asked for, as
+ * opposed to news of the mailbox that any command may bring.
+ */
+static bool is_answer_data(const struct imap_response *r)
+{
+	static const char *const news[] = { "EXISTS", "EXPUNGE", "RECENT", "FLAGS", "CAPABILITY" };
+
+	if (r->status != IMAP_STATUS_NONE)
+		return false;
+	for (size_t i = 0; i < sizeof(news) / sizeof(news[0]); i++)
+		if (strcmp(r->name, news[i]) == 0)
+			return false;
+	return true;
+}
+
 /* Session-wide bookkeeping for an untagged response, before the caller sees it. */
 static void track_untagged(struct session *s, const struct imap_response *r)
 {
 	uint64_t n;
+
+	note_alert(s, r);
 
 	if (strcmp(r->name, "CAPABILITY") == 0) {
 		set_caps(s, &r->args);
@@ -306,6 +370,8 @@ int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
 
 	if (code && codelen)
 		code[0] = '\0';
+	s->throttled = false;
+	s->data_given = false;
 	for (size_t i = 0; i < s->ndone; i++) {
 		if (s->done[i].tag == tag) {
 			int result = s->done[i].result;
@@ -319,7 +385,7 @@ int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
 	}
 	snprintf(tagstr, sizeof(tagstr), "A%u", tag);
 	/* A whole answer gets two timeouts: room for a transfer, a bound for a stall. */
-	s->deadline_ms = mono_ms() + 2 * (int64_t)s->cfg->timeout_ms;
+	s->deadline_ms = monotonic_ms() + 2 * (int64_t)s->cfg->timeout_ms;
 	for (;;) {
 		struct imap_response *r = read_response(s);
 		int result;
@@ -330,8 +396,10 @@ int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
 		}
 		if (r->kind == IMAP_RESP_UNTAGGED) {
 			track_untagged(s, r);
-			if (fn && !fn_err)
+			if (fn && !fn_err) {
 				fn_err = fn(ctx, r);
+				s->data_given |= is_answer_data(r);
+			}
 			imap_response_free(r);
 			if (s->dead) {
 				s->deadline_ms = 0;
@@ -346,10 +414,12 @@ int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
 			s->deadline_ms = 0;
 			return -EIO;
 		}
+		note_alert(s, r);
 		result = imap_completion_errno(r);
 		if (result)
 			note_refusal(s, r);
 		if (strcmp(r->tag, tagstr) == 0) {
+			s->throttled = result && imap_completion_throttled(r);
 			format_code(r, code, codelen);
 			imap_response_free(r);
 			s->deadline_ms = 0;
@@ -397,6 +467,7 @@ static int wait_continuation(struct session *s, unsigned tag, bool ok_may_end)
 				return -EIO;
 			continue;
 		}
+		note_alert(s, r);
 		result = imap_completion_errno(r);
 		if (result)
 			note_refusal(s, r);
@@ -480,14 +551,62 @@ int session_send(struct session *s, struct imap_cmd *cmd, unsigned *tag)
 	return 0;
 }
 
+/* Sleeps ms; -EINTR as soon as the calling thread is cancelled (util/cancel.h). */
+static int pause_ms(int ms)
+{
+	while (ms > 0) {
+		int step = ms < CANCEL_POLL_MS ? ms : CANCEL_POLL_MS;
+		struct timespec ts = { 0, (long)step * 1000000L };
+
+		if (cancel_requested())
+			return -EINTR;
+		nanosleep(&ts, NULL);
+		ms -= step;
+	}
+	return cancel_requested() ? -EINTR : 0;
+}
+
 int session_run(struct session *s, struct imap_cmd *cmd, session_data_fn fn, void *ctx)
 {
+	int budget = s->cfg->timeout_ms < BUSY_MAX_PAUSE_MS ? s->cfg->timeout_ms : BUSY_MAX_PAUSE_MS;
+	int pause = BUSY_FIRST_PAUSE_MS, paused = 0, tries;
+	int64_t start = monotonic_ms();
 	unsigned tag;
-	int r = session_send(s, cmd, &tag);
+	int r;
 
-	if (r < 0)
-		return r;
-	return session_wait(s, tag, fn, ctx, NULL, 0);
+	for (tries = 1;; tries++) {
+		r = session_send(s, cmd, &tag);
+		if (r < 0)
+			return r;
+		r = session_wait(s, tag, fn, ctx, NULL, 0);
+		/*
+		 * Asked again only while none of an answer went to fn (it would see
+		 * it twice) and within the bound; a refusal is a refusal, so nothing
+		 * was done and the command may go again, whatever it is.
+		 */
+		if (!s->throttled || s->dead || s->data_given || tries == BUSY_TRIES ||
+		    paused + pause > budget)
+			break;
+		/* Once a command: a throttled grep -r would otherwise log a line a try. */
+		if (tries == 1)
+			log_info("server %s is busy (%s); asking again in %d ms", s->cfg->host,
+				 session_error(s), pause);
+		else
+			log_debug("server %s is still busy; asking again in %d ms", s->cfg->host,
+				  pause);
+		r = pause_ms(pause);
+		if (r < 0)
+			return r;
+		paused += pause;
+		pause *= 2;
+	}
+	if (s->throttled && !s->dead) {
+		/* Busy all along: the caller gets EIO, the user a reason in the log. */
+		log_error("server %s stays busy (%s): gave up after %d tries in %.1f s", s->cfg->host,
+			  session_error(s), tries, (double)(monotonic_ms() - start) / 1000);
+		return -EIO;
+	}
+	return r;
 }
 
 int session_run_text(struct session *s, const char *text, session_data_fn fn, void *ctx)
@@ -688,6 +807,8 @@ static int read_greeting(struct session *s, bool *preauth)
 	} else {
 		track_untagged(s, r);
 		*preauth = r->status == IMAP_STATUS_PREAUTH;
+		free(s->greeting);
+		s->greeting = strdup(r->text ? r->text : "");
 	}
 	imap_response_free(r);
 	return ret;
@@ -737,6 +858,41 @@ static char *base64(const unsigned char *raw, size_t len)
 	if (b64)
 		EVP_EncodeBlock((unsigned char *)b64, raw, (int)len);
 	return b64;
+}
+
+/*
+ * A refused login, told as what it is: a busy server or one that takes no
+ * more connections from this account (Gmail's 15) is no wrong password, and
+ * an account that takes only OAuth (Microsoft 365) refuses a password just
+ * as it refuses a wrong one, so the user hears that the server offers it.
+ */
+static int login_refused(struct session *s, const char *what, bool offer_oauth)
+{
+	const struct session_config *cfg = s->cfg;
+	char why[200];
+
+	snprintf(why, sizeof(why), "%.199s", session_error(s));
+	if (s->throttled) {
+		snprintf(s->err, sizeof(s->err), "server %.100s is busy: %s; try again later",
+			 cfg->host, why);
+		return -EAGAIN;
+	}
+	if (strcasestr(why, "too many simultaneous connections") ||
+	    strcasestr(why, "too many connections")) {
+		snprintf(s->err, sizeof(s->err),
+			 "server %.100s takes no more connections for %.100s: %s (other mail clients "
+			 "hold the rest; close some, or lower -o connections)", cfg->host, cfg->user, why);
+		return -EUSERS;
+	}
+	if (offer_oauth && (session_has_cap(s, "AUTH=XOAUTH2") ||
+			    session_has_cap(s, "AUTH=OAUTHBEARER")))
+		snprintf(s->err, sizeof(s->err),
+			 "%.40s for %.100s: %s (the server offers OAuth 2.0, which some providers "
+			 "require instead of a password: -o auth=xoauth2 -o oauth_token_command=CMD)",
+			 what, cfg->user, why);
+	else
+		snprintf(s->err, sizeof(s->err), "%.40s for %.100s: %s", what, cfg->user, why);
+	return -EACCES;
 }
 
 /*
@@ -815,11 +971,8 @@ static int login_oauth(struct session *s)
 		return r;
 	}
 	r = session_wait(s, tag, NULL, NULL, NULL, 0);
-	if (r < 0 && !s->dead) {
-		snprintf(why, sizeof(why), "%.200s", session_error(s));
-		snprintf(s->err, sizeof(s->err), "OAuth token refused for %.100s: %s", cfg->user, why);
-		return -EACCES;
-	}
+	if (r < 0 && !s->dead)
+		return login_refused(s, "OAuth token refused", false);
 	return r;
 }
 
@@ -868,8 +1021,11 @@ static int login(struct session *s)
 		OPENSSL_cleanse(b64, strlen(b64));
 		free(b64);
 	} else if (session_has_cap(s, "LOGINDISABLED")) {
+		bool oauth = session_has_cap(s, "AUTH=XOAUTH2") || session_has_cap(s, "AUTH=OAUTHBEARER");
+
 		snprintf(s->err, sizeof(s->err),
-			 "server disables LOGIN and offers no AUTH=PLAIN we could use");
+			 "server disables LOGIN and offers no AUTH=PLAIN we could use%s",
+			 oauth ? "; it offers OAuth 2.0: -o auth=xoauth2 -o oauth_token_command=CMD" : "");
 		imap_cmd_free(&cmd);
 		return -EPROTO;
 	} else {
@@ -881,14 +1037,8 @@ static int login(struct session *s)
 	r = session_run(s, &cmd, NULL, NULL);
 	OPENSSL_cleanse(cmd.buf, cmd.len);
 	imap_cmd_free(&cmd);
-	if (r < 0 && !s->dead) {
-		char why[sizeof(s->err)];
-
-		snprintf(why, sizeof(why), "authentication failed for %.100s: %.300s", cfg->user,
-			 session_error(s));
-		snprintf(s->err, sizeof(s->err), "%s", why);
-		return -EACCES;
-	}
+	if (r < 0 && !s->dead)
+		return login_refused(s, "authentication failed", true);
 	return r;
 }
 
@@ -980,6 +1130,7 @@ void session_close(struct session *s)
 	for (size_t i = 0; i < s->ndone; i++)
 		free(s->done[i].code);
 	free(s->done);
+	free(s->greeting);
 	free(s->selected);
 	free(s);
 }

@@ -14,6 +14,7 @@
 
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 4000
+#define CAP_MS 60000
 
 struct slot {
 	struct session *s;
@@ -29,6 +30,14 @@ struct pool {
 	unsigned next_id;
 	int64_t down_until_ms;
 	unsigned down_fails;
+	/*
+	 * Sessions the server lets us have (0: as many as slots): a login
+	 * refused for too many connections (Gmail's 15 per account, shared with
+	 * the user's other clients) while others of ours live caps the pool
+	 * at those, for CAP_MS, instead of failing the request.
+	 */
+	unsigned max_live;
+	int64_t max_live_until_ms;
 	uint64_t bytes_in_closed;
 };
 
@@ -117,9 +126,24 @@ static struct slot *find_live(struct pool *p, const char *prefer)
 	return any;
 }
 
-/* Caller holds p->lock: an idle slot without a live session, or NULL. */
+/* Caller holds p->lock. */
+static unsigned count_live(struct pool *p)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < p->nslots; i++)
+		if (p->slots[i].s && session_alive(p->slots[i].s))
+			n++;
+	return n;
+}
+
+/* Caller holds p->lock: an idle slot without a live session (within the server's cap), or NULL. */
 static struct slot *find_empty(struct pool *p)
 {
+	if (p->max_live && monotonic_ms() >= p->max_live_until_ms)
+		p->max_live = 0;
+	if (p->max_live && count_live(p) >= p->max_live)
+		return NULL;
 	for (unsigned i = 0; i < p->nslots; i++)
 		if (!p->slots[i].busy && (!p->slots[i].s || !session_alive(p->slots[i].s)))
 			return &p->slots[i];
@@ -151,6 +175,15 @@ static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 		pthread_mutex_unlock(&p->lock);
 		return -EINTR;
 	}
+	if (r == -EUSERS && count_live(p) > 0) {
+		/* The server is up: wait for one of ours instead (see max_live). */
+		if (!p->max_live)
+			log_warn("%s; using %u connections for a minute", err, count_live(p));
+		p->max_live = count_live(p);
+		p->max_live_until_ms = monotonic_ms() + CAP_MS;
+		pthread_mutex_unlock(&p->lock);
+		return -EUSERS;
+	}
 	if (r < 0) {
 		int64_t wait = (int64_t)BACKOFF_MIN_MS << (p->down_fails < 5 ? p->down_fails : 5);
 
@@ -169,7 +202,8 @@ static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 	return 0;
 }
 
-static int acquire(struct pool *p, const char *prefer, struct slot **out, bool *fresh)
+static int acquire(struct pool *p, const char *prefer, bool renew, struct slot **out,
+		   bool *fresh)
 {
 	struct slot *sl;
 	unsigned id;
@@ -177,7 +211,13 @@ static int acquire(struct pool *p, const char *prefer, struct slot **out, bool *
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
+		/* A new connection takes an empty slot if there is one, else an idle one's. */
+		sl = renew ? find_empty(p) : NULL;
+		if (renew && sl)
+			break;
 		sl = find_live(p, prefer);
+		if (sl && renew)
+			break;
 		if (sl) {
 			sl->busy = true;
 			pthread_mutex_unlock(&p->lock);
@@ -213,6 +253,8 @@ static int acquire(struct pool *p, const char *prefer, struct slot **out, bool *
 		sl->busy = false;
 		pthread_cond_signal(&p->freed);
 		pthread_mutex_unlock(&p->lock);
+		if (r == -EUSERS)
+			return acquire(p, prefer, false, out, fresh);
 		return r;
 	}
 	*out = sl;
@@ -228,7 +270,7 @@ static void release(struct pool *p, struct slot *sl)
 	pthread_mutex_unlock(&p->lock);
 }
 
-int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx)
+static int run(struct pool *p, const char *prefer, bool renew, pool_job job, void *ctx)
 {
 	int r = -EIO;
 
@@ -236,7 +278,8 @@ int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx)
 		struct slot *sl;
 		bool fresh, alive, timed_out, interrupted;
 
-		r = acquire(p, prefer, &sl, &fresh);
+		/* Once more on a new connection: the other idle ones may be as dead (a server restart). */
+		r = acquire(p, prefer, renew || attempt > 0, &sl, &fresh);
 		if (r < 0)
 			return r;
 		r = job(sl->s, ctx);
@@ -259,11 +302,21 @@ int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx)
 	return r;
 }
 
+int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx)
+{
+	return run(p, prefer, false, job, ctx);
+}
+
+int pool_run_fresh(struct pool *p, pool_job job, void *ctx)
+{
+	return run(p, NULL, true, job, ctx);
+}
+
 int pool_run_once(struct pool *p, const char *prefer, pool_job job, void *ctx)
 {
 	struct slot *sl;
 	bool fresh;
-	int r = acquire(p, prefer, &sl, &fresh);
+	int r = acquire(p, prefer, false, &sl, &fresh);
 
 	if (r < 0)
 		return r;

@@ -44,6 +44,11 @@ typedef int (*pool_job)(struct session *s, void *ctx);
  */
 int pool_run(struct pool *p, const char *prefer, pool_job job, void *ctx);
 
+/*
+ * As pool_run, on a connection opened for it (an idle one is closed to make
+ * room): for what only a new connection sees right (driver_tree_goes_stale).
+ */
+int pool_run_fresh(struct pool *p, pool_job job, void *ctx);
 /* Runs job once, never again: for changes that must not happen twice (APPEND). */
 int pool_run_once(struct pool *p, const char *prefer, pool_job job, void *ctx);
 

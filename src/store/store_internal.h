@@ -79,6 +79,8 @@ struct store {
 	pthread_mutex_t list_lock; /* one LIST at a time; held across it */
 	int64_t list_at_ms;        /* written holding both list_lock and lock */
 	bool list_failing;         /* the last LIST failed (under list_lock) */
+	int64_t list_cost_ms;      /* how long the last LIST took (under list_lock) */
+	bool list_on_new_connection; /* driver_tree_goes_stale (under list_lock) */
 	uint64_t tree_kept;        /* fingerprint of the tree last kept on disk (under list_lock) */
 
 	struct store_sink sink; /* set before any thread but the caller's runs */

@@ -53,6 +53,7 @@ struct list_result {
 	struct listing_tree_entry *e;
 	size_t n, cap;
 	int err;
+	bool goes_stale; /* the server's connections miss others' tree changes */
 };
 
 static int on_list(void *ctx, const struct driver_list_entry *d)
@@ -165,6 +166,7 @@ static int list_job(struct session *s, void *ctx)
 	for (size_t i = 0; i < res->n; i++)
 		free(res->e[i].wire);
 	res->n = 0;
+	res->goes_stale = driver_tree_goes_stale(s);
 	return driver_list(s, on_list, res);
 }
 
@@ -304,17 +306,32 @@ int store_refresh_mailboxes(struct store *st, bool force)
 	struct tree_was *was = NULL;
 	struct tree_events ev = { 0 };
 	size_t nwas = 0;
+	int64_t ttl, started;
 	bool offline;
 	int r;
 
 	r = cancel_lock(&st->list_lock);
 	if (r < 0)
 		return r;
-	if (!force && st->list_at_ms && monotonic_ms() - st->list_at_ms < st->opts.tree_ttl_ms) {
+	/*
+	 * A look relists a tree older than tree_ttl_ms (other clients' changes
+	 * show so, whatever the server announces; on a new connection where
+	 * only that sees them), but never spends more than a sixth of the
+	 * time listing: a tree of thousands of mailboxes waits longer.
+	 */
+	ttl = st->opts.tree_ttl_ms > 5 * st->list_cost_ms ? st->opts.tree_ttl_ms : 5 * st->list_cost_ms;
+	if (!force && st->list_at_ms && monotonic_ms() - st->list_at_ms < ttl) {
 		pthread_mutex_unlock(&st->list_lock);
 		return 0;
 	}
-	r = pool_run(st->pool, NULL, list_job, &res);
+	started = monotonic_ms();
+	if (st->list_on_new_connection)
+		r = pool_run_fresh(st->pool, list_job, &res);
+	else
+		r = pool_run(st->pool, NULL, list_job, &res);
+	st->list_cost_ms = monotonic_ms() - started;
+	if (r == 0)
+		st->list_on_new_connection = res.goes_stale;
 	if (r == 0 && res.err)
 		r = res.err;
 	if (r == 0)
