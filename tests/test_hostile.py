@@ -18,6 +18,7 @@ socket timeouts. Nothing is skipped.
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import time
@@ -579,6 +580,61 @@ def test_rfc822_size_lie_after_a_remount(fake, mounts, tmp_path, lie):
     expect_bytes(raw, read_file, path, what='read after a remount')
     assert fetched == [], 'the body was fetched again: %r' % fetched
     assert_alive(m2, fake, check_read=False)
+
+
+def _parts_message():
+    """A multipart message whose parts are served raw (7bit, 8bit, an
+    attached message, and its own text) and decoded (base64 above imapfs's
+    64 KiB whole-fetch size), with the bytes each part file must hold."""
+    import base64
+    import random
+    rnd = random.Random(15)
+    text = b''.join(b'line %d of the 7bit part\r\n' % i for i in range(200))
+    eight = ('Gr\u00fc\u00dfe aus K\u00f6ln, Zeile %d\r\n' % 0).encode() * 3000
+    blob = bytes(rnd.getrandbits(8) for _ in range(200000))
+    b64 = base64.encodebytes(blob).replace(b'\n', b'\r\n')
+    inner_body = b'the attached message body\r\n' * 40
+    inner = make_message('attached', inner_body)
+    raw = (b'From: a@example.org\r\nTo: b@example.org\r\nSubject: parts that lie\r\n'
+           b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="XX"\r\n\r\n'
+           b'--XX\r\nContent-Type: text/plain; charset=us-ascii\r\n'
+           b'Content-Transfer-Encoding: 7bit\r\n\r\n' + text +
+           b'\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\n'
+           b'Content-Transfer-Encoding: 8bit\r\n\r\n' + eight +
+           b'\r\n--XX\r\nContent-Type: application/octet-stream; name="blob.bin"\r\n'
+           b'Content-Transfer-Encoding: base64\r\n\r\n' + b64 +
+           b'\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\n' + inner +
+           b'\r\n--XX--\r\n')
+    return raw, [text, eight, blob, inner, inner_body]
+
+
+@pytest.mark.parametrize('lie', [-37, 51])
+def test_part_sizes_that_lie(fake, mounts, lie):
+    """BODYSTRUCTURE gives every part a size `lie` bytes off (shorter, then
+    longer): each part file still holds exactly the part's bytes (never
+    cut, never padded), read with cat, at an offset near its end, and after
+    its directory is listed again; the log says the sizes are wrong."""
+    raw, want = _parts_message()
+    honest = Message(1, raw).structure()
+    told = re.sub(rb'(?i)("(?:7BIT|8BIT|BASE64)") (\d+)',
+                  lambda mo: b'%s %d' % (mo.group(1), int(mo.group(2)) + lie), honest)
+    assert told != honest
+    fake.mailbox(b'INBOX').messages = [Message(1, raw, structure=told)]
+    m = mounts(fake)
+    d = m.p('INBOX', '1.parts')
+    names = sorted(n for n in os.listdir(d) if n != 'header.txt')
+    got = [read_file(os.path.join(d, n)) for n in names]
+    assert sorted(got) == sorted(want), [(n, len(g)) for n, g in zip(names, got)]
+    for n, g in zip(names, got):
+        path = os.path.join(d, n)
+        assert os.stat(path).st_size == len(g), n
+        with open(path, 'rb') as f:
+            f.seek(max(0, len(g) - 100))
+            assert f.read() == g[-100:], n
+    assert sorted(read_file(os.path.join(d, n)) for n in os.listdir(d)
+                  if n != 'header.txt') == sorted(want)
+    assert "size of it" in m.stderr(), m.stderr()
+    assert_alive(m, fake, check_read=False)
 
 
 def test_rfc822_size_2_63(fake, mounts):

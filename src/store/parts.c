@@ -155,6 +155,7 @@ static char *params_get(const struct bs_param *bp, size_t n, const char *name)
 /* What loading needs to learn about one part, beyond BODYSTRUCTURE. */
 struct part_plan {
 	int whole, head, tail; /* indexes of the fetch items, or -1 */
+	int end;               /* the bytes around the claimed end of a part served raw */
 	bool binary;           /* whole comes decoded by the server */
 	bool sniff;
 	char *filename;
@@ -168,16 +169,35 @@ static bool declared_opaque(const struct bs_part *bp)
 	       (strcmp(bp->type, "application") == 0 && strcmp(bp->subtype, "octet-stream") == 0);
 }
 
+/* A part whose bytes are read as the server has them, ranged (no decoding). */
+static bool part_served_raw(const struct store_part *sp)
+{
+	return sp->kind == PART_MESSAGE || sp->cte == MIME_CTE_IDENTITY ||
+	       sp->cte == MIME_CTE_UNKNOWN;
+}
+
 static int plan_part(struct driver_items *f, const struct store_part *sp, bool binary,
 		     struct part_plan *plan)
 {
 	int r = 0;
 
-	plan->whole = plan->head = plan->tail = -1;
+	plan->whole = plan->head = plan->tail = plan->end = -1;
 	plan->binary = false;
 	plan->sniff = sp->opaque;
-	if (sp->kind != PART_LEAF || sp->broken)
+	if (sp->kind == PART_HEADER || sp->broken)
 		return 0;
+	if (part_served_raw(sp)) {
+		/*
+		 * Its size is BODYSTRUCTURE's word, which a server may get wrong
+		 * (issue 15): the byte before the claimed end and the one after it
+		 * tell whether the part ends there.
+		 */
+		plan->end = r = driver_items_add(f, false, sp->section,
+						 sp->encoded_size ? sp->encoded_size - 1 : 0,
+						 sp->encoded_size ? 2 : 1);
+		if (r < 0 || sp->kind != PART_LEAF)
+			return r < 0 ? r : 0;
+	}
 	if (sp->cte == MIME_CTE_QP || (sp->cte == MIME_CTE_BASE64 && sp->encoded_size <= SMALL_PART)) {
 		/*
 		 * With BINARY the server decodes, and the literal's length is the exact
@@ -203,7 +223,8 @@ static int plan_part(struct driver_items *f, const struct store_part *sp, bool b
 			plan->tail = plan->head; /* the same bytes */
 			return 0;
 		}
-		plan->tail = r = driver_items_add(f, false, sp->section, off, B64_PROBE_BYTES);
+		/* One byte more: a part longer than BODYSTRUCTURE says shows so. */
+		plan->tail = r = driver_items_add(f, false, sp->section, off, B64_PROBE_BYTES + 1);
 		if (r < 0)
 			return r;
 	}
@@ -222,7 +243,9 @@ static int keep_decoded(struct store_parts *p, struct store_part *sp, const char
 		sp->broken = true;
 		return 0;
 	}
-	r = mime_decode(sp->cte, enc, len, &sp->content, &outlen);
+	/* A part served raw is kept raw, as its ranged reads would give it. */
+	r = mime_decode(part_served_raw(sp) ? MIME_CTE_IDENTITY : sp->cte, enc, len, &sp->content,
+			&outlen);
 	if (r < 0)
 		return r;
 	sp->size = outlen;
@@ -290,10 +313,28 @@ static int apply_plans(struct store_parts *p, const struct driver_items *f,
 			sp->cte = cte;
 		} else if (pl->whole >= 0) {
 			r = keep_decoded(p, sp, f->val[pl->whole], f->len[pl->whole]);
+		} else if (pl->end >= 0) {
+			size_t want = sp->encoded_size ? 1 : 0;
+
+			/* No answer is no evidence: the claim stands, as before. */
+			if (f->val[pl->end] && f->len[pl->end] != want) {
+				log_warn("message UID %" PRIu32 " part %s: the server's size of it (%" PRIu64
+					 " bytes) is wrong; fetching it whole", p->uid, sp->section,
+					 sp->encoded_size);
+				need_whole[i] = true;
+			}
 		} else if (sp->cte == MIME_CTE_BASE64) {
 			const char *tail = pl->tail >= 0 ? f->val[pl->tail] : NULL;
 			size_t taillen = pl->tail >= 0 ? f->len[pl->tail] : 0;
+			uint64_t tail_off = pl->tail == pl->head ? 0 : sp->encoded_size - B64_PROBE_BYTES;
 
+			/* The tail must end where BODYSTRUCTURE says the part ends. */
+			if (tail && pl->tail != pl->head && taillen != sp->encoded_size - tail_off) {
+				log_warn("message UID %" PRIu32 " part %s: the server's size of it (%" PRIu64
+					 " bytes) is wrong; fetching it whole", p->uid, sp->section,
+					 sp->encoded_size);
+				tail = NULL;
+			}
 			if (head && tail &&
 			    b64_layout_probe(head, headlen, tail, taillen, sp->encoded_size,
 					     &sp->layout) == 0) {
