@@ -12,6 +12,7 @@
 #include "fs/interrupt.h"
 #include "fs/node.h"
 #include "fs/recent.h"
+#include "fs/search.h"
 #include "fs/upload.h"
 
 /* A directory listing, snapshotted at opendir so offsets stay valid. */
@@ -86,6 +87,13 @@ static int add_entry(void *ctx, const char *name, uint64_t ino, const struct sta
 	return snapshot_add(f->d, f->cap, strdup(name), ino, S_ISDIR(st->st_mode), NULL);
 }
 
+static int add_result(void *ctx, char *name, uint64_t ino, bool is_dir, const struct store_msg *m)
+{
+	struct snapshot_fill *f = ctx;
+
+	return snapshot_add(f->d, f->cap, name, ino, is_dir, m);
+}
+
 /* Lists a .parts directory into d (empty before). */
 static int build_parts_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot *d)
 {
@@ -120,6 +128,11 @@ static int build_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **o
 		return -ENOMEM;
 	if (ino_kind(ino) == INO_LOCAL) {
 		r = local_list(fs->local, ino, add_entry, &(struct snapshot_fill){ d, &cap });
+		goto out;
+	}
+	if (ino_kind(ino) == INO_SEARCH) {
+		r = search_list(fs, ino, add_result, &(struct snapshot_fill){ d, &cap },
+				&d->uidvalidity);
 		goto out;
 	}
 	if (ino_kind(ino) == INO_MAILBOX) {
@@ -180,7 +193,8 @@ void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int r;
 
 	if (ino_kind(ino) != INO_PARTS && ino_kind(ino) != INO_ROOT &&
-	    ino_kind(ino) != INO_MAILBOX && ino_kind(ino) != INO_LOCAL) {
+	    ino_kind(ino) != INO_MAILBOX && ino_kind(ino) != INO_LOCAL &&
+	    ino_kind(ino) != INO_SEARCH) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}

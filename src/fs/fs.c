@@ -4,6 +4,7 @@
  * in fs_internal.h; fs_new, fs_set_session and fs_free; and the two
  * operations of the mount as a whole, init and statfs.
  */
+#include "fs/search.h"
 #include "fs/fs.h"
 
 #include <pthread.h>
@@ -113,6 +114,7 @@ struct fs *fs_new(struct store *st, const struct fs_options *opts)
 	}
 	pthread_mutex_init(&fs->opens_lock, NULL);
 	pthread_mutex_init(&fs->uploads_lock, NULL);
+	search_init(fs);
 	inval_init(fs);
 	return fs;
 }
@@ -140,5 +142,6 @@ void fs_free(struct fs *fs)
 	pthread_mutex_destroy(&fs->opens_lock);
 	local_free(fs->local);
 	pthread_mutex_destroy(&fs->uploads_lock);
+	search_free(fs);
 	free(fs);
 }

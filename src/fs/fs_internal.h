@@ -71,6 +71,11 @@ struct fs {
 	pthread_mutex_t opens_lock;
 	struct open_msg *open_msgs;
 
+	/* The queries of search directories, by serial (search.c). */
+	pthread_mutex_t searches_lock; /* a leaf */
+	struct { uint32_t mailbox; char *query; } *searches;
+	size_t nsearches, searches_cap;
+
 	pthread_mutex_t uploads_lock; /* the uploads list, every upload's fields, moved[], unlinked[] */
 	struct upload *uploads;       /* upload.c */
 	uint32_t upload_serial;

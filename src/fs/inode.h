@@ -26,6 +26,7 @@ enum ino_kind {
 	INO_PART = 4,
 	INO_UPLOAD = 5, /* a file being written through the mount: "uid" is a serial */
 	INO_LOCAL = 6,  /* a file or directory of the local side (local.h): "uid" is a serial */
+	INO_SEARCH = 7, /* <mailbox>/.search ("uid" 0) or a query under it ("uid": search.c's serial) */
 };
 
 #define INO_PART_MAX ((1u << 13) - 1)

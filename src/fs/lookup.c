@@ -8,6 +8,7 @@
 #include "fs/inode.h"
 #include "fs/node.h"
 #include "fs/recent.h"
+#include "fs/search.h"
 #include "fs/upload.h"
 
 static void lookup_part(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -63,6 +64,14 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (kind == INO_LOCAL) {
 		reply_local_entry(req, parent, name);
+		return;
+	}
+	if (search_owns(parent, name)) {
+		r = search_lookup(fs, parent, name, &e);
+		if (r == 0)
+			fuse_reply_entry(req, &e);
+		else
+			fuse_reply_err(req, -r);
 		return;
 	}
 	if (kind != INO_ROOT && kind != INO_MAILBOX) {
@@ -216,6 +225,12 @@ void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		store_parts_put(fs->st, p);
 		return;
 	}
+	case INO_SEARCH:
+		r = search_getattr(fs, ino, &stbuf);
+		if (r < 0)
+			break;
+		fuse_reply_attr(req, &stbuf, fs->opts.dir_timeout);
+		return;
 	default:
 		r = -ENOENT;
 		break;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* Unlink, rename, mkdir, rmdir, symlink and link (see names.h). */
+#include "fs/search.h"
 #include "fs/names.h"
 
 #include <errno.h>
@@ -128,12 +129,30 @@ static bool answered_locally(fuse_req_t req, fuse_ino_t parent, const char *name
 	return false;
 }
 
+/*
+ * A name in a search directory stands for the message in its mailbox: the
+ * operation acts there. Replies and returns true when it cannot.
+ */
+static bool search_result_parent(fuse_req_t req, fuse_ino_t *parent, const char *name)
+{
+	int r;
+
+	if (ino_kind(*parent) != INO_SEARCH)
+		return false;
+	r = search_mailbox_of(fs_of(req), *parent, name, parent);
+	if (r < 0)
+		fuse_reply_err(req, ino_uid(*parent) == 0 ? EPERM : -r);
+	return r < 0;
+}
+
 void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	struct target t;
 	int r;
 
+	if (search_result_parent(req, &parent, name))
+		return;
 	if (answered_locally(req, parent, name, false, &t, &r))
 		return;
 	if (r == 0) {
@@ -277,10 +296,13 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (ino_kind(newparent) == INO_PARTS) {
+	/* Nothing is made in a search directory: its results are the server's. */
+	if (ino_kind(newparent) == INO_PARTS || ino_kind(newparent) == INO_SEARCH) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
+	if (search_result_parent(req, &parent, name))
+		return;
 	r = ino_kind(parent) == INO_LOCAL ? -ENOENT : resolve(fs, parent, name, &src);
 	if (r == -ENOENT && is_local(fs, parent, name)) {
 		/* A local name: it stays local, or becomes a message now. */
@@ -390,6 +412,12 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct target t;
 	int r;
 
+	if (search_owns(parent, name) && !(ino_kind(parent) == INO_SEARCH && ino_uid(parent))) {
+		fuse_reply_err(req, EPERM); /* .search and its queries are no mailboxes */
+		return;
+	}
+	if (search_result_parent(req, &parent, name))
+		return;
 	if (answered_locally(req, parent, name, true, &t, &r))
 		return;
 	if (r == 0) {

@@ -14,6 +14,9 @@
  * name from showing as a plausible name that would then be re-encoded into a
  * different mailbox.
  *
+ * A level that is exactly ".search" has its dot escaped, "%2Esearch": the
+ * name ".search" is each mailbox directory's search directory.
+ *
  * An empty level (as in "a..b" with delimiter '.') becomes the component
  * "%%". Escaping always puts two hex digits after '%', so "%%" cannot be
  * the image of any other level; mailbox_component_to_wire("%%") returns "".
@@ -58,6 +61,7 @@ static char *escape(const char *s, size_t len, bool raw)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	bool dots = is_dots(s, len);
+	bool search = len == 7 && memcmp(s, ".search", 7) == 0;
 	char *res, *out;
 	size_t i;
 
@@ -72,7 +76,7 @@ static char *escape(const char *s, size_t len, bool raw)
 	for (i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)s[i];
 
-		if (dots || must_escape(ch, raw)) {
+		if (dots || (search && i == 0) || must_escape(ch, raw)) {
 			*out++ = '%';
 			*out++ = hex[ch >> 4];
 			*out++ = hex[ch & 0xf];

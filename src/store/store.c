@@ -87,7 +87,8 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 	if (r < 0)
 		goto fail;
 	st->parts_cache = parts_cache_new();
-	if (!st->parts_cache) {
+	st->searches = store_searches_new();
+	if (!st->parts_cache || !st->searches) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -139,6 +140,7 @@ void store_close(struct store *st)
 	if (st->parts_cache)
 		store_parts_cache_clear(st);
 	parts_cache_free(st->parts_cache);
+	store_searches_free(st->searches);
 	prefetch_free(st->prefetch);
 	body_cache_close(st->bodies);
 	pool_free(st->pool);

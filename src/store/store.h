@@ -94,6 +94,16 @@ struct store_msg {
 };
 
 /*
+ * The UIDs of mailbox id that match query (a search directory's name, see
+ * imap/search_query.h), ascending; *uids malloc'd (NULL when n is 0). A
+ * result is kept and given again while the mailbox's listing (refreshed
+ * here as by store_messages) shows no change. -EINVAL with the reason in
+ * err (errlen > 0) for a query that does not parse or that the server
+ * refuses; -ENOENT for a mailbox gone or not selectable.
+ */
+int store_search(struct store *st, uint32_t id, const char *query, uint32_t **uids, size_t *n,
+		 char *err, size_t errlen);
+/*
  * The messages of mailbox id, sorted by UID, fetched or revalidated when the
  * listing is older than the TTL. *out is malloc'd (NULL when n is 0).
  */

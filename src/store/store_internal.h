@@ -88,6 +88,7 @@ struct store {
 	struct parts_cache *parts_cache;
 	struct prefetch *prefetch; /* NULL: every body is read on demand */
 	struct body_cache *bodies; /* NULL: no disk cache */
+	struct store_searches *searches; /* search.c: kept results */
 };
 
 /* Caller holds st->lock. NULL for an unknown or gone id. */
@@ -148,6 +149,10 @@ void store_mailbox_renamed(struct store *st, const char *old_wire, const char *n
  * of a mount starts from the one kept on disk.
  */
 int store_refresh(struct store *st, uint32_t id, bool force, bool flags_changed);
+
+/* search.c */
+struct store_searches *store_searches_new(void);
+void store_searches_free(struct store_searches *s);
 /*
  * Up to max messages of mailbox id with UIDs above after, as last listed
  * (without asking the server); -ESTALE if its UIDVALIDITY is not uidvalidity.

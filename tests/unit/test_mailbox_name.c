@@ -286,5 +286,19 @@ int main(void)
 	test_to_wire();
 	test_random_wire();
 	test_random_component();
+	/* The search directory's name: a mailbox of that name is reached escaped. */
+	{
+		char *c = mailbox_component_from_wire(".search", 7), *w;
+
+		CHECK_STR(c, "%2Esearch");
+		w = mailbox_component_to_wire("%2Esearch", '/');
+		CHECK_STR(w, ".search");
+		free(w);
+		free(c);
+		CHECK_THAT(mailbox_component_to_wire(".search", '/') == NULL);
+		c = mailbox_component_from_wire(".searches", 9);
+		CHECK_STR(c, ".searches");
+		free(c);
+	}
 	return check_summary();
 }
