@@ -291,6 +291,14 @@ static bool is_answer_data(const struct imap_response *r)
 }
 
 /* Session-wide bookkeeping for an untagged response, before the caller sees it. */
+/* A tagged OK may carry the capabilities too (a login's, RFC 3501 7.1). */
+static void track_tagged(struct session *s, const struct imap_response *r)
+{
+	note_alert(s, r);
+	if (r->status == IMAP_STATUS_OK && r->code && strcmp(r->code, "CAPABILITY") == 0)
+		set_caps(s, &r->code_args);
+}
+
 static void track_untagged(struct session *s, const struct imap_response *r)
 {
 	uint64_t n;
@@ -414,7 +422,7 @@ int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,
 			s->deadline_ms = 0;
 			return -EIO;
 		}
-		note_alert(s, r);
+		track_tagged(s, r);
 		result = imap_completion_errno(r);
 		if (result)
 			note_refusal(s, r);
@@ -467,7 +475,7 @@ static int wait_continuation(struct session *s, unsigned tag, bool ok_may_end)
 				return -EIO;
 			continue;
 		}
-		note_alert(s, r);
+		track_tagged(s, r);
 		result = imap_completion_errno(r);
 		if (result)
 			note_refusal(s, r);
