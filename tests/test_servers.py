@@ -725,8 +725,9 @@ def test_same_uidvalidity_mailboxes_keep_their_own_bytes(real_server, mount_fact
     (a, b), uv = _same_uidvalidity_pair(srv)
     if srv.kind == 'cyrus':
         assert uv[0] == uv[1], uv
-    ra = msg('uv-A', 'This one is in mailbox A.\n', size=2000)
-    rb = msg('uv-B', 'This one is in mailbox B.\n', size=2000)
+    # Big enough that the tree and listings relisted meanwhile weigh little beside them.
+    ra = msg('uv-A', 'This one is in mailbox A.\n', size=100000)
+    rb = msg('uv-B', 'This one is in mailbox B.\n', size=100000)
     assert len(ra) == len(rb) and ra != rb
     ua, = put(srv, a, [ra])
     ub, = put(srv, b, [rb])
@@ -740,7 +741,7 @@ def test_same_uidvalidity_mailboxes_keep_their_own_bytes(real_server, mount_fact
     before = received(m2)
     assert read(m2.p(b, '%d.eml' % ub)) == rb
     assert read(m2.p(a, '%d.eml' % ua)) == ra
-    assert received(m2) - before < len(ra), 'the bodies came from the server, not the disk'
+    assert received(m2) - before < len(ra) // 4, 'the bodies came from the server, not the disk'
     assert m2.stop() == 0
     srv.stop()
     try:

@@ -91,7 +91,24 @@ bool driver_tree_goes_stale(const struct session *s)
 struct list_run {
 	int (*fn)(void *ctx, const struct driver_list_entry *e);
 	void *ctx;
+	bool checked;                      /* RETURN (STATUS) asked: see driver_list */
+	bool has_pending;
+	struct driver_list_entry pending;  /* a selectable one, until its STATUS or NO */
 };
+
+/* Gives the pending entry to fn. */
+static int flush(struct list_run *run)
+{
+	int r = 0;
+
+	if (run->has_pending) {
+		r = run->fn(run->ctx, &run->pending);
+		free((char *)run->pending.wire);
+		run->pending.wire = NULL;
+		run->has_pending = false;
+	}
+	return r;
+}
 
 static int on_list(void *ctx, const struct imap_response *r)
 {
@@ -100,9 +117,24 @@ static int on_list(void *ctx, const struct imap_response *r)
 	const struct imap_value *delim = imap_list_item(&r->args, 1);
 	const struct imap_value *name = imap_list_item(&r->args, 2);
 	struct driver_list_entry e = { 0 };
+	int err;
 
+	if (run->has_pending && r->status == IMAP_STATUS_NO) {
+		/* Listed, but it cannot be opened: deleted, and the list not yet told. */
+		log_debug("mailbox %s is listed but does not exist (%s); left out",
+			  run->pending.wire, r->text ? r->text : "");
+		free((char *)run->pending.wire);
+		run->pending.wire = NULL;
+		run->has_pending = false;
+		return 0;
+	}
+	if (strcmp(r->name, "STATUS") == 0)
+		return flush(run);
 	if (strcmp(r->name, "LIST") != 0)
 		return 0;
+	err = flush(run);
+	if (err < 0)
+		return err;
 	if (!flags || flags->type != IMAP_LIST || !name || !imap_value_text(name)) {
 		log_warn("ignoring a malformed LIST response");
 		return 0;
@@ -121,15 +153,36 @@ static int on_list(void *ctx, const struct imap_response *r)
 			e.trash = true;
 	/* INBOX is case-insensitive (RFC 3501 §5.1): one spelling for all. */
 	e.wire = strcasecmp(name->str, "INBOX") == 0 ? "INBOX" : name->str;
-	return run->fn(run->ctx, &e);
+	if (!run->checked || e.noselect)
+		return run->fn(run->ctx, &e);
+	run->pending = e;
+	run->pending.wire = strdup(e.wire);
+	if (!run->pending.wire)
+		return -ENOMEM;
+	run->has_pending = true;
+	return 0;
 }
 
 int driver_list(struct session *s, int (*fn)(void *ctx, const struct driver_list_entry *e),
 		void *ctx)
 {
-	struct list_run run = { fn, ctx };
+	struct list_run run = { fn, ctx, false, false, { 0 } };
+	int r;
 
-	return session_run_text(s, "LIST \"\" \"*\"", on_list, &run);
+	run.checked = driver_tree_goes_stale(s) && session_has_cap(s, "LIST-STATUS");
+	/* An extended LIST gives special-use attributes (\Trash) only when asked (RFC 6154). */
+	if (run.checked && session_has_cap(s, "SPECIAL-USE"))
+		r = session_run_text(s, "LIST \"\" \"*\" RETURN (SPECIAL-USE STATUS (UIDVALIDITY))",
+				     on_list, &run);
+	else if (run.checked)
+		r = session_run_text(s, "LIST \"\" \"*\" RETURN (STATUS (UIDVALIDITY))", on_list,
+				     &run);
+	else
+		r = session_run_text(s, "LIST \"\" \"*\"", on_list, &run);
+	if (r == 0)
+		r = flush(&run);
+	free((char *)run.pending.wire); /* left by a failure */
+	return r;
 }
 
 /* ---- STATUS and QUOTA ---- */

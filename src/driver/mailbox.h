@@ -62,7 +62,14 @@ struct driver_list_entry {
  * Known by the greeting ("Dovecot ready." unless the admin changed it).
  */
 bool driver_tree_goes_stale(const struct session *s);
-/* LIST "" "*": every mailbox, each given to fn; fn's -errno stops and is returned. */
+/*
+ * LIST "" "*": every mailbox, each given to fn; fn's -errno stops and is
+ * returned. On Dovecot (driver_tree_goes_stale) with LIST-STATUS, each
+ * selectable mailbox's STATUS is asked too, and one the server then says
+ * does not exist ("* NO Mailbox doesn't exist") is left out: Dovecot writes
+ * a deletion into its list index up to a second late, and until then even
+ * a new connection lists the mailbox.
+ */
 int driver_list(struct session *s, int (*fn)(void *ctx, const struct driver_list_entry *e),
 		void *ctx);
 
