@@ -368,7 +368,7 @@ class TreePoller:
         self.th.join(10)
 
 
-def tree_changes(c, n, rnd, wait):
+def tree_changes(c, n, rnd, wait, prefix):
     """n changes in turn CREATE, RENAME, DELETE of a mailbox at the root by
     client c; wait(kind, gone, there, t0) measures each. Returns
     {kind: [seconds or None]}."""
@@ -377,7 +377,8 @@ def tree_changes(c, n, rnd, wait):
     for i in range(n):
         kind = ('create', 'rename', 'delete')[i % 3]
         if kind == 'create':
-            name, gone, there = 'tree-%d' % i, None, 'tree-%d' % i
+            name = '%s-%d' % (prefix, i)
+            gone, there = None, name
             typ, _ = c.create(name)
         elif kind == 'rename':
             gone, there = name, name + '-renamed'
@@ -410,7 +411,7 @@ def run_tree_floor(dv, n, rnd):
         return None
 
     try:
-        return tree_changes(c, n, rnd, wait)
+        return tree_changes(c, n, rnd, wait, 'floor')
     finally:
         c.logout()
 
@@ -430,7 +431,7 @@ def run_tree_mount(binary, dv, mnt, opts, n, rnd):
             return poller.wait(lambda names: (gone is None or gone not in names) and
                                (there is None or there in names), t0)
 
-        return tree_changes(c, n, rnd, wait)
+        return tree_changes(c, n, rnd, wait, os.path.basename(mnt))
     finally:
         if poller:
             poller.stop()
