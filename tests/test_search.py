@@ -202,6 +202,10 @@ def test_search_is_no_place_to_write(world):
     with pytest.raises(OSError) as e:
         os.rmdir(m.p(BOX, '.search'))
     assert e.value.errno == errno.EPERM
+    # What file managers look for in any directory is no query.
+    for probe in ('.directory', '.hidden', '.DS_Store'):
+        assert not os.path.exists(m.p(BOX, '.search', probe)), probe
+    assert results(m, '%2Esearch') == []
 
 
 def test_results_follow_the_mailbox(world):

@@ -156,6 +156,8 @@ int search_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fus
 			search_entry_param(fs, ino_make(INO_SEARCH, mailbox, 0, 0), e);
 		return r;
 	}
+	if (ino_uid(parent) == 0 && name[0] == '.')
+		return -ENOENT; /* .directory, .hidden: what file managers look for is no query */
 	if (ino_uid(parent) == 0) {
 		/* A query: run now, so a bad one fails here, where the user typed it. */
 		r = results(fs, mailbox, name, &uids, &n);
