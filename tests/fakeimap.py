@@ -878,9 +878,10 @@ class Conn:
             return
         srv = self.server
         with srv._lock:
-            self.authed = True
-            srv.logged_in += 1
-            srv.max_logged_in = max(srv.max_logged_in, srv.logged_in)
+            if not self.authed:     # a server that counts in login_ok did
+                self.authed = True
+                srv.logged_in += 1
+                srv.max_logged_in = max(srv.max_logged_in, srv.logged_in)
         self.caps = srv.caps_after_login or srv.caps
 
     def _authenticate(self, t, req, rest):
@@ -1625,6 +1626,12 @@ class Gmail(FakeIMAP):
                 self.logged_in + self.other_clients >= self.max_connections
             if full:
                 self.refused_connections += 1
+            else:
+                # counted here, under the lock that checked the limit: two
+                # logins at once must not both take the last slot
+                conn.authed = True
+                self.logged_in += 1
+                self.max_logged_in = max(self.max_logged_in, self.logged_in)
         if full:
             return t + b' ' + self.TOO_MANY + b'\r\n'
         return (b'* CAPABILITY ' + self.CAPS_AFTER.encode() + b'\r\n' + t +
