@@ -337,6 +337,60 @@ def test_gmail_search_all_mail_once(servers, mounts):
     assert_alive(m)
 
 
+def test_gmail_queries_go_to_gmail(servers, mounts):
+    """.search/gmail:<query> passes a Gmail query as X-GM-RAW on a server
+    that offers X-GM-EXT-1, and lists what Gmail found."""
+    srv = servers('gmail')
+    uid = srv.deliver('INBOX', make_message('with a pdf', b'see attached\r\n'))
+    srv.deliver('INBOX', make_message('plain', b'nothing attached\r\n'))
+    seen = []
+
+    def search(conn, req, default):
+        if req.get('uid_verb') != 'SEARCH':
+            return default
+        seen.append(req['line'])
+        return b'* SEARCH %d\r\n%s OK SEARCH completed (Success)\r\n' % (
+            uid, req['tag'].encode())
+    srv.hooks['other'] = search
+    m = mounts(srv)
+    names, exc, _ = op(os.listdir, m.p('INBOX', '.search', 'gmail:has:attachment in:inbox'))
+    assert exc is None, exc
+    assert sorted(names) == ['%d.eml' % uid, '%d.parts' % uid], names
+    assert any(b'X-GM-RAW "has:attachment in:inbox"' in line for line in seen), seen
+    assert_alive(m)
+
+
+def test_search_charset_refused_falls_back(servers, mounts):
+    """A server that cannot search in UTF-8 says which charsets it can
+    ([BADCHARSET (...)], RFC 3501): the query goes again in one that can
+    write it; one that none can write is EINVAL with the reason logged."""
+    srv = servers('yahoo')
+    uid = srv.deliver('INBOX', make_message('Gr\xfc\xdfe', 'Sch\xf6ne Gr\xfc\xdfe\r\n'.encode('latin-1')))
+    seen = []
+
+    def search(conn, req, default):
+        if req.get('uid_verb') != 'SEARCH':
+            return default
+        line = req['line']
+        seen.append(line)
+        t = req['tag'].encode()
+        if b'CHARSET UTF-8' in line:
+            return t + b' NO [BADCHARSET (US-ASCII ISO-8859-1)] UTF-8 not supported\r\n'
+        if b'CHARSET ISO-8859-1' in line and 'Grüße'.encode('latin-1') in line:
+            return b'* SEARCH %d\r\n%s OK done\r\n' % (uid, t)
+        return t + b' BAD unexpected search\r\n'
+    srv.hooks['other'] = search
+    m = mounts(srv)
+    names, exc, _ = op(os.listdir, m.p('INBOX', '.search', 'Grüße'))
+    assert exc is None, (exc, seen, m.stderr()[-1500:])
+    assert sorted(names) == ['%d.eml' % uid, '%d.parts' % uid], names
+    assert 'searches in ISO-8859-1' in m.stderr()
+    _, exc, _ = op(os.listdir, m.p('INBOX', '.search', '日本'))
+    assert isinstance(exc, OSError) and exc.errno == errno.EINVAL, exc
+    assert 'cannot search for text beyond ASCII (it offers: US-ASCII ISO-8859-1)' in m.stderr()
+    assert_alive(m)
+
+
 def test_gmail_create_is_case_insensitive(servers, mounts):
     """mkdir archive beside Archive: Gmail refuses the CREATE (labels are
     case-insensitive when made) and the user gets EEXIST; nothing is made,

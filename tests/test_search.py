@@ -21,6 +21,8 @@ import dovecot
 from conftest import Mount
 
 BOX, OTHER = 'Box', 'Other'
+# Nested: only Projects/2024 holds a match for the account-wide tests.
+PROJECTS, DEEP, EMPTY = 'Projects', 'Projects/2024', 'Empty'
 DAY = 86400
 T0 = 1709287200  # 2024-03-01 10:00 UTC
 
@@ -72,6 +74,14 @@ def world(request, tmp_path_factory):
             for key, raw, date, flags in _messages():
                 uid[key] = dovecot.append(c, BOX, raw, date=date, flags=flags)
             dovecot.append(c, OTHER, dovecot.make_message('elsewhere', 'quarterly too\n'),
+                           date=T0)
+            for name in (PROJECTS, DEEP, EMPTY):
+                dovecot.create_mailbox(c, name)
+            dovecot.append(c, PROJECTS, dovecot.make_message('plan', 'nothing to see\n'),
+                           date=T0)
+            dovecot.append(c, DEEP, dovecot.make_message('deep', 'a quarterly deep one\n'),
+                           date=T0)
+            dovecot.append(c, EMPTY, dovecot.make_message('empty', 'no match here\n'),
                            date=T0)
         finally:
             c.logout()
@@ -169,9 +179,75 @@ def test_walks_never_search(world):
                          capture_output=True, text=True, timeout=60)
     found = sorted(os.path.relpath(p, m.path) for p in out.stdout.split())
     assert found == sorted(['%s/%d.eml' % (BOX, m.uid['invoice']),
-                            '%s/%d.eml' % (BOX, m.uid['lunch']), '%s/1.eml' % OTHER]), found
+                            '%s/%d.eml' % (BOX, m.uid['lunch']), '%s/1.eml' % OTHER,
+                            '%s/1.eml' % DEEP]), found
     out = subprocess.run(['find', m.path], capture_output=True, text=True, timeout=60)
     assert '.search' not in out.stdout
+
+
+def test_account_wide_search(world):
+    """.search/<query>/ at the root runs the query in every mailbox and
+    lists the tree of mailboxes that hold a match (or have one below them),
+    each with its results: the same files as in the mailboxes."""
+    m = world
+    q = m.p('.search', 'quarterly')
+    assert os.listdir(m.p('.search')) == []
+    assert '.search' not in os.listdir(m.path)
+    assert sorted(os.listdir(q)) == sorted([BOX, OTHER, PROJECTS])
+    assert sorted(os.listdir(os.path.join(q, BOX))) == sorted(
+        ['%d.eml' % u for u in uids(m, 'invoice', 'lunch')] +
+        ['%d.parts' % u for u in uids(m, 'invoice', 'lunch')])
+    assert sorted(os.listdir(os.path.join(q, OTHER))) == ['1.eml', '1.parts']
+    # Projects holds no match itself: only its child that does.
+    assert os.listdir(os.path.join(q, PROJECTS)) == ['2024']
+    assert sorted(os.listdir(os.path.join(q, DEEP))) == ['1.eml', '1.parts']
+    with open(os.path.join(q, DEEP, '1.eml'), 'rb') as f:
+        assert b'a quarterly deep one' in f.read()
+    a, b = os.stat(os.path.join(q, OTHER, '1.eml')), os.stat(m.p(OTHER, '1.eml'))
+    assert (a.st_ino, a.st_size) == (b.st_ino, b.st_size)
+    for gone in (EMPTY, 'NoSuchBox', os.path.join(PROJECTS, '1.eml')):
+        assert not os.path.exists(os.path.join(q, gone)), gone
+    # Walked with the ordinary tools, as a user would.
+    out = subprocess.run(['find', q, '-name', '*.eml'], capture_output=True, text=True,
+                         timeout=60)
+    found = sorted(os.path.relpath(p, q) for p in out.stdout.split())
+    assert found == sorted(['%s/%d.eml' % (BOX, u) for u in uids(m, 'invoice', 'lunch')] +
+                           ['%s/1.eml' % OTHER, '%s/1.eml' % DEEP]), found
+    out = subprocess.run(['grep', '-rl', '--include=*.eml', 'deep one', q],
+                         capture_output=True, text=True, timeout=60)
+    assert [os.path.relpath(p, q) for p in out.stdout.split()] == ['%s/1.eml' % DEEP]
+    assert os.listdir(m.p('.search', 'nothing-matches-this')) == []
+    # Nothing is removed here but messages: a mailbox of the tree stays.
+    with pytest.raises(OSError) as e:
+        os.rmdir(os.path.join(q, PROJECTS))
+    assert e.value.errno == errno.EPERM
+    assert os.path.isdir(m.p(PROJECTS))
+
+
+def test_failed_queries_say_why_in_an_xattr(world):
+    """The .search directory where a query failed carries the reason in
+    user.imapfs.error (the latest failure), at the root as in a mailbox."""
+    m = world
+    for where in (m.p(BOX, '.search'), m.p('.search')):
+        with pytest.raises(OSError) as e:
+            os.listdir(os.path.join(where, 'colour:red'))
+        assert e.value.errno == errno.EINVAL
+        said = os.getxattr(where, 'user.imapfs.error').decode()
+        assert said.startswith('colour:red: ') and 'is no search field' in said, said
+        assert 'user.imapfs.error' in os.listxattr(where)
+        out = subprocess.run(['getfattr', '-d', where], capture_output=True, text=True,
+                             timeout=30)
+        assert 'is no search field' in out.stdout, out
+
+
+def test_gmail_queries_need_gmail(world):
+    """gmail: is Gmail's own query language (X-GM-RAW): refused with a
+    reason on a server that does not offer it."""
+    m = world
+    with pytest.raises(OSError) as e:
+        os.listdir(m.p(BOX, '.search', 'gmail:has:attachment'))
+    assert e.value.errno == errno.EINVAL
+    assert 'X-GM-EXT-1' in m.stderr()
 
 
 @pytest.mark.parametrize('query, says', [
@@ -264,3 +340,4 @@ def test_a_mailbox_named_dot_search_stays_reachable(world):
         time.sleep(0.05)
     with open(m.p('%2Esearch', '1.eml'), 'rb') as f:
         assert b'in .search' in f.read()
+

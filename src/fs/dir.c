@@ -323,6 +323,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			else if (ino_kind(de->ino) == INO_PARTS)
 				parts_dir_entry_param(fs, ino_mailbox(de->ino), d->uidvalidity,
 						      &de->msg, &e);
+			else if (ino_kind(de->ino) == INO_SEARCH)
+				search_entry_param(fs, de->ino, &e);
 			else if (de->is_dir)
 				dir_entry_param(fs, ino_mailbox(de->ino), &e);
 			else

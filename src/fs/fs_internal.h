@@ -75,6 +75,9 @@ struct fs {
 	pthread_mutex_t searches_lock; /* a leaf */
 	struct { uint32_t mailbox; char *query; } *searches;
 	size_t nsearches, searches_cap;
+	/* Per .search (its mailbox, STORE_ROOT_ID at the root): why its latest query failed. */
+	struct { uint32_t mailbox; char *text; } *search_errors;
+	size_t nsearch_errors, search_errors_cap;
 
 	pthread_mutex_t uploads_lock; /* the uploads list, every upload's fields, moved[], unlinked[] */
 	struct upload *uploads;       /* upload.c */

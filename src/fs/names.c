@@ -412,8 +412,9 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct target t;
 	int r;
 
-	if (search_owns(parent, name) && !(ino_kind(parent) == INO_SEARCH && ino_uid(parent))) {
-		fuse_reply_err(req, EPERM); /* .search and its queries are no mailboxes */
+	if (search_owns(parent, name)) {
+		/* .search, its queries and the mailboxes of their trees are no mailboxes to remove */
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	if (search_result_parent(req, &parent, name))

@@ -63,25 +63,151 @@ void search_free(struct fs *fs)
 	for (size_t i = 0; i < fs->nsearches; i++)
 		free(fs->searches[i].query);
 	free(fs->searches);
+	for (size_t i = 0; i < fs->nsearch_errors; i++)
+		free(fs->search_errors[i].text);
+	free(fs->search_errors);
 	pthread_mutex_destroy(&fs->searches_lock);
 }
 
 bool search_owns(fuse_ino_t parent, const char *name)
 {
 	return ino_kind(parent) == INO_SEARCH ||
-	       (ino_kind(parent) == INO_MAILBOX && strcmp(name, SEARCH_DIR) == 0);
+	       ((ino_kind(parent) == INO_MAILBOX || ino_kind(parent) == INO_ROOT) &&
+		strcmp(name, SEARCH_DIR) == 0);
 }
 
-/* Runs (or finds kept) the query of search inode ino; logs why one fails. */
+/* The scope of query serial: its mailbox, or STORE_ROOT_ID for the account. */
+static uint32_t scope_of(struct fs *fs, uint32_t serial)
+{
+	uint32_t scope = STORE_ROOT_ID;
+
+	pthread_mutex_lock(&fs->searches_lock);
+	if (serial && serial <= fs->nsearches)
+		scope = fs->searches[serial - 1].mailbox;
+	pthread_mutex_unlock(&fs->searches_lock);
+	return scope;
+}
+
+/* Whether search inode ino is (in) an account-wide query's tree. */
+static bool account_wide(struct fs *fs, fuse_ino_t ino)
+{
+	return ino_uid(ino) && scope_of(fs, ino_uid(ino)) == STORE_ROOT_ID;
+}
+
+/* Keeps why the latest query under .search of mailbox failed (user.imapfs.error). */
+static void note_error(struct fs *fs, uint32_t mailbox, const char *query, const char *why)
+{
+	char *text = NULL;
+	size_t i;
+
+	if (asprintf(&text, "%s: %s", query, why) < 0)
+		return;
+	pthread_mutex_lock(&fs->searches_lock);
+	for (i = 0; i < fs->nsearch_errors; i++)
+		if (fs->search_errors[i].mailbox == mailbox)
+			break;
+	if (i < fs->nsearch_errors ||
+	    array_reserve(&fs->search_errors, &fs->search_errors_cap, i + 1,
+			  sizeof(*fs->search_errors)) == 0) {
+		if (i == fs->nsearch_errors) {
+			fs->search_errors[i].mailbox = mailbox;
+			fs->search_errors[i].text = NULL;
+			fs->nsearch_errors++;
+		}
+		free(fs->search_errors[i].text);
+		fs->search_errors[i].text = text;
+		text = NULL;
+	}
+	pthread_mutex_unlock(&fs->searches_lock);
+	free(text);
+}
+
+int search_error_xattr(struct fs *fs, fuse_ino_t ino, char **out)
+{
+	int r = -ENODATA;
+
+	if (ino_kind(ino) != INO_SEARCH || ino_uid(ino))
+		return -ENODATA;
+	pthread_mutex_lock(&fs->searches_lock);
+	for (size_t i = 0; i < fs->nsearch_errors; i++) {
+		if (fs->search_errors[i].mailbox == ino_mailbox(ino)) {
+			*out = strdup(fs->search_errors[i].text);
+			r = *out ? 0 : -ENOMEM;
+		}
+	}
+	pthread_mutex_unlock(&fs->searches_lock);
+	return r;
+}
+
+/* Runs (or finds kept) query in mailbox; logs why one fails. */
 static int results(struct fs *fs, uint32_t mailbox, const char *query, uint32_t **uids,
 		   size_t *n)
 {
 	char err[300];
 	int r = store_search(fs->st, mailbox, query, uids, n, err, sizeof(err));
 
-	if (r == -EINVAL)
+	if (r == -EINVAL) {
 		log_warn("search \"%s\": %s", query, err[0] ? err : "refused");
+		note_error(fs, mailbox, query, err[0] ? err : "refused");
+	}
 	return r;
+}
+
+/* Runs (or finds kept) query in every mailbox; logs why one fails. */
+static int account_results(struct fs *fs, const char *query, struct store_search_hit **hits,
+			   size_t *n)
+{
+	char err[300];
+	int r = store_search_account(fs->st, query, hits, n, err, sizeof(err));
+
+	if (r == -EINVAL) {
+		log_warn("search \"%s\" in every mailbox: %s", query, err[0] ? err : "refused");
+		note_error(fs, STORE_ROOT_ID, query, err[0] ? err : "refused");
+	}
+	return r;
+}
+
+/* Whether mailbox id is ancestor or lies below it (refs: every mailbox, by id). */
+static bool within(const struct store_mailbox_ref *refs, size_t n, uint32_t id, uint32_t ancestor)
+{
+	for (size_t steps = 0; steps <= n; steps++) {
+		size_t lo = 0, hi = n;
+
+		if (id == ancestor)
+			return true;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (refs[mid].id < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == n || refs[lo].id != id || id == STORE_ROOT_ID)
+			return false;
+		id = refs[lo].parent;
+	}
+	return false;
+}
+
+/* Whether any of the mailboxes in hits is mailbox or lies below it. */
+static int has_hits_within(struct fs *fs, const struct store_search_hit *hits, size_t nhits,
+			   uint32_t mailbox, bool *yes)
+{
+	struct store_mailbox_ref *refs;
+	size_t nrefs;
+	int r;
+
+	*yes = false;
+	if (!nhits)
+		return 0;
+	r = store_mailbox_refs(fs->st, &refs, &nrefs);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < nhits && !*yes; i++)
+		*yes = within(refs, nrefs, hits[i].mailbox, mailbox);
+	store_mailbox_refs_free(refs, nrefs);
+	return 0;
 }
 
 static bool has_uid(const uint32_t *uids, size_t n, uint32_t uid)
@@ -129,7 +255,7 @@ static int find_result(struct fs *fs, fuse_ino_t dir, const char *name, uint32_t
 	return r;
 }
 
-static void search_entry_param(struct fs *fs, uint64_t ino, struct fuse_entry_param *e)
+void search_entry_param(struct fs *fs, uint64_t ino, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = ino;
@@ -140,35 +266,93 @@ static void search_entry_param(struct fs *fs, uint64_t ino, struct fuse_entry_pa
 	e->attr.st_mode = S_IFDIR | 0555;
 }
 
-int search_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
+/* A mailbox's .search, or the root's. */
+static int lookup_search_dir(struct fs *fs, fuse_ino_t parent, struct fuse_entry_param *e)
 {
-	uint32_t mailbox = ino_mailbox(parent), uid, uidvalidity, serial, *uids = NULL;
-	struct store_msg m;
-	bool selectable, parts;
-	size_t n = 0;
-	int r;
+	uint32_t mailbox = ino_mailbox(parent);
+	bool selectable = false;
+	int r = 0;
 
 	if (ino_kind(parent) == INO_MAILBOX) {
 		r = store_mailbox_exists(fs->st, mailbox, &selectable);
 		if (r == 0 && !selectable)
 			r = -ENOENT;
-		if (r == 0)
-			search_entry_param(fs, ino_make(INO_SEARCH, mailbox, 0, 0), e);
-		return r;
 	}
-	if (ino_uid(parent) == 0 && name[0] == '.')
+	if (r == 0)
+		search_entry_param(fs, ino_make(INO_SEARCH, mailbox, 0, 0), e);
+	return r;
+}
+
+/* A query typed under .search: run now, so a bad one fails here, where the user typed it. */
+static int lookup_query(struct fs *fs, fuse_ino_t parent, const char *name,
+			struct fuse_entry_param *e)
+{
+	uint32_t scope = ino_mailbox(parent), serial, *uids = NULL;
+	struct store_search_hit *hits = NULL;
+	size_t n = 0;
+	int r;
+
+	if (name[0] == '.')
 		return -ENOENT; /* .directory, .hidden: what file managers look for is no query */
-	if (ino_uid(parent) == 0) {
-		/* A query: run now, so a bad one fails here, where the user typed it. */
-		r = results(fs, mailbox, name, &uids, &n);
+	if (scope == STORE_ROOT_ID) {
+		r = account_results(fs, name, &hits, &n);
+		store_search_hits_free(hits, n);
+	} else {
+		r = results(fs, scope, name, &uids, &n);
 		free(uids);
-		if (r < 0)
+	}
+	if (r < 0)
+		return r;
+	serial = query_serial(fs, scope, name);
+	if (!serial)
+		return -ENOMEM;
+	search_entry_param(fs, ino_make(INO_SEARCH, scope, serial, 0), e);
+	return 0;
+}
+
+/* A mailbox below an account-wide query's directory, if it holds (or has below it) a match. */
+static int lookup_account_mailbox(struct fs *fs, fuse_ino_t parent, const char *name,
+				  struct fuse_entry_param *e)
+{
+	uint32_t serial = ino_uid(parent), id;
+	struct store_search_hit *hits = NULL;
+	char *query;
+	size_t n = 0;
+	bool found = false;
+	int r = store_lookup_mailbox(fs->st, ino_mailbox(parent), name, &id);
+
+	if (r < 0)
+		return r;
+	query = query_of(fs, serial);
+	if (!query)
+		return -ENOENT;
+	r = account_results(fs, query, &hits, &n);
+	if (r == 0)
+		r = has_hits_within(fs, hits, n, id, &found);
+	store_search_hits_free(hits, n);
+	free(query);
+	if (r == 0 && !found)
+		r = -ENOENT;
+	if (r == 0)
+		search_entry_param(fs, ino_make(INO_SEARCH, id, serial, 0), e);
+	return r;
+}
+
+int search_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
+{
+	uint32_t mailbox = ino_mailbox(parent), uid, uidvalidity;
+	struct store_msg m;
+	bool parts;
+	int r;
+
+	if (ino_kind(parent) != INO_SEARCH)
+		return lookup_search_dir(fs, parent, e);
+	if (ino_uid(parent) == 0)
+		return lookup_query(fs, parent, name, e);
+	if (account_wide(fs, parent)) {
+		r = lookup_account_mailbox(fs, parent, name, e);
+		if (r != -ENOENT || mailbox == STORE_ROOT_ID)
 			return r;
-		serial = query_serial(fs, mailbox, name);
-		if (!serial)
-			return -ENOMEM;
-		search_entry_param(fs, ino_make(INO_SEARCH, mailbox, serial, 0), e);
-		return 0;
 	}
 	r = find_result(fs, parent, name, &uid, &parts);
 	if (r == 0)
@@ -185,7 +369,8 @@ int search_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fus
 int search_getattr(struct fs *fs, fuse_ino_t ino, struct stat *st)
 {
 	bool selectable;
-	int r = store_mailbox_exists(fs->st, ino_mailbox(ino), &selectable);
+	int r = ino_mailbox(ino) == STORE_ROOT_ID ? 0 :
+		store_mailbox_exists(fs->st, ino_mailbox(ino), &selectable);
 	char *query;
 
 	if (r < 0)
@@ -201,22 +386,14 @@ int search_getattr(struct fs *fs, fuse_ino_t ino, struct stat *st)
 	return 0;
 }
 
-int search_list(struct fs *fs, fuse_ino_t ino, search_entry_fn fn, void *ctx,
-		uint32_t *uidvalidity)
+/* uids of mailbox as entries: <UID>.eml (or its written name) and <UID>.parts. */
+static int list_results(struct fs *fs, uint32_t mailbox, const uint32_t *uids, size_t n,
+			search_entry_fn fn, void *ctx, uint32_t *uidvalidity)
 {
-	uint32_t mailbox = ino_mailbox(ino), *uids = NULL;
 	struct store_msg m;
-	char *query, *name;
-	size_t n = 0;
-	int r;
+	char *name;
+	int r = 0;
 
-	*uidvalidity = 0;
-	if (ino_uid(ino) == 0)
-		return 0; /* .search lists nothing: a walk must not search */
-	query = query_of(fs, ino_uid(ino));
-	if (!query)
-		return -ENOENT;
-	r = results(fs, mailbox, query, &uids, &n);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		/* Expunged since the search: not listed. */
 		if (store_message(fs->st, mailbox, uids[i], &m, uidvalidity) < 0)
@@ -232,6 +409,69 @@ int search_list(struct fs *fs, fuse_ino_t ino, search_entry_fn fn, void *ctx,
 			name = NULL;
 		r = name ? fn(ctx, name, ino_make(INO_PARTS, mailbox, uids[i], 0), true, &m) : -ENOMEM;
 	}
+	return r;
+}
+
+/*
+ * A directory of an account-wide query's tree, for mailbox (the root's
+ * STORE_ROOT_ID): the child mailboxes with a match in or below them, then
+ * mailbox's own results.
+ */
+static int list_account(struct fs *fs, fuse_ino_t ino, const char *query, search_entry_fn fn,
+			void *ctx, uint32_t *uidvalidity)
+{
+	uint32_t mailbox = ino_mailbox(ino);
+	struct store_search_hit *hits = NULL;
+	struct store_mailbox_ref *refs = NULL;
+	struct store_child *kids = NULL;
+	size_t nhits = 0, nrefs = 0, nkids = 0;
+	int r = account_results(fs, query, &hits, &nhits);
+
+	if (r == 0 && nhits)
+		r = store_mailbox_refs(fs->st, &refs, &nrefs);
+	if (r == 0 && nhits)
+		r = store_children(fs->st, mailbox, &kids, &nkids);
+	for (size_t i = 0; i < nkids && r == 0; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < nhits && !found; k++)
+			found = within(refs, nrefs, hits[k].mailbox, kids[i].id);
+		if (!found)
+			continue;
+		r = fn(ctx, kids[i].name, ino_make(INO_SEARCH, kids[i].id, ino_uid(ino), 0), true,
+		       NULL);
+		kids[i].name = NULL;
+	}
+	for (size_t k = 0; k < nhits && r == 0; k++)
+		if (hits[k].mailbox == mailbox && mailbox != STORE_ROOT_ID)
+			r = list_results(fs, mailbox, hits[k].uids, hits[k].n, fn, ctx, uidvalidity);
+	store_children_free(kids, nkids);
+	store_mailbox_refs_free(refs, nrefs);
+	store_search_hits_free(hits, nhits);
+	return r;
+}
+
+int search_list(struct fs *fs, fuse_ino_t ino, search_entry_fn fn, void *ctx,
+		uint32_t *uidvalidity)
+{
+	uint32_t mailbox = ino_mailbox(ino), *uids = NULL;
+	char *query;
+	size_t n = 0;
+	int r;
+
+	*uidvalidity = 0;
+	if (ino_uid(ino) == 0)
+		return 0; /* .search lists nothing: a walk must not search */
+	query = query_of(fs, ino_uid(ino));
+	if (!query)
+		return -ENOENT;
+	if (account_wide(fs, ino)) {
+		r = list_account(fs, ino, query, fn, ctx, uidvalidity);
+	} else {
+		r = results(fs, mailbox, query, &uids, &n);
+		if (r == 0)
+			r = list_results(fs, mailbox, uids, n, fn, ctx, uidvalidity);
+	}
 	free(uids);
 	free(query);
 	return r;
@@ -243,7 +483,8 @@ int search_mailbox_of(struct fs *fs, fuse_ino_t parent, const char *name, fuse_i
 	bool parts;
 	int r;
 
-	if (ino_kind(parent) != INO_SEARCH || ino_uid(parent) == 0)
+	if (ino_kind(parent) != INO_SEARCH || ino_uid(parent) == 0 ||
+	    ino_mailbox(parent) == STORE_ROOT_ID)
 		return -ENOENT;
 	r = find_result(fs, parent, name, &uid, &parts);
 	if (r == 0)

@@ -12,6 +12,7 @@
 #include "fs/inode.h"
 #include "fs/node.h"
 #include "fs/recent.h"
+#include "fs/search.h"
 #include "fs/upload.h"
 
 /* ---- reading ---- */
@@ -105,6 +106,10 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name, char **o
 		return -ENODATA;
 	case INO_PART:
 		return part_xattr(fs, ino, name, out);
+	case INO_SEARCH:
+		if (strcmp(name, "user.imapfs.error") == 0)
+			return search_error_xattr(fs, ino, out);
+		return -ENODATA;
 	case INO_MAILBOX:
 		if (strcmp(name, "user.imap.uidvalidity") == 0) {
 			struct store_msg *msgs;
@@ -151,6 +156,7 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	static const char *const root_names[] = { "user.imapfs.bytes_received", NULL };
 	static const char *const mailbox_names[] = { "user.imap.uidvalidity", NULL };
+	static const char *const search_names[] = { "user.imapfs.error", NULL };
 	static const char *const message_names[] = {
 		"user.imap.uid", "user.imap.flags", "user.imap.subject", "user.imap.from",
 		"user.imap.date", "user.imap.message_id", NULL
@@ -175,6 +181,9 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		break;
 	case INO_PART:
 		names = part_names;
+		break;
+	case INO_SEARCH:
+		names = search_names;
 		break;
 	default:
 		reply_xattr(req, "", 0, size);
@@ -201,7 +210,7 @@ static bool read_only_xattr(const char *name)
 	static const char *const names[] = {
 		"user.imap.uid", "user.imap.subject", "user.imap.from", "user.imap.date",
 		"user.imap.message_id", "user.imap.uidvalidity", "user.mime_type", "user.charset",
-		"user.imap.section", "user.imapfs.bytes_received", NULL
+		"user.imap.section", "user.imapfs.bytes_received", "user.imapfs.error", NULL
 	};
 
 	for (size_t i = 0; names[i]; i++)

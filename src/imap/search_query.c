@@ -17,11 +17,13 @@ struct term {
 	char *field;     /* NULL for a bare word or phrase */
 	char *value;     /* unquoted */
 	bool raw;        /* imap: the value is raw SEARCH keys */
+	bool gmail;      /* gmail: the value is a Gmail query (X-GM-RAW) */
 };
 
 struct parse {
 	struct term t[MAX_TERMS];
 	size_t n;
+	unsigned flags;
 	char *err;
 	size_t errlen;
 };
@@ -157,11 +159,12 @@ static int parse(struct parse *p, const char *q)
 			negated = true;
 			s++;
 		}
-		if (strncmp(s, "imap:", 5) == 0) {
+		if (strncmp(s, "imap:", 5) == 0 || strncmp(s, "gmail:", 6) == 0) {
 			t = &p->t[p->n++];
 			t->negated = negated;
-			t->raw = true;
-			t->value = strdup(s + 5);
+			t->raw = s[0] == 'i';
+			t->gmail = !t->raw;
+			t->value = strdup(s + (t->raw ? 5 : 6));
 			if (!t->value)
 				return -ENOMEM;
 			break;
@@ -283,6 +286,15 @@ static int emit_term(struct parse *p, struct imap_cmd *c, const struct term *t)
 		imap_cmd_raw(c, "NOT ");
 	if (t->raw)
 		return emit_raw(p, c, v);
+	if (t->gmail) {
+		if (!(p->flags & IMAP_SEARCH_GMAIL))
+			return fail(p, "gmail: needs a Gmail server (one that offers X-GM-EXT-1)");
+		if (!*v)
+			return fail(p, "gmail: needs a Gmail query after it");
+		imap_cmd_raw(c, "X-GM-RAW ");
+		imap_cmd_string(c, v, strlen(v));
+		return 0;
+	}
 	if (!f) {
 		if (!*v)
 			return fail(p, "an empty phrase");
@@ -352,9 +364,10 @@ static int emit_or(struct parse *p, struct imap_cmd *c, size_t i, size_t *next)
 	return emit_or(p, c, i + 1, next);
 }
 
-int imap_search_query(struct imap_cmd *c, const char *query, char *err, size_t errlen)
+int imap_search_query(struct imap_cmd *c, const char *query, unsigned flags, char *err,
+		      size_t errlen)
 {
-	struct parse p = { .n = 0, .err = err, .errlen = errlen };
+	struct parse p = { .n = 0, .flags = flags, .err = err, .errlen = errlen };
 	char *q = unescape(query);
 	int r;
 

@@ -14,6 +14,8 @@
  *   -TERM           NOT TERM
  *   A or B          OR A B (or binds tighter than the implied AND)
  *   imap:KEYS       the rest of the query as raw SEARCH keys
+ *   gmail:QUERY     the rest of the query as a Gmail query (X-GM-RAW, with
+ *                   IMAP_SEARCH_GMAIL only)
  *
  * X may be "quoted" to hold spaces. A file name cannot hold '/', so %XX in
  * the query stands for the byte XX (%2F for '/', %25 for '%').
@@ -26,14 +28,19 @@
 
 #include "imap/command.h"
 
+/* The server offers Gmail's X-GM-EXT-1: gmail: may be used. */
+#define IMAP_SEARCH_GMAIL 1u
+
 /*
  * Appends the SEARCH keys of query to c (nothing else: the caller writes
  * "UID SEARCH" and any CHARSET before them, see imap_search_query_utf8()).
- * Returns 0, or -EINVAL with a one-line reason in err (a query that does
- * not parse, a date or size that is none, raw keys that could break the
- * command's framing), or -ENOMEM.
+ * flags: IMAP_SEARCH_*. Returns 0, or -EINVAL with a one-line reason in err
+ * (a query that does not parse, a date or size that is none, raw keys that
+ * could break the command's framing, gmail: without IMAP_SEARCH_GMAIL), or
+ * -ENOMEM.
  */
-int imap_search_query(struct imap_cmd *c, const char *query, char *err, size_t errlen);
+int imap_search_query(struct imap_cmd *c, const char *query, unsigned flags, char *err,
+		      size_t errlen);
 
 /* Whether the query holds bytes beyond ASCII (the search then needs CHARSET UTF-8). */
 bool imap_search_query_utf8(const char *query);

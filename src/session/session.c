@@ -364,10 +364,38 @@ static void format_code(const struct imap_response *r, char *out, size_t outlen)
 	}
 }
 
+/* Appends v as text (a list in parentheses, nested lists as "(...)"), within cap. */
+static void append_value(char *buf, size_t cap, const struct imap_value *v, int depth)
+{
+	size_t len = strlen(buf);
+
+	if (v->type != IMAP_LIST) {
+		snprintf(buf + len, cap - len, "%.*s", (int)(v->str ? v->len : 3),
+			 v->str ? v->str : "NIL");
+		return;
+	}
+	snprintf(buf + len, cap - len, "%s", depth ? "(" : "");
+	for (size_t i = 0; i < v->count; i++) {
+		len = strlen(buf);
+		snprintf(buf + len, cap - len, "%s", i ? " " : "");
+		if (depth < 2)
+			append_value(buf, cap, &v->items[i], depth + 1);
+	}
+	len = strlen(buf);
+	snprintf(buf + len, cap - len, "%s", depth ? ")" : "");
+}
+
+/* The server's words: "[BADCHARSET (US-ASCII)] text", code arguments kept. */
 static void note_refusal(struct session *s, const struct imap_response *r)
 {
-	snprintf(s->err, sizeof(s->err), "%s%s%s%s", r->code ? "[" : "", r->code ? r->code : "",
-		 r->code ? "] " : "", r->text ? r->text : "");
+	char code[200] = "";
+
+	if (r->code) {
+		snprintf(code, sizeof(code), "[%s%s", r->code, r->code_args.count ? " " : "");
+		append_value(code, sizeof(code) - 2, &r->code_args, 0);
+		strcat(code, "] ");
+	}
+	snprintf(s->err, sizeof(s->err), "%s%s", code, r->text ? r->text : "");
 }
 
 int session_wait(struct session *s, unsigned tag, session_data_fn fn, void *ctx,

@@ -6,20 +6,30 @@
  * UIDVALIDITY, UIDNEXT, count and HIGHESTMODSEQ (a flag change moves it);
  * without CONDSTORE a flag change shows in none of them, so a result is
  * then kept for at most FLAGLESS_TTL_MS.
+ *
+ * An account-wide query (store_search_account) is one such search per
+ * selectable mailbox, spread over as many threads as the pool has
+ * connections, each mailbox's result kept as above.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "driver/mailbox.h"
 #include "driver/search.h"
+#include "log.h"
 #include "store/pool.h"
 #include "store/store_internal.h"
+#include "util/array.h"
 #include "util/clock.h"
 
-#define MAX_KEPT 64
+/* Enough for an account-wide query over a few hundred mailboxes to stay kept. */
+#define MAX_KEPT 1024
 #define FLAGLESS_TTL_MS 500
+/* -o connections is at most 64 (options.c): no more threads than that. */
+#define MAX_WORKERS 64
 
 struct kept {
 	uint32_t mailbox;
@@ -214,4 +224,123 @@ int store_search(struct store *st, uint32_t id, const char *query, uint32_t **ui
 	}
 	free(now.wire);
 	return r;
+}
+
+struct account_run {
+	struct store *st;
+	const char *query;
+	struct store_mailbox_ref *refs;
+	size_t nrefs;
+	pthread_mutex_t lock; /* guards what follows */
+	size_t next;
+	struct store_search_hit *hits;
+	size_t nhits, cap;
+	int err;
+	char *errmsg;
+	size_t errlen;
+};
+
+/* Takes mailboxes from run until none is left or one failed. */
+static void *account_worker(void *arg)
+{
+	struct account_run *run = arg;
+	char err[300];
+
+	for (;;) {
+		struct store_mailbox_ref *ref;
+		uint32_t *uids = NULL;
+		size_t n = 0;
+		int r;
+
+		pthread_mutex_lock(&run->lock);
+		ref = run->err || run->next == run->nrefs ? NULL : &run->refs[run->next++];
+		pthread_mutex_unlock(&run->lock);
+		if (!ref)
+			break;
+		r = store_search(run->st, ref->id, run->query, &uids, &n, err, sizeof(err));
+		if (r == -EACCES || r == -EPERM)
+			log_warn("search \"%s\": mailbox %s not searched: %s", run->query, ref->wire,
+				 strerror(-r));
+		pthread_mutex_lock(&run->lock);
+		if (r == 0 && n &&
+		    array_reserve(&run->hits, &run->cap, run->nhits + 1, sizeof(*run->hits)) < 0)
+			r = -ENOMEM;
+		if (r == 0 && n) {
+			run->hits[run->nhits++] = (struct store_search_hit){ ref->id, uids, n };
+			uids = NULL;
+		} else if (r < 0 && r != -ENOENT && r != -EACCES && r != -EPERM && !run->err) {
+			/* A mailbox gone meanwhile has no results; any other failure ends the search. */
+			run->err = r;
+			snprintf(run->errmsg, run->errlen, "%s", err);
+		}
+		pthread_mutex_unlock(&run->lock);
+		free(uids);
+	}
+	return NULL;
+}
+
+static int cmp_hit(const void *a, const void *b)
+{
+	uint32_t x = ((const struct store_search_hit *)a)->mailbox;
+	uint32_t y = ((const struct store_search_hit *)b)->mailbox;
+
+	return x < y ? -1 : x > y;
+}
+
+int store_search_account(struct store *st, const char *query, struct store_search_hit **hits,
+			 size_t *n, char *err, size_t errlen)
+{
+	struct account_run run = { .st = st, .query = query, .errmsg = err, .errlen = errlen };
+	pthread_t threads[MAX_WORKERS];
+	size_t nthreads = 0, o = 0;
+	uint32_t last_used;
+	int r;
+
+	err[0] = '\0';
+	store_refresh_mailboxes(st, false);
+	r = store_mailbox_refs(st, &run.refs, &run.nrefs);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < run.nrefs; i++) {
+		if (!run.refs[i].selectable) {
+			free(run.refs[i].name);
+			free(run.refs[i].wire);
+			continue;
+		}
+		run.refs[o++] = run.refs[i];
+	}
+	run.nrefs = o;
+	pthread_mutex_init(&run.lock, NULL);
+	/* Searching every mailbox is no user's look at one: the watcher stays where it was. */
+	pthread_mutex_lock(&st->lock);
+	last_used = st->last_used;
+	pthread_mutex_unlock(&st->lock);
+	while (nthreads + 1 < st->opts.connections && nthreads + 1 < run.nrefs &&
+	       nthreads < MAX_WORKERS &&
+	       pthread_create(&threads[nthreads], NULL, account_worker, &run) == 0)
+		nthreads++;
+	account_worker(&run);
+	for (size_t i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+	pthread_mutex_lock(&st->lock);
+	st->last_used = last_used;
+	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_destroy(&run.lock);
+	store_mailbox_refs_free(run.refs, run.nrefs);
+	if (run.err) {
+		store_search_hits_free(run.hits, run.nhits);
+		return run.err;
+	}
+	if (run.nhits)
+		qsort(run.hits, run.nhits, sizeof(*run.hits), cmp_hit);
+	*hits = run.hits;
+	*n = run.nhits;
+	return 0;
+}
+
+void store_search_hits_free(struct store_search_hit *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(h[i].uids);
+	free(h);
 }

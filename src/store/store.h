@@ -103,6 +103,22 @@ struct store_msg {
  */
 int store_search(struct store *st, uint32_t id, const char *query, uint32_t **uids, size_t *n,
 		 char *err, size_t errlen);
+
+struct store_search_hit {
+	uint32_t mailbox;
+	uint32_t *uids; /* ascending, n > 0 */
+	size_t n;
+};
+/*
+ * query in every selectable mailbox (store_search each, spread over the
+ * pool's connections): *hits, sorted by mailbox id, holds the mailboxes with
+ * a match only; free with store_search_hits_free(). Mailboxes gone or not
+ * readable meanwhile are left out; any other failure (-EINVAL with err, as
+ * store_search) fails the whole search.
+ */
+int store_search_account(struct store *st, const char *query, struct store_search_hit **hits,
+			 size_t *n, char *err, size_t errlen);
+void store_search_hits_free(struct store_search_hit *h, size_t n);
 /*
  * The messages of mailbox id, sorted by UID, fetched or revalidated when the
  * listing is older than the TTL. *out is malloc'd (NULL when n is 0).
@@ -207,6 +223,7 @@ struct store_mailbox_ref {
 	uint32_t id, parent;
 	char *name, *wire;
 	uint32_t uidvalidity, uidnext, exists;
+	bool selectable;
 	bool listed; /* its messages were listed at least once */
 };
 /* Every mailbox there is now; free with store_mailbox_refs_free(). */

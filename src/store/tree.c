@@ -512,6 +512,7 @@ int store_mailbox_refs(struct store *st, struct store_mailbox_ref **out, size_t 
 		r[count].uidvalidity = m->uidvalidity;
 		r[count].uidnext = m->uidnext;
 		r[count].exists = m->exists;
+		r[count].selectable = m->selectable;
 		r[count].listed = m->listed_at_ms != 0 && m->selectable;
 		if (!r[count].name || !r[count].wire)
 			err = -ENOMEM;

@@ -4,8 +4,8 @@
 #include "check.h"
 #include "imap/search_query.h"
 
-/* The keys a query becomes, or "EINVAL: reason". */
-static char *keys(const char *query)
+/* The keys a query becomes with flags, or "EINVAL: reason". */
+static char *keys_with(const char *query, unsigned flags)
 {
 	static char out[512];
 	struct imap_cmd c;
@@ -13,7 +13,7 @@ static char *keys(const char *query)
 	int r;
 
 	imap_cmd_init(&c, true);
-	r = imap_search_query(&c, query, err, sizeof(err));
+	r = imap_search_query(&c, query, flags, err, sizeof(err));
 	if (r == -EINVAL)
 		snprintf(out, sizeof(out), "EINVAL: %s", err);
 	else if (r < 0)
@@ -22,6 +22,11 @@ static char *keys(const char *query)
 		snprintf(out, sizeof(out), "%s", c.buf);
 	imap_cmd_free(&c);
 	return out;
+}
+
+static char *keys(const char *query)
+{
+	return keys_with(query, 0);
 }
 
 static bool refused(const char *query)
@@ -69,6 +74,15 @@ int main(void)
 	CHECK_THAT(refused("keyword:a(b"));
 	CHECK_THAT(refused("colour:red"));
 	CHECK_THAT(refused("from:"));
+	/* gmail: only where the server offers it; the rest of the query is Gmail's */
+	CHECK_STR(keys_with("gmail:has:attachment in:inbox", IMAP_SEARCH_GMAIL),
+		  "X-GM-RAW \"has:attachment in:inbox\"");
+	CHECK_STR(keys_with("from:x gmail:older_than:1y", IMAP_SEARCH_GMAIL),
+		  "FROM \"x\" X-GM-RAW \"older_than:1y\"");
+	CHECK_STR(keys_with("-gmail:label:work", IMAP_SEARCH_GMAIL), "NOT X-GM-RAW \"label:work\"");
+	CHECK_THAT(refused("gmail:has:attachment"));
+	CHECK_THAT(strstr(keys("gmail:x"), "X-GM-EXT-1") != NULL);
+	CHECK_STR(keys_with("gmail:", IMAP_SEARCH_GMAIL), "EINVAL: gmail: needs a Gmail query after it");
 	CHECK_THAT(refused("imap:"));
 	CHECK_THAT(refused("imap:TEXT \"x"));
 	CHECK_THAT(refused("imap:(TEXT x"));
