@@ -308,6 +308,37 @@ def test_results_follow_the_mailbox(world):
         c.logout()
 
 
+def test_a_mailbox_never_listed_is_searched_live(world):
+    """A mailbox imapfs never listed is searched without listing it (its
+    results' sizes and dates come with the search), and its results follow
+    it all the same: a match another client adds shows within 1 s."""
+    m = world
+    c = dovecot.imap_client(m.dv)
+    try:
+        dovecot.create_mailbox(c, 'Fresh')
+        first = dovecot.append(c, 'Fresh', dovecot.make_message('fresh one', 'x\n'), date=T0)
+        dovecot.append(c, 'Fresh', dovecot.make_message('other', 'y\n'), date=T0)
+        t0 = time.monotonic()
+        while not os.path.isdir(m.p('Fresh')):
+            assert time.monotonic() - t0 < 2.0, 'Fresh not shown within 2 s'
+            time.sleep(0.05)
+        q = m.p('Fresh', '.search', 'subject:fresh')
+        assert results(m, 'subject:fresh', box='Fresh') == [first]
+        st = os.stat(os.path.join(q, '%d.eml' % first))
+        with open(os.path.join(q, '%d.eml' % first), 'rb') as f:
+            assert st.st_size == len(f.read())
+        assert st.st_mtime == T0
+        uid = dovecot.append(c, 'Fresh', dovecot.make_message('fresh two', 'z\n'), date=T0)
+        t0 = time.monotonic()
+        while '%d.eml' % uid not in os.listdir(q):
+            assert time.monotonic() - t0 < 1.0, 'new result not shown within 1 s'
+            time.sleep(0.02)
+        a, b = os.stat(os.path.join(q, '%d.eml' % uid)), os.stat(m.p('Fresh', '%d.eml' % uid))
+        assert (a.st_ino, a.st_size) == (b.st_ino, b.st_size)
+    finally:
+        c.logout()
+
+
 def test_rm_of_a_result_acts_on_the_message(world):
     """rm of a result is rm of the message (moved to Trash, as in the
     mailbox); it leaves the results and the mailbox."""

@@ -14,6 +14,9 @@
 #include "imap/parser.h"
 #include "log.h"
 
+/* UID ranges in one UID FETCH of driver_fetch_rows(): some 8 KB of command at most. */
+#define FETCH_ROWS_RANGES 400
+
 struct listing_run {
 	const char *wire;
 	const struct driver_listing_known *known;
@@ -139,6 +142,38 @@ static int fetch_rows(struct session *s, struct listing_run *run, uint32_t from)
 	imap_cmd_init(&cmd, false);
 	imap_cmd_rawf(&cmd, "UID FETCH %" PRIu32 ":* (UID FLAGS RFC822.SIZE INTERNALDATE)", from);
 	return run_fetch(s, run, on_listing_fetch, &cmd);
+}
+
+int driver_fetch_rows(struct session *s, const uint32_t *uids, size_t n,
+		      const struct driver_listing_sink *sink)
+{
+	struct driver_listing out = { 0 };
+	struct listing_run run = { .wire = "", .sink = sink, .out = &out };
+	size_t i = 0;
+	int r = 0;
+
+	while (i < n && r == 0) {
+		struct imap_cmd cmd;
+
+		imap_cmd_init(&cmd, false);
+		imap_cmd_raw(&cmd, "UID FETCH ");
+		/* Ranges of consecutive UIDs, a bounded number a command (servers cap line lengths). */
+		for (size_t ranges = 0; i < n && ranges < FETCH_ROWS_RANGES; ranges++) {
+			size_t j = i;
+
+			while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+				j++;
+			if (j > i)
+				imap_cmd_rawf(&cmd, "%s%" PRIu32 ":%" PRIu32, ranges ? "," : "", uids[i],
+					      uids[j]);
+			else
+				imap_cmd_rawf(&cmd, "%s%" PRIu32, ranges ? "," : "", uids[i]);
+			i = j + 1;
+		}
+		imap_cmd_raw(&cmd, " (UID FLAGS RFC822.SIZE INTERNALDATE)");
+		r = run_fetch(s, &run, on_listing_fetch, &cmd);
+	}
+	return r;
 }
 
 /* Every message of the selected mailbox. */

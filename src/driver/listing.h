@@ -65,4 +65,11 @@ int driver_fetch_listing(struct session *s, const char *wire,
 			 const struct driver_listing_known *known,
 			 const struct driver_listing_sink *sink, struct driver_listing *out);
 
+/*
+ * The listing rows (sink->message) of the given UIDs (ascending) of the
+ * selected mailbox only: UIDs no longer there give no row.
+ */
+int driver_fetch_rows(struct session *s, const uint32_t *uids, size_t n,
+		      const struct driver_listing_sink *sink);
+
 #endif

@@ -140,11 +140,11 @@ int search_error_xattr(struct fs *fs, fuse_ino_t ino, char **out)
 }
 
 /* Runs (or finds kept) query in mailbox; logs why one fails. */
-static int results(struct fs *fs, uint32_t mailbox, const char *query, uint32_t **uids,
-		   size_t *n)
+static int results(struct fs *fs, uint32_t mailbox, const char *query,
+		   struct store_search_result *res)
 {
 	char err[300];
-	int r = store_search(fs->st, mailbox, query, uids, n, err, sizeof(err));
+	int r = store_search(fs->st, mailbox, query, res, err, sizeof(err));
 
 	if (r == -EINVAL) {
 		log_warn("search \"%s\": %s", query, err[0] ? err : "refused");
@@ -210,16 +210,17 @@ static int has_hits_within(struct fs *fs, const struct store_search_hit *hits, s
 	return 0;
 }
 
-static bool has_uid(const uint32_t *uids, size_t n, uint32_t uid)
+static bool has_uid(const struct store_search_result *res, uint32_t uid)
 {
-	size_t lo = 0, hi = n;
+	const struct store_msg *msgs = res->msgs;
+	size_t lo = 0, hi = res->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (uids[mid] == uid)
+		if (msgs[mid].uid == uid)
 			return true;
-		if (uids[mid] < uid)
+		if (msgs[mid].uid < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -240,17 +241,17 @@ static bool uid_of_name(struct fs *fs, uint32_t mailbox, const char *name, uint3
 static int find_result(struct fs *fs, fuse_ino_t dir, const char *name, uint32_t *uid,
 		       bool *parts)
 {
-	uint32_t mailbox = ino_mailbox(dir), *uids = NULL;
+	uint32_t mailbox = ino_mailbox(dir);
 	char *query = query_of(fs, ino_uid(dir));
-	size_t n = 0;
+	struct store_search_result res;
 	int r;
 
 	if (!query)
 		return -ENOENT;
-	r = results(fs, mailbox, query, &uids, &n);
-	if (r == 0 && (!uid_of_name(fs, mailbox, name, uid, parts) || !has_uid(uids, n, *uid)))
+	r = results(fs, mailbox, query, &res);
+	if (r == 0 && (!uid_of_name(fs, mailbox, name, uid, parts) || !has_uid(&res, *uid)))
 		r = -ENOENT;
-	free(uids);
+	store_search_result_free(&res);
 	free(query);
 	return r;
 }
@@ -287,7 +288,8 @@ static int lookup_search_dir(struct fs *fs, fuse_ino_t parent, struct fuse_entry
 static int lookup_query(struct fs *fs, fuse_ino_t parent, const char *name,
 			struct fuse_entry_param *e)
 {
-	uint32_t scope = ino_mailbox(parent), serial, *uids = NULL;
+	uint32_t scope = ino_mailbox(parent), serial;
+	struct store_search_result res;
 	struct store_search_hit *hits = NULL;
 	size_t n = 0;
 	int r;
@@ -298,8 +300,9 @@ static int lookup_query(struct fs *fs, fuse_ino_t parent, const char *name,
 		r = account_results(fs, name, &hits, &n);
 		store_search_hits_free(hits, n);
 	} else {
-		r = results(fs, scope, name, &uids, &n);
-		free(uids);
+		r = results(fs, scope, name, &res);
+		if (r == 0)
+			store_search_result_free(&res);
 	}
 	if (r < 0)
 		return r;
@@ -386,28 +389,27 @@ int search_getattr(struct fs *fs, fuse_ino_t ino, struct stat *st)
 	return 0;
 }
 
-/* uids of mailbox as entries: <UID>.eml (or its written name) and <UID>.parts. */
-static int list_results(struct fs *fs, uint32_t mailbox, const uint32_t *uids, size_t n,
+/* res of mailbox as entries: <UID>.eml (or its written name) and <UID>.parts. */
+static int list_results(struct fs *fs, uint32_t mailbox, const struct store_search_result *res,
 			search_entry_fn fn, void *ctx, uint32_t *uidvalidity)
 {
-	struct store_msg m;
 	char *name;
 	int r = 0;
 
-	for (size_t i = 0; i < n && r == 0; i++) {
-		/* Expunged since the search: not listed. */
-		if (store_message(fs->st, mailbox, uids[i], &m, uidvalidity) < 0)
-			continue;
-		name = store_message_name(fs->st, mailbox, uids[i]);
-		if (!name && asprintf(&name, "%" PRIu32 ".eml", uids[i]) < 0)
+	*uidvalidity = res->uidvalidity;
+	for (size_t i = 0; i < res->n && r == 0; i++) {
+		const struct store_msg *m = &res->msgs[i];
+
+		name = store_message_name(fs->st, mailbox, m->uid);
+		if (!name && asprintf(&name, "%" PRIu32 ".eml", m->uid) < 0)
 			name = NULL;
-		r = name ? fn(ctx, name, ino_make(INO_MESSAGE, mailbox, uids[i], 0), false, &m)
+		r = name ? fn(ctx, name, ino_make(INO_MESSAGE, mailbox, m->uid, 0), false, m)
 			 : -ENOMEM;
 		if (r < 0)
 			break;
-		if (asprintf(&name, "%" PRIu32 ".parts", uids[i]) < 0)
+		if (asprintf(&name, "%" PRIu32 ".parts", m->uid) < 0)
 			name = NULL;
-		r = name ? fn(ctx, name, ino_make(INO_PARTS, mailbox, uids[i], 0), true, &m) : -ENOMEM;
+		r = name ? fn(ctx, name, ino_make(INO_PARTS, mailbox, m->uid, 0), true, m) : -ENOMEM;
 	}
 	return r;
 }
@@ -444,7 +446,7 @@ static int list_account(struct fs *fs, fuse_ino_t ino, const char *query, search
 	}
 	for (size_t k = 0; k < nhits && r == 0; k++)
 		if (hits[k].mailbox == mailbox && mailbox != STORE_ROOT_ID)
-			r = list_results(fs, mailbox, hits[k].uids, hits[k].n, fn, ctx, uidvalidity);
+			r = list_results(fs, mailbox, &hits[k].res, fn, ctx, uidvalidity);
 	store_children_free(kids, nkids);
 	store_mailbox_refs_free(refs, nrefs);
 	store_search_hits_free(hits, nhits);
@@ -454,9 +456,9 @@ static int list_account(struct fs *fs, fuse_ino_t ino, const char *query, search
 int search_list(struct fs *fs, fuse_ino_t ino, search_entry_fn fn, void *ctx,
 		uint32_t *uidvalidity)
 {
-	uint32_t mailbox = ino_mailbox(ino), *uids = NULL;
+	uint32_t mailbox = ino_mailbox(ino);
+	struct store_search_result res;
 	char *query;
-	size_t n = 0;
 	int r;
 
 	*uidvalidity = 0;
@@ -468,11 +470,12 @@ int search_list(struct fs *fs, fuse_ino_t ino, search_entry_fn fn, void *ctx,
 	if (account_wide(fs, ino)) {
 		r = list_account(fs, ino, query, fn, ctx, uidvalidity);
 	} else {
-		r = results(fs, mailbox, query, &uids, &n);
-		if (r == 0)
-			r = list_results(fs, mailbox, uids, n, fn, ctx, uidvalidity);
+		r = results(fs, mailbox, query, &res);
+		if (r == 0) {
+			r = list_results(fs, mailbox, &res, fn, ctx, uidvalidity);
+			store_search_result_free(&res);
+		}
 	}
-	free(uids);
 	free(query);
 	return r;
 }

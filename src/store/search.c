@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver/listing.h"
 #include "driver/mailbox.h"
 #include "driver/search.h"
 #include "log.h"
@@ -39,6 +40,10 @@ struct kept {
 	int64_t at_ms, used_ms;
 	uint32_t *uids;
 	size_t n;
+	/* Searched before the mailbox was listed: its rows came with it (below). */
+	bool unlisted;
+	struct store_msg *rows;
+	size_t nrows;
 };
 
 struct store_searches {
@@ -60,6 +65,7 @@ static void kept_clear(struct kept *k)
 {
 	free(k->query);
 	free(k->uids);
+	free(k->rows);
 	memset(k, 0, sizeof(*k));
 }
 
@@ -73,22 +79,42 @@ void store_searches_free(struct store_searches *s)
 	free(s);
 }
 
+/* A mailbox's state as its listing shows it; listed false if it was never listed. */
 struct state {
 	char *wire;
+	bool listed;
 	uint32_t uidvalidity, uidnext, exists;
 	uint64_t modseq;
 };
 
-static bool same_state(const struct kept *k, const struct state *st, int64_t now)
+/*
+ * A result of a listed mailbox stands while the listing shows the state it
+ * was found in; one found before any listing (no state to compare with)
+ * stands for FLAGLESS_TTL_MS.
+ */
+static bool still_stands(const struct kept *k, const struct state *st, int64_t now)
 {
+	if (k->unlisted || !st->listed)
+		return k->unlisted && now - k->at_ms < FLAGLESS_TTL_MS;
 	return k->uidvalidity == st->uidvalidity && k->uidnext == st->uidnext &&
 	       k->exists == st->exists && k->modseq == st->modseq &&
 	       (st->modseq || now - k->at_ms < FLAGLESS_TTL_MS);
 }
 
+static void *dup_array(const void *a, size_t n, size_t size, int *err)
+{
+	void *copy = n ? malloc(n * size) : NULL;
+
+	if (n && !copy)
+		*err = -ENOMEM;
+	else if (n)
+		memcpy(copy, a, n * size);
+	return copy;
+}
+
 /* A copy of the kept result of (id, query) if it still stands. */
 static bool find_kept(struct store_searches *s, uint32_t id, const char *query,
-		      const struct state *st, uint32_t **uids, size_t *n, int *err)
+		      const struct state *st, struct kept *out, int *err)
 {
 	int64_t now = monotonic_ms();
 	bool hit = false;
@@ -97,15 +123,13 @@ static bool find_kept(struct store_searches *s, uint32_t id, const char *query,
 	for (size_t i = 0; i < s->n; i++) {
 		struct kept *k = &s->k[i];
 
-		if (k->mailbox != id || strcmp(k->query, query) != 0 || !same_state(k, st, now))
+		if (k->mailbox != id || strcmp(k->query, query) != 0 || !still_stands(k, st, now))
 			continue;
 		k->used_ms = now;
-		*n = k->n;
-		*uids = k->n ? malloc(k->n * sizeof(**uids)) : NULL;
-		if (k->n && !*uids)
-			*err = -ENOMEM;
-		else if (k->n)
-			memcpy(*uids, k->uids, k->n * sizeof(**uids));
+		*out = *k;
+		out->query = NULL;
+		out->uids = dup_array(k->uids, k->n, sizeof(*k->uids), err);
+		out->rows = dup_array(k->rows, k->nrows, sizeof(*k->rows), err);
 		hit = true;
 		break;
 	}
@@ -113,26 +137,24 @@ static bool find_kept(struct store_searches *s, uint32_t id, const char *query,
 	return hit;
 }
 
-/* Keeps a copy of a result, in place of the same query's or the least used one. */
-static void keep(struct store_searches *s, uint32_t id, const char *query, const struct state *st,
-		 const uint32_t *uids, size_t n)
+/* Keeps a copy of k (its query and arrays copied), in place of the same query's or the least used. */
+static void keep(struct store_searches *s, const struct kept *k)
 {
-	struct kept k = { .mailbox = id, .uidvalidity = st->uidvalidity, .uidnext = st->uidnext,
-			  .exists = st->exists, .modseq = st->modseq, .n = n };
+	struct kept c = *k;
+	int err = 0;
 	size_t slot;
 
-	k.at_ms = k.used_ms = monotonic_ms();
-	k.query = strdup(query);
-	k.uids = n ? malloc(n * sizeof(*uids)) : NULL;
-	if (!k.query || (n && !k.uids)) {
-		kept_clear(&k);
+	c.at_ms = c.used_ms = monotonic_ms();
+	c.query = strdup(k->query);
+	c.uids = dup_array(k->uids, k->n, sizeof(*k->uids), &err);
+	c.rows = dup_array(k->rows, k->nrows, sizeof(*k->rows), &err);
+	if (!c.query || err) {
+		kept_clear(&c);
 		return; /* only a saving */
 	}
-	if (n)
-		memcpy(k.uids, uids, n * sizeof(*uids));
 	pthread_mutex_lock(&s->lock);
 	for (slot = 0; slot < s->n; slot++)
-		if (s->k[slot].mailbox == id && strcmp(s->k[slot].query, query) == 0)
+		if (s->k[slot].mailbox == c.mailbox && strcmp(s->k[slot].query, c.query) == 0)
 			break;
 	if (slot == s->n && s->n < MAX_KEPT) {
 		s->n++;
@@ -143,24 +165,51 @@ static void keep(struct store_searches *s, uint32_t id, const char *query, const
 				slot = i;
 	}
 	kept_clear(&s->k[slot]);
-	s->k[slot] = k;
+	s->k[slot] = c;
 	pthread_mutex_unlock(&s->lock);
 }
 
 struct search_job {
+	struct store *st;
 	const char *wire, *query;
 	uint32_t uidvalidity;
+	bool rows_too; /* the mailbox is not listed: fetch the results' rows */
 	uint32_t *uids;
 	size_t n;
+	struct store_msg *rows;
+	size_t nrows, rows_cap;
+	struct session_mailbox sel;
 	char *err;
 	size_t errlen;
 };
 
+static int on_row(void *ctx, uint32_t uid, uint64_t size, int64_t date, const char *flags)
+{
+	struct search_job *j = ctx;
+
+	if (size > STORE_MAX_FILE)
+		return 0; /* as a listing: a size no file can have is nonsense */
+	if (array_reserve(&j->rows, &j->rows_cap, j->nrows + 1, sizeof(*j->rows)) < 0)
+		return -ENOMEM;
+	j->rows[j->nrows++] = (struct store_msg){ .uid = uid, .size = size, .date = date,
+						  .flags = flagsets_intern(&j->st->flags, flags) };
+	return 0;
+}
+
 static int search_job(struct session *s, void *ctx)
 {
 	struct search_job *j = ctx;
-	struct session_mailbox before, after;
-	int r = driver_select_valid(s, j->wire, j->uidvalidity);
+	struct session_mailbox before;
+	struct driver_listing_sink sink = { .message = on_row, .ctx = j };
+	int r = 0;
+
+	/* A mailbox never listed nor given a STATUS: its UIDVALIDITY is the one SELECT finds. */
+	if (!j->uidvalidity)
+		r = driver_select_current(s, j->wire, 0, &j->sel);
+	if (r == 0 && !j->uidvalidity)
+		j->uidvalidity = j->sel.uidvalidity;
+	if (r == 0)
+		r = driver_select_valid(s, j->wire, j->uidvalidity);
 
 	for (int attempt = 0; r == 0 && attempt < 2; attempt++) {
 		free(j->uids);
@@ -174,56 +223,121 @@ static int search_job(struct session *s, void *ctx)
 		 * it knew of; mail that came meanwhile is announced with the answer
 		 * (EXISTS), and then searched for once more.
 		 */
-		if (r < 0 || driver_select_current(s, j->wire, j->uidvalidity, &after) < 0 ||
-		    after.exists == before.exists)
+		if (r < 0 || driver_select_current(s, j->wire, j->uidvalidity, &j->sel) < 0 ||
+		    j->sel.exists == before.exists)
 			break;
+	}
+	if (r == 0 && j->rows_too) {
+		j->nrows = 0;
+		r = driver_fetch_rows(s, j->uids, j->n, &sink);
 	}
 	return driver_refused_here(s, r);
 }
 
-int store_search(struct store *st, uint32_t id, const char *query, uint32_t **uids, size_t *n,
-		 char *err, size_t errlen)
+/* The state of mailbox id (its wire name copied), or -ENOENT. */
+static int state_of(struct store *st, uint32_t id, struct state *now)
 {
-	struct search_job j = { .query = query, .err = err, .errlen = errlen };
-	struct state now = { NULL, 0, 0, 0, 0 };
 	struct mailbox *m;
 	int r = 0;
 
-	err[0] = '\0';
-	r = store_refresh(st, id, false, false);
-	if (r < 0)
-		return r;
 	pthread_mutex_lock(&st->lock);
 	m = mailbox_get(st, id);
 	if (!m || !m->selectable) {
 		r = -ENOENT;
 	} else {
-		now.wire = strdup(m->wire);
-		now.uidvalidity = m->uidvalidity;
-		now.uidnext = m->uidnext;
-		now.exists = m->exists;
-		now.modseq = m->modseq;
-		if (!now.wire)
+		*now = (struct state){ .wire = strdup(m->wire), .listed = m->listed_at_ms != 0,
+				       .uidvalidity = m->uidvalidity, .uidnext = m->uidnext,
+				       .exists = m->exists, .modseq = m->modseq };
+		if (!now->wire)
 			r = -ENOMEM;
 	}
 	pthread_mutex_unlock(&st->lock);
-	if (r == 0 && !find_kept(st->searches, id, query, &now, uids, n, &r)) {
+	return r;
+}
+
+/* The listing's rows of the UIDs of k (those still there), into out. */
+static int rows_from_listing(struct store *st, uint32_t id, const struct kept *k,
+			     struct store_search_result *out)
+{
+	struct store_msg row;
+	size_t cap = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < k->n && r == 0; i++) {
+		/* Expunged since the search: not a result. */
+		if (store_message(st, id, k->uids[i], &row, &out->uidvalidity) < 0)
+			continue;
+		r = array_reserve(&out->msgs, &cap, out->n + 1, sizeof(*out->msgs));
+		if (r == 0)
+			out->msgs[out->n++] = row;
+	}
+	return r;
+}
+
+int store_search(struct store *st, uint32_t id, const char *query,
+		 struct store_search_result *out, char *err, size_t errlen)
+{
+	struct search_job j = { .st = st, .query = query, .err = err, .errlen = errlen };
+	struct state now = { 0 };
+	struct kept k = { 0 };
+	int r;
+
+	err[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	r = state_of(st, id, &now);
+	/*
+	 * A mailbox not listed yet is searched without listing it (100,000
+	 * messages take a second to list, a header search of them a few
+	 * milliseconds): the results' rows come with the search.
+	 */
+	if (r == 0 && now.listed) {
+		free(now.wire);
+		r = store_refresh(st, id, false, false);
+		if (r == 0)
+			r = state_of(st, id, &now);
+	}
+	if (r == 0 && !find_kept(st->searches, id, query, &now, &k, &r)) {
 		j.wire = now.wire;
 		j.uidvalidity = now.uidvalidity;
+		j.rows_too = !now.listed;
 		r = pool_run(st->pool, now.wire, search_job, &j);
 		/* Mail newer than the listing: it catches up, so the results can be listed. */
-		if (r == 0 && j.n && j.uids[j.n - 1] >= now.uidnext)
+		if (r == 0 && now.listed && j.n && j.uids[j.n - 1] >= now.uidnext)
 			store_refresh(st, id, true, false);
-		if (r == 0) {
-			keep(st->searches, id, query, &now, j.uids, j.n);
-			*uids = j.uids;
-			*n = j.n;
-			j.uids = NULL;
+		k = (struct kept){ .mailbox = id, .query = (char *)query, .uids = j.uids, .n = j.n,
+				   .unlisted = !now.listed, .rows = j.rows, .nrows = j.nrows };
+		if (now.listed) {
+			k.uidvalidity = now.uidvalidity;
+			k.uidnext = now.uidnext;
+			k.exists = now.exists;
+			k.modseq = now.modseq;
+		} else {
+			k.uidvalidity = j.sel.uidvalidity;
 		}
-		free(j.uids);
+		if (r == 0)
+			keep(st->searches, &k);
+		k.query = NULL;
 	}
+	if (r == 0 && k.unlisted) {
+		out->uidvalidity = k.uidvalidity;
+		out->msgs = k.rows;
+		out->n = k.nrows;
+		k.rows = NULL;
+	} else if (r == 0) {
+		r = rows_from_listing(st, id, &k, out);
+	}
+	if (r < 0)
+		store_search_result_free(out);
+	free(k.uids);
+	free(k.rows);
 	free(now.wire);
 	return r;
+}
+
+void store_search_result_free(struct store_search_result *r)
+{
+	free(r->msgs);
+	memset(r, 0, sizeof(*r));
 }
 
 struct account_run {
@@ -248,8 +362,7 @@ static void *account_worker(void *arg)
 
 	for (;;) {
 		struct store_mailbox_ref *ref;
-		uint32_t *uids = NULL;
-		size_t n = 0;
+		struct store_search_result res;
 		int r;
 
 		pthread_mutex_lock(&run->lock);
@@ -257,24 +370,25 @@ static void *account_worker(void *arg)
 		pthread_mutex_unlock(&run->lock);
 		if (!ref)
 			break;
-		r = store_search(run->st, ref->id, run->query, &uids, &n, err, sizeof(err));
+		r = store_search(run->st, ref->id, run->query, &res, err, sizeof(err));
 		if (r == -EACCES || r == -EPERM)
 			log_warn("search \"%s\": mailbox %s not searched: %s", run->query, ref->wire,
 				 strerror(-r));
 		pthread_mutex_lock(&run->lock);
-		if (r == 0 && n &&
+		if (r == 0 && res.n &&
 		    array_reserve(&run->hits, &run->cap, run->nhits + 1, sizeof(*run->hits)) < 0)
 			r = -ENOMEM;
-		if (r == 0 && n) {
-			run->hits[run->nhits++] = (struct store_search_hit){ ref->id, uids, n };
-			uids = NULL;
+		if (r == 0 && res.n) {
+			run->hits[run->nhits++] = (struct store_search_hit){ ref->id, res };
+			memset(&res, 0, sizeof(res));
 		} else if (r < 0 && r != -ENOENT && r != -EACCES && r != -EPERM && !run->err) {
 			/* A mailbox gone meanwhile has no results; any other failure ends the search. */
 			run->err = r;
 			snprintf(run->errmsg, run->errlen, "%s", err);
 		}
 		pthread_mutex_unlock(&run->lock);
-		free(uids);
+		if (r == 0)
+			store_search_result_free(&res);
 	}
 	return NULL;
 }
@@ -341,6 +455,6 @@ int store_search_account(struct store *st, const char *query, struct store_searc
 void store_search_hits_free(struct store_search_hit *h, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		free(h[i].uids);
+		store_search_result_free(&h[i].res);
 	free(h);
 }

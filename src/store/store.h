@@ -93,21 +93,29 @@ struct store_msg {
 	int64_t date;      /* INTERNALDATE, seconds since the epoch */
 };
 
+/* What a search found in one mailbox. */
+struct store_search_result {
+	uint32_t uidvalidity;   /* the mailbox's, which the UIDs are of */
+	struct store_msg *msgs; /* the matching messages, ascending by UID; malloc'd */
+	size_t n;
+};
 /*
- * The UIDs of mailbox id that match query (a search directory's name, see
- * imap/search_query.h), ascending; *uids malloc'd (NULL when n is 0). A
- * result is kept and given again while the mailbox's listing (refreshed
- * here as by store_messages) shows no change. -EINVAL with the reason in
- * err (errlen > 0) for a query that does not parse or that the server
- * refuses; -ENOENT for a mailbox gone or not selectable.
+ * The messages of mailbox id that match query (a search directory's name,
+ * see imap/search_query.h), into *out (free with store_search_result_free).
+ * A listed mailbox's listing is refreshed as by store_messages and gives
+ * the rows; one never listed is not listed for it (the rows come with the
+ * search). A result is kept and given again while the mailbox shows no
+ * change. -EINVAL with the reason in err (errlen > 0) for a query that
+ * does not parse or that the server refuses; -ENOENT for a mailbox gone or
+ * not selectable.
  */
-int store_search(struct store *st, uint32_t id, const char *query, uint32_t **uids, size_t *n,
-		 char *err, size_t errlen);
+int store_search(struct store *st, uint32_t id, const char *query,
+		 struct store_search_result *out, char *err, size_t errlen);
+void store_search_result_free(struct store_search_result *r);
 
 struct store_search_hit {
 	uint32_t mailbox;
-	uint32_t *uids; /* ascending, n > 0 */
-	size_t n;
+	struct store_search_result res; /* res.n > 0 */
 };
 /*
  * query in every selectable mailbox (store_search each, spread over the
