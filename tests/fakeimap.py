@@ -26,7 +26,8 @@ sent what it wanted itself (or wants to send nothing at all). conn.close()
 cuts the connection. Hook kinds: greeting, capability, authenticate, login,
 starttls, list, select, status, fetch_list, fetch_body (one message's
 BODY.PEEK[]), fetch_bodies (BODY.PEEK[] of a UID set: reading ahead),
-fetch_struct, fetch_section, noop, notify, idle, logout, append, create,
+fetch_struct, fetch_section, fetch_rows (listing items of a UID set: a
+search's results), noop, notify, idle, logout, append, create,
 quota (GETQUOTAROOT, answered from srv.quota = (used KiB, limit KiB)), store,
 move, expunge, other; with CONDSTORE and ESEARCH in caps (FakeIMAP(caps=...)),
 STATUS tells HIGHESTMODSEQ and the resync commands answer: fetch_changed
@@ -1123,6 +1124,16 @@ class Conn:
             self._respond('fetch_struct', req, out + ok)
             return
         secs = [s for s in sections if s[0] == 'section']
+        if not secs and 'RFC822.SIZE' in items.upper():
+            # listing rows of chosen UIDs (a search's results)
+            out = b''
+            for uid in uids:
+                seq, msg = mb.by_uid(uid)
+                if msg is not None:
+                    out += srv.listing_row(seq, msg)
+            req['uids'] = uids
+            self._respond('fetch_rows', req, out + ok)
+            return
         if not secs:
             self._respond('other', req, t + b' BAD unsupported fetch\r\n')
             return

@@ -354,7 +354,7 @@ def test_gmail_queries_go_to_gmail(servers, mounts):
     srv.hooks['other'] = search
     m = mounts(srv)
     names, exc, _ = op(os.listdir, m.p('INBOX', '.search', 'gmail:has:attachment in:inbox'))
-    assert exc is None, exc
+    assert exc is None, (exc, srv.commands()[-6:])
     assert sorted(names) == ['%d.eml' % uid, '%d.parts' % uid], names
     assert any(b'X-GM-RAW "has:attachment in:inbox"' in line for line in seen), seen
     assert_alive(m)

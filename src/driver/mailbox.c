@@ -47,7 +47,7 @@ int driver_select_current(struct session *s, const char *wire, uint32_t uidvalid
 {
 	int r = session_select(s, wire, false, sel);
 
-	if (r == 0 && sel->uidvalidity != uidvalidity) {
+	if (r == 0 && uidvalidity && sel->uidvalidity != uidvalidity) {
 		/* Deleted and created again since this session selected it. */
 		session_unselect(s);
 		r = session_select(s, wire, false, sel);

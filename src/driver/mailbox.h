@@ -22,6 +22,7 @@
  * Makes wire the session's selected mailbox (EXAMINE, read-only), and
  * selects it afresh when the session's view is of an older UIDVALIDITY (the
  * mailbox was deleted and created again). sel is what the server reported.
+ * uidvalidity 0 (not known yet): the view the session has, or gets.
  */
 int driver_select_current(struct session *s, const char *wire, uint32_t uidvalidity,
 			  struct session_mailbox *sel);

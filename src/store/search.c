@@ -203,7 +203,7 @@ static int search_job(struct session *s, void *ctx)
 	struct driver_listing_sink sink = { .message = on_row, .ctx = j };
 	int r = 0;
 
-	/* A mailbox never listed nor given a STATUS: its UIDVALIDITY is the one SELECT finds. */
+	/* A mailbox never listed: its UIDVALIDITY is the one SELECT finds. */
 	if (!j->uidvalidity)
 		r = driver_select_current(s, j->wire, 0, &j->sel);
 	if (r == 0 && !j->uidvalidity)
