@@ -1118,3 +1118,56 @@ def test_create_refused_without_a_code(fake, mounts):
     expect_errno(errno.EEXIST, os.mkdir, m.p('Raced'))
     assert os.path.isdir(m.p('Raced'))
     assert_alive(m, fake)
+
+
+def test_multisearch_searches_every_mailbox_at_once(mounts):
+    """A server that offers MULTISEARCH (RFC 7377) is asked the account-wide
+    query in one ESEARCH IN (personal), never mailbox by mailbox; results of
+    a mailbox the mount does not know, or of another UIDVALIDITY than the
+    mailbox has (its UIDs may name other mail), are left out, with a log
+    line; a result without its mailbox is EIO, never a crash."""
+    srv = FakeIMAP(caps=fakeimap.CAPS + ' ESEARCH MULTISEARCH').start()
+    try:
+        seen, answer = [], {}
+        inbox, other = srv.mailbox('INBOX'), srv.mailbox('Other')
+
+        def multi(conn, req, default):
+            if req['verb'] != 'ESEARCH':
+                return default
+            seen.append(req['line'])
+            t = req['tag'].encode()
+            return answer['rows'].replace(b'TAG', b'TAG "%s"' % t) + t + b' OK done\r\n'
+        srv.hooks['other'] = multi
+        answer['rows'] = (
+            b'* ESEARCH (TAG MAILBOX "INBOX" UIDVALIDITY %d) UID ALL 1:2\r\n' % inbox.uidvalidity +
+            b'* ESEARCH (TAG MAILBOX "Other" UIDVALIDITY %d) UID ALL 7\r\n' % other.uidvalidity +
+            b'* ESEARCH (TAG MAILBOX "Elsewhere" UIDVALIDITY 5) UID ALL 3\r\n')
+        m = mounts(srv)
+        q = m.p('.search', 'first')
+        names, exc, _ = bounded(OP_LIMIT, os.listdir, q)
+        assert exc is None, exc
+        assert sorted(names) == ['INBOX', 'Other'], names
+        assert sorted(os.listdir(os.path.join(q, 'INBOX'))) == [
+            '1.eml', '1.parts', '2.eml', '2.parts']
+        assert sorted(os.listdir(os.path.join(q, 'Other'))) == ['7.eml', '7.parts']
+        want = inbox.messages[0].raw
+        assert read_file(os.path.join(q, 'INBOX', '1.eml')) == want
+        assert os.stat(os.path.join(q, 'INBOX', '1.eml')).st_size == len(want)
+        assert seen and all(b'ESEARCH IN (personal) RETURN (ALL) TEXT "first"' in line
+                            for line in seen), seen
+        assert not any(b'UID SEARCH' in line for line in srv.commands())
+        assert 'results in Elsewhere left out' in m.stderr()
+        # Results of another UIDVALIDITY than Other has: left out.
+        answer['rows'] = (b'* ESEARCH (TAG MAILBOX "Other" UIDVALIDITY %d) UID ALL 7\r\n'
+                          % (other.uidvalidity + 1))
+        assert os.listdir(m.p('.search', 'second')) == []
+        assert 'its UIDVALIDITY changed' in m.stderr()
+        # A result that does not say whose it is: EIO.
+        answer['rows'] = b'* ESEARCH (TAG) UID ALL 7\r\n'
+        with pytest.raises(OSError) as e:
+            os.listdir(m.p('.search', 'third'))
+        assert e.value.errno == errno.EIO
+        assert 'without its mailbox or UIDVALIDITY' in m.stderr()
+        assert os.listdir(m.p("INBOX"))  # still serving
+    finally:
+        srv.stop()

@@ -26,13 +26,17 @@ struct search_run {
 	uint32_t *uids;
 	size_t n, cap;
 	int err;
+	/* ESEARCH IN (RFC 7377): each mailbox's matches, and how many UIDs in all. */
+	bool multi;
+	struct driver_search_hit *hits;
+	size_t nhits, hits_cap, total;
 };
 
 static int add_uid(struct search_run *run, uint64_t uid)
 {
 	if (uid == 0 || uid > UINT32_MAX)
 		return 0; /* not a UID: ignored, as any nonsense from a server */
-	if (run->n >= MAX_RESULTS) {
+	if (run->total++ >= MAX_RESULTS) {
 		log_warn("server sent more search results than a mailbox can hold");
 		return -EIO;
 	}
@@ -42,37 +46,86 @@ static int add_uid(struct search_run *run, uint64_t uid)
 	return 0;
 }
 
+/* The UIDs of an ESEARCH's "ALL set" into run->uids. */
+static int add_all(struct search_run *run, const struct imap_response *r)
+{
+	for (size_t i = 0; i + 1 < r->args.count && !run->err; i++) {
+		const struct imap_value *all = &r->args.items[i + 1];
+		struct imap_uid_range *ranges = NULL;
+		size_t nranges = 0;
+
+		if (!imap_value_is(&r->args.items[i], "ALL"))
+			continue;
+		if (!imap_value_text(all) ||
+		    imap_uid_set_parse(all->str, all->len, &ranges, &nranges) < 0) {
+			log_warn("server sent a malformed ESEARCH result");
+			return -EIO;
+		}
+		for (size_t k = 0; k < nranges && !run->err; k++)
+			for (uint64_t u = ranges[k].lo; u <= ranges[k].hi && !run->err; u++)
+				run->err = add_uid(run, u);
+		free(ranges);
+	}
+	return run->err;
+}
+
+/*
+ * "* ESEARCH (TAG "A5" MAILBOX "Work" UIDVALIDITY 7) UID ALL 3:9" (RFC
+ * 7377): one mailbox's matches. A mailbox without a match may get none.
+ */
+static int add_mailbox_hit(struct search_run *run, const struct imap_response *r)
+{
+	const struct imap_value *corr = imap_list_item(&r->args, 0);
+	const struct imap_value *mbox = imap_list_lookup(corr, "MAILBOX");
+	uint64_t uidvalidity;
+	struct driver_search_hit *h;
+
+	if (!mbox || !imap_value_text(mbox) || mbox->len == 0 || strlen(mbox->str) != mbox->len ||
+	    !imap_value_number(imap_list_lookup(corr, "UIDVALIDITY"), &uidvalidity) ||
+	    uidvalidity == 0 || uidvalidity > UINT32_MAX) {
+		log_warn("server sent an ESEARCH result without its mailbox or UIDVALIDITY");
+		return -EIO;
+	}
+	run->uids = NULL;
+	run->n = run->cap = 0;
+	if (add_all(run, r) < 0) {
+		free(run->uids);
+		return run->err ? run->err : -EIO;
+	}
+	if (array_reserve(&run->hits, &run->hits_cap, run->nhits + 1, sizeof(*run->hits)) < 0) {
+		free(run->uids);
+		return -ENOMEM;
+	}
+	h = &run->hits[run->nhits];
+	*h = (struct driver_search_hit){ .wire = strdup(mbox->str), .uidvalidity = (uint32_t)uidvalidity,
+					 .uids = run->uids, .n = run->n };
+	run->uids = NULL;
+	if (!h->wire) {
+		free(h->uids);
+		return -ENOMEM;
+	}
+	run->nhits++;
+	return 0;
+}
+
 /* "* SEARCH 2 84 882" (RFC 3501) or "* ESEARCH (TAG "A5") UID ALL 2,84:90" (RFC 4731). */
 static int on_search(void *ctx, const struct imap_response *r)
 {
 	struct search_run *run = ctx;
 
-	if (strcmp(r->name, "SEARCH") == 0) {
+	if (run->err)
+		return 0;
+	if (strcmp(r->name, "SEARCH") == 0 && !run->multi) {
 		for (size_t i = 0; i < r->args.count && !run->err; i++) {
 			uint64_t uid;
 
 			if (imap_value_number(&r->args.items[i], &uid))
 				run->err = add_uid(run, uid);
 		}
+	} else if (strcmp(r->name, "ESEARCH") == 0 && run->multi) {
+		run->err = add_mailbox_hit(run, r);
 	} else if (strcmp(r->name, "ESEARCH") == 0) {
-		for (size_t i = 0; i + 1 < r->args.count && !run->err; i++) {
-			const struct imap_value *all = &r->args.items[i + 1];
-			struct imap_uid_range *ranges = NULL;
-			size_t nranges = 0;
-
-			if (!imap_value_is(&r->args.items[i], "ALL"))
-				continue;
-			if (!imap_value_text(all) ||
-			    imap_uid_set_parse(all->str, all->len, &ranges, &nranges) < 0) {
-				log_warn("server sent a malformed ESEARCH result");
-				run->err = -EIO;
-				break;
-			}
-			for (size_t k = 0; k < nranges && !run->err; k++)
-				for (uint64_t u = ranges[k].lo; u <= ranges[k].hi && !run->err; u++)
-					run->err = add_uid(run, u);
-			free(ranges);
-		}
+		run->err = add_all(run, r);
 	}
 	return 0;
 }
@@ -92,9 +145,11 @@ static int search_once(struct session *s, const char *query, const char *charset
 	int r;
 
 	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));
-	imap_cmd_raw(&cmd, "UID SEARCH");
-	if (session_has_cap(s, "ESEARCH"))
-		imap_cmd_raw(&cmd, " RETURN (ALL)");
+	if (run->multi)
+		imap_cmd_raw(&cmd, "ESEARCH IN (personal) RETURN (ALL)");
+	else
+		imap_cmd_raw(&cmd, session_has_cap(s, "ESEARCH") ? "UID SEARCH RETURN (ALL)"
+								 : "UID SEARCH");
 	if (charset)
 		imap_cmd_rawf(&cmd, " CHARSET %s", charset);
 	imap_cmd_sp(&cmd);
@@ -161,35 +216,101 @@ next:;
 	return r;
 }
 
-int driver_search(struct session *s, const char *query, uint32_t **uids, size_t *n, char *err,
-		  size_t errlen)
+static void run_reset(struct search_run *run)
 {
-	struct search_run run = { NULL, 0, 0, 0 };
-	bool utf8 = imap_search_query_utf8(query);
-	size_t o = 0;
-	int r;
+	free(run->uids);
+	run->uids = NULL;
+	run->n = run->cap = run->total = 0;
+	run->err = 0;
+	driver_search_hits_free(run->hits, run->nhits);
+	run->hits = NULL;
+	run->nhits = run->hits_cap = 0;
+}
 
-	r = search_once(s, query, utf8 ? "UTF-8" : NULL, &run, err, errlen);
+/* Sorts uids and drops repeats; returns how many are left. */
+static size_t sort_unique(uint32_t *uids, size_t n)
+{
+	size_t o = 0;
+
+	if (n)
+		qsort(uids, n, sizeof(*uids), cmp_uid);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || uids[i] != uids[o - 1])
+			uids[o++] = uids[i];
+	return o;
+}
+
+/* The search of run (its kind set), with the charset fallback; the refusal's words in err. */
+static int run_search(struct session *s, const char *query, struct search_run *run, char *err,
+		      size_t errlen)
+{
+	bool utf8 = imap_search_query_utf8(query);
+	int r = search_once(s, query, utf8 ? "UTF-8" : NULL, run, err, errlen);
+
 	if (r < 0 && utf8 && session_alive(s) && !err[0] &&
 	    strncasecmp(session_error(s), "[BADCHARSET", 11) == 0) {
-		run.n = 0;
-		run.err = 0;
-		r = search_other_charset(s, query, &run, err, errlen);
+		bool multi = run->multi;
+
+		run_reset(run);
+		run->multi = multi;
+		r = search_other_charset(s, query, run, err, errlen);
 	}
-	if (r < 0 && r != -ENOMEM && session_alive(s) && !(err && err[0])) {
+	if (r < 0 && r != -ENOMEM && !run->err && session_alive(s) && !err[0]) {
 		/* Refused: the query is at fault, and the server's words say how. */
 		snprintf(err, errlen, "the server refused the search: %s", session_error(s));
 		r = -EINVAL;
 	}
-	if (r < 0) {
-		free(run.uids);
+	if (r < 0)
+		run_reset(run);
+	return r;
+}
+
+int driver_search(struct session *s, const char *query, uint32_t **uids, size_t *n, char *err,
+		  size_t errlen)
+{
+	struct search_run run = { 0 };
+	int r = run_search(s, query, &run, err, errlen);
+
+	if (r < 0)
 		return r;
-	}
-	qsort(run.uids, run.n, sizeof(*run.uids), cmp_uid);
-	for (size_t i = 0; i < run.n; i++)
-		if (i == 0 || run.uids[i] != run.uids[o - 1])
-			run.uids[o++] = run.uids[i];
+	*n = sort_unique(run.uids, run.n);
 	*uids = run.uids;
+	return 0;
+}
+
+bool driver_can_multisearch(const struct session *s)
+{
+	return session_has_cap(s, "MULTISEARCH");
+}
+
+int driver_multisearch(struct session *s, const char *query, struct driver_search_hit **hits,
+		       size_t *n, char *err, size_t errlen)
+{
+	struct search_run run = { .multi = true };
+	size_t o = 0;
+	int r = run_search(s, query, &run, err, errlen);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < run.nhits; i++) {
+		run.hits[i].n = sort_unique(run.hits[i].uids, run.hits[i].n);
+		if (run.hits[i].n) {
+			run.hits[o++] = run.hits[i];
+		} else {
+			free(run.hits[i].wire);
+			free(run.hits[i].uids);
+		}
+	}
+	*hits = run.hits;
 	*n = o;
 	return 0;
+}
+
+void driver_search_hits_free(struct driver_search_hit *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(h[i].wire);
+		free(h[i].uids);
+	}
+	free(h);
 }

@@ -2,11 +2,13 @@
 /*
  * UID SEARCH of the selected mailbox with a search directory's query
  * (imap/search_query.h), answered as SEARCH or, where offered, ESEARCH
- * (RFC 4731: RETURN (ALL), a few ranges however many messages match).
+ * (RFC 4731: RETURN (ALL), a few ranges however many messages match); and
+ * where offered, the search of every mailbox in one command (RFC 7377).
  */
 #ifndef IMAPFS_DRIVER_SEARCH_H
 #define IMAPFS_DRIVER_SEARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,5 +23,25 @@
  */
 int driver_search(struct session *s, const char *query, uint32_t **uids, size_t *n, char *err,
 		  size_t errlen);
+
+/* One mailbox's matches of a search of many (RFC 7377 MULTISEARCH). */
+struct driver_search_hit {
+	char *wire;           /* the mailbox's name as the server sent it */
+	uint32_t uidvalidity; /* the UIDVALIDITY the UIDs are of */
+	uint32_t *uids;       /* ascending, n > 0 */
+	size_t n;
+};
+
+/* Whether the server searches many mailboxes in one command (MULTISEARCH). */
+bool driver_can_multisearch(const struct session *s);
+/*
+ * ESEARCH IN (personal) of query (RFC 7377): needs no selected mailbox;
+ * *hits (malloc'd, free with driver_search_hits_free()) holds the mailboxes
+ * with a match. Errors as driver_search(); an answer without its mailbox
+ * or UIDVALIDITY is -EIO.
+ */
+int driver_multisearch(struct session *s, const char *query, struct driver_search_hit **hits,
+		       size_t *n, char *err, size_t errlen);
+void driver_search_hits_free(struct driver_search_hit *h, size_t n);
 
 #endif

@@ -50,6 +50,7 @@ struct store_searches {
 	pthread_mutex_t lock; /* a leaf */
 	struct kept k[MAX_KEPT];
 	size_t n;
+	bool no_multisearch; /* the server does not offer MULTISEARCH */
 };
 
 struct store_searches *store_searches_new(void)
@@ -256,16 +257,16 @@ static int state_of(struct store *st, uint32_t id, struct state *now)
 }
 
 /* The listing's rows of the UIDs of k (those still there), into out. */
-static int rows_from_listing(struct store *st, uint32_t id, const struct kept *k,
+static int rows_from_listing(struct store *st, uint32_t id, const uint32_t *uids, size_t n,
 			     struct store_search_result *out)
 {
 	struct store_msg row;
 	size_t cap = 0;
 	int r = 0;
 
-	for (size_t i = 0; i < k->n && r == 0; i++) {
+	for (size_t i = 0; i < n && r == 0; i++) {
 		/* Expunged since the search: not a result. */
-		if (store_message(st, id, k->uids[i], &row, &out->uidvalidity) < 0)
+		if (store_message(st, id, uids[i], &row, &out->uidvalidity) < 0)
 			continue;
 		r = array_reserve(&out->msgs, &cap, out->n + 1, sizeof(*out->msgs));
 		if (r == 0)
@@ -292,6 +293,7 @@ int store_search(struct store *st, uint32_t id, const char *query,
 	 */
 	if (r == 0 && now.listed) {
 		free(now.wire);
+		now.wire = NULL;
 		r = store_refresh(st, id, false, false);
 		if (r == 0)
 			r = state_of(st, id, &now);
@@ -324,7 +326,7 @@ int store_search(struct store *st, uint32_t id, const char *query,
 		out->n = k.nrows;
 		k.rows = NULL;
 	} else if (r == 0) {
-		r = rows_from_listing(st, id, &k, out);
+		r = rows_from_listing(st, id, k.uids, k.n, out);
 	}
 	if (r < 0)
 		store_search_result_free(out);
@@ -338,6 +340,147 @@ void store_search_result_free(struct store_search_result *r)
 {
 	free(r->msgs);
 	memset(r, 0, sizeof(*r));
+}
+
+struct multi_job {
+	const char *query;
+	struct driver_search_hit *hits;
+	size_t n;
+	char *err;
+	size_t errlen;
+};
+
+static int multi_job(struct session *s, void *ctx)
+{
+	struct multi_job *j = ctx;
+
+	driver_search_hits_free(j->hits, j->n);
+	j->hits = NULL;
+	j->n = 0;
+	if (!driver_can_multisearch(s))
+		return -ENOTSUP;
+	return driver_multisearch(s, j->query, &j->hits, &j->n, j->err, j->errlen);
+}
+
+struct rows_job {
+	struct search_job j;
+	const uint32_t *uids;
+	size_t n;
+};
+
+/* The listing rows of the matches of a mailbox not listed (its UIDVALIDITY the search's). */
+static int rows_job(struct session *s, void *ctx)
+{
+	struct rows_job *rj = ctx;
+	struct driver_listing_sink sink = { .message = on_row, .ctx = &rj->j };
+	int r = driver_select_valid(s, rj->j.wire, rj->j.uidvalidity);
+
+	rj->j.nrows = 0;
+	if (r == 0)
+		r = driver_fetch_rows(s, rj->uids, rj->n, &sink);
+	return driver_refused_here(s, r);
+}
+
+/*
+ * One mailbox's matches from a search of many: its rows (from its listing,
+ * or fetched for a mailbox not listed), kept as store_search keeps them.
+ * -ESTALE when the UIDs are of another UIDVALIDITY than the mailbox has now.
+ */
+static int hit_rows(struct store *st, const char *query, uint32_t id,
+		    const struct driver_search_hit *h, struct store_search_result *out)
+{
+	struct rows_job rj = { .j = { .st = st, .wire = h->wire, .uidvalidity = h->uidvalidity },
+			       .uids = h->uids, .n = h->n };
+	struct state now = { 0 };
+	struct kept k = { .mailbox = id, .query = (char *)query, .uids = h->uids, .n = h->n,
+			  .uidvalidity = h->uidvalidity };
+	int r = state_of(st, id, &now);
+
+	memset(out, 0, sizeof(*out));
+	if (r == 0 && now.listed) {
+		free(now.wire);
+		now.wire = NULL;
+		r = store_refresh(st, id, false, false);
+		if (r == 0)
+			r = state_of(st, id, &now);
+		if (r == 0 && now.uidvalidity != h->uidvalidity)
+			r = -ESTALE;
+		if (r == 0)
+			r = rows_from_listing(st, id, h->uids, h->n, out);
+		k.uidnext = now.uidnext;
+		k.exists = now.exists;
+		k.modseq = now.modseq;
+	} else if (r == 0) {
+		r = pool_run(st->pool, now.wire, rows_job, &rj);
+		if (r == 0) {
+			*out = (struct store_search_result){ h->uidvalidity, rj.j.rows, rj.j.nrows };
+			k.unlisted = true;
+			k.rows = rj.j.rows;
+			k.nrows = rj.j.nrows;
+		} else {
+			free(rj.j.rows);
+		}
+	}
+	if (r == 0)
+		keep(st->searches, &k);
+	free(now.wire);
+	return r;
+}
+
+/*
+ * The account-wide search in one command (RFC 7377), where offered:
+ * -ENOTSUP where not (remembered, so asked once).
+ */
+static int search_account_at_once(struct store *st, const char *query,
+				  struct store_search_hit **hits, size_t *n, char *err,
+				  size_t errlen)
+{
+	struct multi_job j = { .query = query, .err = err, .errlen = errlen };
+	struct store_search_hit *out = NULL;
+	size_t nout = 0, cap = 0;
+	bool asked;
+	int r;
+
+	pthread_mutex_lock(&st->searches->lock);
+	asked = st->searches->no_multisearch;
+	pthread_mutex_unlock(&st->searches->lock);
+	if (asked)
+		return -ENOTSUP;
+	r = pool_run(st->pool, NULL, multi_job, &j);
+	if (r == -ENOTSUP) {
+		pthread_mutex_lock(&st->searches->lock);
+		st->searches->no_multisearch = true;
+		pthread_mutex_unlock(&st->searches->lock);
+	}
+	for (size_t i = 0; r == 0 && i < j.n; i++) {
+		struct store_search_result res;
+		uint32_t id;
+		int e = store_mailbox_by_wire(st, j.hits[i].wire, &id);
+
+		if (e == 0)
+			e = hit_rows(st, query, id, &j.hits[i], &res);
+		if (e == -ENOENT || e == -ESTALE || e == -EACCES) {
+			/* A mailbox this mount does not know (yet), or of another UIDVALIDITY: its UIDs may name other mail. */
+			log_info("search \"%s\": results in %s left out: %s", query, j.hits[i].wire,
+				 e == -ESTALE ? "its UIDVALIDITY changed" : strerror(-e));
+			continue;
+		}
+		r = e;
+		if (r == 0 && res.n && array_reserve(&out, &cap, nout + 1, sizeof(*out)) < 0)
+			r = -ENOMEM;
+		if (r == 0 && res.n)
+			out[nout++] = (struct store_search_hit){ id, res };
+		else
+			store_search_result_free(&res);
+	}
+	driver_search_hits_free(j.hits, j.n);
+	if (r < 0) {
+		store_search_hits_free(out, nout);
+		return r;
+	}
+	*hits = out;
+	*n = nout;
+	return 0;
 }
 
 struct account_run {
@@ -401,18 +544,16 @@ static int cmp_hit(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int store_search_account(struct store *st, const char *query, struct store_search_hit **hits,
-			 size_t *n, char *err, size_t errlen)
+/* The account-wide search one mailbox at a time, spread over the pool's connections. */
+static int search_account_spread(struct store *st, const char *query,
+				 struct store_search_hit **hits, size_t *n, char *err,
+				 size_t errlen)
 {
 	struct account_run run = { .st = st, .query = query, .errmsg = err, .errlen = errlen };
 	pthread_t threads[MAX_WORKERS];
 	size_t nthreads = 0, o = 0;
-	uint32_t last_used;
-	int r;
+	int r = store_mailbox_refs(st, &run.refs, &run.nrefs);
 
-	err[0] = '\0';
-	store_refresh_mailboxes(st, false);
-	r = store_mailbox_refs(st, &run.refs, &run.nrefs);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < run.nrefs; i++) {
@@ -425,10 +566,6 @@ int store_search_account(struct store *st, const char *query, struct store_searc
 	}
 	run.nrefs = o;
 	pthread_mutex_init(&run.lock, NULL);
-	/* Searching every mailbox is no user's look at one: the watcher stays where it was. */
-	pthread_mutex_lock(&st->lock);
-	last_used = st->last_used;
-	pthread_mutex_unlock(&st->lock);
 	while (nthreads + 1 < st->opts.connections && nthreads + 1 < run.nrefs &&
 	       nthreads < MAX_WORKERS &&
 	       pthread_create(&threads[nthreads], NULL, account_worker, &run) == 0)
@@ -436,20 +573,40 @@ int store_search_account(struct store *st, const char *query, struct store_searc
 	account_worker(&run);
 	for (size_t i = 0; i < nthreads; i++)
 		pthread_join(threads[i], NULL);
-	pthread_mutex_lock(&st->lock);
-	st->last_used = last_used;
-	pthread_mutex_unlock(&st->lock);
 	pthread_mutex_destroy(&run.lock);
 	store_mailbox_refs_free(run.refs, run.nrefs);
 	if (run.err) {
 		store_search_hits_free(run.hits, run.nhits);
 		return run.err;
 	}
-	if (run.nhits)
-		qsort(run.hits, run.nhits, sizeof(*run.hits), cmp_hit);
 	*hits = run.hits;
 	*n = run.nhits;
 	return 0;
+}
+
+int store_search_account(struct store *st, const char *query, struct store_search_hit **hits,
+			 size_t *n, char *err, size_t errlen)
+{
+	uint32_t last_used;
+	int r;
+
+	err[0] = '\0';
+	*hits = NULL;
+	*n = 0;
+	store_refresh_mailboxes(st, false);
+	/* Searching every mailbox is no user's look at one: the watcher stays where it was. */
+	pthread_mutex_lock(&st->lock);
+	last_used = st->last_used;
+	pthread_mutex_unlock(&st->lock);
+	r = search_account_at_once(st, query, hits, n, err, errlen);
+	if (r == -ENOTSUP)
+		r = search_account_spread(st, query, hits, n, err, errlen);
+	pthread_mutex_lock(&st->lock);
+	st->last_used = last_used;
+	pthread_mutex_unlock(&st->lock);
+	if (r == 0 && *n)
+		qsort(*hits, *n, sizeof(**hits), cmp_hit);
+	return r;
 }
 
 void store_search_hits_free(struct store_search_hit *h, size_t n)
