@@ -1171,3 +1171,39 @@ def test_multisearch_searches_every_mailbox_at_once(mounts):
         assert os.listdir(m.p("INBOX"))  # still serving
     finally:
         srv.stop()
+
+
+def test_a_refusal_with_a_huge_response_code(fake, mounts):
+    """A NO whose response code and its arguments run to kilobytes is cut
+    in the log, never written past a buffer; the refused mkdir fails and
+    the mount goes on."""
+    fake.hooks['create'] = lambda conn, req, default: (
+        req['tag'].encode() + b' NO [' + b'X' * 260 + b' ' + b'A' * 3000 +
+        b' (' + b'B ' * 500 + b')] no room\r\n')
+    m = mounts(fake)
+    _, exc, _ = bounded(OP_LIMIT, os.mkdir, m.p('Huge'))
+    assert isinstance(exc, OSError), exc
+    assert os.listdir(m.p('INBOX'))
+
+
+def test_account_search_leaves_out_a_mailbox_that_refuses(fake, mounts):
+    """One mailbox that refuses to be opened (NO without a code) leaves the
+    account-wide search with the others' results and a log line naming it,
+    never EIO for the whole search."""
+    def examine(conn, req, default):
+        if req.get('mailbox', b'') in (b'Other', 'Other') or b'Other' in req['line']:
+            return req['tag'].encode() + b' NO Mailbox is locked\r\n'
+        return default
+
+    def search(conn, req, default):
+        if req.get('uid_verb') != 'SEARCH':
+            return default
+        return b'* SEARCH 1\r\n' + req['tag'].encode() + b' OK done\r\n'
+    fake.hooks['select'] = examine
+    fake.hooks['other'] = search
+    m = mounts(fake)
+    names, exc, _ = bounded(OP_LIMIT, os.listdir, m.p('.search', 'one'))
+    assert exc is None, (exc, m.stderr()[-1500:])
+    assert names == ['INBOX'], names
+    assert sorted(os.listdir(m.p('.search', 'one', 'INBOX'))) == ['1.eml', '1.parts']
+    assert 'mailbox Other left out' in m.stderr(), m.stderr()[-1500:]

@@ -353,6 +353,8 @@ def test_rm_of_a_result_acts_on_the_message(world):
     os.unlink(os.path.join(q, '%d.eml' % uid))
     assert '%d.eml' % uid not in os.listdir(m.p(BOX))
     assert results(m, 'subject:removeme') == []
+    # rm -r's next step: the result's .parts goes with its message
+    os.rmdir(os.path.join(q, '%d.parts' % uid))
     assert any(n.endswith('.eml') for n in os.listdir(m.p('Trash')))
 
 

@@ -161,23 +161,39 @@ static int search_once(struct session *s, const char *query, const char *charset
 	return r == 0 ? run->err : r;
 }
 
-/* query (UTF-8) in charset, or NULL if it cannot be written in it. */
+/*
+ * query in charset, or NULL if it cannot be written in it: its %XX escapes
+ * undone first (they may stand for UTF-8 bytes), and every '%' of the
+ * result escaped again, so that the query language reads back these bytes.
+ */
 static char *convert(const char *query, const char *charset)
 {
+	char *text = imap_search_query_unescape(query);
 	iconv_t cd = iconv_open(charset, "UTF-8");
-	size_t inleft = strlen(query), outleft = inleft * 4 + 1;
-	char *in = (char *)query, *out = malloc(outleft), *o = out;
+	size_t inleft = text ? strlen(text) : 0, outleft = inleft * 4 + 1, o = 0;
+	char *in = text, *out = malloc(outleft), *w = out, *esc = NULL;
 
-	if (cd == (iconv_t)-1 || !out || iconv(cd, &in, &inleft, &o, &outleft) == (size_t)-1 ||
-	    iconv(cd, NULL, NULL, &o, &outleft) == (size_t)-1 || outleft == 0) {
-		free(out);
-		out = NULL;
-	} else {
-		*o = '\0';
+	if (!text || cd == (iconv_t)-1 || !out || iconv(cd, &in, &inleft, &w, &outleft) == (size_t)-1 ||
+	    iconv(cd, NULL, NULL, &w, &outleft) == (size_t)-1 || outleft == 0)
+		goto out;
+	*w = '\0';
+	esc = malloc(3 * (size_t)(w - out) + 1);
+	for (const char *c = out; esc && *c; c++) {
+		if (*c == '%') {
+			memcpy(esc + o, "%25", 3);
+			o += 3;
+		} else {
+			esc[o++] = *c;
+		}
 	}
+	if (esc)
+		esc[o] = '\0';
+out:
 	if (cd != (iconv_t)-1)
 		iconv_close(cd);
-	return out;
+	free(text);
+	free(out);
+	return esc;
 }
 
 /*
@@ -189,7 +205,9 @@ static int search_other_charset(struct session *s, const char *query, struct sea
 				char *err, size_t errlen)
 {
 	char offered[200], *save = NULL, *cs, *q;
-	const char *list = strchr(session_error(s), '(');
+	const char *said = session_error(s);
+	/* only the list that follows the code: the human text may hold parentheses too */
+	const char *list = strncasecmp(said, "[BADCHARSET (", 13) == 0 ? said + 12 : NULL;
 	size_t len = list ? strcspn(list + 1, ")") : 0;
 	int r = -EINVAL;
 

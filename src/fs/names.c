@@ -412,13 +412,20 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct target t;
 	int r;
 
-	if (search_owns(parent, name)) {
+	if (search_owns(parent, name) &&
+	    (ino_uid(parent) == 0 || ino_mailbox(parent) == STORE_ROOT_ID ||
+	     !parse_uid_name(name, ".parts", &(uint32_t){ 0 }))) {
 		/* .search, its queries and the mailboxes of their trees are no mailboxes to remove */
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	if (search_result_parent(req, &parent, name))
-		return;
+	/*
+	 * A result's <UID>.parts is its message's, as in the mailbox (rm -r:
+	 * gone with the message, kept while it is there), whether or not the
+	 * search still finds the message.
+	 */
+	if (ino_kind(parent) == INO_SEARCH)
+		parent = ino_make(INO_MAILBOX, ino_mailbox(parent), 0, 0);
 	if (answered_locally(req, parent, name, true, &t, &r))
 		return;
 	if (r == 0) {

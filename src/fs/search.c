@@ -10,6 +10,7 @@
 
 #include "fs/inode.h"
 #include "fs/node.h"
+#include "fs/recent.h"
 #include "log.h"
 #include "util/array.h"
 
@@ -358,6 +359,13 @@ int search_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fus
 			return r;
 	}
 	r = find_result(fs, parent, name, &uid, &parts);
+	if (r == -ENOENT && parse_uid_name(name, ".parts", &uid) && removed_here(fs, mailbox, uid)) {
+		/* rm -r of results: the .parts of a message just removed, as in its mailbox (lookup.c) */
+		memset(e, 0, sizeof(*e));
+		e->ino = ino_make(INO_PARTS, mailbox, uid, 0);
+		fill_dir_attr(fs, e->ino, &e->attr);
+		return 0;
+	}
 	if (r == 0)
 		r = store_message(fs->st, mailbox, uid, &m, &uidvalidity);
 	if (r < 0)

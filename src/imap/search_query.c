@@ -76,12 +76,23 @@ static char *unescape(const char *q)
 	return out;
 }
 
+char *imap_search_query_unescape(const char *query)
+{
+	return unescape(query);
+}
+
 bool imap_search_query_utf8(const char *query)
 {
-	for (const unsigned char *s = (const unsigned char *)query; *s; s++)
-		if (*s >= 0x80)
-			return true;
-	return false;
+	char *q = unescape(query);
+	bool utf8 = false;
+
+	/* Out of memory: said to be UTF-8, which costs at most a CHARSET. */
+	if (!q)
+		return true;
+	for (const unsigned char *s = (const unsigned char *)q; *s && !utf8; s++)
+		utf8 = *s >= 0x80;
+	free(q);
+	return utf8;
 }
 
 static bool is_alpha(char ch)

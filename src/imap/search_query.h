@@ -42,7 +42,9 @@
 int imap_search_query(struct imap_cmd *c, const char *query, unsigned flags, char *err,
 		      size_t errlen);
 
-/* Whether the query holds bytes beyond ASCII (the search then needs CHARSET UTF-8). */
+/* Whether the query holds bytes beyond ASCII, %XX escapes undone (the search then needs CHARSET UTF-8). */
 bool imap_search_query_utf8(const char *query);
+/* The query with its %XX escapes undone (malloc'd; NULL if out of memory). */
+char *imap_search_query_unescape(const char *query);
 
 #endif

@@ -364,36 +364,51 @@ static void format_code(const struct imap_response *r, char *out, size_t outlen)
 	}
 }
 
-/* Appends v as text (a list in parentheses, nested lists as "(...)"), within cap. */
-static void append_value(char *buf, size_t cap, const struct imap_value *v, int depth)
+/* Appends text to buf (cap bytes), cut to fit. */
+static void append_text(char *buf, size_t cap, const char *text, size_t n)
 {
 	size_t len = strlen(buf);
 
+	if (len + 1 >= cap)
+		return;
+	if (n > cap - len - 1)
+		n = cap - len - 1;
+	memcpy(buf + len, text, n);
+	buf[len + n] = '\0';
+}
+
+/* Appends v as text (a list in parentheses, nested lists as "(...)"), cut to fit cap. */
+static void append_value(char *buf, size_t cap, const struct imap_value *v, int depth)
+{
 	if (v->type != IMAP_LIST) {
-		snprintf(buf + len, cap - len, "%.*s", (int)(v->str ? v->len : 3),
-			 v->str ? v->str : "NIL");
+		append_text(buf, cap, v->str ? v->str : "NIL", v->str ? v->len : 3);
 		return;
 	}
-	snprintf(buf + len, cap - len, "%s", depth ? "(" : "");
+	if (depth)
+		append_text(buf, cap, "(", 1);
 	for (size_t i = 0; i < v->count; i++) {
-		len = strlen(buf);
-		snprintf(buf + len, cap - len, "%s", i ? " " : "");
+		if (i)
+			append_text(buf, cap, " ", 1);
 		if (depth < 2)
 			append_value(buf, cap, &v->items[i], depth + 1);
 	}
-	len = strlen(buf);
-	snprintf(buf + len, cap - len, "%s", depth ? ")" : "");
+	if (depth)
+		append_text(buf, cap, ")", 1);
 }
 
-/* The server's words: "[BADCHARSET (US-ASCII)] text", code arguments kept. */
+/* The server's words: "[BADCHARSET (US-ASCII)] text", code arguments kept (cut to fit). */
 static void note_refusal(struct session *s, const struct imap_response *r)
 {
 	char code[200] = "";
 
 	if (r->code) {
-		snprintf(code, sizeof(code), "[%s%s", r->code, r->code_args.count ? " " : "");
+		/* room kept for "] " however long the code and its arguments */
+		append_text(code, sizeof(code) - 2, "[", 1);
+		append_text(code, sizeof(code) - 2, r->code, strlen(r->code));
+		if (r->code_args.count)
+			append_text(code, sizeof(code) - 2, " ", 1);
 		append_value(code, sizeof(code) - 2, &r->code_args, 0);
-		strcat(code, "] ");
+		append_text(code, sizeof(code), "] ", 2);
 	}
 	snprintf(s->err, sizeof(s->err), "%s%s", code, r->text ? r->text : "");
 }

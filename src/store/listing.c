@@ -307,6 +307,7 @@ static void forget_messages(struct refresh *rf)
 	m->nmsgs = 0;
 	m->uidvalidity = 0;
 	m->listed_at_ms = 0;
+	m->has_listing = false;
 	pthread_mutex_unlock(&st->lock);
 	rf->changed = rf->had_listing;
 }
@@ -420,6 +421,7 @@ static void refresh_install(struct refresh *rf)
 		m->modseq = sel->highestmodseq;
 	}
 	m->listed_at_ms = monotonic_ms();
+	m->has_listing = true;
 	pthread_mutex_unlock(&st->lock);
 }
 

@@ -24,11 +24,20 @@
 #include "store/pool.h"
 #include "store/store_internal.h"
 #include "util/array.h"
+#include "util/cancel.h"
 #include "util/clock.h"
 
 /* Enough for an account-wide query over a few hundred mailboxes to stay kept. */
 #define MAX_KEPT 1024
 #define FLAGLESS_TTL_MS 500
+/*
+ * An account-wide result stands for ACCOUNT_TTL_MS after it was found, or
+ * twice as long as finding it took: every lookup and listing of its tree
+ * asks for it, and a walk (find, ls -R) must not search the account again
+ * at each directory. ACCOUNT_KEPT of them are kept.
+ */
+#define ACCOUNT_TTL_MS 1000
+#define ACCOUNT_KEPT 8
 /* -o connections is at most 64 (options.c): no more threads than that. */
 #define MAX_WORKERS 64
 
@@ -46,10 +55,19 @@ struct kept {
 	size_t nrows;
 };
 
+/* An account-wide result, kept while a walk of its tree goes on. */
+struct kept_account {
+	char *query;
+	int64_t until_ms, used_ms;
+	struct store_search_hit *hits;
+	size_t n;
+};
+
 struct store_searches {
 	pthread_mutex_t lock; /* a leaf */
 	struct kept k[MAX_KEPT];
 	size_t n;
+	struct kept_account a[ACCOUNT_KEPT];
 	bool no_multisearch; /* the server does not offer MULTISEARCH */
 };
 
@@ -76,6 +94,10 @@ void store_searches_free(struct store_searches *s)
 		return;
 	for (size_t i = 0; i < s->n; i++)
 		kept_clear(&s->k[i]);
+	for (size_t i = 0; i < ACCOUNT_KEPT; i++) {
+		free(s->a[i].query);
+		store_search_hits_free(s->a[i].hits, s->a[i].n);
+	}
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -91,12 +113,15 @@ struct state {
 /*
  * A result of a listed mailbox stands while the listing shows the state it
  * was found in; one found before any listing (no state to compare with)
- * stands for FLAGLESS_TTL_MS.
+ * stands for FLAGLESS_TTL_MS, while the mailbox is still not listed.
  */
 static bool still_stands(const struct kept *k, const struct state *st, int64_t now)
 {
-	if (k->unlisted || !st->listed)
-		return k->unlisted && now - k->at_ms < FLAGLESS_TTL_MS;
+	/* Listed since: the listing's state is what tells (a change through the mount lists it). */
+	if (k->unlisted)
+		return !st->listed && now - k->at_ms < FLAGLESS_TTL_MS;
+	if (!st->listed)
+		return false;
 	return k->uidvalidity == st->uidvalidity && k->uidnext == st->uidnext &&
 	       k->exists == st->exists && k->modseq == st->modseq &&
 	       (st->modseq || now - k->at_ms < FLAGLESS_TTL_MS);
@@ -197,6 +222,26 @@ static int on_row(void *ctx, uint32_t uid, uint64_t size, int64_t date, const ch
 	return 0;
 }
 
+static int cmp_row(const void *a, const void *b)
+{
+	uint32_t x = ((const struct store_msg *)a)->uid, y = ((const struct store_msg *)b)->uid;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The rows in UID order, each once: a server answers a FETCH in the order it likes. */
+static void sort_rows(struct search_job *j)
+{
+	size_t o = 0;
+
+	if (j->nrows)
+		qsort(j->rows, j->nrows, sizeof(*j->rows), cmp_row);
+	for (size_t i = 0; i < j->nrows; i++)
+		if (i == 0 || j->rows[i].uid != j->rows[o - 1].uid)
+			j->rows[o++] = j->rows[i];
+	j->nrows = o;
+}
+
 static int search_job(struct session *s, void *ctx)
 {
 	struct search_job *j = ctx;
@@ -231,6 +276,7 @@ static int search_job(struct session *s, void *ctx)
 	if (r == 0 && j->rows_too) {
 		j->nrows = 0;
 		r = driver_fetch_rows(s, j->uids, j->n, &sink);
+		sort_rows(j);
 	}
 	return driver_refused_here(s, r);
 }
@@ -246,7 +292,7 @@ static int state_of(struct store *st, uint32_t id, struct state *now)
 	if (!m || !m->selectable) {
 		r = -ENOENT;
 	} else {
-		*now = (struct state){ .wire = strdup(m->wire), .listed = m->listed_at_ms != 0,
+		*now = (struct state){ .wire = strdup(m->wire), .listed = m->has_listing,
 				       .uidvalidity = m->uidvalidity, .uidnext = m->uidnext,
 				       .exists = m->exists, .modseq = m->modseq };
 		if (!now->wire)
@@ -342,6 +388,17 @@ void store_search_result_free(struct store_search_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/*
+ * Whether a mailbox's failure ends the whole search: a bad query, no
+ * memory, the user's interrupt, a server that cannot be reached. Any other
+ * (a mailbox that refuses to be opened, one gone or recreated meanwhile) is
+ * that mailbox's, which is then left out.
+ */
+static bool ends_search(struct store *st, int r)
+{
+	return r == -EINVAL || r == -ENOMEM || r == -EINTR || store_unreachable(st, r);
+}
+
 struct multi_job {
 	const char *query;
 	struct driver_search_hit *hits;
@@ -378,6 +435,7 @@ static int rows_job(struct session *s, void *ctx)
 	rj->j.nrows = 0;
 	if (r == 0)
 		r = driver_fetch_rows(s, rj->uids, rj->n, &sink);
+	sort_rows(&rj->j);
 	return driver_refused_here(s, r);
 }
 
@@ -459,9 +517,9 @@ static int search_account_at_once(struct store *st, const char *query,
 
 		if (e == 0)
 			e = hit_rows(st, query, id, &j.hits[i], &res);
-		if (e == -ENOENT || e == -ESTALE || e == -EACCES) {
+		if (e < 0 && !ends_search(st, e)) {
 			/* A mailbox this mount does not know (yet), or of another UIDVALIDITY: its UIDs may name other mail. */
-			log_info("search \"%s\": results in %s left out: %s", query, j.hits[i].wire,
+			log_warn("search \"%s\": results in %s left out: %s", query, j.hits[i].wire,
 				 e == -ESTALE ? "its UIDVALIDITY changed" : strerror(-e));
 			continue;
 		}
@@ -488,7 +546,8 @@ struct account_run {
 	const char *query;
 	struct store_mailbox_ref *refs;
 	size_t nrefs;
-	pthread_mutex_t lock; /* guards what follows */
+	const atomic_bool *cancel; /* the caller's: an interrupt ends the workers' waits too */
+	pthread_mutex_t lock;      /* guards what follows */
 	size_t next;
 	struct store_search_hit *hits;
 	size_t nhits, cap;
@@ -501,8 +560,10 @@ struct account_run {
 static void *account_worker(void *arg)
 {
 	struct account_run *run = arg;
+	const atomic_bool *was = cancel_flag_of_thread(); /* the caller's own, when it works too */
 	char err[300];
 
+	cancel_on(run->cancel);
 	for (;;) {
 		struct store_mailbox_ref *ref;
 		struct store_search_result res;
@@ -514,9 +575,9 @@ static void *account_worker(void *arg)
 		if (!ref)
 			break;
 		r = store_search(run->st, ref->id, run->query, &res, err, sizeof(err));
-		if (r == -EACCES || r == -EPERM)
-			log_warn("search \"%s\": mailbox %s not searched: %s", run->query, ref->wire,
-				 strerror(-r));
+		if (r < 0 && r != -ENOENT && !ends_search(run->st, r))
+			log_warn("search \"%s\": mailbox %s left out: %s", run->query, ref->wire,
+				 err[0] ? err : strerror(-r));
 		pthread_mutex_lock(&run->lock);
 		if (r == 0 && res.n &&
 		    array_reserve(&run->hits, &run->cap, run->nhits + 1, sizeof(*run->hits)) < 0)
@@ -524,15 +585,14 @@ static void *account_worker(void *arg)
 		if (r == 0 && res.n) {
 			run->hits[run->nhits++] = (struct store_search_hit){ ref->id, res };
 			memset(&res, 0, sizeof(res));
-		} else if (r < 0 && r != -ENOENT && r != -EACCES && r != -EPERM && !run->err) {
-			/* A mailbox gone meanwhile has no results; any other failure ends the search. */
+		} else if (r < 0 && ends_search(run->st, r) && !run->err) {
 			run->err = r;
 			snprintf(run->errmsg, run->errlen, "%s", err);
 		}
 		pthread_mutex_unlock(&run->lock);
-		if (r == 0)
-			store_search_result_free(&res);
+		store_search_result_free(&res);
 	}
+	cancel_on(was);
 	return NULL;
 }
 
@@ -549,7 +609,8 @@ static int search_account_spread(struct store *st, const char *query,
 				 struct store_search_hit **hits, size_t *n, char *err,
 				 size_t errlen)
 {
-	struct account_run run = { .st = st, .query = query, .errmsg = err, .errlen = errlen };
+	struct account_run run = { .st = st, .query = query, .errmsg = err, .errlen = errlen,
+				   .cancel = cancel_flag_of_thread() };
 	pthread_t threads[MAX_WORKERS];
 	size_t nthreads = 0, o = 0;
 	int r = store_mailbox_refs(st, &run.refs, &run.nrefs);
@@ -584,15 +645,93 @@ static int search_account_spread(struct store *st, const char *query,
 	return 0;
 }
 
+/* A deep copy of hits (NULL and 0 for none); -ENOMEM. */
+static int copy_hits(const struct store_search_hit *hits, size_t n, struct store_search_hit **out)
+{
+	struct store_search_hit *c = n ? calloc(n, sizeof(*c)) : NULL;
+	int err = 0;
+
+	if (n && !c)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && !err; i++) {
+		c[i].mailbox = hits[i].mailbox;
+		c[i].res.uidvalidity = hits[i].res.uidvalidity;
+		c[i].res.msgs = dup_array(hits[i].res.msgs, hits[i].res.n, sizeof(*c[i].res.msgs),
+					  &err);
+		c[i].res.n = err ? 0 : hits[i].res.n;
+	}
+	if (err) {
+		store_search_hits_free(c, n);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+/* A copy of the kept account-wide result of query, if it stands. */
+static bool find_kept_account(struct store_searches *s, const char *query,
+			      struct store_search_hit **hits, size_t *n)
+{
+	int64_t now = monotonic_ms();
+	bool hit = false;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < ACCOUNT_KEPT && !hit; i++) {
+		struct kept_account *a = &s->a[i];
+
+		if (!a->query || strcmp(a->query, query) != 0 || now >= a->until_ms)
+			continue;
+		a->used_ms = now;
+		hit = copy_hits(a->hits, a->n, hits) == 0;
+		if (hit)
+			*n = a->n;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return hit;
+}
+
+static void keep_account(struct store_searches *s, const char *query,
+			 const struct store_search_hit *hits, size_t n, int64_t cost_ms)
+{
+	struct kept_account k = { .query = strdup(query), .n = n };
+	size_t slot = 0;
+
+	k.used_ms = monotonic_ms();
+	k.until_ms = k.used_ms + (2 * cost_ms > ACCOUNT_TTL_MS ? 2 * cost_ms : ACCOUNT_TTL_MS);
+	if (!k.query || copy_hits(hits, n, &k.hits) < 0) {
+		free(k.query);
+		return; /* only a saving */
+	}
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < ACCOUNT_KEPT; i++) {
+		if (s->a[i].query && strcmp(s->a[i].query, query) == 0) {
+			slot = i;
+			break;
+		}
+		if (!s->a[i].query || s->a[i].used_ms < s->a[slot].used_ms)
+			slot = i;
+		if (!s->a[i].query)
+			break;
+	}
+	free(s->a[slot].query);
+	store_search_hits_free(s->a[slot].hits, s->a[slot].n);
+	s->a[slot] = k;
+	pthread_mutex_unlock(&s->lock);
+}
+
 int store_search_account(struct store *st, const char *query, struct store_search_hit **hits,
 			 size_t *n, char *err, size_t errlen)
 {
 	uint32_t last_used;
 	int r;
 
+	int64_t started = monotonic_ms();
+
 	err[0] = '\0';
 	*hits = NULL;
 	*n = 0;
+	if (find_kept_account(st->searches, query, hits, n))
+		return 0;
 	store_refresh_mailboxes(st, false);
 	/* Searching every mailbox is no user's look at one: the watcher stays where it was. */
 	pthread_mutex_lock(&st->lock);
@@ -606,6 +745,8 @@ int store_search_account(struct store *st, const char *query, struct store_searc
 	pthread_mutex_unlock(&st->lock);
 	if (r == 0 && *n)
 		qsort(*hits, *n, sizeof(**hits), cmp_hit);
+	if (r == 0)
+		keep_account(st->searches, query, *hits, *n, monotonic_ms() - started);
 	return r;
 }
 

@@ -54,7 +54,8 @@ struct mailbox {
 	size_t nmsgs;
 	uint32_t uidvalidity, uidnext, exists;
 	uint64_t modseq;      /* HIGHESTMODSEQ of the listing (CONDSTORE), 0 if unknown */
-	int64_t listed_at_ms; /* 0: never listed */
+	int64_t listed_at_ms; /* 0: never listed, or the listing is stale */
+	bool has_listing;     /* a listing is held (stale or not); false until the first */
 
 	bool sizes_wrong;     /* a message's bytes were not its RFC822.SIZE (said once) */
 

@@ -10,6 +10,11 @@ void cancel_on(const atomic_bool *flag)
 	cancel_flag = flag;
 }
 
+const atomic_bool *cancel_flag_of_thread(void)
+{
+	return cancel_flag;
+}
+
 bool cancel_enabled(void)
 {
 	return cancel_flag != NULL;

@@ -25,6 +25,8 @@
 #define CANCEL_POLL_MS 50
 
 void cancel_on(const atomic_bool *flag);
+/* The calling thread's flag (NULL if none): a helper thread working for it takes it on. */
+const atomic_bool *cancel_flag_of_thread(void);
 /* Whether the calling thread has a flag, and whether it is set. */
 bool cancel_enabled(void);
 bool cancel_requested(void);

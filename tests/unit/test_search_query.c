@@ -59,6 +59,8 @@ int main(void)
 	CHECK_THAT(strncmp(keys("Grüße"), "TEXT {7+}\r\nGrüße", 18) == 0);
 	CHECK_THAT(imap_search_query_utf8("Grüße"));
 	CHECK_THAT(!imap_search_query_utf8("plain"));
+	CHECK_THAT(imap_search_query_utf8("caf%C3%A9")); /* an escaped UTF-8 byte is one */
+	CHECK_THAT(!imap_search_query_utf8("a%2Fb"));
 
 	CHECK_THAT(refused(""));
 	CHECK_THAT(refused("   "));
