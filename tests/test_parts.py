@@ -687,6 +687,7 @@ def build_ref(client, box, uid, d):
         v = raw_header(msg, hname)
         ref.xattrs[key] = header_texts(v) if v is not None else None
     ref.xattrs['user.imap.uid'] = {str(uid)}
+    ref.xattrs['user.mime_type'] = {'message/rfc822'}
     ref.xattrs['user.imap.flags'] = {' '.join(ref.flags)}
     bs = bs_flatten(d['BODYSTRUCTURE'])
     py = {p.section: p for p in py_flatten(msg)}

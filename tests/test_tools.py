@@ -141,6 +141,26 @@ def test_cp_f_onto_another_message_keeps_it_in_trash(dovecot_factory, mount_fact
     assert read(m.p('Box', '1.eml')) == new
 
 
+def test_cp_a_out_and_back_in_keeps_the_mail(dovecot_factory, mount_factory, tmp_path):
+    """cp -a copies extended attributes: a message copied out carries
+    user.mime_type and the flags, and copying it back in with cp -a
+    (which then tries to set them) succeeds and files one message."""
+    dv = make_server(dovecot_factory, ['Box', 'Other'])
+    raw = msg('cp-a round trip')
+    seed(dv, 'Box', [raw])
+    m = mount(mount_factory, dv)
+    out = tmp_path / 'out'
+    out.mkdir()
+    r = run(['cp', '-a', m.p('Box', '1.eml'), str(out) + '/'])
+    assert r.returncode == 0, r.stderr
+    assert (out / '1.eml').read_bytes() == raw
+    assert os.getxattr(str(out / '1.eml'), 'user.mime_type') == b'message/rfc822'
+    r = run(['cp', '-a', str(out / '1.eml'), m.p('Other') + '/'])
+    assert r.returncode == 0, r.stderr
+    assert bodies_of(state(dv, 'Other')) == [raw]
+    assert bodies_of(state(dv, 'Box')) == [raw]
+
+
 # --------------------------------------------------------------------------
 # dot files stay local
 

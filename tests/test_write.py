@@ -928,6 +928,8 @@ def test_flags_xattr(dovecot_factory, mount_factory):
     assert ok(xflags, p) == {'\\Seen', '\\Flagged', '$Work'}
     r = run(['getfattr', '-d', p])
     assert r.returncode == 0 and b'user.imap.flags' in r.stdout, (r.stdout, r.stderr)
+    # a message says what it is, as its parts do (file managers pick an application by it)
+    assert b'user.mime_type="message/rfc822"' in r.stdout, r.stdout
     # a set replaces all flags
     ok(os.setxattr, p, 'user.imap.flags', b'$Other')
     assert state(dv, 'A')[1].flags == {'$Other'}
@@ -942,7 +944,7 @@ def test_flags_xattr(dovecot_factory, mount_factory):
     for bad in (b'(Seen', b'\\Recent', b'\\Seen \\Recent', b'a)b', b'\\', b'"q"', b'x{3}'):
         expect_errno(errno.EINVAL, os.setxattr, p, 'user.imap.flags', bad,
                      what='setxattr user.imap.flags %r' % bad)
-    for ro in ('user.imap.uid', 'user.imap.subject'):
+    for ro in ('user.imap.uid', 'user.imap.subject', 'user.mime_type'):
         expect_errno(errno.EPERM, os.setxattr, p, ro, b'1', what='setxattr ' + ro)
     expect_errno(errno.ENOTSUP, os.setxattr, p, 'user.whatever', b'1', what='setxattr user.whatever')
     assert errno.ENOTSUP == errno.EOPNOTSUPP

@@ -96,6 +96,9 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name, char **o
 			return r;
 		if (strcmp(name, "user.imap.uid") == 0)
 			return asprintf(out, "%" PRIu32, m.uid) < 0 ? -ENOMEM : 0;
+		/* What a file manager asks before it picks an application (shared-mime-info's key). */
+		if (strcmp(name, "user.mime_type") == 0)
+			return dup_or_nodata("message/rfc822", out);
 		if (strcmp(name, "user.imap.flags") == 0) {
 			*out = store_flags_text(fs->st, m.flags);
 			return *out ? 0 : -ENODATA;
@@ -159,7 +162,7 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	static const char *const search_names[] = { "user.imapfs.error", NULL };
 	static const char *const message_names[] = {
 		"user.imap.uid", "user.imap.flags", "user.imap.subject", "user.imap.from",
-		"user.imap.date", "user.imap.message_id", NULL
+		"user.imap.date", "user.imap.message_id", "user.mime_type", NULL
 	};
 	static const char *const part_names[] = {
 		"user.mime_type", "user.charset", "user.imap.section", NULL
