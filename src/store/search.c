@@ -302,6 +302,26 @@ static int state_of(struct store *st, uint32_t id, struct state *now)
 	return r;
 }
 
+/*
+ * The state of mailbox id as a search needs it: a listed mailbox's listing
+ * refreshed first; one not listed yet is searched without listing it
+ * (100,000 messages take a second to list, a header search of them a few
+ * milliseconds), the results' rows coming with the search.
+ */
+static int current_state(struct store *st, uint32_t id, struct state *now)
+{
+	int r = state_of(st, id, now);
+
+	if (r == 0 && now->listed) {
+		free(now->wire);
+		now->wire = NULL;
+		r = store_refresh(st, id, false, false);
+		if (r == 0)
+			r = state_of(st, id, now);
+	}
+	return r;
+}
+
 /* The listing's rows of the UIDs of k (those still there), into out. */
 static int rows_from_listing(struct store *st, uint32_t id, const uint32_t *uids, size_t n,
 			     struct store_search_result *out)
@@ -331,19 +351,7 @@ int store_search(struct store *st, uint32_t id, const char *query,
 
 	err[0] = '\0';
 	memset(out, 0, sizeof(*out));
-	r = state_of(st, id, &now);
-	/*
-	 * A mailbox not listed yet is searched without listing it (100,000
-	 * messages take a second to list, a header search of them a few
-	 * milliseconds): the results' rows come with the search.
-	 */
-	if (r == 0 && now.listed) {
-		free(now.wire);
-		now.wire = NULL;
-		r = store_refresh(st, id, false, false);
-		if (r == 0)
-			r = state_of(st, id, &now);
-	}
+	r = current_state(st, id, &now);
 	if (r == 0 && !find_kept(st->searches, id, query, &now, &k, &r)) {
 		j.wire = now.wire;
 		j.uidvalidity = now.uidvalidity;
@@ -452,16 +460,11 @@ static int hit_rows(struct store *st, const char *query, uint32_t id,
 	struct state now = { 0 };
 	struct kept k = { .mailbox = id, .query = (char *)query, .uids = h->uids, .n = h->n,
 			  .uidvalidity = h->uidvalidity };
-	int r = state_of(st, id, &now);
+	int r = current_state(st, id, &now);
 
 	memset(out, 0, sizeof(*out));
 	if (r == 0 && now.listed) {
-		free(now.wire);
-		now.wire = NULL;
-		r = store_refresh(st, id, false, false);
-		if (r == 0)
-			r = state_of(st, id, &now);
-		if (r == 0 && now.uidvalidity != h->uidvalidity)
+		if (now.uidvalidity != h->uidvalidity)
 			r = -ESTALE;
 		if (r == 0)
 			r = rows_from_listing(st, id, h->uids, h->n, out);
