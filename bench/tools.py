@@ -93,10 +93,10 @@ class Mount:
         self.mnt = mnt
         os.makedirs(mnt, exist_ok=True)
         env = dict(os.environ, IMAPFS_PASSWORD=dv.password)
-        self.proc = subprocess.Popen([binary, '-f', dv.url('imap'), mnt, '-o',
+        self.proc = subprocess.Popen([binary, '-f'] + (['-d'] if os.environ.get('BENCH_DEBUG') else []) + [dv.url('imap'), mnt, '-o',
                                       'tls=none,cache_dir=%s' % cache],
                                      env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=open(os.environ['BENCH_DEBUG'], 'w') if os.environ.get('BENCH_DEBUG') else subprocess.DEVNULL)
         for _ in range(200):
             if os.path.ismount(mnt):
                 return

@@ -58,7 +58,7 @@ static int run_cmd(struct session *s, struct imap_cmd *c, session_data_fn fn, vo
 }
 
 struct move_result {
-	uint32_t uid, newuid;
+	uint32_t uid, uidvalidity, newuid;
 };
 
 /* COPYUID <uidvalidity> <source set> <dest set>, for one message. */
@@ -67,8 +67,10 @@ static void parse_copyuid(const char *code, struct move_result *m)
 	unsigned long v, src, dst;
 
 	if (code && sscanf(code, "COPYUID %lu %lu %lu", &v, &src, &dst) == 3 && src == m->uid &&
-	    dst && dst <= UINT32_MAX)
+	    v && v <= UINT32_MAX && dst && dst <= UINT32_MAX) {
+		m->uidvalidity = (uint32_t)v;
 		m->newuid = (uint32_t)dst;
+	}
 }
 
 /* MOVE sends COPYUID in an untagged OK before the EXPUNGE (RFC 6851 §4.3). */
@@ -124,7 +126,7 @@ int driver_expunge(struct session *s, const char *wire, uint32_t uid)
 }
 
 int driver_move(struct session *s, const char *wire, uint32_t uid, const char *to_wire,
-		uint32_t *newuid)
+		uint32_t *uidvalidity, uint32_t *newuid)
 {
 	struct move_result m = { .uid = uid };
 	struct session_mailbox sel;
@@ -132,7 +134,7 @@ int driver_move(struct session *s, const char *wire, uint32_t uid, const char *t
 	char code[256];
 	int r = session_select(s, wire, true, &sel);
 
-	*newuid = 0;
+	*uidvalidity = *newuid = 0;
 	if (r < 0)
 		return r;
 	if (session_has_cap(s, "MOVE")) {
@@ -143,6 +145,7 @@ int driver_move(struct session *s, const char *wire, uint32_t uid, const char *t
 		/* Some servers give COPYUID in the completion instead. */
 		if (r == 0 && !m.newuid)
 			parse_copyuid(code, &m);
+		*uidvalidity = m.uidvalidity;
 		*newuid = m.newuid;
 		return r;
 	}
@@ -156,6 +159,7 @@ int driver_move(struct session *s, const char *wire, uint32_t uid, const char *t
 	if (r < 0)
 		return r;
 	parse_copyuid(code, &m);
+	*uidvalidity = m.uidvalidity;
 	*newuid = m.newuid;
 	return delete_uid(s, uid);
 }

@@ -25,12 +25,12 @@
 int driver_append(struct session *s, const char *wire, const char *flags, int64_t date, int fd,
 		  uint64_t size, uint32_t *uidvalidity, uint32_t *uid);
 /*
- * Moves message uid of wire into to_wire; *newuid its UID there (COPYUID),
- * 0 if the server does not say. -EXDEV when the server can neither MOVE nor
+ * Moves message uid of wire into to_wire; *uidvalidity and *newuid are the
+ * COPYUID values (the target's), 0 if the server does not say. -EXDEV when the server can neither MOVE nor
  * COPY with UIDPLUS (the copy must be known before the original may go).
  */
 int driver_move(struct session *s, const char *wire, uint32_t uid, const char *to_wire,
-		uint32_t *newuid);
+		uint32_t *uidvalidity, uint32_t *newuid);
 /* Deletes message uid of wire: \Deleted, then UID EXPUNGE of it alone; -EPERM without UIDPLUS. */
 int driver_expunge(struct session *s, const char *wire, uint32_t uid);
 /* Replaces the flags of message uid of wire (validated flag list text). */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "driver/change.h"
 #include "driver/mailbox.h"
@@ -101,7 +102,7 @@ static int move_job(struct session *s, void *ctx)
 {
 	struct msg_job *j = ctx;
 
-	return driver_move(s, j->wire, j->uid, j->to_wire, &j->newuid);
+	return driver_move(s, j->wire, j->uid, j->to_wire, &j->uidvalidity, &j->newuid);
 }
 
 static int flags_job(struct session *s, void *ctx)
@@ -181,14 +182,22 @@ static int why_append_refused(struct store *st, uint64_t size, int r)
 int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
 		 int64_t date, uint32_t *uid)
 {
-	struct msg_job j = { .fd = fd, .size = size, .flags = flags, .date = date };
+	/*
+	 * Dated by us when the caller has no date (the server's "now" but for
+	 * clock skew), so that the listing can take the new message in as it
+	 * is, without asking the server.
+	 */
+	struct msg_job j = { .fd = fd, .size = size, .flags = flags,
+			     .date = date ? date : (int64_t)time(NULL) };
 	int r = why_refused(st, id, run_on(st, id, &j, append_job, RUN_ONCE | RUN_ANY_SESSION));
 
 	if (j.bare_no)
 		r = why_append_refused(st, size, r);
 	if (r == 0) {
+		struct store_msg row = { .uid = j.newuid, .size = size, .date = j.date };
+
 		*uid = j.newuid;
-		store_listing_stale(st, id);
+		store_listing_added(st, id, j.uidvalidity, &row, flags ? flags : "");
 	}
 	if (r == 0 || r == -EDQUOT)
 		store_quota_stale(st); /* df right after shows it */
@@ -206,8 +215,7 @@ int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint3
 	free((char *)j.to_wire);
 	if (r == 0) {
 		*newuid = j.newuid;
-		store_listing_stale(st, from);
-		store_listing_stale(st, to);
+		store_listing_moved(st, from, uidvalidity, uid, to, j.uidvalidity, j.newuid);
 		store_forget_body(st, from, uidvalidity, uid);
 	}
 	return r;
@@ -221,7 +229,7 @@ int store_expunge(struct store *st, uint32_t id, uint32_t uid)
 	int r = run_on(st, id, &j, expunge_job, RUN_RETRY);
 
 	if (r == 0) {
-		store_listing_stale(st, id);
+		store_listing_moved(st, id, uidvalidity, uid, 0, 0, 0);
 		store_forget_body(st, id, uidvalidity, uid);
 		store_quota_stale(st);
 	}

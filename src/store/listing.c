@@ -247,6 +247,7 @@ struct refresh {
 	uint32_t *gone; /* UIDs gone, for the sink */
 	size_t ngone;
 	bool changed;   /* the directory's listing changed, for the sink */
+	uint64_t change_gen; /* the mailbox's when the fetch began */
 };
 
 /*
@@ -269,6 +270,7 @@ static int refresh_begin(struct refresh *rf)
 	}
 	rf->wire = strdup(m->wire);
 	rf->had_listing = m->listed_at_ms != 0;
+	rf->change_gen = m->change_gen;
 	k->known = m->uidvalidity != 0;
 	k->uidvalidity = m->uidvalidity;
 	k->uidnext = m->uidnext;
@@ -305,6 +307,7 @@ static void forget_messages(struct refresh *rf)
 	free(m->msgs);
 	m->msgs = NULL;
 	m->nmsgs = 0;
+	m->msgs_cap = 0;
 	m->uidvalidity = 0;
 	m->listed_at_ms = 0;
 	m->has_listing = false;
@@ -413,6 +416,7 @@ static void refresh_install(struct refresh *rf)
 		rf->changed = rf->had_listing;
 		free(m->msgs);
 		m->nmsgs = rf->nrows;
+		m->msgs_cap = rf->nrows; /* at least */
 		m->msgs = rf->rows;
 		rf->rows = NULL;
 		m->uidvalidity = sel->uidvalidity;
@@ -420,7 +424,11 @@ static void refresh_install(struct refresh *rf)
 		m->exists = sel->exists;
 		m->modseq = sel->highestmodseq;
 	}
-	m->listed_at_ms = monotonic_ms();
+	/*
+	 * A change made through the mount while this was fetched may be
+	 * missing from it (or undone in it): good to show, not to trust.
+	 */
+	m->listed_at_ms = m->change_gen == rf->change_gen ? monotonic_ms() : 0;
 	m->has_listing = true;
 	pthread_mutex_unlock(&st->lock);
 }
@@ -535,6 +543,8 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
 		m = mailbox_get(st, id);
 		msg = m ? find_msg(m, uid) : NULL;
 		uint32_t uidnext = m ? m->uidnext : 0;
+		bool proven = m && m->uidnext_proven_ms && m->proven_uidnext == uidnext &&
+			      monotonic_ms() - m->uidnext_proven_ms < st->opts.listing_ttl_ms;
 
 		if (msg) {
 			*out = *msg;
@@ -545,8 +555,11 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
 			return 0;
 		if (!m)
 			return -ENOENT;
-		/* Unknown UID: only a listing older than this moment can say it is not there. */
-		if (pass == 0 && uid < uidnext)
+		/*
+		 * Unknown UID: only a listing older than this moment can say it
+		 * is not there, or a UIDNEXT our own change proved a moment ago.
+		 */
+		if (pass == 0 && (uid < uidnext || proven))
 			return -ENOENT;
 		pthread_mutex_lock(&st->lock);
 		m->listed_at_ms = 0;
@@ -628,6 +641,109 @@ void store_listing_stale(struct store *st, uint32_t id)
 	if (m)
 		m->listed_at_ms = 0;
 	pthread_mutex_unlock(&st->lock);
+}
+
+/* Caller holds st->lock. Takes message uid out of m's rows into *row; false if it was not there. */
+static bool take_row(struct mailbox *m, uint32_t uid, struct store_msg *row)
+{
+	struct store_msg *msg = find_row(m->msgs, m->nmsgs, uid);
+	size_t i;
+
+	if (!msg)
+		return false;
+	*row = *msg;
+	i = (size_t)(msg - m->msgs);
+	memmove(msg, msg + 1, (m->nmsgs - i - 1) * sizeof(*msg));
+	m->nmsgs--;
+	if (m->exists)
+		m->exists--;
+	m->change_gen++;
+	return true;
+}
+
+/*
+ * Caller holds st->lock. Puts row into m's rows, in UID order; false if
+ * that cannot be done for certain (the listing is then to be made stale).
+ */
+static bool put_row(struct mailbox *m, uint32_t uidvalidity, const struct store_msg *row)
+{
+	struct store_msg *msgs = m->msgs;
+	size_t i = m->nmsgs;
+
+	if (!m->has_listing || !uidvalidity || uidvalidity != m->uidvalidity || !row->uid ||
+	    row->flags == FLAGS_UNKNOWN)
+		return false;
+	if (find_row(m->msgs, m->nmsgs, row->uid))
+		return true; /* a listing made since has it already */
+	if (array_reserve(&msgs, &m->msgs_cap, m->nmsgs + 1, sizeof(*msgs)) < 0)
+		return false;
+	m->msgs = msgs;
+	while (i > 0 && msgs[i - 1].uid > row->uid)
+		i--;
+	memmove(msgs + i + 1, msgs + i, (m->nmsgs - i) * sizeof(*msgs));
+	msgs[i] = *row;
+	m->nmsgs++;
+	m->exists++;
+	/*
+	 * UIDs are handed out in ascending order: taking the UIDNEXT we held,
+	 * ours was the only message to come since, and the listing stays whole.
+	 * Above it, another client's came first; the next delta fetches from
+	 * the UIDNEXT held on, ours again among them.
+	 */
+	if (row->uid == m->uidnext) {
+		m->uidnext = row->uid + 1;
+		m->proven_uidnext = m->uidnext;
+		m->uidnext_proven_ms = monotonic_ms();
+	}
+	m->change_gen++;
+	return true;
+}
+
+void store_listing_moved(struct store *st, uint32_t from, uint32_t uidvalidity, uint32_t uid,
+			 uint32_t to, uint32_t to_uidvalidity, uint32_t newuid)
+{
+	struct store_msg row = { 0 };
+	struct mailbox *m;
+	bool had = false;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, from);
+	if (m && m->uidvalidity == uidvalidity)
+		had = take_row(m, uid, &row);
+	else if (m)
+		m->listed_at_ms = 0;
+	m = to ? mailbox_get(st, to) : NULL;
+	if (m) {
+		row.uid = newuid;
+		/* A message moved keeps its size, date and flags (RFC 6851 §3.3). */
+		if (!had || !put_row(m, to_uidvalidity, &row))
+			m->listed_at_ms = 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	/* What a relisting would have told (its .parts view goes with it, directories change). */
+	if (st->sink.message_gone)
+		st->sink.message_gone(st->sink.ctx, from, uid);
+	if (st->sink.dir_changed) {
+		st->sink.dir_changed(st->sink.ctx, from);
+		if (to)
+			st->sink.dir_changed(st->sink.ctx, to);
+	}
+}
+
+void store_listing_added(struct store *st, uint32_t id, uint32_t uidvalidity,
+			 const struct store_msg *row, const char *flags)
+{
+	struct store_msg r = *row;
+	struct mailbox *m;
+
+	r.flags = flagsets_intern(&st->flags, flags);
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && !put_row(m, uidvalidity, &r))
+		m->listed_at_ms = 0;
+	pthread_mutex_unlock(&st->lock);
+	if (st->sink.dir_changed)
+		st->sink.dir_changed(st->sink.ctx, id);
 }
 
 void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const char *flags)

@@ -51,10 +51,19 @@ struct mailbox {
 	/* Held across the listing's round trips; the struct lives until unmount. */
 	pthread_mutex_t refresh_lock;
 	struct store_msg *msgs;
-	size_t nmsgs;
+	size_t nmsgs, msgs_cap;
 	uint32_t uidvalidity, uidnext, exists;
 	uint64_t modseq;      /* HIGHESTMODSEQ of the listing (CONDSTORE), 0 if unknown */
 	int64_t listed_at_ms; /* 0: never listed, or the listing is stale */
+	/*
+	 * When a message of ours took the UIDNEXT we held, proven_uidnext is
+	 * the one after it: no other message had come, so none above it is
+	 * missing (put_row in listing.c).
+	 */
+	int64_t uidnext_proven_ms;
+	uint32_t proven_uidnext;
+	/* Counts changes made through the mount; a listing fetched across one is not the newest. */
+	uint64_t change_gen;
 	bool has_listing;     /* a listing is held (stale or not); false until the first */
 
 	bool sizes_wrong;     /* a message's bytes were not its RFC822.SIZE (said once) */
@@ -164,6 +173,19 @@ ssize_t store_next_messages(struct store *st, uint32_t id, uint32_t uidvalidity,
 uint32_t store_known_uidvalidity(struct store *st, uint32_t id);
 /* Marks a mailbox's listing stale, so the next look asks the server. */
 void store_listing_stale(struct store *st, uint32_t id);
+/*
+ * A change made through the mount, followed in the listings held instead of
+ * relisting them (a relisting costs a few round trips and a rewrite of the
+ * listing kept on disk, however large the mailbox): message uid of mailbox
+ * from (as of uidvalidity) left it; to, if not 0, received it as newuid (as
+ * of to_uidvalidity, COPYUID's). What is not known for certain (no COPYUID,
+ * another UIDVALIDITY) makes the listing stale instead.
+ */
+void store_listing_moved(struct store *st, uint32_t from, uint32_t uidvalidity, uint32_t uid,
+			 uint32_t to, uint32_t to_uidvalidity, uint32_t newuid);
+/* Message row came into mailbox id (as of uidvalidity, APPENDUID's) with the flags given. */
+void store_listing_added(struct store *st, uint32_t id, uint32_t uidvalidity,
+			 const struct store_msg *row, const char *flags);
 /* Sets the flags of a listed message after a STORE. */
 void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const char *flags);
 

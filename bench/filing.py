@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Filing mail in bulk (issue 22): mv, cp and rm of many messages through a
+mount, beside the same work done by a bare client on the same private Dovecot
+on 127.0.0.1, in the same run.
+
+    bench/filing.py [--sizes 500,2000,5000] [--imapfs build/imapfs] [--rows mv,mv8,cp,rm,churn]
+
+For each size N, on fresh mailboxes of N messages of about 3 KB:
+  mv        `mv A/*.eml B/`                 floor: UID MOVE one a message; one UID MOVE of the set
+  mv -P8    `xargs -P8 -n50 mv -t B/`       floors as above
+  cp in     `cp export/*.eml C/`             floor: APPEND one a message (synchronising literal)
+  rm        `rm D/*.eml` (to Trash)          floor: UID MOVE one a message
+  mv churn  `mv` while another client appends to both mailboxes and sets and
+            clears a flag on all their messages in a loop; compared with the quiet mv
+Every row is checked on the server afterwards (counts); every figure is measured here.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'tests'))
+sys.path.insert(0, HERE)
+import dovecot  # noqa: E402
+from tools import Mount, Raw, count, fill, message, timed  # noqa: E402
+
+
+def raw_floors(dv, n, tag):
+    """Seconds for: UID MOVE one a message, one UID MOVE of the set, APPEND one a message."""
+    for box in ('F1' + tag, 'F2' + tag):
+        fill(dv, box, n)
+    raw = Raw(dv)
+    raw.cmd(b'CREATE FT' + tag.encode())
+    raw.cmd(b'SELECT F1' + tag.encode())
+    t0 = time.monotonic()
+    for uid in range(1, n + 1):
+        raw.cmd(b'UID MOVE %d FT%s' % (uid, tag.encode()))
+    move_each = time.monotonic() - t0
+    raw.cmd(b'SELECT F2' + tag.encode())
+    t0 = time.monotonic()
+    raw.cmd(b'UID MOVE 1:* FT' + tag.encode())
+    move_set = time.monotonic() - t0
+    raw.cmd(b'CREATE FA' + tag.encode())
+    t0 = time.monotonic()
+    for i in range(n):
+        raw.append('FA' + tag, message(i))
+    append_each = time.monotonic() - t0
+    raw.s.close()
+    return move_each, move_set, append_each
+
+
+class Churn:
+    """Another client: appends to both mailboxes, sets and clears \\Flagged on all their messages."""
+
+    def __init__(self, dv, boxes):
+        self.dv, self.boxes = dv, boxes
+        self.stop = threading.Event()
+        self.rounds = 0
+        self.appended = dict((b, 0) for b in boxes)
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def run(self):
+        c = dovecot.imap_client(self.dv)
+        try:
+            for i in range(100000):
+                if self.stop.is_set():
+                    break
+                for box in self.boxes:
+                    c.append(box, None, None, message(900000 + i))
+                    self.appended[box] += 1
+                    c.select(box)
+                    c.uid('STORE', '1:*', '+FLAGS.SILENT' if i % 2 == 0 else '-FLAGS.SILENT',
+                          '(\\Flagged)')
+                    c.close()
+                self.rounds += 1
+        finally:
+            c.logout()
+
+    def close(self):
+        self.stop.set()
+        self.t.join(120)
+
+
+def eml(mnt, box):
+    d = os.path.join(mnt, box)
+    return sorted((os.path.join(d, f) for f in os.listdir(d) if f.endswith('.eml')),
+                  key=lambda p: int(os.path.basename(p).split('.')[0]))
+
+
+def bench_size(a, dv, base, n, rows):
+    tag = 'n%d' % n
+    move_each, move_set, append_each = raw_floors(dv, n, tag)
+    want = set(a.rows.split(','))
+    boxes = {}
+    for key in ('mv', 'mv8', 'rm', 'churn'):
+        if key in want:
+            fill(dv, key + 'A' + tag, n)
+            c = dovecot.imap_client(dv)
+            dovecot.create_mailbox(c, key + 'B' + tag)
+            c.logout()
+            boxes[key] = (key + 'A' + tag, key + 'B' + tag)
+    export = os.path.join(base, 'export-' + tag)
+    os.makedirs(export)
+    for i in range(n):
+        with open(os.path.join(export, 'mail-%05d.eml' % i), 'wb') as f:
+            f.write(message(i))
+    m = Mount(a.imapfs, dv, os.path.join(base, 'mnt'), os.path.join(base, 'cache-' + tag))
+    got = {}
+    try:
+        if 'mv' in want:
+            src, dst = boxes['mv']
+            got['mv'] = timed(['mv'] + eml(m.mnt, src) + [os.path.join(m.mnt, dst) + '/'])
+            assert count(dv, src) == 0 and count(dv, dst) == n, 'mv: counts'
+        if 'mv8' in want:
+            src, dst = boxes['mv8']
+            files = '\0'.join(eml(m.mnt, src)).encode()
+            t0 = time.monotonic()
+            subprocess.run(['xargs', '-0', '-P8', '-n50', 'mv', '-t', os.path.join(m.mnt, dst)],
+                           input=files, check=True)
+            got['mv8'] = time.monotonic() - t0
+            assert count(dv, src) == 0 and count(dv, dst) == n, 'mv -P8: counts'
+        if 'cp' in want:
+            os.mkdir(os.path.join(m.mnt, 'C' + tag))
+            got['cp'] = timed(['sh', '-c', 'cp "$1"/*.eml "$2"/', 'cp', export,
+                               os.path.join(m.mnt, 'C' + tag)])
+            assert count(dv, 'C' + tag) == n, 'cp: count'
+        if 'rm' in want:
+            src, _ = boxes['rm']
+            trash0 = count(dv, 'Trash')
+            got['rm'] = timed(['rm'] + eml(m.mnt, src))
+            assert count(dv, src) == 0 and count(dv, 'Trash') == max(trash0, 0) + n, 'rm: counts'
+        if 'churn' in want:
+            src, dst = boxes['churn']
+            files = eml(m.mnt, src)
+            churn = Churn(dv, [src, dst])
+            try:
+                got['churn'] = timed(['mv'] + files + [os.path.join(m.mnt, dst) + '/'])
+            finally:
+                churn.close()
+            assert count(dv, src) == churn.appended[src], 'churn: source count'
+            assert count(dv, dst) == n + churn.appended[dst], 'churn: target count'
+    finally:
+        m.close()
+    label = {'mv': 'mv', 'mv8': 'xargs -P8 mv', 'cp': 'cp in', 'rm': 'rm (to Trash)',
+             'churn': 'mv, churn'}
+    floor = {'mv': move_each, 'mv8': move_each, 'cp': append_each, 'rm': move_each,
+             'churn': got.get('mv', move_each)}
+    fname = {'mv': 'UID MOVE each', 'mv8': 'UID MOVE each', 'cp': 'APPEND each',
+             'rm': 'UID MOVE each', 'churn': 'quiet mv' if 'mv' in got else 'UID MOVE each'}
+    for key in ('mv', 'mv8', 'cp', 'rm', 'churn'):
+        if key in got:
+            rows.append((n, label[key], got[key], fname[key], floor[key],
+                         move_set if key in ('mv', 'mv8', 'rm', 'churn') else None))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--sizes', default='500,2000,5000')
+    ap.add_argument('--rows', default='mv,mv8,cp,rm,churn')
+    ap.add_argument('--imapfs', default=os.path.join(HERE, '..', 'build', 'imapfs'))
+    a = ap.parse_args()
+    base = dovecot.make_basedir('imapfs-bench-filing-')
+    dv = dovecot.Dovecot(os.path.join(base, 'dovecot'))
+    dv.start()
+    rows = []
+    try:
+        for n in (int(s) for s in a.sizes.split(',')):
+            bench_size(a, dv, base, n, rows)
+    finally:
+        dv.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    print('%6s %-15s %9s %8s  %-14s %9s %7s  %9s' % ('N', 'work', 'imapfs', 'per msg', 'floor',
+                                                    'floor', 'ratio', 'one set'))
+    for n, name, t, fname, f, one in rows:
+        print('%6d %-15s %8.2fs %6.2fms  %-14s %8.2fs %6.2fx  %s' % (
+            n, name, t, t * 1000 / n, fname, f, t / f if f else float('nan'),
+            '%8.3fs' % one if one is not None else '       -'))
+
+
+if __name__ == '__main__':
+    main()
