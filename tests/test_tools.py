@@ -359,12 +359,14 @@ def test_chmod_chown_and_touch_d_of_a_message_are_eperm(dovecot_factory, mount_f
 # editors and in-place tools: the original stays recoverable in Trash, and
 # what they wrote is a new message
 
-def check_replaced(dv, m, box, old, new):
-    """box holds new (once) and not old; Trash holds old; ls agrees."""
+def check_replaced(dv, m, box, old, new, name='1.eml'):
+    """box holds new (once) and not old; Trash holds old; ls agrees: the
+    edited file keeps its name (the new message was written under it)."""
     st = state(dv, box)
     assert bodies_of(st) == [new], 'Box: %r' % [v.body[:80] for v in st.values()]
     assert bodies_of(state(dv, 'Trash')) == [old]
-    assert eml_names(m.p(box)) == names_of(st)
+    assert eml_names(m.p(box)) == {name}
+    assert read(m.p(box, name)) == new
 
 
 def test_vim_wq_bang_of_a_message(dovecot_factory, mount_factory):

@@ -157,10 +157,7 @@ static int build_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **o
 	}
 	for (size_t i = 0; i < nmsgs && r == 0; i++) {
 		/* Under the name it was written as, if it was (cp, rsync), else its UID. */
-		char *name = store_message_name(fs->st, id, msgs[i].uid);
-
-		if (!name && asprintf(&name, "%" PRIu32 ".eml", msgs[i].uid) < 0)
-			name = NULL;
+		char *name = store_listed_name(fs->st, id, msgs[i].uid);
 		r = snapshot_add(d, &cap, name, ino_make(INO_MESSAGE, id, msgs[i].uid, 0), false,
 				 &msgs[i]);
 		if (r < 0)

@@ -95,8 +95,11 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (kind == INO_MAILBOX && parse_uid_name(name, ".eml", &uid)) {
-		r = store_message(fs->st, pid, uid, &m, &uidvalidity);
+	if (kind == INO_MAILBOX &&
+	    (parse_uid_name(name, ".eml", &uid) || parse_uid_name(name, DISPLACED_SUFFIX, &uid))) {
+		r = store_message_by_name(fs->st, pid, name, &uid);
+		if (r == 0)
+			r = store_message(fs->st, pid, uid, &m, &uidvalidity);
 		if (r == 0) {
 			msg_entry_param(fs, pid, uidvalidity, &m, &e);
 			fuse_reply_entry(req, &e);

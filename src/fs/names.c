@@ -51,11 +51,18 @@ static int resolve(struct fs *fs, fuse_ino_t parent, const char *name, struct ta
 		t->kind = T_PARTS;
 		return 0;
 	}
-	if (parse_uid_name(name, ".eml", &uid)) {
-		r = store_message(fs->st, pid, uid, &m, &uidvalidity);
+	if (parse_uid_name(name, ".eml", &uid) || parse_uid_name(name, DISPLACED_SUFFIX, &uid)) {
+		r = store_message_by_name(fs->st, pid, name, &uid);
+		if (r == 0)
+			r = store_message(fs->st, pid, uid, &m, &uidvalidity);
 		if (r == 0) {
+			uint32_t sent_uid;
+
 			t->kind = T_MESSAGE;
 			t->uid = uid;
+			/* cp of an export's 7.eml, come in as UID 3: a name made here */
+			t->upload = upload_find(fs, pid, name, &sent, &sent_uid) && sent &&
+				    sent_uid == uid;
 			return 0;
 		}
 		if (r == -EIO)
@@ -223,7 +230,8 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const char *name,
 	 * both stay: a rename never destroys a message).
 	 */
 	if (newuid && !(dst.kind == T_MESSAGE && !dst.upload))
-		upload_name_sent(fs, to, newname, newuid, store_message_mode(fs->st, from, src->uid));
+		upload_name_sent(fs, to, newname, newuid, store_message_mode(fs->st, from, src->uid),
+				 true);
 	return 0;
 }
 
@@ -277,7 +285,7 @@ static int append_local(struct fs *fs, fuse_ino_t parent, const char *name, uint
 	if (dst.kind == T_MESSAGE && !dst.upload && delete_message(fs, mailbox, dst.uid) < 0)
 		log_warn("%s: the message it replaced (UID %" PRIu32 ") stays", newname, dst.uid);
 	if (uid)
-		upload_name_sent(fs, mailbox, newname, uid, st.st_mode);
+		upload_name_sent(fs, mailbox, newname, uid, st.st_mode, false);
 	return 0;
 }
 

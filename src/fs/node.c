@@ -55,24 +55,6 @@ void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
 }
 
 /* "<uid><suffix>" with a canonical decimal UID (no leading zeros, no sign). */
-bool parse_uid_name(const char *name, const char *suffix, uint32_t *uid)
-{
-	uint64_t v = 0;
-	const char *p = name;
-
-	if (*p < '1' || *p > '9')
-		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		v = v * 10 + (uint64_t)(*p - '0');
-		if (v > UINT32_MAX)
-			return false;
-	}
-	if (strcmp(p, suffix) != 0)
-		return false;
-	*uid = (uint32_t)v;
-	return true;
-}
-
 void local_entry_param(const struct fs *fs, uint64_t ino, const struct stat *st,
 		       struct fuse_entry_param *e)
 {

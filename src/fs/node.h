@@ -14,6 +14,7 @@
 
 #include "fs/fs_internal.h"
 #include "store/parts.h"
+#include "util/uid_name.h" /* parse_uid_name, which the files of fs/ use */
 
 void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf);
 /* A <uid>.parts directory: dated as its message. */
@@ -24,8 +25,6 @@ void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
 void part_attr(const struct fs *fs, uint64_t ino, const struct store_parts *p, size_t idx,
 	       struct stat *stbuf);
 
-/* "<uid><suffix>" with a canonical decimal UID. */
-bool parse_uid_name(const char *name, const char *suffix, uint32_t *uid);
 
 /* Entry of a child mailbox directory. */
 void dir_entry_param(const struct fs *fs, uint32_t id, struct fuse_entry_param *e);

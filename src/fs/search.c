@@ -234,8 +234,7 @@ static bool uid_of_name(struct fs *fs, uint32_t mailbox, const char *name, uint3
 			bool *parts)
 {
 	*parts = parse_uid_name(name, ".parts", uid);
-	return *parts || parse_uid_name(name, ".eml", uid) ||
-	       store_named_message(fs->st, mailbox, name, uid) == 0;
+	return *parts || store_message_by_name(fs->st, mailbox, name, uid) == 0;
 }
 
 /* Whether name is a result of the query of search inode dir; its UID and kind. */
@@ -408,9 +407,7 @@ static int list_results(struct fs *fs, uint32_t mailbox, const struct store_sear
 	for (size_t i = 0; i < res->n && r == 0; i++) {
 		const struct store_msg *m = &res->msgs[i];
 
-		name = store_message_name(fs->st, mailbox, m->uid);
-		if (!name && asprintf(&name, "%" PRIu32 ".eml", m->uid) < 0)
-			name = NULL;
+		name = store_listed_name(fs->st, mailbox, m->uid);
 		r = name ? fn(ctx, name, ino_make(INO_MESSAGE, mailbox, m->uid, 0), false, m)
 			 : -ENOMEM;
 		if (r < 0)

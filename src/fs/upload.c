@@ -551,11 +551,13 @@ void upload_forget(struct fs *fs, uint32_t mailbox, const char *name)
 
 /* name in mailbox is message uid now: kept by the store, and at once here. */
 void upload_name_sent(struct fs *fs, uint32_t mailbox, const char *name, uint32_t uid,
-		      unsigned mode)
+		      unsigned mode, bool moved)
 {
 	struct upload *u;
+	uint32_t n;
 
-	store_name_message(fs->st, mailbox, uid, name, mode);
+	if (!moved || !parse_uid_name(name, ".eml", &n))
+		store_name_message(fs->st, mailbox, uid, name, mode);
 	pthread_mutex_lock(&fs->uploads_lock);
 	u = add_name(fs, mailbox, name);
 	if (u) {

@@ -78,8 +78,12 @@ void upload_forget(struct fs *fs, uint32_t mailbox, const char *name);
 /* Renames mailbox/name to to/newname: nothing on the server. -ENOENT if it is gone. */
 int upload_rename(struct fs *fs, uint32_t mailbox, const char *name, uint32_t to,
 		  const char *newname);
-/* name in mailbox is message uid now: kept by the store, and at once here. */
+/*
+ * name in mailbox is message uid now: at once here, and kept by the store
+ * unless the name is of the form <N>.eml and the message was moved (its
+ * new UID is what the server and the user's listing call it then).
+ */
 void upload_name_sent(struct fs *fs, uint32_t mailbox, const char *name, uint32_t uid,
-		      unsigned mode);
+		      unsigned mode, bool moved);
 
 #endif

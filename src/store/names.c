@@ -2,11 +2,14 @@
 #include "store/store_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "store/listing_cache.h"
+#include "util/uid_name.h"
 
 /* Caller holds st->lock. The names of m as of UIDVALIDITY uv, emptied if they were of another. */
 static struct name_map *names_of(struct mailbox *m, uint32_t uv)
@@ -24,16 +27,6 @@ static bool names_current(const struct mailbox *m)
 	return m->uidvalidity && m->names_uidvalidity == m->uidvalidity;
 }
 
-/* "<digits>.eml": a UID's own name, never kept for another. */
-static bool uid_form(const char *name)
-{
-	const char *p = name;
-
-	while (*p >= '0' && *p <= '9')
-		p++;
-	return p != name && strcmp(p, ".eml") == 0;
-}
-
 int store_name_message(struct store *st, uint32_t id, uint32_t uid, const char *name,
 		       unsigned mode)
 {
@@ -41,9 +34,10 @@ int store_name_message(struct store *st, uint32_t id, uint32_t uid, const char *
 	uint32_t uv = 0;
 	char *wire = NULL;
 	int r = -ENOENT;
+	uint32_t n;
 
-	if (name && uid_form(name))
-		name = NULL; /* listed by its UID, as the name suggests */
+	if (name && parse_uid_name(name, ".eml", &n) && n == uid)
+		name = NULL; /* its own name */
 	/* A mailbox made a moment ago (rsync's mkdir) has no UIDVALIDITY known yet. */
 	if (!store_known_uidvalidity(st, id))
 		store_refresh(st, id, false, false);
@@ -105,6 +99,58 @@ int store_named_message(struct store *st, uint32_t id, const char *name, uint32_
 		r = 0;
 	pthread_mutex_unlock(&st->lock);
 	return r;
+}
+
+int store_message_by_name(struct store *st, uint32_t id, const char *name, uint32_t *uid)
+{
+	struct mailbox *m;
+	uint32_t n;
+	int r;
+
+	r = store_named_message(st, id, name, uid);
+	if (r != -ENOENT)
+		return r;
+	if (parse_uid_name(name, DISPLACED_SUFFIX, uid))
+		return 0;
+	if (!parse_uid_name(name, ".eml", &n))
+		return -ENOENT;
+	/*
+	 * A message written under another <N>.eml (cp of an export) is known
+	 * by that name only: its own is free for the export's file of that name.
+	 */
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->names.n && names_current(m)) {
+		const char *written = name_map_name(&m->names, n);
+		uint32_t other;
+
+		r = written && parse_uid_name(written, ".eml", &other) ? -ENOENT : 0;
+	} else {
+		r = 0;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (r == 0)
+		*uid = n;
+	return r;
+}
+
+char *store_listed_name(struct store *st, uint32_t id, uint32_t uid)
+{
+	char own[16 + sizeof(DISPLACED_SUFFIX)], *name = store_message_name(st, id, uid);
+	struct mailbox *m;
+	bool displaced = false;
+
+	if (name)
+		return name;
+	snprintf(own, sizeof(own), "%" PRIu32 ".eml", uid);
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->names.n && names_current(m))
+		displaced = name_map_uid(&m->names, own) != 0;
+	pthread_mutex_unlock(&st->lock);
+	if (displaced)
+		snprintf(own, sizeof(own), "%" PRIu32 "%s", uid, DISPLACED_SUFFIX);
+	return strdup(own);
 }
 
 /* A record of the names log (listing_cache_load_names), applied in order. */

@@ -140,8 +140,8 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
  * Names messages were written under through the mount (cp, rsync: "a.eml"
  * for UID 17), kept on disk beside the listings: a mailbox's listing shows a
  * message under its name, and the name looks it up, in this mount and the
- * next, for the mailbox's UIDVALIDITY. A name of the form <N>.eml is not
- * kept (it would read as UID N's): name NULL or such drops uid's name. mode:
+ * next, for the mailbox's UIDVALIDITY. The message's own <UID>.eml (or
+ * NULL) drops uid's name; another UID's (cp of an export) is kept. mode:
  * the permission bits the file had, shown for the message (so rsync -a of
  * mail files that are rw------- finds nothing to change).
  */
@@ -153,6 +153,22 @@ unsigned store_message_mode(struct store *st, uint32_t id, uint32_t uid);
 char *store_message_name(struct store *st, uint32_t id, uint32_t uid);
 /* The UID name was given to; -ENOENT if none. */
 int store_named_message(struct store *st, uint32_t id, const char *name, uint32_t *uid);
+/*
+ * The name a message of mailbox id is listed under: the name it was written
+ * under, else <UID>.eml, else (when that is the name another message was
+ * written under: cp of an export whose 7.eml came in as UID 3) <UID>~.eml.
+ * The caller frees it; NULL only without memory.
+ */
+#define DISPLACED_SUFFIX "~.eml"
+char *store_listed_name(struct store *st, uint32_t id, uint32_t uid);
+/*
+ * The UID name refers to in mailbox id, as store_listed_name() names
+ * messages: a written name first; <UID>.eml too, but not for a message
+ * written under another <N>.eml (that name is its only one). -ENOENT if it
+ * names none (whether the message is still there is store_message()'s to
+ * say).
+ */
+int store_message_by_name(struct store *st, uint32_t id, const char *name, uint32_t *uid);
 /* The flags of a flag-set index as IMAP text ("\Seen $Work"); caller frees. */
 char *store_flags_text(struct store *st, uint32_t flags);
 

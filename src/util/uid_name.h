@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* File names made of a UID: "17.eml", "17.parts", "17~.eml". */
+#ifndef IMAPFS_UTIL_UID_NAME_H
+#define IMAPFS_UTIL_UID_NAME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+/* "<uid><suffix>" with a canonical decimal UID (1 to 2^32-1, no leading zero). */
+static inline bool parse_uid_name(const char *name, const char *suffix, uint32_t *uid)
+{
+	uint64_t v = 0;
+	const char *p = name;
+
+	if (*p < '1' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > UINT32_MAX)
+			return false;
+	}
+	if (strcmp(p, suffix) != 0)
+		return false;
+	*uid = (uint32_t)v;
+	return true;
+}
+
+#endif
