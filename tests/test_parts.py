@@ -2009,6 +2009,69 @@ def test_head_of_attachment_fetches_little(parts_server, mount_factory, mode):
         end - start, after_ls - start)
 
 
+def read_whole(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def drop_pages(path):
+    """The kernel forgets what it cached of the file (its page cache)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_a_part_read_whole_is_fetched_once(parts_server, mount_factory, mode, tmp_path):
+    """cat of the 3.75 MiB attachment keeps it on disk: read again after the
+    kernel dropped the file's pages, and again after a remount with the same
+    cache directory (the listing and structure asked afresh), each later read
+    receives under 5% of its size from the server."""
+    uid, att = _big(parts_server)
+    opts = ['tls=none', 'cache_dir=%s' % (tmp_path / 'cache')] + (
+        ['nobinary'] if mode == 'nobinary' else [])
+    m = mount_factory(parts_server.url('imap'), opts, password=parts_server.password)
+    path = m.p('big', '%d.parts' % uid, '2-attachment.pdf')
+    a = bytes_received(m.path)
+    assert read_whole(path) == att
+    b = bytes_received(m.path)
+    assert b - a >= len(att), 'the first read fetched %d bytes' % (b - a)
+    drop_pages(path)
+    assert read_whole(path) == att
+    c = bytes_received(m.path)
+    print('%s: first read %d bytes from the server, again after the pages were dropped %d'
+          % (mode, b - a, c - b))
+    assert c - b < len(att) * 0.05, '%d bytes fetched again' % (c - b)
+    m.stop()
+    m = mount_factory(parts_server.url('imap'), opts, password=parts_server.password)
+    path = m.p('big', '%d.parts' % uid, '2-attachment.pdf')
+    d = bytes_received(m.path)
+    assert read_whole(path) == att
+    e = bytes_received(m.path)
+    print('%s: after a remount %d bytes (listing and structure included)' % (mode, e - d))
+    assert e - d < len(att) * 0.05, '%d bytes fetched after the remount' % (e - d)
+
+
+def test_head_of_a_part_keeps_nothing_and_fetches_little(parts_server, mount_factory, tmp_path):
+    """Keeping parts on disk costs a partial read nothing: head -c 4096 of the
+    big attachment, twice with its pages dropped between, receives under 128
+    KiB each time (nothing of it was kept: it was never read whole)."""
+    uid, att = _big(parts_server)
+    m = mount_factory(parts_server.url('imap'),
+                      ['tls=none', 'cache_dir=%s' % (tmp_path / 'cache')],
+                      password=parts_server.password)
+    path = m.p('big', '%d.parts' % uid, '2-attachment.pdf')
+    os.listdir(m.p('big', '%d.parts' % uid))
+    for _ in range(2):
+        a = bytes_received(m.path)
+        with open(path, 'rb') as f:
+            assert f.read(4096) == att[:4096]
+        assert bytes_received(m.path) - a < HEAD_LIMIT
+        drop_pages(path)
+
+
 def test_bytes_received_counts(parts_server, mount_factory):
     """user.imapfs.bytes_received on the root: a decimal count that grows
     by at least what was read from the server."""

@@ -47,20 +47,24 @@ void body_cache_hash_hex(const void *data, size_t len, char out[HEX_NAME + 1])
 }
 
 /*
- * "<2 hex>/<64 hex>" for a message, relative to the account directory. The
- * wire name is hashed with its NUL: no name ends where a number begins.
+ * "<2 hex>/<64 hex>" for a message (section NULL) or one of its decoded
+ * parts, relative to the account directory. The wire name is hashed with
+ * its NUL: no name ends where a number begins; a part's key goes on with
+ * " part <section>", which no message's key holds.
  */
-static int body_path(const char *wire, uint32_t uidvalidity, uint32_t uid,
+static int body_path(const char *wire, uint32_t uidvalidity, uint32_t uid, const char *section,
 		     char out[HEX_NAME + 4])
 {
-	size_t wlen = strlen(wire) + 1;
-	char *key = malloc(wlen + 24), hex[HEX_NAME + 1];
+	size_t wlen = strlen(wire) + 1, slen = section ? strlen(section) : 0;
+	char *key = malloc(wlen + 24 + 6 + slen + 1), hex[HEX_NAME + 1];
 	int n;
 
 	if (!key)
 		return -ENOMEM;
 	memcpy(key, wire, wlen);
 	n = snprintf(key + wlen, 24, "%" PRIu32 " %" PRIu32, uidvalidity, uid);
+	if (section)
+		n += snprintf(key + wlen + n, 6 + slen + 1, " part %s", section);
 	body_cache_hash_hex(key, wlen + (size_t)n, hex);
 	free(key);
 	snprintf(out, HEX_NAME + 4, "%.2s/%s", hex, hex);
@@ -354,7 +358,7 @@ void body_cache_forget(struct body_cache *bc, const char *wire, uint32_t uidvali
 	char rel[HEX_NAME + 4];
 	struct stat st;
 
-	if (!bc || body_path(wire, uidvalidity, uid, rel) < 0 ||
+	if (!bc || body_path(wire, uidvalidity, uid, NULL, rel) < 0 ||
 	    fstatat(bc->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return;
 	pthread_mutex_lock(&bc->put_lock);
@@ -368,7 +372,7 @@ bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidit
 	char rel[HEX_NAME + 4];
 	struct stat st;
 
-	if (!bc || body_path(wire, uidvalidity, uid, rel) < 0)
+	if (!bc || body_path(wire, uidvalidity, uid, NULL, rel) < 0)
 		return false;
 	return fstatat(bc->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	       (uint64_t)st.st_size == size;
@@ -377,12 +381,19 @@ bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidit
 ssize_t body_cache_read(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
 			uint32_t uid, uint64_t size, uint64_t off, size_t len, char *buf)
 {
+	return body_cache_read_part(bc, wire, uidvalidity, uid, NULL, size, off, len, buf);
+}
+
+ssize_t body_cache_read_part(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			     uint32_t uid, const char *section, uint64_t size, uint64_t off,
+			     size_t len, char *buf)
+{
 	char rel[HEX_NAME + 4];
 	struct stat st;
 	size_t done = 0;
 	int fd;
 
-	if (!bc || body_path(wire, uidvalidity, uid, rel) < 0)
+	if (!bc || body_path(wire, uidvalidity, uid, section, rel) < 0)
 		return -ENOENT;
 	fd = open_body(bc, rel, size, &st);
 	if (fd < 0)
@@ -452,7 +463,7 @@ void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidva
 	for (size_t i = 0; i < n && nkept < PUT_MAX; i++) {
 		/* One body may not push out a quarter of the cache. */
 		if (items[i].len > bc->max / 4 ||
-		    body_path(wire, uidvalidity, items[i].uid, rel[nkept]) < 0)
+		    body_path(wire, uidvalidity, items[i].uid, items[i].section, rel[nkept]) < 0)
 			continue;
 		kept[nkept++] = i;
 		total += items[i].len;

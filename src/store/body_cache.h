@@ -51,6 +51,15 @@ void body_cache_close(struct body_cache *bc);
  */
 ssize_t body_cache_read(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
 			uint32_t uid, uint64_t size, uint64_t off, size_t len, char *buf);
+/*
+ * The same for a decoded MIME part (section, "2.1") of the message, kept
+ * beside the bodies (body_cache_put_many with a section), counted in the
+ * same bound and evicted in the same order: a thumbnail made after a
+ * remount, or after the kernel forgot the file, fetches nothing.
+ */
+ssize_t body_cache_read_part(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			     uint32_t uid, const char *section, uint64_t size, uint64_t off,
+			     size_t len, char *buf);
 /* Whether a body of exactly size bytes is kept (without refreshing its use). */
 bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
 		    uint64_t size);
@@ -63,10 +72,11 @@ void body_cache_forget(struct body_cache *bc, const char *wire, uint32_t uidvali
 
 struct body_cache_item {
 	uint32_t uid;
+	const char *section; /* NULL: the message's body; else this decoded part of it */
 	const char *body;
 	size_t len;
 };
-/* Keeps several bodies of one mailbox (one eviction pass for all). */
+/* Keeps several bodies (or parts) of one mailbox (one eviction pass for all). */
 void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
 			 const struct body_cache_item *items, size_t n);
 

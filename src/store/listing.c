@@ -247,7 +247,6 @@ struct refresh {
 	uint32_t *gone; /* UIDs gone, for the sink */
 	size_t ngone;
 	bool changed;   /* the directory's listing changed, for the sink */
-	uint64_t change_gen; /* the mailbox's when the fetch began */
 };
 
 /*
@@ -270,7 +269,9 @@ static int refresh_begin(struct refresh *rf)
 	}
 	rf->wire = strdup(m->wire);
 	rf->had_listing = m->listed_at_ms != 0;
-	rf->change_gen = m->change_gen;
+	m->refreshing = true;
+	m->ncrossing = 0;
+	m->crossing_lost = false;
 	k->known = m->uidvalidity != 0;
 	k->uidvalidity = m->uidvalidity;
 	k->uidnext = m->uidnext;
@@ -397,6 +398,67 @@ static int refresh_rows(struct refresh *rf)
 	return r;
 }
 
+/* Caller holds st->lock. Removes uid from rows[0..*n) (sorted); whether it was there. */
+static bool rows_remove(struct store_msg *rows, size_t *n, uint32_t uid)
+{
+	struct store_msg *r = find_row(rows, *n, uid);
+
+	if (!r)
+		return false;
+	memmove(r, r + 1, (size_t)(rows + *n - r - 1) * sizeof(*r));
+	(*n)--;
+	return true;
+}
+
+/*
+ * Caller holds st->lock. Makes the changes made through the mount while
+ * rf was fetched again on its rows, which may predate them: a message moved
+ * away meanwhile is not shown again, one moved in is not lost until the
+ * next relisting.
+ */
+static void replay_crossing(struct refresh *rf)
+{
+	struct mailbox *m = rf->m;
+	size_t cap = rf->nrows;
+
+	for (size_t i = 0; i < m->ncrossing; i++) {
+		const struct listing_change *c = &m->crossing[i];
+		size_t at;
+
+		if (!c->added) {
+			if (rows_remove(rf->rows, &rf->nrows, c->row.uid) && rf->l.got.sel.exists)
+				rf->l.got.sel.exists--;
+			continue;
+		}
+		if (find_row(rf->rows, rf->nrows, c->row.uid))
+			continue;
+		if (array_reserve(&rf->rows, &cap, rf->nrows + 1, sizeof(*rf->rows)) < 0) {
+			m->crossing_lost = true;
+			return;
+		}
+		at = rf->nrows;
+		while (at > 0 && rf->rows[at - 1].uid > c->row.uid)
+			at--;
+		memmove(rf->rows + at + 1, rf->rows + at, (rf->nrows - at) * sizeof(*rf->rows));
+		rf->rows[at] = c->row;
+		rf->nrows++;
+		rf->l.got.sel.exists++;
+	}
+}
+
+/* Caller holds st->lock. Notes a change for a relisting under way (replay_crossing). */
+static void note_crossing(struct mailbox *m, bool added, const struct store_msg *row)
+{
+	if (!m->refreshing)
+		return;
+	if (array_reserve(&m->crossing, &m->crossing_cap, m->ncrossing + 1,
+			  sizeof(*m->crossing)) < 0) {
+		m->crossing_lost = true;
+		return;
+	}
+	m->crossing[m->ncrossing++] = (struct listing_change){ .added = added, .row = *row };
+}
+
 /* Makes the new listing the mailbox's, noting which UIDs went. */
 static void refresh_install(struct refresh *rf)
 {
@@ -407,6 +469,9 @@ static void refresh_install(struct refresh *rf)
 	pthread_mutex_lock(&st->lock);
 	if (rf->rows || rf->l.got.kind != DRIVER_LISTING_UNCHANGED) {
 		bool new_validity = m->uidvalidity && m->uidvalidity != sel->uidvalidity;
+
+		if (!new_validity)
+			replay_crossing(rf);
 
 		if (new_validity)
 			log_info("mailbox %s: UIDVALIDITY changed from %u to %u; forgetting its messages",
@@ -423,12 +488,13 @@ static void refresh_install(struct refresh *rf)
 		m->uidnext = sel->uidnext;
 		m->exists = sel->exists;
 		m->modseq = sel->highestmodseq;
+		/* Ours that took the server's UIDNEXT as fetched: none other came before them. */
+		for (size_t i = 0; !new_validity && i < m->ncrossing; i++)
+			if (m->crossing[i].added && m->crossing[i].row.uid == m->uidnext)
+				m->uidnext++;
 	}
-	/*
-	 * A change made through the mount while this was fetched may be
-	 * missing from it (or undone in it): good to show, not to trust.
-	 */
-	m->listed_at_ms = m->change_gen == rf->change_gen ? monotonic_ms() : 0;
+	/* A change noted too late to be made again: good to show, not to trust. */
+	m->listed_at_ms = m->crossing_lost ? 0 : monotonic_ms();
 	m->has_listing = true;
 	pthread_mutex_unlock(&st->lock);
 }
@@ -473,6 +539,15 @@ int store_refresh(struct store *st, uint32_t id, bool force, bool flags_changed)
 	rf.selectable = rf.m->selectable;
 	if (!force)
 		st->last_used = id; /* a user's look, not the watcher's */
+	/*
+	 * Fresh enough: answered without waiting for a relisting under way (the
+	 * watcher's, after another client reflagged thousands of messages).
+	 */
+	if (!force && rf.m->listed_at_ms &&
+	    monotonic_ms() - rf.m->listed_at_ms < st->opts.listing_ttl_ms) {
+		pthread_mutex_unlock(&st->lock);
+		return 0;
+	}
 	pthread_mutex_unlock(&st->lock);
 
 	/* The mailbox struct lives until unmount, so its lock may be held unlocked from st. */
@@ -489,6 +564,10 @@ int store_refresh(struct store *st, uint32_t id, bool force, bool flags_changed)
 		if (st->bodies && rf.l.got.kind != DRIVER_LISTING_UNCHANGED)
 			save_kept(st, rf.m, rf.wire);
 	}
+	pthread_mutex_lock(&st->lock);
+	rf.m->refreshing = false;
+	rf.m->ncrossing = 0;
+	pthread_mutex_unlock(&st->lock);
 	pthread_mutex_unlock(&rf.m->refresh_lock);
 	refresh_end(&rf);
 	return r > 0 ? 0 : r;
@@ -657,7 +736,7 @@ static bool take_row(struct mailbox *m, uint32_t uid, struct store_msg *row)
 	m->nmsgs--;
 	if (m->exists)
 		m->exists--;
-	m->change_gen++;
+	note_crossing(m, false, row);
 	return true;
 }
 
@@ -695,7 +774,7 @@ static bool put_row(struct mailbox *m, uint32_t uidvalidity, const struct store_
 		m->proven_uidnext = m->uidnext;
 		m->uidnext_proven_ms = monotonic_ms();
 	}
-	m->change_gen++;
+	note_crossing(m, true, row);
 	return true;
 }
 

@@ -13,9 +13,11 @@
 #include "log.h"
 #include "mime/header.h"
 #include "mime/name.h"
+#include "store/body_cache.h"
 #include "store/parts_cache.h"
 #include "store/pool.h"
 #include "store/store_internal.h"
+#include "util/array.h"
 #include "util/cancel.h"
 
 /* Parts this small are fetched whole while loading: one round trip for all. */
@@ -63,6 +65,7 @@ static void parts_free(struct store_parts *p)
 		free(sp->mime_type);
 		free(sp->charset);
 		free(sp->content);
+		free(sp->gathered);
 	}
 	free(p->parts);
 	free(p->header);
@@ -1096,6 +1099,87 @@ static int refetch_whole(struct store *st, struct store_parts *p, struct store_p
 	return r;
 }
 
+/*
+ * Parts up to this size read through from their start (cat, cp, a
+ * thumbnailer, a viewer) are kept on disk whole, beside the bodies: read
+ * again after a remount or after the kernel forgot the file, they come from
+ * the disk. A read of a few bytes (head, file) keeps nothing and costs no more.
+ */
+#define PART_KEEP_MAX ((size_t)16 << 20)
+
+/* Part sp as kept on disk; -ENOENT if it is not kept there. */
+static ssize_t read_kept_part(struct store *st, const struct store_parts *p,
+			      const struct store_part *sp, uint64_t off, size_t len, char *buf)
+{
+	char *wire;
+	ssize_t got;
+
+	if (!store_body_cache(st) || !sp->section || sp->size > PART_KEEP_MAX)
+		return -ENOENT;
+	wire = store_mailbox_wire(st, p->mailbox);
+	if (!wire)
+		return -ENOENT;
+	got = body_cache_read_part(store_body_cache(st), wire, p->uidvalidity, p->uid, sp->section,
+				   sp->size, off, len, buf);
+	free(wire);
+	return got;
+}
+
+/* Keeps the whole content of part sp on disk. */
+static void keep_part(struct store *st, const struct store_parts *p, const struct store_part *sp,
+		      const char *content, size_t len)
+{
+	struct body_cache_item it = { .uid = p->uid, .section = sp->section, .body = content,
+				      .len = len };
+	char *wire;
+
+	if (!store_body_cache(st) || !sp->section || len != sp->size || len > PART_KEEP_MAX)
+		return;
+	wire = store_mailbox_wire(st, p->mailbox);
+	if (wire)
+		body_cache_put_many(store_body_cache(st), wire, p->uidvalidity, &it, 1);
+	free(wire);
+}
+
+/*
+ * got bytes of part sp just read from the server at off: gathered while the
+ * part is read in order from its start, kept on disk once whole. A read out
+ * of order (readahead overtaking a read) leaves a gap, and the part is
+ * gathered again on its next read from the start.
+ */
+static void gather(struct store *st, struct store_parts *p, struct store_part *sp, uint64_t off,
+		   const char *buf, size_t got)
+{
+	char *whole = NULL;
+	size_t n = 0;
+
+	if (!store_body_cache(st) || !sp->section || sp->size > PART_KEEP_MAX || got == 0)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (off == 0 && !sp->gathered_len) {
+		free(sp->gathered);
+		sp->gathered = NULL;
+		sp->gathered_cap = 0;
+	}
+	if (off <= sp->gathered_len && off + got > sp->gathered_len &&
+	    (sp->gathered_len || off == 0) &&
+	    array_reserve(&sp->gathered, &sp->gathered_cap, (size_t)(off + got), 1) == 0) {
+		memcpy(sp->gathered + sp->gathered_len, buf + (sp->gathered_len - off),
+		       (size_t)(off + got) - sp->gathered_len);
+		sp->gathered_len = (size_t)(off + got);
+	}
+	if (sp->gathered_len == sp->size) {
+		whole = sp->gathered;
+		n = sp->gathered_len;
+		sp->gathered = NULL;
+		sp->gathered_len = sp->gathered_cap = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (whole)
+		keep_part(st, p, sp, whole, n);
+	free(whole);
+}
+
 ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uint64_t off,
 			size_t len, char *buf)
 {
@@ -1129,22 +1213,44 @@ ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uin
 		return got;
 	}
 	pthread_mutex_unlock(&p->lock);
+	got = read_kept_part(st, p, sp, off, len, buf);
+	if (got >= 0)
+		return got;
 	if (sp->kind == PART_MESSAGE || sp->cte == MIME_CTE_IDENTITY || sp->cte == MIME_CTE_UNKNOWN) {
-		return fetch_one(st, p, false, sp->section, off, len, buf);
+		got = fetch_one(st, p, false, sp->section, off, len, buf);
+		if (got > 0)
+			gather(st, p, sp, off, buf, (size_t)got);
+		return got;
 	}
 	pthread_mutex_lock(&p->lock);
 	has_layout = sp->has_layout;
 	pthread_mutex_unlock(&p->lock);
 	if (sp->cte == MIME_CTE_BASE64 && has_layout) {
 		got = read_base64(st, p, sp, off, len, buf);
+		if (got > 0)
+			gather(st, p, sp, off, buf, (size_t)got);
 		if (got != -EAGAIN)
 			return got;
 	}
 	r = refetch_whole(st, p, sp);
 	if (r < 0)
 		return r;
+	char *whole = NULL;
+	size_t n = 0;
+
 	pthread_mutex_lock(&p->lock);
 	copy_out(sp->content, sp->content_len, off, len, buf, &got);
+	/* Whole in memory (while the structure is cached): kept on disk too, for later mounts. */
+	if (off == 0 && sp->content_len <= PART_KEEP_MAX && store_body_cache(st)) {
+		whole = malloc(sp->content_len + 1);
+		if (whole) {
+			memcpy(whole, sp->content, sp->content_len);
+			n = sp->content_len;
+		}
+	}
 	pthread_mutex_unlock(&p->lock);
+	if (whole)
+		keep_part(st, p, sp, whole, n);
+	free(whole);
 	return got;
 }

@@ -62,6 +62,8 @@ struct store_part {
 	char *content;         /* whole decoded content when kept, else NULL */
 	size_t content_len;
 	bool broken;           /* its size cannot be believed: reads fail with EIO */
+	char *gathered;        /* read so far from its start, to be kept on disk whole */
+	size_t gathered_len, gathered_cap;
 	bool opaque;           /* declared octet-stream or untyped: sniffed with libmagic */
 };
 

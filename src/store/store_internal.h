@@ -38,6 +38,12 @@
 #include "store/store.h"
 #include "store/wire_index.h"
 
+/* A message taken out of (row.uid) or put into a listing held. */
+struct listing_change {
+	bool added;
+	struct store_msg row;
+};
+
 struct mailbox {
 	char *wire;      /* full name on the wire; NULL for the root */
 	char *name;      /* path component shown to users */
@@ -62,8 +68,14 @@ struct mailbox {
 	 */
 	int64_t uidnext_proven_ms;
 	uint32_t proven_uidnext;
-	/* Counts changes made through the mount; a listing fetched across one is not the newest. */
-	uint64_t change_gen;
+	/*
+	 * Changes made through the mount (store_listing_moved, _added) while a
+	 * relisting is fetched: made again on what it fetched, which may
+	 * predate them (listing.c). crossing_lost: one could not be noted.
+	 */
+	bool refreshing, crossing_lost;
+	struct listing_change *crossing;
+	size_t ncrossing, crossing_cap;
 	bool has_listing;     /* a listing is held (stale or not); false until the first */
 
 	bool sizes_wrong;     /* a message's bytes were not its RFC822.SIZE (said once) */

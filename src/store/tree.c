@@ -44,6 +44,7 @@ static void mailbox_free(struct mailbox *m)
 	free(m->wire);
 	free(m->name);
 	free(m->msgs);
+	free(m->crossing);
 	name_map_clear(&m->names);
 	free(m);
 }
