@@ -631,3 +631,20 @@ def test_debug_log_has_one_response_a_line(dovecot_factory, mount_factory):
     for line in log.splitlines():
         assert line.count('* ') <= 1, line
         assert not ('FETCH' in line and ' OK ' in line and line.index('FETCH') < line.index(' OK ')), line
+
+
+def test_a_mailbox_directory_is_dated_by_its_newest_message(dovecot_factory, mount_factory):
+    """A file manager sorting folders by date shows the active ones first: a
+    listed mailbox's mtime is its newest message's INTERNALDATE, and follows
+    a message moved in."""
+    dv = make_server(dovecot_factory, ['Old', 'New'])
+    seed(dv, 'Old', [msg('old-1'), msg('old-2')], dates=[1500000000, 1600000000])
+    seed(dv, 'New', [msg('new-1')], dates=[1700000000])
+    m = mount(mount_factory, dv)
+    for box in ('Old', 'New'):
+        os.listdir(m.p(box))
+    assert os.stat(m.p('Old')).st_mtime == 1600000000
+    assert os.stat(m.p('New')).st_mtime == 1700000000
+    r = run(['mv', m.p('New', '1.eml'), m.p('Old') + '/'])
+    assert r.returncode == 0, r.stderr
+    assert os.stat(m.p('Old')).st_mtime == 1700000000

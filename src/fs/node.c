@@ -18,6 +18,13 @@ void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf)
 	stbuf->st_gid = fs->gid;
 	stbuf->st_mtime = stbuf->st_ctime = stbuf->st_atime = fs->mounted_at;
 	stbuf->st_blksize = 4096;
+	/* A file manager sorting folders by date shows the ones with new mail first. */
+	if (ino_kind(ino) == INO_MAILBOX) {
+		int64_t newest = store_newest_date(fs->st, ino_mailbox(ino));
+
+		if (newest)
+			stbuf->st_mtime = stbuf->st_ctime = (time_t)newest;
+	}
 }
 
 void fill_parts_dir_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,

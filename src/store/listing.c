@@ -309,6 +309,7 @@ static void forget_messages(struct refresh *rf)
 	m->msgs = NULL;
 	m->nmsgs = 0;
 	m->msgs_cap = 0;
+	m->newest_stale = true;
 	m->uidvalidity = 0;
 	m->listed_at_ms = 0;
 	m->has_listing = false;
@@ -482,6 +483,7 @@ static void refresh_install(struct refresh *rf)
 		free(m->msgs);
 		m->nmsgs = rf->nrows;
 		m->msgs_cap = rf->nrows; /* at least */
+		m->newest_stale = true;
 		m->msgs = rf->rows;
 		rf->rows = NULL;
 		m->uidvalidity = sel->uidvalidity;
@@ -736,6 +738,8 @@ static bool take_row(struct mailbox *m, uint32_t uid, struct store_msg *row)
 	m->nmsgs--;
 	if (m->exists)
 		m->exists--;
+	if (row->date >= m->newest_date)
+		m->newest_stale = true;
 	note_crossing(m, false, row);
 	return true;
 }
@@ -763,6 +767,8 @@ static bool put_row(struct mailbox *m, uint32_t uidvalidity, const struct store_
 	msgs[i] = *row;
 	m->nmsgs++;
 	m->exists++;
+	if (row->date > m->newest_date)
+		m->newest_date = row->date;
 	/*
 	 * UIDs are handed out in ascending order: taking the UIDNEXT we held,
 	 * ours was the only message to come since, and the listing stays whole.
@@ -839,6 +845,27 @@ void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const 
 			msg->flags = idx;
 	}
 	pthread_mutex_unlock(&st->lock);
+}
+
+int64_t store_newest_date(struct store *st, uint32_t id)
+{
+	struct mailbox *m;
+	int64_t newest = 0;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->has_listing) {
+		if (m->newest_stale) {
+			m->newest_date = 0;
+			for (size_t i = 0; i < m->nmsgs; i++)
+				if (m->msgs[i].date > m->newest_date)
+					m->newest_date = m->msgs[i].date;
+			m->newest_stale = false;
+		}
+		newest = m->newest_date;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return newest;
 }
 
 char *store_flags_text(struct store *st, uint32_t flags)

@@ -169,6 +169,12 @@ char *store_listed_name(struct store *st, uint32_t id, uint32_t uid);
  * say).
  */
 int store_message_by_name(struct store *st, uint32_t id, const char *name, uint32_t *uid);
+/*
+ * The INTERNALDATE of mailbox id's newest message as last listed (without
+ * asking the server): 0 if no listing is held (it was not looked at yet), or
+ * it is empty.
+ */
+int64_t store_newest_date(struct store *st, uint32_t id);
 /* The flags of a flag-set index as IMAP text ("\Seen $Work"); caller frees. */
 char *store_flags_text(struct store *st, uint32_t flags);
 

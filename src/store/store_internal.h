@@ -77,6 +77,8 @@ struct mailbox {
 	struct listing_change *crossing;
 	size_t ncrossing, crossing_cap;
 	bool has_listing;     /* a listing is held (stale or not); false until the first */
+	int64_t newest_date;  /* the newest INTERNALDATE of msgs, unless newest_stale */
+	bool newest_stale;
 
 	bool sizes_wrong;     /* a message's bytes were not its RFC822.SIZE (said once) */
 
