@@ -38,7 +38,15 @@ struct watch {
 	size_t npending;
 	bool tree_changed;
 	bool overflow; /* too many to track one by one: look at everything */
+	int64_t handled_at_ms; /* when tick() last handled what was heard */
 };
+
+/*
+ * What IDLE hears is handled at most this often: tick() runs after every
+ * response, and another client reflagging thousands of messages (or a
+ * filing through this mount) would otherwise relist a mailbox per response.
+ */
+#define SETTLE_MS 100
 
 static bool stopping(struct watch *w)
 {
@@ -154,9 +162,13 @@ static void handle_pending(struct watch *w)
 static int tick(void *ctx)
 {
 	struct watch *w = ctx;
+	int64_t now = monotonic_ms();
 	uint32_t used;
 
-	handle_pending(w);
+	if (now - w->handled_at_ms >= SETTLE_MS) {
+		handle_pending(w);
+		w->handled_at_ms = now;
+	}
 	if (stopping(w))
 		return 1;
 	used = store_last_used(w->st);
