@@ -9,6 +9,7 @@ bench/filing.py measures the same work against raw IMAP loops.
 
 import filecmp
 import os
+import re
 import subprocess
 import threading
 import time
@@ -189,3 +190,45 @@ def test_a_message_whose_number_another_was_written_as_stays_visible(dovecot_fac
     assert read(m.p('Box', '3.eml')) == written
     assert read(m.p('Box', '3~.eml')) == others[1]
     assert int(os.getxattr(m.p('Box', '3~.eml'), 'user.imap.uid')) == 3
+    # Only a displaced message has such a name: 2~.eml is nothing, and
+    # writing it is a new message, never UID 2 replaced.
+    assert not os.path.exists(m.p('Box', '2~.eml'))
+    (tmp_path / '2~.eml').write_bytes(msg('written-as-2~'))
+    r = run(['cp', str(tmp_path / '2~.eml'), m.p('Box') + '/'])
+    assert r.returncode == 0, r.stderr
+    assert sorted(v.body for v in state(dv, 'Box').values()) == sorted(
+        [written, msg('written-as-2~')] + others)
+
+
+def test_flag_changes_arriving_together_share_commands(dovecot_factory, mount_factory):
+    """xargs -P8 setfattr on 200 messages: every message has exactly the
+    flags it was given (two different values, interleaved), and the -d
+    trace shows fewer UID STOREs than messages: changes waiting together
+    went out as one command over their set."""
+    dv = make_server(dovecot_factory, ['A'])
+    raws = raws_of('flags', 200)
+    seed(dv, 'A', raws, flags=['$Other'] * 200)
+    m = mount_factory(dv.url('imap'), ['tls=none'], password=dv.password, debug=True)
+    files = emls(m.p('A'))
+    assert len(files) == 200
+    want = {}
+    jobs = []
+    for i, p in enumerate(files):
+        value = '\\Seen' if i % 3 else '\\Flagged $Work'
+        want[int(os.path.basename(p).split('.')[0])] = frozenset(value.split())
+        jobs.append(value + '\0' + p)
+    r = subprocess.run(['xargs', '-0', '-P8', '-n2', 'sh', '-c',
+                        'setfattr -n user.imap.flags -v "$1" "$2"', 'set'],
+                       input=('\0'.join(jobs)).encode(), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = {uid: v.flags for uid, v in state(dv, 'A').items()}
+    assert got == want
+    for p in files[:20]:
+        uid = int(os.path.basename(p).split('.')[0])
+        assert frozenset(os.getxattr(p, 'user.imap.flags').decode().split()) == want[uid]
+    m.stop()
+    with open(m.log_path, 'rb') as f:
+        stores = len(re.findall(rb'C\d+: \S+ UID STORE \S+ FLAGS\.SILENT', f.read()))
+    print('200 flag changes, 8 at a time: %d UID STORE commands' % stores)
+    assert 0 < stores < 200

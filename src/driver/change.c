@@ -164,7 +164,8 @@ int driver_move(struct session *s, const char *wire, uint32_t uid, const char *t
 	return delete_uid(s, uid);
 }
 
-int driver_set_flags(struct session *s, const char *wire, uint32_t uid, const char *flags)
+int driver_set_flags(struct session *s, const char *wire, const uint32_t *uids, size_t n,
+		     const char *flags)
 {
 	struct session_mailbox sel;
 	struct imap_cmd c;
@@ -173,6 +174,8 @@ int driver_set_flags(struct session *s, const char *wire, uint32_t uid, const ch
 	if (r < 0)
 		return r;
 	imap_cmd_init(&c, false);
-	imap_cmd_rawf(&c, "UID STORE %" PRIu32 " FLAGS.SILENT (%s)", uid, flags);
+	imap_cmd_raw(&c, "UID STORE ");
+	imap_cmd_uid_set(&c, uids, n);
+	imap_cmd_rawf(&c, " FLAGS.SILENT (%s)", flags);
 	return run_cmd(s, &c, NULL, NULL, NULL, 0);
 }

@@ -11,6 +11,7 @@
 #ifndef IMAPFS_DRIVER_CHANGE_H
 #define IMAPFS_DRIVER_CHANGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "session/session.h"
@@ -33,7 +34,11 @@ int driver_move(struct session *s, const char *wire, uint32_t uid, const char *t
 		uint32_t *uidvalidity, uint32_t *newuid);
 /* Deletes message uid of wire: \Deleted, then UID EXPUNGE of it alone; -EPERM without UIDPLUS. */
 int driver_expunge(struct session *s, const char *wire, uint32_t uid);
-/* Replaces the flags of message uid of wire (validated flag list text). */
-int driver_set_flags(struct session *s, const char *wire, uint32_t uid, const char *flags);
+/*
+ * Replaces the flags of messages uids[0..n) (ascending) of wire with flags
+ * (validated flag list text): one UID STORE over the set.
+ */
+int driver_set_flags(struct session *s, const char *wire, const uint32_t *uids, size_t n,
+		     const char *flags);
 
 #endif

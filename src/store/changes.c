@@ -105,11 +105,36 @@ static int move_job(struct session *s, void *ctx)
 	return driver_move(s, j->wire, j->uid, j->to_wire, &j->uidvalidity, &j->newuid);
 }
 
+/* One flag change waiting in st->flag_queue (store_set_flags). */
+struct flag_wait {
+	uint32_t id, uid;
+	const char *flags;
+	int r;
+	bool done;
+	struct flag_wait *next;
+};
+
+/* At most this many UIDs a UID STORE: a set of scattered UIDs is long. */
+#define FLAG_BATCH_MAX 512
+
+struct flags_job {
+	const char *wire, *flags;
+	uint32_t *uids;
+	size_t n;
+};
+
 static int flags_job(struct session *s, void *ctx)
 {
-	struct msg_job *j = ctx;
+	struct flags_job *j = ctx;
 
-	return driver_set_flags(s, j->wire, j->uid, j->flags);
+	return driver_set_flags(s, j->wire, j->uids, j->n, j->flags);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static int append_job(struct session *s, void *ctx)
@@ -236,14 +261,88 @@ int store_expunge(struct store *st, uint32_t id, uint32_t uid)
 	return r;
 }
 
+/*
+ * Caller holds flag_lock and is the sender. Takes from the queue the
+ * changes of the first one's mailbox to the same flags, up to out's size.
+ */
+static size_t take_batch(struct store *st, struct flag_wait **out, size_t max)
+{
+	struct flag_wait **pp = &st->flag_queue, *head = st->flag_queue;
+	size_t n = 0;
+
+	while (*pp && n < max) {
+		struct flag_wait *w = *pp;
+
+		if (w->id == head->id && strcmp(w->flags, head->flags) == 0) {
+			*pp = w->next;
+			out[n++] = w;
+		} else {
+			pp = &w->next;
+		}
+	}
+	return n;
+}
+
+/* Sends one batch (flag_lock not held): one UID STORE over its UIDs. */
+static int send_batch(struct store *st, struct flag_wait **batch, size_t n)
+{
+	struct flags_job j = { .wire = store_mailbox_wire(st, batch[0]->id),
+			       .flags = batch[0]->flags, .n = n };
+	int r = -ENOMEM;
+
+	j.uids = malloc(n * sizeof(*j.uids));
+	if (!j.wire)
+		r = -ENOENT;
+	else if (j.uids) {
+		for (size_t i = 0; i < n; i++)
+			j.uids[i] = batch[i]->uid;
+		qsort(j.uids, n, sizeof(*j.uids), cmp_u32);
+		/* Again on a fresh connection if need be: setting flags twice sets them once. */
+		r = pool_run(store_pool(st), j.wire, flags_job, &j);
+	}
+	free(j.uids);
+	free((char *)j.wire);
+	return r;
+}
+
+/*
+ * Flag changes arriving together (xargs -P8 setfattr, a file manager
+ * marking a selection) wait while one batch is at the server, then go out
+ * together: as many round trips as batches, not as files.
+ */
 int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags)
 {
-	struct msg_job j = { .uid = uid, .flags = flags };
-	int r = run_on(st, id, &j, flags_job, RUN_RETRY);
+	struct flag_wait me = { .id = id, .uid = uid, .flags = flags }, **tail;
+	struct flag_wait *batch[FLAG_BATCH_MAX];
 
-	if (r == 0)
+	pthread_mutex_lock(&st->flag_lock);
+	for (tail = &st->flag_queue; *tail; tail = &(*tail)->next)
+		;
+	*tail = &me;
+	while (!me.done) {
+		size_t n;
+		int r;
+
+		if (st->flag_sending) {
+			pthread_cond_wait(&st->flag_done, &st->flag_lock);
+			continue;
+		}
+		st->flag_sending = true;
+		n = take_batch(st, batch, FLAG_BATCH_MAX);
+		pthread_mutex_unlock(&st->flag_lock);
+		r = send_batch(st, batch, n);
+		pthread_mutex_lock(&st->flag_lock);
+		for (size_t i = 0; i < n; i++) {
+			batch[i]->r = r;
+			batch[i]->done = true;
+		}
+		st->flag_sending = false;
+		pthread_cond_broadcast(&st->flag_done);
+	}
+	pthread_mutex_unlock(&st->flag_lock);
+	if (me.r == 0)
 		store_msg_flags_changed(st, id, uid, flags);
-	return r;
+	return me.r;
 }
 
 /* ---- mailboxes ---- */

@@ -447,9 +447,21 @@ static void replay_crossing(struct refresh *rf)
 	}
 }
 
+/*
+ * Caller holds st->lock. The next look asks the server; a relisting under
+ * way, which may have fetched before what made it stale, is not trusted.
+ */
+static void mark_stale(struct mailbox *m)
+{
+	m->listed_at_ms = 0;
+	if (m->refreshing)
+		m->crossing_lost = true;
+}
+
 /* Caller holds st->lock. Notes a change for a relisting under way (replay_crossing). */
 static void note_crossing(struct mailbox *m, bool added, const struct store_msg *row)
 {
+	m->changes++;
 	if (!m->refreshing)
 		return;
 	if (array_reserve(&m->crossing, &m->crossing_cap, m->ncrossing + 1,
@@ -492,7 +504,8 @@ static void refresh_install(struct refresh *rf)
 		m->modseq = sel->highestmodseq;
 		/* Ours that took the server's UIDNEXT as fetched: none other came before them. */
 		for (size_t i = 0; !new_validity && i < m->ncrossing; i++)
-			if (m->crossing[i].added && m->crossing[i].row.uid == m->uidnext)
+			if (m->crossing[i].added && m->crossing[i].row.uid == m->uidnext &&
+			    m->uidnext != UINT32_MAX)
 				m->uidnext++;
 	}
 	/* A change noted too late to be made again: good to show, not to trust. */
@@ -643,7 +656,7 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
 		if (pass == 0 && (uid < uidnext || proven))
 			return -ENOENT;
 		pthread_mutex_lock(&st->lock);
-		m->listed_at_ms = 0;
+		mark_stale(m);
 		pthread_mutex_unlock(&st->lock);
 		if (pass == 1)
 			return -ENOENT;
@@ -720,7 +733,7 @@ void store_listing_stale(struct store *st, uint32_t id)
 	pthread_mutex_lock(&st->lock);
 	m = mailbox_get(st, id);
 	if (m)
-		m->listed_at_ms = 0;
+		mark_stale(m);
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -775,7 +788,7 @@ static bool put_row(struct mailbox *m, uint32_t uidvalidity, const struct store_
 	 * Above it, another client's came first; the next delta fetches from
 	 * the UIDNEXT held on, ours again among them.
 	 */
-	if (row->uid == m->uidnext) {
+	if (row->uid == m->uidnext && row->uid != UINT32_MAX) {
 		m->uidnext = row->uid + 1;
 		m->proven_uidnext = m->uidnext;
 		m->uidnext_proven_ms = monotonic_ms();
@@ -796,13 +809,13 @@ void store_listing_moved(struct store *st, uint32_t from, uint32_t uidvalidity, 
 	if (m && m->uidvalidity == uidvalidity)
 		had = take_row(m, uid, &row);
 	else if (m)
-		m->listed_at_ms = 0;
+		mark_stale(m);
 	m = to ? mailbox_get(st, to) : NULL;
 	if (m) {
 		row.uid = newuid;
 		/* A message moved keeps its size, date and flags (RFC 6851 §3.3). */
 		if (!had || !put_row(m, to_uidvalidity, &row))
-			m->listed_at_ms = 0;
+			mark_stale(m);
 	}
 	pthread_mutex_unlock(&st->lock);
 	/* What a relisting would have told (its .parts view goes with it, directories change). */
@@ -825,7 +838,7 @@ void store_listing_added(struct store *st, uint32_t id, uint32_t uidvalidity,
 	pthread_mutex_lock(&st->lock);
 	m = mailbox_get(st, id);
 	if (m && !put_row(m, uidvalidity, &r))
-		m->listed_at_ms = 0;
+		mark_stale(m);
 	pthread_mutex_unlock(&st->lock);
 	if (st->sink.dir_changed)
 		st->sink.dir_changed(st->sink.ctx, id);

@@ -36,8 +36,10 @@ int store_name_message(struct store *st, uint32_t id, uint32_t uid, const char *
 	int r = -ENOENT;
 	uint32_t n;
 
-	if (name && parse_uid_name(name, ".eml", &n) && n == uid)
-		name = NULL; /* its own name */
+	/* Its own name; or <N>~.eml, which names a displaced message (store_listed_name). */
+	if (name && ((parse_uid_name(name, ".eml", &n) && n == uid) ||
+		     parse_uid_name(name, DISPLACED_SUFFIX, &n)))
+		name = NULL;
 	/* A mailbox made a moment ago (rsync's mkdir) has no UIDVALIDITY known yet. */
 	if (!store_known_uidvalidity(st, id))
 		store_refresh(st, id, false, false);
@@ -110,8 +112,22 @@ int store_message_by_name(struct store *st, uint32_t id, const char *name, uint3
 	r = store_named_message(st, id, name, uid);
 	if (r != -ENOENT)
 		return r;
-	if (parse_uid_name(name, DISPLACED_SUFFIX, uid))
+	if (parse_uid_name(name, DISPLACED_SUFFIX, &n)) {
+		/* Only while another message was written as its <N>.eml. */
+		char own[16];
+		uint32_t other = 0;
+
+		snprintf(own, sizeof(own), "%" PRIu32 ".eml", n);
+		pthread_mutex_lock(&st->lock);
+		m = mailbox_get(st, id);
+		if (m && m->names.n && names_current(m))
+			other = name_map_uid(&m->names, own);
+		pthread_mutex_unlock(&st->lock);
+		if (!other || other == n)
+			return -ENOENT;
+		*uid = n;
 		return 0;
+	}
 	if (!parse_uid_name(name, ".eml", &n))
 		return -ENOENT;
 	/*

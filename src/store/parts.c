@@ -13,11 +13,9 @@
 #include "log.h"
 #include "mime/header.h"
 #include "mime/name.h"
-#include "store/body_cache.h"
 #include "store/parts_cache.h"
 #include "store/pool.h"
 #include "store/store_internal.h"
-#include "util/array.h"
 #include "util/cancel.h"
 
 /* Parts this small are fetched whole while loading: one round trip for all. */
@@ -65,7 +63,7 @@ static void parts_free(struct store_parts *p)
 		free(sp->mime_type);
 		free(sp->charset);
 		free(sp->content);
-		free(sp->gathered);
+		part_gather_free(&sp->gathered);
 	}
 	free(p->parts);
 	free(p->header);
@@ -879,6 +877,17 @@ bool store_parts_is_sized(const struct store_parts *p)
 	return atomic_load(&p->sized);
 }
 
+void parts_account_kept(struct parts_cache *c, struct store_parts *p, ssize_t delta)
+{
+	pthread_mutex_lock(&c->lock);
+	p->kept_bytes += (size_t)delta;
+	if (p->lru_prev || c->head == p)
+		c->kept += (size_t)delta;
+	if (delta > 0)
+		lru_trim(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
 int store_parts_sized(struct store *st, struct store_parts *p)
 {
 	struct parts_cache *c = store_parts_cache(st);
@@ -899,15 +908,9 @@ int store_parts_sized(struct store *st, struct store_parts *p)
 		}
 	}
 	pthread_mutex_unlock(&p->size_lock);
-	if (kept) {
-		/* Decoded copies count against the cache's bound like those kept while loading. */
-		pthread_mutex_lock(&c->lock);
-		p->kept_bytes += kept;
-		if (p->lru_prev || c->head == p)
-			c->kept += kept;
-		lru_trim(c);
-		pthread_mutex_unlock(&c->lock);
-	}
+	/* Decoded copies count against the cache's bound like those kept while loading. */
+	if (kept)
+		parts_account_kept(c, p, (ssize_t)kept);
 	return r;
 }
 
@@ -1099,84 +1102,22 @@ static int refetch_whole(struct store *st, struct store_parts *p, struct store_p
 	return r;
 }
 
-/*
- * Parts up to this size read through from their start (cat, cp, a
- * thumbnailer, a viewer) are kept on disk whole, beside the bodies: read
- * again after a remount or after the kernel forgot the file, they come from
- * the disk. A read of a few bytes (head, file) keeps nothing and costs no more.
- */
-#define PART_KEEP_MAX ((size_t)16 << 20)
-
-/* Part sp as kept on disk; -ENOENT if it is not kept there. */
-static ssize_t read_kept_part(struct store *st, const struct store_parts *p,
-			      const struct store_part *sp, uint64_t off, size_t len, char *buf)
-{
-	char *wire;
-	ssize_t got;
-
-	if (!store_body_cache(st) || !sp->section || sp->size > PART_KEEP_MAX)
-		return -ENOENT;
-	wire = store_mailbox_wire(st, p->mailbox);
-	if (!wire)
-		return -ENOENT;
-	got = body_cache_read_part(store_body_cache(st), wire, p->uidvalidity, p->uid, sp->section,
-				   sp->size, off, len, buf);
-	free(wire);
-	return got;
-}
-
-/* Keeps the whole content of part sp on disk. */
-static void keep_part(struct store *st, const struct store_parts *p, const struct store_part *sp,
-		      const char *content, size_t len)
-{
-	struct body_cache_item it = { .uid = p->uid, .section = sp->section, .body = content,
-				      .len = len };
-	char *wire;
-
-	if (!store_body_cache(st) || !sp->section || len != sp->size || len > PART_KEEP_MAX)
-		return;
-	wire = store_mailbox_wire(st, p->mailbox);
-	if (wire)
-		body_cache_put_many(store_body_cache(st), wire, p->uidvalidity, &it, 1);
-	free(wire);
-}
-
-/*
- * got bytes of part sp just read from the server at off: gathered while the
- * part is read in order from its start, kept on disk once whole. A read out
- * of order (readahead overtaking a read) leaves a gap, and the part is
- * gathered again on its next read from the start.
- */
+/* Bytes of part sp just read from the server: kept on disk once read whole from its start. */
 static void gather(struct store *st, struct store_parts *p, struct store_part *sp, uint64_t off,
 		   const char *buf, size_t got)
 {
 	char *whole = NULL;
-	size_t n = 0;
+	ssize_t delta = 0;
 
-	if (!store_body_cache(st) || !sp->section || sp->size > PART_KEEP_MAX || got == 0)
+	if (!store_body_cache(st) || !sp->section)
 		return;
 	pthread_mutex_lock(&p->lock);
-	if (off == 0 && !sp->gathered_len) {
-		free(sp->gathered);
-		sp->gathered = NULL;
-		sp->gathered_cap = 0;
-	}
-	if (off <= sp->gathered_len && off + got > sp->gathered_len &&
-	    (sp->gathered_len || off == 0) &&
-	    array_reserve(&sp->gathered, &sp->gathered_cap, (size_t)(off + got), 1) == 0) {
-		memcpy(sp->gathered + sp->gathered_len, buf + (sp->gathered_len - off),
-		       (size_t)(off + got) - sp->gathered_len);
-		sp->gathered_len = (size_t)(off + got);
-	}
-	if (sp->gathered_len == sp->size) {
-		whole = sp->gathered;
-		n = sp->gathered_len;
-		sp->gathered = NULL;
-		sp->gathered_len = sp->gathered_cap = 0;
-	}
+	delta = part_gather_add(&sp->gathered, sp->size, off, buf, got, &whole);
 	pthread_mutex_unlock(&p->lock);
+	if (delta)
+		parts_account_kept(store_parts_cache(st), p, delta);
 	if (whole)
-		keep_part(st, p, sp, whole, n);
+		part_disk_keep(st, p->mailbox, p->uidvalidity, p->uid, sp->section, whole, sp->size);
 	free(whole);
 }
 
@@ -1213,7 +1154,8 @@ ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uin
 		return got;
 	}
 	pthread_mutex_unlock(&p->lock);
-	got = read_kept_part(st, p, sp, off, len, buf);
+	got = part_disk_read(st, p->mailbox, p->uidvalidity, p->uid, sp->section, sp->size, off,
+			     len, buf);
 	if (got >= 0)
 		return got;
 	if (sp->kind == PART_MESSAGE || sp->cte == MIME_CTE_IDENTITY || sp->cte == MIME_CTE_UNKNOWN) {
@@ -1241,7 +1183,7 @@ ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uin
 	pthread_mutex_lock(&p->lock);
 	copy_out(sp->content, sp->content_len, off, len, buf, &got);
 	/* Whole in memory (while the structure is cached): kept on disk too, for later mounts. */
-	if (off == 0 && sp->content_len <= PART_KEEP_MAX && store_body_cache(st)) {
+	if (off == 0 && sp->content_len <= PART_DISK_MAX && store_body_cache(st)) {
 		whole = malloc(sp->content_len + 1);
 		if (whole) {
 			memcpy(whole, sp->content, sp->content_len);
@@ -1250,7 +1192,7 @@ ssize_t store_read_part(struct store *st, struct store_parts *p, size_t idx, uin
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (whole)
-		keep_part(st, p, sp, whole, n);
+		part_disk_keep(st, p->mailbox, p->uidvalidity, p->uid, sp->section, whole, n);
 	free(whole);
 	return got;
 }

@@ -37,6 +37,7 @@
 
 #include "mime/b64layout.h"
 #include "mime/decode.h"
+#include "store/part_disk.h"
 #include "store/store.h"
 
 /* Parts listed per message; the rest is left out (and logged). */
@@ -62,8 +63,7 @@ struct store_part {
 	char *content;         /* whole decoded content when kept, else NULL */
 	size_t content_len;
 	bool broken;           /* its size cannot be believed: reads fail with EIO */
-	char *gathered;        /* read so far from its start, to be kept on disk whole */
-	size_t gathered_len, gathered_cap;
+	struct part_gather gathered; /* read so far from its start (store/part_disk.h) */
 	bool opaque;           /* declared octet-stream or untyped: sniffed with libmagic */
 };
 

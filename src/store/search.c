@@ -45,7 +45,7 @@ struct kept {
 	uint32_t mailbox;
 	char *query;
 	uint32_t uidvalidity, uidnext, exists;
-	uint64_t modseq;
+	uint64_t modseq, changes;
 	int64_t at_ms, used_ms;
 	uint32_t *uids;
 	size_t n;
@@ -108,6 +108,7 @@ struct state {
 	bool listed;
 	uint32_t uidvalidity, uidnext, exists;
 	uint64_t modseq;
+	uint64_t changes; /* made through the mount, which leave the counters as they were */
 };
 
 /*
@@ -123,7 +124,7 @@ static bool still_stands(const struct kept *k, const struct state *st, int64_t n
 	if (!st->listed)
 		return false;
 	return k->uidvalidity == st->uidvalidity && k->uidnext == st->uidnext &&
-	       k->exists == st->exists && k->modseq == st->modseq &&
+	       k->exists == st->exists && k->modseq == st->modseq && k->changes == st->changes &&
 	       (st->modseq || now - k->at_ms < FLAGLESS_TTL_MS);
 }
 
@@ -294,7 +295,8 @@ static int state_of(struct store *st, uint32_t id, struct state *now)
 	} else {
 		*now = (struct state){ .wire = strdup(m->wire), .listed = m->has_listing,
 				       .uidvalidity = m->uidvalidity, .uidnext = m->uidnext,
-				       .exists = m->exists, .modseq = m->modseq };
+				       .exists = m->exists, .modseq = m->modseq,
+				       .changes = m->changes };
 		if (!now->wire)
 			r = -ENOMEM;
 	}
@@ -367,6 +369,7 @@ int store_search(struct store *st, uint32_t id, const char *query,
 			k.uidnext = now.uidnext;
 			k.exists = now.exists;
 			k.modseq = now.modseq;
+			k.changes = now.changes;
 		} else {
 			k.uidvalidity = j.sel.uidvalidity;
 		}
@@ -471,6 +474,7 @@ static int hit_rows(struct store *st, const char *query, uint32_t id,
 		k.uidnext = now.uidnext;
 		k.exists = now.exists;
 		k.modseq = now.modseq;
+		k.changes = now.changes;
 	} else if (r == 0) {
 		r = pool_run(st->pool, now.wire, rows_job, &rj);
 		if (r == 0) {

@@ -141,7 +141,8 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
  * for UID 17), kept on disk beside the listings: a mailbox's listing shows a
  * message under its name, and the name looks it up, in this mount and the
  * next, for the mailbox's UIDVALIDITY. The message's own <UID>.eml (or
- * NULL) drops uid's name; another UID's (cp of an export) is kept. mode:
+ * NULL) drops uid's name; another UID's (cp of an export) is kept; <N>~.eml
+ * (store_listed_name's) is never kept. mode:
  * the permission bits the file had, shown for the message (so rsync -a of
  * mail files that are rw------- finds nothing to change).
  */

@@ -74,6 +74,7 @@ struct mailbox {
 	 * predate them (listing.c). crossing_lost: one could not be noted.
 	 */
 	bool refreshing, crossing_lost;
+	uint64_t changes; /* made through the mount: search.c's kept results are of a count */
 	struct listing_change *crossing;
 	size_t ncrossing, crossing_cap;
 	bool has_listing;     /* a listing is held (stale or not); false until the first */
@@ -106,6 +107,16 @@ struct store {
 	int64_t list_cost_ms;      /* how long the last LIST took (under list_lock) */
 	bool list_on_new_connection; /* driver_tree_goes_stale (under list_lock) */
 	uint64_t tree_kept;        /* fingerprint of the tree last kept on disk (under list_lock) */
+
+	/*
+	 * Flag changes waiting (changes.c): those of one mailbox to the same
+	 * flags go out as one UID STORE over their set, one batch at a time.
+	 * A leaf lock: held across no I/O, nothing taken under it.
+	 */
+	pthread_mutex_t flag_lock;
+	pthread_cond_t flag_done;
+	struct flag_wait *flag_queue;
+	bool flag_sending;
 
 	struct store_sink sink; /* set before any thread but the caller's runs */
 	struct flagsets flags;
