@@ -47,23 +47,49 @@ void part_gather_free(struct part_gather *g)
 	*g = (struct part_gather){ 0 };
 }
 
+/* Adds [lo, hi) to g's ranges, merging; false if that makes too many. */
+static bool add_range(struct part_gather *g, uint64_t lo, uint64_t hi)
+{
+	unsigned i = 0, j;
+
+	while (i < g->nranges && g->range[i].hi < lo)
+		i++;
+	/* range[i..j) touch [lo, hi): they become one */
+	for (j = i; j < g->nranges && g->range[j].lo <= hi; j++) {
+		if (g->range[j].lo < lo)
+			lo = g->range[j].lo;
+		if (g->range[j].hi > hi)
+			hi = g->range[j].hi;
+	}
+	if (j == i && g->nranges == PART_GATHER_RANGES)
+		return false;
+	if (j == i) {
+		memmove(&g->range[i + 1], &g->range[i], (g->nranges - i) * sizeof(g->range[0]));
+		g->nranges++;
+	} else if (j > i + 1) {
+		memmove(&g->range[i + 1], &g->range[j], (g->nranges - j) * sizeof(g->range[0]));
+		g->nranges -= j - i - 1;
+	}
+	g->range[i].lo = lo;
+	g->range[i].hi = hi;
+	return true;
+}
+
 ssize_t part_gather_add(struct part_gather *g, uint64_t size, uint64_t off, const char *buf,
 			size_t got, char **whole)
 {
 	size_t cap_before = g->cap;
 
 	*whole = NULL;
-	if (size > PART_DISK_MAX || got == 0)
+	if (size > PART_DISK_MAX || got == 0 || off + got > size)
 		return 0;
-	/* A new reading from the start, or a gap: nothing to keep of what came before. */
-	if ((off == 0 && !g->len) || off > g->len)
+	if (array_reserve(&g->buf, &g->cap, (size_t)(off + got), 1) < 0 ||
+	    !add_range(g, off, off + got)) {
 		part_gather_free(g);
-	if (off <= g->len && off + got > g->len && (g->len || off == 0) &&
-	    array_reserve(&g->buf, &g->cap, (size_t)(off + got), 1) == 0) {
-		memcpy(g->buf + g->len, buf + (g->len - off), (size_t)(off + got) - g->len);
-		g->len = (size_t)(off + got);
+		return (ssize_t)g->cap - (ssize_t)cap_before;
 	}
-	if (g->len == size) {
+	memcpy(g->buf + off, buf, got);
+	if (g->nranges == 1 && g->range[0].lo == 0 && g->range[0].hi == size) {
 		*whole = g->buf;
 		*g = (struct part_gather){ 0 };
 	}

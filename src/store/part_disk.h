@@ -19,10 +19,18 @@ struct store;
 
 #define PART_DISK_MAX ((size_t)16 << 20)
 
-/* What was read of a part so far from its start. Guarded by its owner's lock. */
+#define PART_GATHER_RANGES 8
+
+/*
+ * What was read of a part so far, at its offsets, and which ranges that
+ * covers: the kernel's readahead may deliver a file's reads out of order.
+ * Guarded by its owner's lock.
+ */
 struct part_gather {
 	char *buf;
-	size_t len, cap;
+	size_t cap;
+	struct { uint64_t lo, hi; } range[PART_GATHER_RANGES]; /* sorted, apart */
+	unsigned nranges;
 };
 
 /*
@@ -35,11 +43,11 @@ ssize_t part_disk_read(struct store *st, uint32_t mailbox, uint32_t uidvalidity,
 void part_disk_keep(struct store *st, uint32_t mailbox, uint32_t uidvalidity, uint32_t uid,
 		    const char *section, const char *content, size_t len);
 /*
- * got bytes of a part of size bytes just read at off, added to g if they
- * continue it from its start (a read out of order or past a gap drops what
- * was gathered). Once the part is whole, *whole is its bytes (the caller
- * keeps them with part_disk_keep, outside its lock, and frees them).
- * Returns by how much the memory g holds changed, for the caller's bound.
+ * got bytes of a part of size bytes just read at off, added to g (a reader
+ * jumping about, more than PART_GATHER_RANGES ranges apart, drops what was
+ * gathered). Once the part is whole, *whole is its bytes (the caller keeps
+ * them with part_disk_keep, outside its lock, and frees them). Returns by
+ * how much the memory g holds changed, for the caller's bound.
  */
 ssize_t part_gather_add(struct part_gather *g, uint64_t size, uint64_t off, const char *buf,
 			size_t got, char **whole);
