@@ -218,6 +218,7 @@ int main(int argc, char *argv[])
 	so.cache_dir = o.cache_dir;
 	so.cache_account = o.account;
 	so.cache_size = o.cache_size;
+	so.readable_names = o.readable_names;
 	r = store_open(&so, &st, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "imapfs: %s\n", err);

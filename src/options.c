@@ -37,6 +37,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("noidle", noidle, 1),
 	OPT("delete=%s", delete, 0),
 	OPT("dotfiles=%s", dotfiles, 0),
+	OPT("names=%s", names, 0),
 	OPT("poll_interval=%u", poll_interval, 0),
 	OPT("cache_dir=%s", cache_dir, 0),
 	OPT("cache_size=%s", cache_size_text, 0),
@@ -87,6 +88,8 @@ static void usage(const char *prog)
 	       "                                to the Trash mailbox; rm in Trash expunges)\n"
 	       "    -o dotfiles=local|server    where names beginning with '.' made through the\n"
 	       "                                mount go (default local: never to the server)\n"
+	       "    -o names=uid|readable       how messages are named (default uid: 1234.eml;\n"
+	       "                                readable: '<date> <sender> - <subject> [1234].eml')\n"
 	       "    -o poll_interval=SECONDS    without NOTIFY, how often other mailboxes are\n"
 	       "                                polled for changes (default 30)\n"
 	       "    -o cache_dir=DIR            disk cache of message bodies (default\n"
@@ -347,6 +350,12 @@ int options_parse(struct fuse_args *args, struct imapfs_options *o)
 		fprintf(stderr, "imapfs: -o dotfiles=%s: expected local or server\n", o->dotfiles);
 		return -1;
 	}
+	if (o->names && strcmp(o->names, "readable") == 0) {
+		o->readable_names = 1;
+	} else if (o->names && strcmp(o->names, "uid") != 0) {
+		fprintf(stderr, "imapfs: -o names=%s: expected uid or readable\n", o->names);
+		return -1;
+	}
 	if (o->timeout == 0 || o->timeout > 3600) {
 		fprintf(stderr, "imapfs: -o timeout must be 1 to 3600 seconds\n");
 		return -1;
@@ -401,6 +410,7 @@ void options_free(struct imapfs_options *o)
 	free(o->oauth_token_command);
 	free(o->delete);
 	free(o->dotfiles);
+	free(o->names);
 	free(o->cache_dir);
 	free(o->cache_size_text);
 	free(o->account);

@@ -40,6 +40,8 @@ struct imapfs_options {
 	int delete_expunges;    /* -o delete=expunge: rm expunges at once */
 	char *dotfiles;         /* local (default) or server */
 	int dotfiles_server;    /* -o dotfiles=server: dot names go to the server as any */
+	char *names;            /* uid (default) or readable */
+	int readable_names;     /* -o names=readable */
 	unsigned poll_interval; /* seconds, STATUS polls without NOTIFY */
 	char *cache_dir;        /* default $XDG_CACHE_HOME/imapfs or ~/.cache/imapfs */
 	char *cache_size_text;  /* as given, e.g. "2G" */

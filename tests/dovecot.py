@@ -1065,6 +1065,91 @@ def seed_sample(dv, *, python_corpus=True, extra_per_box=2):
     return uids
 
 
+def _png(width, height, seed, grain=0):
+    """A PNG picture (RGB, deterministic): bands of colour a thumbnail shows,
+    with grain (0-255) of noise, which makes it as large as a photo."""
+    import struct
+    import zlib
+    rnd = random.Random(seed)
+    bands = [(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)) for _ in range(6)]
+    rows = []
+    for y in range(height):
+        r, g, b = bands[y * len(bands) // height]
+        row = bytearray([0])
+        for x in range(width):
+            shade = 0.6 + 0.4 * x / width
+            row += bytes(min(255, int(c * shade) + (rnd.randrange(grain) if grain else 0))
+                         for c in (r, g, b))
+        rows.append(bytes(row))
+
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data +
+                struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
+    return (b'\x89PNG\r\n\x1a\n' +
+            chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 2, 0, 0, 0)) +
+            chunk(b'IDAT', zlib.compress(b''.join(rows), 9)) + chunk(b'IEND', b''))
+
+
+def _pdf(text):
+    """A one-page PDF showing text."""
+    stream = 'BT /F1 24 Tf 72 720 Td (%s) Tj ET' % text
+    objs = ['<< /Type /Catalog /Pages 2 0 R >>',
+            '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+            '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R '
+            '/Resources << /Font << /F1 5 0 R >> >> >>',
+            '<< /Length %d >>\nstream\n%s\nendstream' % (len(stream), stream),
+            '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>']
+    out, offsets = '%PDF-1.4\n', []
+    for i, o in enumerate(objs):
+        offsets.append(len(out))
+        out += '%d 0 obj\n%s\nendobj\n' % (i + 1, o)
+    xref = len(out)
+    out += 'xref\n0 %d\n0000000000 65535 f \n' % (len(objs) + 1)
+    out += ''.join('%010d 00000 n \n' % off for off in offsets)
+    out += 'trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n' % (len(objs) + 1, xref)
+    return out.encode('ascii')
+
+
+def _with_attachments(subject, sender, date, text, files):
+    """A multipart/mixed message: text, then each (name, type, bytes) in base64."""
+    b = '=-=desk=-='
+    h = ['From: ' + sender, 'To: Alice <alice@example.org>', 'Subject: ' + subject,
+         'Date: ' + date, 'Message-ID: <%s@desk.imapfs.test>' % abs(hash(subject)),
+         'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="%s"' % b]
+    parts = ['Content-Type: text/plain; charset=utf-8\r\n\r\n' + text.replace('\n', '\r\n')]
+    for name, ctype, data in files:
+        enc = base64.encodebytes(data).decode().replace('\n', '\r\n')
+        parts.append('Content-Type: %s; name="%s"\r\nContent-Transfer-Encoding: base64\r\n'
+                     'Content-Disposition: attachment; filename="%s"\r\n\r\n%s'
+                     % (ctype, name, name, enc))
+    body = ''.join('--%s\r\n%s\r\n' % (b, p) for p in parts) + '--%s--\r\n' % b
+    return ('\r\n'.join(h) + '\r\n\r\n' + body).encode('utf-8')
+
+
+def seed_desktop(dv, mailbox='INBOX'):
+    """Mail as a person's inbox has it, for the demo and its screenshots:
+    several senders, RFC 2047 names, pictures and a PDF attached."""
+    t0 = 1709287920  # 2024-03-01 10:12 UTC
+    msgs = [
+        _with_attachments('Invoice March 2024', 'Carol Finance <carol@example.com>',
+                          'Fri, 01 Mar 2024 11:12:00 +0100',
+                          'Dear Alice,\nplease find the invoice attached.\n',
+                          [('invoice-2024-03.pdf', 'application/pdf', _pdf('Invoice March 2024'))]),
+        _with_attachments('Photos from the trip', 'Dave Traveller <dave@example.net>',
+                          'Sat, 02 Mar 2024 18:40:00 +0000', 'Two from the coast.\n',
+                          [('beach.png', 'image/png', _png(800, 600, 1, grain=48)),
+                           ('sunset.png', 'application/octet-stream', _png(640, 480, 2))]),
+        make_message('=?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_Berlin?=', 'Bis bald!\n',
+                     sender='=?UTF-8?Q?J=C3=B6rg_M=C3=BCller?= <joerg@example.de>',
+                     date='Sun, 03 Mar 2024 09:05:00 +0100', msgid='<gruesse@desk.imapfs.test>'),
+        make_message("Re: minutes of Tuesday's meeting", 'Agreed, thanks.\n',
+                     sender='Eve Organiser <eve@example.org>',
+                     date='Mon, 04 Mar 2024 16:30:00 +0000', msgid='<minutes@desk.imapfs.test>'),
+    ]
+    return append_many(dv, mailbox, [(m, imap_date(t0 + i * 86400), None)
+                                     for i, m in enumerate(msgs)])
+
+
 # --------------------------------------------------------------------------
 # CLI
 
@@ -1086,6 +1171,7 @@ def _cli_demo(args):
     dv.start(detach=True)
     try:
         counts = seed_sample(dv)
+        counts['INBOX'] = counts.get('INBOX', []) + seed_desktop(dv)
     except BaseException:
         dv.stop()
         raise

@@ -124,6 +124,7 @@ int driver_fetch_range(struct session *s, const char *wire, uint32_t uidvalidity
 struct bodies_run {
 	void (*fn)(void *ctx, uint32_t uid, const char *body, size_t len);
 	void *ctx;
+	const char *key; /* the answer's item, up to its first space ("BODY[HEADER.FIELDS") */
 };
 
 static int on_bodies(void *ctx, const struct imap_response *r)
@@ -135,9 +136,14 @@ static int on_bodies(void *ctx, const struct imap_response *r)
 
 	if (!att || uid == 0 || uid > UINT32_MAX)
 		return 0;
-	for (size_t i = 0; i + 1 < att->count; i += 2)
-		if (att->items[i].type == IMAP_ATOM && strcasecmp(att->items[i].str, "BODY[]") == 0)
+	for (size_t i = 0; i + 1 < att->count; i += 2) {
+		const struct imap_value *k = &att->items[i];
+		size_t klen = strlen(run->key);
+
+		if (k->type == IMAP_ATOM && strncasecmp(k->str, run->key, klen) == 0 &&
+		    (k->str[klen] == '\0' || k->str[klen] == ' '))
 			val = &att->items[i + 1];
+	}
 	if (val && val->type == IMAP_STRING)
 		run->fn(run->ctx, (uint32_t)uid, val->str, val->len);
 	return 0;
@@ -147,7 +153,7 @@ int driver_fetch_bodies(struct session *s, const char *wire, uint32_t uidvalidit
 			const uint32_t *uids, size_t n,
 			void (*fn)(void *ctx, uint32_t uid, const char *body, size_t len), void *ctx)
 {
-	struct bodies_run run = { fn, ctx };
+	struct bodies_run run = { fn, ctx, "BODY[]" };
 	struct imap_cmd cmd;
 	int r;
 
@@ -160,6 +166,30 @@ int driver_fetch_bodies(struct session *s, const char *wire, uint32_t uidvalidit
 	imap_cmd_raw(&cmd, " (UID BODY.PEEK[])");
 	r = session_run(s, &cmd, on_bodies, &run);
 	imap_cmd_free(&cmd);
+	return r;
+}
+
+int driver_fetch_header_fields(struct session *s, const char *wire, uint32_t uidvalidity,
+			       const uint32_t *uids, size_t n, const char *fields,
+			       void (*fn)(void *ctx, uint32_t uid, const char *header,
+					  size_t len),
+			       void *ctx)
+{
+	struct bodies_run run = { fn, ctx, "BODY[HEADER.FIELDS" };
+	int r;
+
+	r = driver_select_valid(s, wire, uidvalidity);
+	for (size_t i = 0; r == 0 && i < n; i += DRIVER_HEADER_FIELDS_BATCH) {
+		struct imap_cmd cmd;
+
+		imap_cmd_init(&cmd, false);
+		imap_cmd_raw(&cmd, "UID FETCH ");
+		imap_cmd_uid_set(&cmd, uids + i,
+				 n - i < DRIVER_HEADER_FIELDS_BATCH ? n - i : DRIVER_HEADER_FIELDS_BATCH);
+		imap_cmd_rawf(&cmd, " (UID BODY.PEEK[HEADER.FIELDS (%s)])", fields);
+		r = session_run(s, &cmd, on_bodies, &run);
+		imap_cmd_free(&cmd);
+	}
 	return r;
 }
 

@@ -41,6 +41,21 @@ int driver_fetch_bodies(struct session *s, const char *wire, uint32_t uidvalidit
 			const uint32_t *uids, size_t n,
 			void (*fn)(void *ctx, uint32_t uid, const char *body, size_t len), void *ctx);
 
+/* UIDs in one command of driver_fetch_header_fields(): some 11 KB of UID set at most. */
+#define DRIVER_HEADER_FIELDS_BATCH 1000
+
+/*
+ * The header fields (names: "DATE FROM SUBJECT") of uids (sorted), in
+ * commands of at most DRIVER_HEADER_FIELDS_BATCH UIDs: each answer goes to
+ * fn as it arrives (valid during the call only). Messages the server leaves
+ * out are not given.
+ */
+int driver_fetch_header_fields(struct session *s, const char *wire, uint32_t uidvalidity,
+			       const uint32_t *uids, size_t n, const char *fields,
+			       void (*fn)(void *ctx, uint32_t uid, const char *header,
+					  size_t len),
+			       void *ctx);
+
 /* ---- one message's sections ---- */
 
 #define DRIVER_MAX_ITEMS 64

@@ -147,6 +147,8 @@ static int build_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **o
 		goto out;
 	if (selectable) {
 		r = store_messages(fs->st, id, &msgs, &nmsgs, &d->uidvalidity);
+		if (r == 0)
+			r = store_readable_names(fs->st, id, msgs, nmsgs, d->uidvalidity);
 		if (r < 0)
 			goto out;
 	}
@@ -162,8 +164,7 @@ static int build_snapshot(struct fs *fs, fuse_ino_t ino, struct dir_snapshot **o
 				 &msgs[i]);
 		if (r < 0)
 			break;
-		if (asprintf(&name, "%" PRIu32 ".parts", msgs[i].uid) < 0)
-			name = NULL;
+		name = store_parts_name(fs->st, id, msgs[i].uid);
 		r = snapshot_add(d, &cap, name, ino_make(INO_PARTS, id, msgs[i].uid, 0), true,
 				 &msgs[i]);
 	}

@@ -31,6 +31,8 @@
 
 #include "fs/fs.h"
 #include "fs/local.h"
+#include "store/store.h"
+#include "util/uid_name.h"
 
 struct deferred;
 struct open_msg;
@@ -93,6 +95,25 @@ static inline struct fs *fs_of(fuse_req_t req)
 static inline bool is_local(const struct fs *fs, uint64_t parent, const char *name)
 {
 	return !fs->opts.dotfiles_server && local_place(parent, name);
+}
+
+/*
+ * Whether name has the form of a message's name (<UID>.eml, <UID>~.eml, a
+ * readable name) or of its parts directory's: what it names, the store says.
+ */
+static inline bool message_name_form(const char *name)
+{
+	uint32_t uid;
+
+	return parse_uid_name(name, ".eml", &uid) || parse_uid_name(name, DISPLACED_SUFFIX, &uid) ||
+	       parse_readable_name(name, ".eml", &uid);
+}
+
+static inline bool parts_name_form(const char *name)
+{
+	uint32_t uid;
+
+	return parse_uid_name(name, ".parts", &uid) || parse_readable_name(name, ".parts", &uid);
 }
 
 /*

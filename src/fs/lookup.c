@@ -85,8 +85,7 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	 * does. Message names never pay for it.
 	 */
 	r = store_lookup_mailbox(fs->st, pid, name, &id);
-	if (r == 0 || (!parse_uid_name(name, ".eml", &uid) &&
-		       !parse_uid_name(name, ".parts", &uid))) {
+	if (r == 0 || (!message_name_form(name) && !parts_name_form(name))) {
 		store_refresh_mailboxes(fs->st, false);
 		r = store_lookup_mailbox(fs->st, pid, name, &id);
 	}
@@ -95,8 +94,7 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	if (kind == INO_MAILBOX &&
-	    (parse_uid_name(name, ".eml", &uid) || parse_uid_name(name, DISPLACED_SUFFIX, &uid))) {
+	if (kind == INO_MAILBOX && message_name_form(name)) {
 		r = store_message_by_name(fs->st, pid, name, &uid);
 		if (r == 0)
 			r = store_message(fs->st, pid, uid, &m, &uidvalidity);
@@ -105,8 +103,10 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_entry(req, &e);
 			return;
 		}
-	} else if (kind == INO_MAILBOX && parse_uid_name(name, ".parts", &uid)) {
-		r = store_message(fs->st, pid, uid, &m, &uidvalidity);
+	} else if (kind == INO_MAILBOX && parts_name_form(name)) {
+		r = store_parts_by_name(fs->st, pid, name, &uid);
+		if (r == 0)
+			r = store_message(fs->st, pid, uid, &m, &uidvalidity);
 		if (r == 0) {
 			parts_dir_entry_param(fs, pid, uidvalidity, &m, &e);
 			fuse_reply_entry(req, &e);

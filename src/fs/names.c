@@ -47,11 +47,11 @@ static int resolve(struct fs *fs, fuse_ino_t parent, const char *name, struct ta
 	}
 	if (ino_kind(parent) != INO_MAILBOX)
 		return -ENOENT;
-	if (parse_uid_name(name, ".parts", &uid)) {
+	if (parts_name_form(name) && store_parts_by_name(fs->st, pid, name, &uid) == 0) {
 		t->kind = T_PARTS;
 		return 0;
 	}
-	if (parse_uid_name(name, ".eml", &uid) || parse_uid_name(name, DISPLACED_SUFFIX, &uid)) {
+	if (message_name_form(name)) {
 		r = store_message_by_name(fs->st, pid, name, &uid);
 		if (r == 0)
 			r = store_message(fs->st, pid, uid, &m, &uidvalidity);
@@ -402,8 +402,9 @@ static int parts_rmdir(struct fs *fs, uint32_t mailbox, const char *name)
 	uint32_t uid, uidvalidity;
 	int r;
 
-	if (!parse_uid_name(name, ".parts", &uid))
-		return -ENOENT;
+	r = store_parts_by_name(fs->st, mailbox, name, &uid);
+	if (r < 0)
+		return r;
 	r = store_message(fs->st, mailbox, uid, &m, &uidvalidity);
 	if (r == 0)
 		return -EPERM;
@@ -422,7 +423,7 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if (search_owns(parent, name) &&
 	    (ino_uid(parent) == 0 || ino_mailbox(parent) == STORE_ROOT_ID ||
-	     !parse_uid_name(name, ".parts", &(uint32_t){ 0 }))) {
+	     !parts_name_form(name))) {
 		/* .search, its queries and the mailboxes of their trees are no mailboxes to remove */
 		fuse_reply_err(req, EPERM);
 		return;

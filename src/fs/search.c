@@ -233,7 +233,7 @@ static bool has_uid(const struct store_search_result *res, uint32_t uid)
 static bool uid_of_name(struct fs *fs, uint32_t mailbox, const char *name, uint32_t *uid,
 			bool *parts)
 {
-	*parts = parse_uid_name(name, ".parts", uid);
+	*parts = parts_name_form(name) && store_parts_by_name(fs->st, mailbox, name, uid) == 0;
 	return *parts || store_message_by_name(fs->st, mailbox, name, uid) == 0;
 }
 
@@ -358,7 +358,8 @@ int search_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fus
 			return r;
 	}
 	r = find_result(fs, parent, name, &uid, &parts);
-	if (r == -ENOENT && parse_uid_name(name, ".parts", &uid) && removed_here(fs, mailbox, uid)) {
+	if (r == -ENOENT && parts_name_form(name) &&
+	    store_parts_by_name(fs->st, mailbox, name, &uid) == 0 && removed_here(fs, mailbox, uid)) {
 		/* rm -r of results: the .parts of a message just removed, as in its mailbox (lookup.c) */
 		memset(e, 0, sizeof(*e));
 		e->ino = ino_make(INO_PARTS, mailbox, uid, 0);
@@ -404,6 +405,7 @@ static int list_results(struct fs *fs, uint32_t mailbox, const struct store_sear
 	int r = 0;
 
 	*uidvalidity = res->uidvalidity;
+	r = store_readable_names(fs->st, mailbox, res->msgs, res->n, res->uidvalidity);
 	for (size_t i = 0; i < res->n && r == 0; i++) {
 		const struct store_msg *m = &res->msgs[i];
 
@@ -412,8 +414,7 @@ static int list_results(struct fs *fs, uint32_t mailbox, const struct store_sear
 			 : -ENOMEM;
 		if (r < 0)
 			break;
-		if (asprintf(&name, "%" PRIu32 ".parts", m->uid) < 0)
-			name = NULL;
+		name = store_parts_name(fs->st, mailbox, m->uid);
 		r = name ? fn(ctx, name, ino_make(INO_PARTS, mailbox, m->uid, 0), true, m) : -ENOMEM;
 	}
 	return r;

@@ -556,7 +556,8 @@ void upload_name_sent(struct fs *fs, uint32_t mailbox, const char *name, uint32_
 	struct upload *u;
 	uint32_t n;
 
-	if (!moved || !parse_uid_name(name, ".eml", &n))
+	/* A message moved under its name of the other mailbox is known by its own there. */
+	if (!moved || !(parse_uid_name(name, ".eml", &n) || parse_readable_name(name, ".eml", &n)))
 		store_name_message(fs->st, mailbox, uid, name, mode);
 	pthread_mutex_lock(&fs->uploads_lock);
 	u = add_name(fs, mailbox, name);

@@ -810,6 +810,9 @@ void store_listing_moved(struct store *st, uint32_t from, uint32_t uidvalidity, 
 		had = take_row(m, uid, &row);
 	else if (m)
 		mark_stale(m);
+	if (to && mailbox_get(st, from))
+		store_readable_moved(mailbox_get(st, from), uid, mailbox_get(st, to), to_uidvalidity,
+				     newuid);
 	m = to ? mailbox_get(st, to) : NULL;
 	if (m) {
 		row.uid = newuid;

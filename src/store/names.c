@@ -112,6 +112,9 @@ int store_message_by_name(struct store *st, uint32_t id, const char *name, uint3
 	r = store_named_message(st, id, name, uid);
 	if (r != -ENOENT)
 		return r;
+	r = store_readable_lookup(st, id, name, ".eml", uid);
+	if (r != -ENOENT)
+		return r;
 	if (parse_uid_name(name, DISPLACED_SUFFIX, &n)) {
 		/* Only while another message was written as its <N>.eml. */
 		char own[16];
@@ -158,6 +161,9 @@ char *store_listed_name(struct store *st, uint32_t id, uint32_t uid)
 
 	if (name)
 		return name;
+	name = store_readable_name(st, id, uid, ".eml");
+	if (name)
+		return name;
 	snprintf(own, sizeof(own), "%" PRIu32 ".eml", uid);
 	pthread_mutex_lock(&st->lock);
 	m = mailbox_get(st, id);
@@ -187,4 +193,48 @@ void store_load_kept_names(struct store *st)
 	pthread_mutex_lock(&st->lock);
 	listing_cache_load_names(st->bodies, on_kept_name, st);
 	pthread_mutex_unlock(&st->lock);
+}
+
+/* Here, not in readable.c: it asks the listing, which tells readable.c of moves. */
+int store_readable_lookup(struct store *st, uint32_t id, const char *name, const char *suffix,
+			  uint32_t *uid)
+{
+	struct store_msg row;
+	uint32_t claimed, uv;
+	char *want;
+	int r;
+
+	if (!st->opts.readable_names || !parse_readable_name(name, suffix, &claimed))
+		return -ENOENT;
+	want = store_readable_name(st, id, claimed, suffix);
+	if (!want) {
+		/* Not listed yet in this mount (a path typed, a remount): its header tells. */
+		r = store_message(st, id, claimed, &row, &uv);
+		if (r == 0)
+			r = store_readable_names(st, id, &row, 1, uv);
+		if (r < 0)
+			return r;
+		want = store_readable_name(st, id, claimed, suffix);
+	}
+	r = want && strcmp(want, name) == 0 ? 0 : -ENOENT;
+	free(want);
+	if (r == 0)
+		*uid = claimed;
+	return r;
+}
+
+int store_parts_by_name(struct store *st, uint32_t id, const char *name, uint32_t *uid)
+{
+	if (parse_uid_name(name, ".parts", uid))
+		return 0;
+	return store_readable_lookup(st, id, name, ".parts", uid);
+}
+
+char *store_parts_name(struct store *st, uint32_t id, uint32_t uid)
+{
+	char *name = store_readable_name(st, id, uid, ".parts");
+
+	if (!name && asprintf(&name, "%" PRIu32 ".parts", uid) < 0)
+		name = NULL;
+	return name;
 }

@@ -41,6 +41,8 @@ struct store_options {
 	const char *cache_dir;
 	const char *cache_account; /* "user@host:port": whose bodies they are */
 	uint64_t cache_size;
+	/* -o names=readable: messages listed as "<date> <sender> - <subject> [<UID>].eml" */
+	bool readable_names;
 };
 
 /*
@@ -170,6 +172,34 @@ char *store_listed_name(struct store *st, uint32_t id, uint32_t uid);
  * say).
  */
 int store_message_by_name(struct store *st, uint32_t id, const char *name, uint32_t *uid);
+/*
+ * A message's parts directory: <UID>.parts, or its readable name with
+ * ".parts" (store_parts_name, what listings show; the caller frees it).
+ * store_parts_by_name: the UID either names (whether the message is still
+ * there is store_message()'s to say for <UID>.parts), or -ENOENT.
+ */
+char *store_parts_name(struct store *st, uint32_t id, uint32_t uid);
+int store_parts_by_name(struct store *st, uint32_t id, const char *name, uint32_t *uid);
+/*
+ * Readable names (store_options.readable_names; without it these name
+ * nothing): "<headline> [<UID>].eml" (mime/headline.h), the same in every
+ * mount. store_readable_names() fetches the headers of those of msgs (rows
+ * of mailbox id as of uidvalidity) that have no name yet, in one command a
+ * thousand; a message whose header cannot be fetched keeps none for now
+ * (listed as <UID>.eml). 0 or -ENOMEM: a failure to fetch is not an error.
+ */
+int store_readable_names(struct store *st, uint32_t id, const struct store_msg *msgs, size_t n,
+			 uint32_t uidvalidity);
+/* uid's readable name with suffix (".eml", ".parts") instead of ".eml"; NULL if none (yet). */
+char *store_readable_name(struct store *st, uint32_t id, uint32_t uid, const char *suffix);
+/*
+ * The UID whose readable name with suffix is name, fetching its header if
+ * it is not known yet; -ENOENT if it names none. As for <UID>.eml, whether
+ * the message is still there is store_message()'s to say.
+ */
+int store_readable_lookup(struct store *st, uint32_t id, const char *name, const char *suffix,
+			  uint32_t *uid);
+
 /*
  * The INTERNALDATE of mailbox id's newest message as last listed (without
  * asking the server): 0 if no listing is held (it was not looked at yet), or

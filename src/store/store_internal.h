@@ -8,6 +8,7 @@
  *   tree.c      the mailbox tree: LIST, lookups, the tree kept on disk
  *   listing.c   each mailbox's messages: listing, delta, the listing on disk
  *   names.c     names messages were written under, kept on disk
+ *   readable.c  readable names (-o names=readable): headlines of messages
  *   bodies.c    message bytes: read ahead, disk cache, or a ranged fetch
  *   changes.c   APPEND, MOVE, EXPUNGE, STORE, CREATE, DELETE, RENAME
  *   parts.c     MIME parts of messages (parts.h), prefetch.c reading ahead
@@ -85,6 +86,8 @@ struct mailbox {
 
 	struct name_map names;      /* names messages were written under (store_name_message) */
 	uint32_t names_uidvalidity; /* the UIDVALIDITY they are of */
+	struct name_map readable;   /* readable names, "<headline> [<UID>].eml" (readable.c) */
+	uint32_t readable_uidvalidity;
 };
 
 struct store {
@@ -184,6 +187,15 @@ void store_mailbox_renamed(struct store *st, const char *old_wire, const char *n
  * of a mount starts from the one kept on disk.
  */
 int store_refresh(struct store *st, uint32_t id, bool force, bool flags_changed);
+
+/* ---- readable.c ---- */
+
+/*
+ * Caller holds st->lock. Message uid of from, moved to newuid of to (as of
+ * to_uidvalidity), keeps its headline under its new UID.
+ */
+void store_readable_moved(struct mailbox *from, uint32_t uid, struct mailbox *to,
+			  uint32_t to_uidvalidity, uint32_t newuid);
 
 /* search.c */
 struct store_searches *store_searches_new(void);

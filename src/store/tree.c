@@ -46,6 +46,7 @@ static void mailbox_free(struct mailbox *m)
 	free(m->msgs);
 	free(m->crossing);
 	name_map_clear(&m->names);
+	name_map_clear(&m->readable);
 	free(m);
 }
 
