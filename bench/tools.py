@@ -89,12 +89,12 @@ def count(dv, box):
 
 
 class Mount:
-    def __init__(self, binary, dv, mnt, cache):
+    def __init__(self, binary, dv, mnt, cache, opts=''):
         self.mnt = mnt
         os.makedirs(mnt, exist_ok=True)
         env = dict(os.environ, IMAPFS_PASSWORD=dv.password)
         self.proc = subprocess.Popen([binary, '-f'] + (['-d'] if os.environ.get('BENCH_DEBUG') else []) + [dv.url('imap'), mnt, '-o',
-                                      'tls=none,cache_dir=%s' % cache],
+                                      'tls=none,cache_dir=%s' % cache + (',' + opts if opts else '')],
                                      env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=open(os.environ['BENCH_DEBUG'], 'w') if os.environ.get('BENCH_DEBUG') else subprocess.DEVNULL)
         for _ in range(200):

@@ -397,7 +397,7 @@ class Dovecot:
     def __init__(self, basedir, *, tls=False, ca=None, cert='server',
                  user=DEFAULT_USER, password=DEFAULT_PASSWORD, extra_conf='',
                  layout='fs', listescape=False, port=None, imaps_port=None,
-                 trash=None):
+                 trash=None, users=None, acl=False):
         self.basedir = os.path.abspath(basedir)
         self.tls = tls
         self.ca = ca
@@ -409,6 +409,12 @@ class Dovecot:
         self.layout = layout
         self.listescape = listescape
         self.trash = trash  # a mailbox name LIST marks \Trash (RFC 6154), or None
+        # Other users of the same server ({name: password}), and ACLs (RFC 4314)
+        # with a shared namespace (shared/<user>/) and a public one (Public/).
+        self.users = dict(users or {})
+        self.acl = acl
+        if acl and layout != 'fs':
+            raise ValueError('acl=True needs layout fs')
         self.delimiter = '/' if layout == 'fs' else '.'
         if tls and ca is None:
             raise ValueError('tls=True needs ca=TestCA(...)')
@@ -462,6 +468,17 @@ class Dovecot:
             os.makedirs(os.path.join(self.basedir, sub), exist_ok=True)
         with open(self.passwd_path, 'w') as f:
             f.write('%s:{PLAIN}%s::::::\n' % (self.user, self.password))
+            for name, password in self.users.items():
+                f.write('%s:{PLAIN}%s::::::\n' % (name, password))
+        if self.acl:
+            # The public namespace's root, where its admin may create folders.
+            public = os.path.join(self.basedir, 'public')
+            os.makedirs(public, exist_ok=True)
+            with open(os.path.join(public, 'dovecot-acl'), 'w') as f:
+                f.write('user=%s lrwstipekxa\nanyone lr\n' % self.user)
+            for root, dirs, files in os.walk(public):
+                for n in [root] + [os.path.join(root, f) for f in files]:
+                    os.chown(n, uid, gid)
         os.chmod(self.passwd_path, 0o640)
         os.chown(self.passwd_path, 0, gid)
         with open(self.conf_path, 'w') as f:
@@ -485,6 +502,37 @@ class Dovecot:
         trash = ''
         if self.trash:
             trash = '  mailbox "%s" {\n    special_use = \\Trash\n  }\n' % self.trash
+        acl_conf = acl_globals = ''
+        imap_plugins = ''
+        separator = ''
+        if self.acl:
+            separator = '  separator = /\n'
+            imap_plugins = '  mail_plugins = $mail_plugins imap_acl imap_quota\n'
+            acl_globals = 'mail_plugins = $mail_plugins acl quota\n'
+            acl_conf = f'''plugin {{
+  acl = vfile
+  acl_shared_dict = file:{b}/home/shared-mailboxes.db
+  quota = count:User quota
+  quota_vsizes = yes
+  quota_rule = *:storage=100M
+}}
+namespace shared {{
+  type = shared
+  separator = /
+  prefix = shared/%%u/
+  location = maildir:{b}/mail/%%u:LAYOUT=fs:INDEXPVT={b}/home/%u/shared/%%u
+  subscriptions = no
+  list = children
+}}
+namespace public {{
+  type = public
+  separator = /
+  prefix = Public/
+  location = maildir:{b}/public:LAYOUT=fs:INDEXPVT={b}/home/%u/public
+  subscriptions = no
+  list = children
+}}
+'''
         listescape = ''
         if self.listescape:
             listescape = ('mail_plugins = $mail_plugins listescape\n'
@@ -509,7 +557,7 @@ default_client_limit = 2000
 mail_location = {location}
 mailbox_list_index = yes
 mail_fsync = never
-
+{acl_globals}
 auth_mechanisms = plain login
 disable_plaintext_auth = no
 auth_failure_delay = 0
@@ -537,7 +585,7 @@ service imap-login {{
 }}
 protocol imap {{
   mail_max_userip_connections = 1000
-}}
+{imap_plugins}}}
 # no auth penalty (growing delays after failed logins from one IP): the
 # documented way is to make anvil's penalty socket unusable
 service anvil {{
@@ -547,12 +595,13 @@ service anvil {{
 }}
 namespace inbox {{
   inbox = yes
-  mailbox Archive {{
+{separator}  mailbox Archive {{
     special_use = \\Archive
   }}
 {trash}}}
 
 {listescape}
+{acl_conf}
 {self.extra_conf}
 '''
 
@@ -659,7 +708,7 @@ def _nodelay(sock):
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def imap_client(dv, *, tls=None, starttls=False, timeout=30):
+def imap_client(dv, *, tls=None, starttls=False, timeout=30, user=None):
     """A logged-in imaplib client: plaintext by default, tls='imaps' for
     implicit TLS, or starttls=True; TLS trusts dv.ca and checks the name
     'localhost'. TCP_NODELAY is set (imaplib stalls 40 ms a command without)."""
@@ -675,7 +724,10 @@ def imap_client(dv, *, tls=None, starttls=False, timeout=30):
             c.host = 'localhost'
             c.starttls(ssl_context=ctx)
     _nodelay(c.sock)
-    c.login(dv.user, dv.password)
+    if user is None:
+        c.login(dv.user, dv.password)
+    else:
+        c.login(user, dv.users[user])
     return c
 
 

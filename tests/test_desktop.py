@@ -234,3 +234,22 @@ def test_find_and_grep_walk_readable_names(dovecot_factory, mount_factory):
                        stderr=subprocess.PIPE, timeout=60)
     assert r.returncode == 0 and r.stderr == b'', r.stderr
     assert len([l for l in r.stdout.decode().splitlines() if l.endswith('header.txt')]) == 20
+
+
+def test_same_names_offline_from_the_disk_cache(dovecot_factory, mount_factory, tmp_path):
+    """Readable names are kept beside the listing: a mount made while the
+    server is down lists the very same names, and reads what was read."""
+    dv = make_server(dovecot_factory, ['Box'])
+    seed(dv, 'Box', [r for r, _ in ODD[:5]])
+    cache = str(tmp_path / 'cache')
+    m = mount_readable(mount_factory, dv, 'cache_dir=' + cache, 'timeout=3')
+    names = names_in(m.p('Box'))
+    first = [n for n in names if n.endswith('.eml')][0]
+    body = read(m.p('Box', first))
+    m.stop()
+    dv.stop()
+    m = mount_factory(dv.url('imap'), ['tls=none', 'names=readable', 'cache_dir=' + cache,
+                                       'timeout=3'], password=dv.password)
+    assert 'showing what the disk cache holds' in m.stderr()
+    assert names_in(m.p('Box')) == names
+    assert read(m.p('Box', first)) == body

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -110,6 +111,34 @@ static int flush(struct list_run *run)
 	return r;
 }
 
+static const struct {
+	const char *name;
+	unsigned bit;
+} special_uses[] = {
+	{ "\\All", DRIVER_USE_ALL },       { "\\Archive", DRIVER_USE_ARCHIVE },
+	{ "\\Drafts", DRIVER_USE_DRAFTS }, { "\\Flagged", DRIVER_USE_FLAGGED },
+	{ "\\Junk", DRIVER_USE_JUNK },     { "\\Sent", DRIVER_USE_SENT },
+	{ "\\Trash", DRIVER_USE_TRASH },
+};
+
+void driver_special_use_text(unsigned bits, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	if (size)
+		buf[0] = '\0';
+	for (size_t u = 0; u < sizeof(special_uses) / sizeof(special_uses[0]); u++) {
+		int n;
+
+		if (!(bits & special_uses[u].bit))
+			continue;
+		n = snprintf(buf + len, size - len, "%s%s", len ? " " : "", special_uses[u].name);
+		if (n < 0 || (size_t)n >= size - len)
+			return;
+		len += (size_t)n;
+	}
+}
+
 static int on_list(void *ctx, const struct imap_response *r)
 {
 	struct list_run *run = ctx;
@@ -145,12 +174,15 @@ static int on_list(void *ctx, const struct imap_response *r)
 	}
 	if (delim && delim->type == IMAP_STRING && delim->len == 1)
 		e.delim = delim->str[0];
-	for (size_t i = 0; i < flags->count; i++)
+	for (size_t i = 0; i < flags->count; i++) {
 		if (imap_value_is(&flags->items[i], "\\Noselect") ||
 		    imap_value_is(&flags->items[i], "\\NonExistent"))
 			e.noselect = true;
-		else if (imap_value_is(&flags->items[i], "\\Trash"))
-			e.trash = true;
+		for (size_t u = 0; u < sizeof(special_uses) / sizeof(special_uses[0]); u++)
+			if (imap_value_is(&flags->items[i], special_uses[u].name))
+				e.special_use |= special_uses[u].bit;
+	}
+	e.trash = e.special_use & DRIVER_USE_TRASH;
 	/* INBOX is case-insensitive (RFC 3501 §5.1): one spelling for all. */
 	e.wire = strcasecmp(name->str, "INBOX") == 0 ? "INBOX" : name->str;
 	if (!run->checked || e.noselect)

@@ -14,6 +14,7 @@
 #define IMAPFS_DRIVER_MAILBOX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "session/session.h"
@@ -47,12 +48,26 @@ int driver_catch_up(struct session *s);
 /* UNSELECT (or CLOSE, which cannot expunge after EXAMINE) and forget the selection. */
 int driver_unselect(struct session *s);
 
+/* Special uses of a mailbox (RFC 6154), as LIST marks them: a bit each. */
+enum driver_special_use {
+	DRIVER_USE_ALL = 1 << 0,
+	DRIVER_USE_ARCHIVE = 1 << 1,
+	DRIVER_USE_DRAFTS = 1 << 2,
+	DRIVER_USE_FLAGGED = 1 << 3,
+	DRIVER_USE_JUNK = 1 << 4,
+	DRIVER_USE_SENT = 1 << 5,
+	DRIVER_USE_TRASH = 1 << 6,
+};
+/* The attributes of the uses in bits, "\\Sent \\Trash", into buf; "" for none. */
+void driver_special_use_text(unsigned bits, char *buf, size_t size);
+
 /* One mailbox as LIST names it. wire is valid during the call only. */
 struct driver_list_entry {
 	const char *wire; /* "INBOX" spelt so, whatever the server's case */
 	char delim;       /* '\0' for a flat namespace */
 	bool noselect;    /* \Noselect or \NonExistent */
 	bool trash;       /* \Trash (RFC 6154) */
+	unsigned special_use; /* enum driver_special_use bits */
 };
 /*
  * Whether this server's connections stop seeing other clients' changes to

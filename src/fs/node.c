@@ -7,12 +7,30 @@
 
 #include "fs/inode.h"
 
+/*
+ * Whether the user's rights on mailbox id (store_rights) grant one of any;
+ * true where they are not known (the server decides).
+ */
+static bool granted(const struct fs *fs, uint32_t id, const char *any)
+{
+	for (const char *p = any; *p; p++)
+		if (store_may(fs->st, id, (char[]){ *p, '\0' }) == 0)
+			return true;
+	return false;
+}
+
 void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf)
 {
 	memset(stbuf, 0, sizeof(*stbuf));
 	stbuf->st_ino = ino;
-	/* Writable directories: copying in, moving, deleting and mkdir map to IMAP. */
+	/*
+	 * Writable directories: copying in, moving, deleting and mkdir map to
+	 * IMAP. A mailbox the user may not insert into (no "i" right) is not.
+	 */
 	stbuf->st_mode = S_IFDIR | (fs->opts.readonly ? 0555 : 0755);
+	if (ino_kind(ino) == INO_MAILBOX && !fs->opts.readonly &&
+	    !granted(fs, ino_mailbox(ino), "i"))
+		stbuf->st_mode = S_IFDIR | 0555;
 	stbuf->st_nlink = 2;
 	stbuf->st_uid = fs->uid;
 	stbuf->st_gid = fs->gid;
@@ -52,6 +70,10 @@ void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
 		if (mode)
 			stbuf->st_mode = S_IFREG | mode;
 	}
+	/* Nothing to change where the rights allow neither removing nor flagging. */
+	if (ino_kind(ino) == INO_MESSAGE && !fs->opts.readonly &&
+	    !granted(fs, ino_mailbox(ino), "tws"))
+		stbuf->st_mode &= ~(mode_t)0222;
 	stbuf->st_nlink = 1;
 	stbuf->st_uid = fs->uid;
 	stbuf->st_gid = fs->gid;

@@ -62,6 +62,13 @@ static void file_name(const char *wire, char out[65])
 	body_cache_hash_hex(wire, strlen(wire), out);
 }
 
+/* Readable names of mailbox wire (listing_cache_add_headlines). */
+static void headlines_file(const char *wire, char out[80])
+{
+	file_name(wire, out);
+	strcat(out, ".headlines");
+}
+
 void listing_snapshot_free(struct listing_snapshot *s)
 {
 	for (size_t i = 0; i < s->nflagsets; i++)
@@ -449,12 +456,14 @@ int listing_cache_load_tree(struct body_cache *bc, struct listing_tree_entry **o
 
 void listing_cache_forget(struct body_cache *bc, const char *wire)
 {
-	char name[65];
+	char name[80];
 	int dirfd = listings_dir(bc, false);
 
 	if (dirfd < 0)
 		return;
 	file_name(wire, name);
+	unlinkat(dirfd, name, 0);
+	headlines_file(wire, name);
 	unlinkat(dirfd, name, 0);
 	close(dirfd);
 }
@@ -468,45 +477,56 @@ struct name_head {
 	uint32_t uidvalidity, uid, mode, wlen, nlen;
 };
 
-int listing_cache_add_name(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
-			   uint32_t uid, const char *name, unsigned mode)
+/*
+ * Appends n records (UIDVALIDITY, UIDs, modes, wire, names) to the log
+ * file in one write: O_APPEND keeps the records of two threads whole.
+ */
+static int append_records(struct body_cache *bc, const char *file, const char *wire,
+			  uint32_t uidvalidity, const uint32_t *uids, const char *const *names,
+			  const unsigned *modes, size_t n)
 {
-	struct name_head h = { uidvalidity, uid, mode, (uint32_t)strlen(wire),
-			       (uint32_t)(name ? strlen(name) : 0) };
+	size_t wlen = strlen(wire), len = 0, pos = 0;
 	unsigned char *buf;
-	size_t len = sizeof(h) + h.wlen + h.nlen;
 	int dirfd, fd, r = 0;
 
-	if (h.wlen > MAX_WIRE || h.nlen > MAX_NAME)
+	if (wlen > MAX_WIRE)
 		return -EINVAL;
-	dirfd = listings_dir(bc, true);
-	if (dirfd < 0)
-		return dirfd;
-	buf = malloc(len);
-	fd = buf ? openat(dirfd, NAMES_FILE, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
-			  0600) : -1;
-	if (!buf)
-		r = -ENOMEM;
-	else if (fd < 0)
-		r = -errno;
-	if (r == 0) {
-		memcpy(buf, &h, sizeof(h));
-		memcpy(buf + sizeof(h), wire, h.wlen);
-		memcpy(buf + sizeof(h) + h.wlen, name ? name : "", h.nlen);
-		/* One write: O_APPEND keeps records from two threads whole. */
-		if (write(fd, buf, len) != (ssize_t)len)
-			r = -EIO;
+	for (size_t i = 0; i < n; i++) {
+		if (names[i] && strlen(names[i]) > MAX_NAME)
+			return -EINVAL;
+		len += sizeof(struct name_head) + wlen + (names[i] ? strlen(names[i]) : 0);
 	}
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct name_head h = { uidvalidity, uids[i], modes ? modes[i] : 0, (uint32_t)wlen,
+				       (uint32_t)(names[i] ? strlen(names[i]) : 0) };
+
+		memcpy(buf + pos, &h, sizeof(h));
+		memcpy(buf + pos + sizeof(h), wire, wlen);
+		memcpy(buf + pos + sizeof(h) + wlen, names[i] ? names[i] : "", h.nlen);
+		pos += sizeof(h) + wlen + h.nlen;
+	}
+	dirfd = listings_dir(bc, true);
+	if (dirfd < 0) {
+		free(buf);
+		return dirfd;
+	}
+	fd = openat(dirfd, file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		r = -errno;
+	else if (write(fd, buf, len) != (ssize_t)len)
+		r = -EIO;
 	if (fd >= 0)
 		close(fd);
 	close(dirfd);
 	free(buf);
-	if (r < 0)
-		log_debug("keeping the name %s failed: %s", name ? name : "", strerror(-r));
 	return r;
 }
 
-int listing_cache_load_names(struct body_cache *bc, listing_name_fn fn, void *ctx)
+/* Calls fn for each whole record of the log file, oldest first. */
+static int load_records(struct body_cache *bc, const char *file, listing_name_fn fn, void *ctx)
 {
 	unsigned char *buf = NULL;
 	size_t len = 0, pos = 0;
@@ -516,7 +536,7 @@ int listing_cache_load_names(struct body_cache *bc, listing_name_fn fn, void *ct
 	dirfd = listings_dir(bc, false);
 	if (dirfd < 0)
 		return dirfd;
-	fd = openat(dirfd, NAMES_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	close(dirfd);
 	if (fd < 0)
 		return -errno;
@@ -547,4 +567,45 @@ int listing_cache_load_names(struct body_cache *bc, listing_name_fn fn, void *ct
 	}
 	free(buf);
 	return r;
+}
+
+int listing_cache_add_name(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			   uint32_t uid, const char *name, unsigned mode)
+{
+	int r = append_records(bc, NAMES_FILE, wire, uidvalidity, &uid, &name, &mode, 1);
+
+	if (r < 0)
+		log_debug("keeping the name %s failed: %s", name ? name : "", strerror(-r));
+	return r;
+}
+
+int listing_cache_load_names(struct body_cache *bc, listing_name_fn fn, void *ctx)
+{
+	return load_records(bc, NAMES_FILE, fn, ctx);
+}
+
+/* ---- readable names ---- */
+
+int listing_cache_add_headlines(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+				const uint32_t *uids, const char *const *names, size_t n)
+{
+	char file[80];
+	int r;
+
+	if (!n)
+		return 0;
+	headlines_file(wire, file);
+	r = append_records(bc, file, wire, uidvalidity, uids, names, NULL, n);
+	if (r < 0)
+		log_debug("keeping readable names of %s failed: %s", wire, strerror(-r));
+	return r;
+}
+
+int listing_cache_load_headlines(struct body_cache *bc, const char *wire, listing_name_fn fn,
+				 void *ctx)
+{
+	char file[80];
+
+	headlines_file(wire, file);
+	return load_records(bc, file, fn, ctx);
 }

@@ -54,6 +54,7 @@ struct listing_tree_entry {
 	char delim;     /* hierarchy delimiter, '\0' for none */
 	bool noselect;  /* \Noselect or \NonExistent */
 	bool trash;     /* \Trash (RFC 6154); not kept on disk */
+	unsigned special_use; /* enum driver_special_use bits; not kept on disk */
 };
 
 /*
@@ -81,7 +82,22 @@ typedef void (*listing_name_fn)(void *ctx, const char *wire, uint32_t uidvalidit
 /* Calls fn for each record, oldest first. -ENOENT if none is kept. */
 int listing_cache_load_names(struct body_cache *bc, listing_name_fn fn, void *ctx);
 
-/* Forgets the listing kept for wire (the mailbox is gone). */
+/*
+ * The readable names of mailbox wire's messages (store/readable.c), kept so
+ * a remount made while the server cannot be reached lists them under the
+ * same names: an append-only log beside its listing,
+ * listings/<SHA-256 of the wire name>.headlines, of records as the names
+ * log's (the name "<headline> [<UID>].eml"), all of one call in one write.
+ * Records of another UIDVALIDITY are the caller's to ignore; not compacted
+ * (some 150 bytes a message), removed with the listing.
+ */
+int listing_cache_add_headlines(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+				const uint32_t *uids, const char *const *names, size_t n);
+/* Calls fn for each record kept for wire (mode 0), oldest first. -ENOENT if none. */
+int listing_cache_load_headlines(struct body_cache *bc, const char *wire, listing_name_fn fn,
+				 void *ctx);
+
+/* Forgets the listing kept for wire (the mailbox is gone), and its readable names. */
 void listing_cache_forget(struct body_cache *bc, const char *wire);
 /* Frees what load gave; zeroes *s. */
 void listing_snapshot_free(struct listing_snapshot *s);

@@ -6,9 +6,10 @@
  * listing shows that have none yet, and held per mailbox for its UIDVALIDITY.
  *
  * A name is a function of the message's header and UID, both immutable, so
- * the same message has the same name in every listing and every mount. A
- * message whose header could not be fetched (the server is unreachable) is
- * listed as <UID>.eml until it can be.
+ * the same message has the same name in every listing and every mount. The
+ * names are kept on disk beside the listing (listing_cache.h), so a mount
+ * made while the server is unreachable lists the same names; a message whose
+ * header was never fetched is listed as <UID>.eml until it can be.
  */
 #include "store/store_internal.h"
 
@@ -21,6 +22,7 @@
 #include "driver/fetch.h"
 #include "log.h"
 #include "mime/headline.h"
+#include "store/listing_cache.h"
 #include "store/pool.h"
 #include "util/uid_name.h"
 
@@ -98,6 +100,83 @@ static int headline_job(struct session *s, void *ctx)
 	return r < 0 ? r : j->err;
 }
 
+struct kept_headlines {
+	const char *wire;
+	uint32_t uidvalidity;
+	uint32_t *uids;
+	char **names;
+	size_t n, cap;
+	bool oom;
+};
+
+static void on_kept_headline(void *ctx, const char *wire, uint32_t uidvalidity, uint32_t uid,
+			     const char *name, unsigned mode)
+{
+	struct kept_headlines *k = ctx;
+	uint32_t claimed;
+
+	(void)mode;
+	/* A hash never stands in for a name; a name must be one for its UID. */
+	if (k->oom || uidvalidity != k->uidvalidity || strcmp(wire, k->wire) != 0 || !name ||
+	    !parse_readable_name(name, ".eml", &claimed) || claimed != uid)
+		return;
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 256;
+		uint32_t *uids = realloc(k->uids, cap * sizeof(*uids));
+		char **names = uids ? realloc(k->names, cap * sizeof(*names)) : NULL;
+
+		if (uids)
+			k->uids = uids;
+		if (!uids || !names) {
+			k->oom = true;
+			return;
+		}
+		k->names = names;
+		k->cap = cap;
+	}
+	k->names[k->n] = strdup(name);
+	if (!k->names[k->n]) {
+		k->oom = true;
+		return;
+	}
+	k->uids[k->n++] = uid;
+}
+
+/* The first time mailbox id's names are wanted in this mount: those kept on disk. */
+static void load_kept(struct store *st, uint32_t id, uint32_t uidvalidity)
+{
+	struct kept_headlines k = { .uidvalidity = uidvalidity };
+	struct mailbox *m;
+	char *wire = NULL;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && !m->readable_loaded)
+		wire = strdup(m->wire);
+	pthread_mutex_unlock(&st->lock);
+	if (!wire)
+		return;
+	k.wire = wire;
+	if (st->bodies)
+		listing_cache_load_headlines(st->bodies, wire, on_kept_headline, &k);
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && !m->readable_loaded) {
+		struct name_map *map = readable_of(m, uidvalidity);
+
+		for (size_t i = 0; i < k.n; i++)
+			if (name_map_set(map, k.uids[i], k.names[i], 0) < 0)
+				break;
+		m->readable_loaded = true;
+	}
+	pthread_mutex_unlock(&st->lock);
+	for (size_t i = 0; i < k.n; i++)
+		free(k.names[i]);
+	free(k.names);
+	free(k.uids);
+	free(wire);
+}
+
 int store_readable_names(struct store *st, uint32_t id, const struct store_msg *msgs, size_t n,
 			 uint32_t uidvalidity)
 {
@@ -115,6 +194,7 @@ int store_readable_names(struct store *st, uint32_t id, const struct store_msg *
 		r = -ENOMEM;
 		goto out;
 	}
+	load_kept(st, id, uidvalidity);
 	pthread_mutex_lock(&st->lock);
 	m = mailbox_get(st, id);
 	if (m && (m->uidvalidity == uidvalidity || !m->uidvalidity)) {
@@ -148,6 +228,21 @@ int store_readable_names(struct store *st, uint32_t id, const struct store_msg *
 		}
 	}
 	pthread_mutex_unlock(&st->lock);
+	if (named && st->bodies) {
+		/* Those named now, compacted to the front, kept in one write. */
+		size_t k = 0;
+
+		for (size_t i = 0; i < j.n; i++) {
+			if (!j.names[i])
+				continue;
+			j.uids[k] = j.uids[i];
+			j.names[k++] = j.names[i];
+			if (k - 1 != i)
+				j.names[i] = NULL;
+		}
+		listing_cache_add_headlines(st->bodies, j.wire, uidvalidity, j.uids,
+					    (const char *const *)j.names, k);
+	}
 	if (named < j.n && r == 0)
 		log_debug("%s: %zu of %zu messages without a readable name", j.wire, j.n - named, j.n);
 out:

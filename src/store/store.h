@@ -43,6 +43,8 @@ struct store_options {
 	uint64_t cache_size;
 	/* -o names=readable: messages listed as "<date> <sender> - <subject> [<UID>].eml" */
 	bool readable_names;
+	/* -o subscribed: only subscribed mailboxes (and the levels above them) */
+	bool subscribed_only;
 };
 
 /*
@@ -269,6 +271,33 @@ int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, cons
 
 /* The account's STORAGE quota in KiB (cached a little); -ENOTSUP if none. */
 int store_quota(struct store *st, uint64_t *used_kib, uint64_t *limit_kib);
+
+/* ---- rights and the mailbox's other facts (src/store/rights.c) ---- */
+
+#define STORE_RIGHTS_MAX 64
+/*
+ * The user's rights on mailbox id (RFC 4314 letters, "lrswipkxte"), asked
+ * with MYRIGHTS and kept a few seconds. -ENOTSUP when they are not known
+ * (no ACL on the server, the root, a level that is no mailbox).
+ */
+int store_rights(struct store *st, uint32_t id, char rights[STORE_RIGHTS_MAX]);
+/*
+ * -EACCES if the rights on id are known and lack a letter of need (each is
+ * needed; RFC 2086's "c" and "d" count for "kx" and "te"); 0 otherwise:
+ * where rights are not known the server decides.
+ */
+int store_may(struct store *st, uint32_t id, const char *need);
+/* GETACL: "identifier rights" lines (the caller frees text). */
+int store_acl(struct store *st, uint32_t id, char **text);
+/* SETACL identifier rights; rights NULL: DELETEACL identifier. */
+int store_set_acl(struct store *st, uint32_t id, const char *identifier, const char *rights);
+/* Whether id is subscribed (LSUB); SUBSCRIBE or UNSUBSCRIBE it. */
+int store_subscribed(struct store *st, uint32_t id, bool *yes);
+int store_subscribe(struct store *st, uint32_t id, bool on);
+/* What LIST says id is for (driver_special_use bits: \Sent, \Trash, ...), 0 if nothing. */
+unsigned store_special_use(struct store *st, uint32_t id);
+/* GETQUOTAROOT of id: a line a quota root (the caller frees text); -ENOTSUP if none shown. */
+int store_mailbox_quota(struct store *st, uint32_t id, char **text);
 
 /* ---- for the watcher ---- */
 

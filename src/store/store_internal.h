@@ -9,6 +9,7 @@
  *   listing.c   each mailbox's messages: listing, delta, the listing on disk
  *   names.c     names messages were written under, kept on disk
  *   readable.c  readable names (-o names=readable): headlines of messages
+ *   rights.c    access rights, the ACL, subscriptions, special use, quota roots
  *   bodies.c    message bytes: read ahead, disk cache, or a ranged fetch
  *   changes.c   APPEND, MOVE, EXPUNGE, STORE, CREATE, DELETE, RENAME
  *   parts.c     MIME parts of messages (parts.h), prefetch.c reading ahead
@@ -52,6 +53,11 @@ struct mailbox {
 	char delim;      /* '\0' for a flat namespace */
 	bool selectable;
 	bool trash;      /* LIST says \Trash (RFC 6154) */
+	unsigned special_use; /* what LIST says of its use (driver_special_use bits) */
+	/* MYRIGHTS (store/rights.c): valid while rights_at_ms is recent */
+	char rights[64];
+	int64_t rights_at_ms;
+	int rights_err;       /* what MYRIGHTS answered last: 0, or why none are known */
 	bool gone;       /* no longer listed by the server */
 	bool seen;       /* listed by the LIST being applied */
 
@@ -88,6 +94,7 @@ struct mailbox {
 	uint32_t names_uidvalidity; /* the UIDVALIDITY they are of */
 	struct name_map readable;   /* readable names, "<headline> [<UID>].eml" (readable.c) */
 	uint32_t readable_uidvalidity;
+	bool readable_loaded; /* those kept on disk were read (or there are none) */
 };
 
 struct store {
@@ -103,6 +110,7 @@ struct store {
 	int64_t quota_at_ms;
 	int quota_err;
 	uint64_t quota_used, quota_limit;
+	bool acl_unsupported; /* the server has no ACL (rights.c) */
 
 	pthread_mutex_t list_lock; /* one LIST at a time; held across it */
 	int64_t list_at_ms;        /* written holding both list_lock and lock */

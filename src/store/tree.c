@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "driver/acl.h"
 #include "driver/mailbox.h"
 #include "imap/mailbox_name.h"
 #include "log.h"
@@ -62,7 +63,7 @@ static int on_list(void *ctx, const struct driver_list_entry *d)
 {
 	struct list_result *res = ctx;
 	struct listing_tree_entry e = { .delim = d->delim, .noselect = d->noselect,
-					.trash = d->trash };
+					.trash = d->trash, .special_use = d->special_use };
 
 	e.wire = strdup(d->wire);
 	if (!e.wire || array_reserve(&res->e, &res->cap, res->n + 1, sizeof(*res->e)) < 0) {
@@ -156,20 +157,79 @@ static int apply_list_entry(struct store *st, const struct listing_tree_entry *e
 		return r;
 	st->mb[id]->selectable = !e->noselect;
 	st->mb[id]->trash = e->trash;
+	st->mb[id]->special_use = e->special_use;
 	st->mb[id]->parent = parent;
 	return 0;
+}
+
+/* The subscribed wire names, sorted (-o subscribed). */
+struct subscribed {
+	char **wire;
+	size_t n, cap;
+};
+
+static int on_subscribed(void *ctx, const char *wire)
+{
+	struct subscribed *sub = ctx;
+
+	if (array_reserve(&sub->wire, &sub->cap, sub->n + 1, sizeof(*sub->wire)) < 0)
+		return -ENOMEM;
+	sub->wire[sub->n] = strdup(wire);
+	if (!sub->wire[sub->n])
+		return -ENOMEM;
+	sub->n++;
+	return 0;
+}
+
+static int cmp_wire(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * -o subscribed: only the subscribed mailboxes are kept; the levels above
+ * them come back as plain directories (apply_list_entry makes them).
+ */
+static int keep_subscribed(struct session *s, struct list_result *res)
+{
+	struct subscribed sub = { 0 };
+	size_t kept = 0;
+	int r = driver_subscriptions(s, on_subscribed, &sub);
+
+	if (r == 0)
+		qsort(sub.wire, sub.n, sizeof(*sub.wire), cmp_wire);
+	for (size_t i = 0; r == 0 && i < res->n; i++) {
+		const char *key = res->e[i].wire;
+		bool on = strcasecmp(key, "INBOX") == 0 ||
+			  bsearch(&key, sub.wire, sub.n, sizeof(*sub.wire), cmp_wire);
+
+		if (on)
+			res->e[kept++] = res->e[i];
+		else
+			free(res->e[i].wire);
+	}
+	if (r == 0)
+		res->n = kept;
+	for (size_t i = 0; i < sub.n; i++)
+		free(sub.wire[i]);
+	free(sub.wire);
+	return r;
 }
 
 static int list_job(struct session *s, void *ctx)
 {
 	struct list_result *res = ctx;
+	int r;
 
 	/* A retry on another connection starts clean. */
 	for (size_t i = 0; i < res->n; i++)
 		free(res->e[i].wire);
 	res->n = 0;
 	res->goes_stale = driver_tree_goes_stale(s);
-	return driver_list(s, on_list, res);
+	r = driver_list(s, on_list, res);
+	if (r == 0 && res->st->opts.subscribed_only)
+		r = keep_subscribed(s, res);
+	return r;
 }
 
 /* What a relisting changed in the tree, for the sink. */

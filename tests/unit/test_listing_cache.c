@@ -94,6 +94,50 @@ static void grow(const char *path)
 	close(fd);
 }
 
+struct seen {
+	char text[512];
+	size_t n;
+};
+
+static void on_record(void *ctx, const char *wire, uint32_t uidvalidity, uint32_t uid,
+		      const char *name, unsigned mode)
+{
+	struct seen *s = ctx;
+	size_t len = strlen(s->text);
+
+	snprintf(s->text + len, sizeof(s->text) - len, "%s/%u/%u/%s/%o;", wire, uidvalidity, uid,
+		 name ? name : "-", mode);
+	s->n++;
+}
+
+/* Readable names: appended a batch at a time, read back in order, forgotten with the listing. */
+static void test_headlines(struct body_cache *bc)
+{
+	const uint32_t uids[] = { 3, 4 };
+	const char *const names[] = { "2024-03-01 10.12 A - x [3].eml", "2024-03-01 10.12 B - y [4].eml" };
+	struct seen seen = { "", 0 };
+	char path[4200];
+
+	CHECK(listing_cache_load_headlines(bc, "Box", on_record, &seen) == -ENOENT, "none kept");
+	CHECK(listing_cache_add_headlines(bc, "Box", 7, uids, names, 2) == 0, "add two");
+	CHECK(listing_cache_add_headlines(bc, "Box", 8, uids, names, 1) == 0, "add one");
+	CHECK(listing_cache_add_headlines(bc, "Other", 7, uids, names, 1) == 0, "another mailbox");
+	CHECK(listing_cache_load_headlines(bc, "Box", on_record, &seen) == 0 && seen.n == 3,
+	      "three records: %zu", seen.n);
+	CHECK_STR(seen.text, "Box/7/3/2024-03-01 10.12 A - x [3].eml/0;"
+			     "Box/7/4/2024-03-01 10.12 B - y [4].eml/0;"
+			     "Box/8/3/2024-03-01 10.12 A - x [3].eml/0;");
+	/* A torn last record is left out, the others stand. */
+	listing_path(bc, "Box", path, sizeof(path));
+	strcat(path, ".headlines");
+	cut_short(path);
+	seen = (struct seen){ "", 0 };
+	CHECK(listing_cache_load_headlines(bc, "Box", on_record, &seen) == 0 && seen.n == 2,
+	      "torn: %zu", seen.n);
+	listing_cache_forget(bc, "Box");
+	CHECK(listing_cache_load_headlines(bc, "Box", on_record, &seen) == -ENOENT, "forgotten");
+}
+
 int main(void)
 {
 	struct body_cache *bc;
@@ -204,6 +248,7 @@ int main(void)
 		CHECK(access(tpath, F_OK) < 0, "and removed");
 	}
 
+	test_headlines(bc);
 	body_cache_close(bc);
 	{
 		char cmd[256];
