@@ -219,6 +219,7 @@ int main(int argc, char *argv[])
 	so.cache_account = o.account;
 	so.cache_size = o.cache_size;
 	so.readable_names = o.readable_names;
+	so.subscribed_only = o.subscribed;
 	r = store_open(&so, &st, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "imapfs: %s\n", err);

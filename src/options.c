@@ -38,6 +38,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("delete=%s", delete, 0),
 	OPT("dotfiles=%s", dotfiles, 0),
 	OPT("names=%s", names, 0),
+	OPT("subscribed", subscribed, 1),
 	OPT("poll_interval=%u", poll_interval, 0),
 	OPT("cache_dir=%s", cache_dir, 0),
 	OPT("cache_size=%s", cache_size_text, 0),
@@ -90,6 +91,7 @@ static void usage(const char *prog)
 	       "                                mount go (default local: never to the server)\n"
 	       "    -o names=uid|readable       how messages are named (default uid: 1234.eml;\n"
 	       "                                readable: '<date> <sender> - <subject> [1234].eml')\n"
+	       "    -o subscribed               show only subscribed mailboxes (and their parents)\n"
 	       "    -o poll_interval=SECONDS    without NOTIFY, how often other mailboxes are\n"
 	       "                                polled for changes (default 30)\n"
 	       "    -o cache_dir=DIR            disk cache of message bodies (default\n"

@@ -42,6 +42,7 @@ struct imapfs_options {
 	int dotfiles_server;    /* -o dotfiles=server: dot names go to the server as any */
 	char *names;            /* uid (default) or readable */
 	int readable_names;     /* -o names=readable */
+	int subscribed;         /* -o subscribed: only subscribed mailboxes */
 	unsigned poll_interval; /* seconds, STATUS polls without NOTIFY */
 	char *cache_dir;        /* default $XDG_CACHE_HOME/imapfs or ~/.cache/imapfs */
 	char *cache_size_text;  /* as given, e.g. "2G" */

@@ -144,10 +144,11 @@ class Cyrus:
     tls = False
 
     def __init__(self, basedir, *, user=DEFAULT_USER, password=DEFAULT_PASSWORD, port=None,
-                 idle_poll=1, idled=False, telemetry=None, extra_conf=''):
+                 idle_poll=1, idled=False, telemetry=None, extra_conf='', users=None):
         self.basedir = os.path.abspath(basedir)
         self.user = user
         self.password = password
+        self.users = dict(users or {})  # other users of the server: {name: password}
         self.port = port or dovecot.free_ports(1)[0]
         self.idle_poll = idle_poll
         self.idled = idled
@@ -187,7 +188,8 @@ class Cyrus:
             f.write(self.config_text())
         with open(self.cyrus_conf_path, 'w') as f:
             f.write(self.cyrus_conf_text())
-        for who, pw in ((self.user, self.password), (self.admin, self.admin_password)):
+        for who, pw in [(self.user, self.password), (self.admin, self.admin_password)] + \
+                list(self.users.items()):
             p = subprocess.run([SASLPASSWD2, '-f', self.sasldb_path, '-u', SERVERNAME,
                                 '-p', '-c', who], input=pw.encode(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
@@ -323,9 +325,10 @@ EVENTS {{
         c = imaplib.IMAP4(HOST, self.port, timeout=30)
         try:
             c.login(self.admin, self.admin_password)
-            typ, data = c.create('user/' + self.user)
-            if typ != 'OK' and b'exists' not in b' '.join(data).lower():
-                raise CyrusError('CREATE user/%s failed: %r' % (self.user, data))
+            for who in [self.user] + list(self.users):
+                typ, data = c.create('user/' + who)
+                if typ != 'OK' and b'exists' not in b' '.join(data).lower():
+                    raise CyrusError('CREATE user/%s failed: %r' % (who, data))
         finally:
             try:
                 c.logout()
@@ -368,8 +371,8 @@ EVENTS {{
         who = (self.user + '@') if user else ''
         return '%s://%s%s:%d' % (scheme, who, host or HOST, self.port)
 
-    def client(self):
-        return dovecot.imap_client(self)
+    def client(self, user=None):
+        return dovecot.imap_client(self, user=user)
 
 
 # --------------------------------------------------------------------------

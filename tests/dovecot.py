@@ -510,7 +510,8 @@ class Dovecot:
             imap_plugins = '  mail_plugins = $mail_plugins imap_acl imap_quota\n'
             acl_globals = 'mail_plugins = $mail_plugins acl quota\n'
             acl_conf = f'''plugin {{
-  acl = vfile
+  # rights changed by an owner apply at once (the default stat()s every 30 s)
+  acl = vfile:cache_secs=0
   acl_shared_dict = file:{b}/home/shared-mailboxes.db
   quota = count:User quota
   quota_vsizes = yes

@@ -8,6 +8,7 @@
 
 #include "imap/command.h"
 #include "imap/parser.h"
+#include "log.h"
 #include "util/buf.h"
 
 bool driver_has_acl(struct session *s)
@@ -191,26 +192,47 @@ int driver_getacl(struct session *s, const char *wire, char **text)
 	return r;
 }
 
+/*
+ * A change the server refused, with its words in the log: a refusal without
+ * a telling code is a value it does not take (a right it does not know, an
+ * identifier it has no such user for), EINVAL.
+ */
+static int refused(struct session *s, int r, const char *verb, const char *wire,
+		   const char *arg)
+{
+	if (r < 0 && r != -EINTR && session_alive(s)) {
+		log_warn("%s %s%s%s: the server refused: %s", verb, wire, arg ? " " : "",
+			 arg ? arg : "", session_error(s));
+		if (r == -EIO)
+			r = -EINVAL;
+	}
+	return r;
+}
+
 int driver_setacl(struct session *s, const char *wire, const char *identifier,
 		  const char *rights)
 {
 	if (!driver_has_acl(s))
 		return -ENOTSUP;
-	return run_verb(s, "SETACL", wire, identifier, rights, NULL, NULL);
+	return refused(s, run_verb(s, "SETACL", wire, identifier, rights, NULL, NULL), "SETACL",
+		       wire, identifier);
 }
 
 int driver_deleteacl(struct session *s, const char *wire, const char *identifier)
 {
 	if (!driver_has_acl(s))
 		return -ENOTSUP;
-	return run_verb(s, "DELETEACL", wire, identifier, NULL, NULL, NULL);
+	return refused(s, run_verb(s, "DELETEACL", wire, identifier, NULL, NULL, NULL),
+		       "DELETEACL", wire, identifier);
 }
 
 /* ---- subscriptions ---- */
 
 int driver_subscribe(struct session *s, const char *wire, bool on)
 {
-	return run_verb(s, on ? "SUBSCRIBE" : "UNSUBSCRIBE", wire, NULL, NULL, NULL, NULL);
+	const char *verb = on ? "SUBSCRIBE" : "UNSUBSCRIBE";
+
+	return refused(s, run_verb(s, verb, wire, NULL, NULL, NULL, NULL), verb, wire, NULL);
 }
 
 struct lsub_run {

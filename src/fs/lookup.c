@@ -103,10 +103,9 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_entry(req, &e);
 			return;
 		}
-	} else if (kind == INO_MAILBOX && parts_name_form(name)) {
-		r = store_parts_by_name(fs->st, pid, name, &uid);
-		if (r == 0)
-			r = store_message(fs->st, pid, uid, &m, &uidvalidity);
+	} else if (kind == INO_MAILBOX && parts_name_form(name) &&
+		   store_parts_by_name(fs->st, pid, name, &uid) == 0) {
+		r = store_message(fs->st, pid, uid, &m, &uidvalidity);
 		if (r == 0) {
 			parts_dir_entry_param(fs, pid, uidvalidity, &m, &e);
 			fuse_reply_entry(req, &e);

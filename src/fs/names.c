@@ -91,6 +91,10 @@ static int delete_message(struct fs *fs, uint32_t mailbox, uint32_t uid)
 	uint32_t trash, newuid = 0;
 	int r;
 
+	/* Rights first: a shared folder's refusal must come before any Trash is made. */
+	r = store_may(fs->st, mailbox, "te");
+	if (r < 0)
+		return r;
 	if (!fs->opts.delete_expunges) {
 		r = store_trash_mailbox(fs->st, &trash);
 		if (r < 0) {
@@ -214,7 +218,11 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const char *name,
 	}
 	if (src->kind == T_UPLOAD)
 		return upload_rename(fs, from, name, to, newname);
-	r = store_move(fs->st, from, src->uid, to, &newuid);
+	r = store_may(fs->st, from, "te");
+	if (r == 0)
+		r = store_may(fs->st, to, "i");
+	if (r == 0)
+		r = store_move(fs->st, from, src->uid, to, &newuid);
 	if (r < 0)
 		return r;
 	/*
@@ -266,7 +274,9 @@ static int append_local(struct fs *fs, fuse_ino_t parent, const char *name, uint
 		log_error("%s is empty: not appended as %s", name, newname);
 		return -EINVAL;
 	}
-	r = local_open(fs->local, ino, O_RDONLY, &fd);
+	r = store_may(fs->st, mailbox, "i");
+	if (r == 0)
+		r = local_open(fs->local, ino, O_RDONLY, &fd);
 	if (r == 0)
 		r = mail_ready(newname, fd, (uint64_t)st.st_size, &ready, &size);
 	if (r == 0)
@@ -332,7 +342,9 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		case T_MAILBOX:
 			if (ino_kind(newparent) != INO_ROOT && ino_kind(newparent) != INO_MAILBOX)
 				r = -ENOTDIR;
-			else
+			else if ((r = store_may(fs->st, src.id, "x")) == 0 &&
+				 (ino_kind(newparent) == INO_ROOT ||
+				  (r = store_may(fs->st, ino_mailbox(newparent), "k")) == 0))
 				r = store_rename_mailbox(fs->st, src.id, ino_mailbox(newparent), newname);
 			break;
 		case T_MESSAGE:
@@ -381,7 +393,9 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	r = store_create_mailbox(fs->st, ino_mailbox(parent), name, &id);
+	r = ino_kind(parent) == INO_MAILBOX ? store_may(fs->st, ino_mailbox(parent), "k") : 0;
+	if (r == 0)
+		r = store_create_mailbox(fs->st, ino_mailbox(parent), name, &id);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -438,8 +452,11 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (answered_locally(req, parent, name, true, &t, &r))
 		return;
 	if (r == 0) {
-		if (t.kind == T_MAILBOX)
-			r = store_delete_mailbox(fs->st, t.id);
+		if (t.kind == T_MAILBOX) {
+			r = store_may(fs->st, t.id, "x");
+			if (r == 0)
+				r = store_delete_mailbox(fs->st, t.id);
+		}
 		else if (t.kind == T_PARTS)
 			r = parts_rmdir(fs, ino_mailbox(parent), name);
 		else

@@ -220,6 +220,8 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	r = store_mailbox_exists(fs->st, ino_mailbox(parent), &selectable);
 	if (r == 0 && !selectable)
 		r = -EPERM; /* \Noselect: a folder of folders holds no mail */
+	if (r == 0)
+		r = store_may(fs->st, ino_mailbox(parent), "i"); /* before any upload */
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;

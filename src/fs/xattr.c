@@ -7,13 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/xattr.h>
 
 #include "fs/inode.h"
+#include "fs/mailbox_xattr.h"
 #include "fs/node.h"
 #include "fs/recent.h"
 #include "fs/search.h"
 #include "fs/upload.h"
+#include "util/buf.h"
 
 /* ---- reading ---- */
 
@@ -126,7 +129,8 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name, char **o
 				return -ENODATA;
 			return asprintf(out, "%" PRIu32, uidvalidity) < 0 ? -ENOMEM : 0;
 		}
-		return -ENODATA;
+		r = mailbox_xattr_get(fs, ino_mailbox(ino), name, out);
+		return r == -ENOTSUP ? -ENODATA : r;
 	default:
 		return -ENODATA;
 	}
@@ -169,8 +173,8 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	};
 	const char *const *names;
 	struct fs *fs = fs_of(req);
-	char list[512];
-	size_t len = 0;
+	struct buf list = BUF_INIT;
+	int r = 0;
 
 	switch (ino_kind(ino)) {
 	case INO_ROOT:
@@ -192,18 +196,22 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		reply_xattr(req, "", 0, size);
 		return;
 	}
-	for (size_t i = 0; names[i]; i++) {
+	for (size_t i = 0; names[i] && r == 0; i++) {
 		char *v = NULL;
-		size_t n = strlen(names[i]) + 1;
 
 		/* Only what getxattr would answer: getfattr -d must not meet ENODATA. */
 		if (xattr_value(fs, ino, names[i], &v) < 0)
 			continue;
 		free(v);
-		memcpy(list + len, names[i], n);
-		len += n;
+		r = buf_append(&list, names[i], strlen(names[i]) + 1);
 	}
-	reply_xattr(req, list, len, size);
+	if (r == 0 && ino_kind(ino) == INO_MAILBOX)
+		r = mailbox_xattr_list(fs, ino_mailbox(ino), &list);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		reply_xattr(req, list.data ? list.data : "", list.len, size);
+	buf_free(&list);
 }
 
 /* ---- flags ---- */
@@ -220,6 +228,45 @@ static bool read_only_xattr(const char *name)
 		if (strcmp(name, names[i]) == 0)
 			return true;
 	return false;
+}
+
+/* Whether the flag list text (space-separated) holds flag, in any case. */
+static bool has_flag(const char *list, const char *flag, size_t len)
+{
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, " ");
+
+		if (n == len && strncasecmp(p, flag, len) == 0)
+			return true;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+/*
+ * The rights going from flags was to flags want needs (RFC 4314 §4): "s"
+ * for \Seen, "t" for \Deleted, "w" for any other flag set or cleared.
+ */
+static void rights_to_change(const char *was, const char *want, char need[4])
+{
+	size_t n = 0;
+	const char *lists[2] = { was, want };
+
+	need[0] = '\0';
+	for (int k = 0; k < 2; k++) {
+		for (const char *p = lists[k]; *p;) {
+			size_t len = strcspn(p, " ");
+			char right = len == 5 && strncasecmp(p, "\\Seen", 5) == 0 ? 's' :
+				     len == 8 && strncasecmp(p, "\\Deleted", 8) == 0 ? 't' : 'w';
+
+			if (!has_flag(lists[1 - k], p, len) && !memchr(need, right, n))
+				need[n++] = right;
+			need[n] = '\0';
+			p += len;
+			p += strspn(p, " ");
+		}
+	}
 }
 
 static int set_flags(struct fs *fs, fuse_ino_t ino, const char *value, size_t size, int flags)
@@ -252,8 +299,15 @@ static int set_flags(struct fs *fs, fuse_ino_t ino, const char *value, size_t si
 	if (ino_kind(ino) == INO_MESSAGE) {
 		struct store_msg m;
 		uint32_t uidvalidity;
+		char *old, need[4];
 
 		r = message_of(fs, &ino, &m, &uidvalidity);
+		old = r == 0 ? store_flags_text(fs->st, m.flags) : NULL;
+		if (old) {
+			rights_to_change(old, norm, need);
+			r = store_may(fs->st, ino_mailbox(ino), need);
+		}
+		free(old);
 		if (r < 0) {
 			free(norm);
 			return r;
@@ -277,6 +331,9 @@ void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *v
 	if (strcmp(name, "user.imap.flags") == 0 &&
 	    (ino_kind(ino) == INO_MESSAGE || ino_kind(ino) == INO_UPLOAD))
 		r = set_flags(fs, ino, value, size, flags);
+	else if (ino_kind(ino) == INO_MAILBOX &&
+		 (r = mailbox_xattr_set(fs, ino_mailbox(ino), name, value, size, flags)) != -ENOTSUP)
+		; /* its own */
 	else if (read_only_xattr(name))
 		r = -EPERM;
 	else
@@ -296,6 +353,9 @@ void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (strcmp(name, "user.imap.flags") == 0 &&
 	    (ino_kind(ino) == INO_MESSAGE || ino_kind(ino) == INO_UPLOAD))
 		r = set_flags(fs, ino, "", 0, 0); /* removing the list is clearing it */
+	else if (ino_kind(ino) == INO_MAILBOX &&
+		 (r = mailbox_xattr_remove(fs, ino_mailbox(ino), name)) != -ENOTSUP)
+		; /* its own */
 	else if (read_only_xattr(name))
 		r = -EPERM;
 	else

@@ -175,6 +175,21 @@ int mime_date_parse(const char *s, int64_t *out)
 /* ---- names ---- */
 
 /*
+ * Format characters that change how a name is shown without being seen:
+ * zero-width ones, direction marks and overrides (an RLO makes " [7].eml"
+ * display reversed, a fake extension), line and paragraph separators, and
+ * the byte order mark. s is a 3-byte UTF-8 sequence.
+ */
+static bool invisible(const unsigned char *s)
+{
+	if (s[0] == 0xe2 && s[1] == 0x80)
+		return (s[2] >= 0x8b && s[2] <= 0x8f) || (s[2] >= 0xa8 && s[2] <= 0xae);
+	if (s[0] == 0xe2 && s[1] == 0x81)
+		return s[2] == 0xa0 || (s[2] >= 0xa6 && s[2] <= 0xaf);
+	return s[0] == 0xef && s[1] == 0xbb && s[2] == 0xbf;
+}
+
+/*
  * Appends text (UTF-8) to b made safe as part of a name: control characters
  * (C0, DEL, C1) and runs of white space become one space, '/' becomes '_';
  * at most max bytes, cut on a character boundary.
@@ -188,7 +203,8 @@ static int put_clean(struct buf *b, const char *text, size_t max)
 		unsigned char c = (unsigned char)text[i];
 		size_t len = mime_utf8_seq_len((const unsigned char *)text + i, n - i);
 		bool blank = c < 0x20 || c == 0x7f || c == ' ' ||
-			     (c == 0xc2 && len == 2 && (unsigned char)text[i + 1] < 0xa0);
+			     (c == 0xc2 && len == 2 && (unsigned char)text[i + 1] < 0xa0) ||
+			     (len == 3 && invisible((const unsigned char *)text + i));
 
 		if (blank) {
 			if (!space && buf_append(b, " ", 1) < 0)
@@ -303,7 +319,8 @@ static char *sender_of(const char *from)
 		free(raw);
 		if (text && strspn(text, " \t") == strlen(text)) {
 			free(text);
-			text = mime_header_decode(lt + 1, gt ? (size_t)(gt - lt - 1) : end - 1);
+			text = mime_header_decode(lt + 1, gt ? (size_t)(gt - lt - 1)
+							     : end - (size_t)(lt + 1 - from));
 		}
 		return text;
 	}
@@ -333,18 +350,27 @@ static int put_field(struct buf *b, const char *text, const char *instead, size_
 
 char *mime_headline(const char *header, size_t len, int64_t internaldate)
 {
-	char *date = mime_header_field(header, len, "Date");
-	char *from = mime_header_field(header, len, "From");
-	char *subject_raw = mime_header_field(header, len, "Subject");
-	char *sender = from ? sender_of(from) : NULL;
-	char *subject = subject_raw ? mime_header_decode(subject_raw, strlen(subject_raw)) : NULL;
+	char *date, *from, *subject_raw, *sender, *subject;
 	struct buf b = { 0 };
 	char when[32];
 	int64_t t;
 	struct tm tm;
 	time_t tt;
-	int r;
+	int r = 0;
 
+	errno = 0;
+	date = mime_header_field(header, len, "Date");
+	from = mime_header_field(header, len, "From");
+	subject_raw = mime_header_field(header, len, "Subject");
+	sender = from ? sender_of(from) : NULL;
+	subject = subject_raw ? mime_header_decode(subject_raw, strlen(subject_raw)) : NULL;
+
+	/* Out of memory must not change a name for good: no name now rather than another. */
+	if ((!date || !from || !subject_raw || (from && !sender) || (subject_raw && !subject)) &&
+	    errno == ENOMEM) {
+		r = -ENOMEM;
+		goto out;
+	}
 	if (!date || mime_date_parse(date, &t) < 0)
 		t = internaldate;
 	tt = (time_t)t;
@@ -364,6 +390,7 @@ char *mime_headline(const char *header, size_t len, int64_t internaldate)
 		r = put_field(&b, subject, "(no subject)", MIME_HEADLINE_MAX - b.len);
 	if (r == 0 && !b.data)
 		r = -ENOMEM;
+out:
 	free(date);
 	free(from);
 	free(subject_raw);

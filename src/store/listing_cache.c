@@ -471,6 +471,8 @@ void listing_cache_forget(struct body_cache *bc, const char *wire)
 /* ---- names ---- */
 
 #define NAMES_FILE "names"
+/* A log of names larger than this is not read (a million names of 250 bytes). */
+#define MAX_LOG (256 << 20)
 #define MAX_NAME 4096
 
 struct name_head {
@@ -514,10 +516,19 @@ static int append_records(struct body_cache *bc, const char *file, const char *w
 		return dirfd;
 	}
 	fd = openat(dirfd, file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
+	if (fd < 0) {
 		r = -errno;
-	else if (write(fd, buf, len) != (ssize_t)len)
-		r = -EIO;
+	} else {
+		struct stat st;
+		off_t was = fstat(fd, &st) == 0 ? st.st_size : -1;
+
+		if (write(fd, buf, len) != (ssize_t)len) {
+			/* A torn record would hide every one after it: cut it off. */
+			r = -EIO;
+			if (was >= 0 && ftruncate(fd, was) < 0)
+				log_debug("cutting a torn record off %s failed", file);
+		}
+	}
 	if (fd >= 0)
 		close(fd);
 	close(dirfd);
@@ -543,6 +554,11 @@ static int load_records(struct body_cache *bc, const char *file, listing_name_fn
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size > MAX_LOG) {
+		close(fd);
+		log_warn("%s in the disk cache is larger than %d MiB: not read", file, MAX_LOG >> 20);
+		return -EFBIG;
 	}
 	len = (size_t)st.st_size;
 	buf = malloc(len ? len : 1);

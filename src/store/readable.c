@@ -116,10 +116,17 @@ static void on_kept_headline(void *ctx, const char *wire, uint32_t uidvalidity, 
 	uint32_t claimed;
 
 	(void)mode;
-	/* A hash never stands in for a name; a name must be one for its UID. */
+	/*
+	 * A hash never stands in for a name; a name must be one for its UID,
+	 * and as safe as one made now (a damaged cache must not make a bad one).
+	 */
 	if (k->oom || uidvalidity != k->uidvalidity || strcmp(wire, k->wire) != 0 || !name ||
-	    !parse_readable_name(name, ".eml", &claimed) || claimed != uid)
+	    !parse_readable_name(name, ".eml", &claimed) || claimed != uid ||
+	    strlen(name) > 255 - strlen(".parts") + strlen(".eml") || strchr(name, '/'))
 		return;
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return;
 	if (k->n == k->cap) {
 		size_t cap = k->cap ? 2 * k->cap : 256;
 		uint32_t *uids = realloc(k->uids, cap * sizeof(*uids));
@@ -284,7 +291,8 @@ void store_readable_moved(struct mailbox *from, uint32_t uid, struct mailbox *to
 	char *moved;
 	size_t stem;
 
-	if (!name || !to)
+	/* Without COPYUID the new UID is not known: the next listing names it. */
+	if (!name || !to || !newuid || !to_uidvalidity)
 		return;
 	stem = strlen(name) - strlen(".eml");
 	while (stem > 0 && name[stem] != '[') /* " [<uid>]" */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "driver/acl.h"
+#include "driver/mailbox.h"
 #include "log.h"
 #include "store/pool.h"
 #include "util/clock.h"
@@ -289,17 +290,19 @@ int store_subscribe(struct store *st, uint32_t id, bool on)
 	return run_on(st, id, subscribe_job, &j);
 }
 
-unsigned store_special_use(struct store *st, uint32_t id)
+char *store_special_use(struct store *st, uint32_t id)
 {
 	struct mailbox *m;
 	unsigned bits = 0;
+	char text[128];
 
 	pthread_mutex_lock(&st->lock);
 	m = mailbox_get(st, id);
 	if (m)
 		bits = m->special_use;
 	pthread_mutex_unlock(&st->lock);
-	return bits;
+	driver_special_use_text(bits, text, sizeof(text));
+	return *text ? strdup(text) : NULL;
 }
 
 static int quota_job(struct session *s, void *ctx)

@@ -294,8 +294,8 @@ int store_set_acl(struct store *st, uint32_t id, const char *identifier, const c
 /* Whether id is subscribed (LSUB); SUBSCRIBE or UNSUBSCRIBE it. */
 int store_subscribed(struct store *st, uint32_t id, bool *yes);
 int store_subscribe(struct store *st, uint32_t id, bool on);
-/* What LIST says id is for (driver_special_use bits: \Sent, \Trash, ...), 0 if nothing. */
-unsigned store_special_use(struct store *st, uint32_t id);
+/* What LIST says id is for ("\\Sent", "\\Archive \\Flagged"; the caller frees it), NULL if none. */
+char *store_special_use(struct store *st, uint32_t id);
 /* GETQUOTAROOT of id: a line a quota root (the caller frees text); -ENOTSUP if none shown. */
 int store_mailbox_quota(struct store *st, uint32_t id, char **text);
 

@@ -64,6 +64,12 @@ static void test_headlines(void)
 	headline(__LINE__, "From: a@b\r\nSubject:    \r\n", T0, "2024-03-01 10.12 a@b - (no subject)");
 	headline(__LINE__, "From: \"  \" <>\r\nSubject: \x01\x02\r\n", T0,
 		 "2024-03-01 10.12 (no sender) - (no subject)");
+	/* An address without its closing '>', behind a blank name: the address, nothing past it. */
+	headline(__LINE__, "From: \"\" <erin@example.org\r\nSubject: x\r\n", T0,
+		 "2024-03-01 10.12 erin@example.org - x");
+	/* Direction overrides and zero-width characters show as nothing: blanks. */
+	headline(__LINE__, "From: a@b\r\nSubject: =?UTF-8?Q?invoice=E2=80=AEfdp.exe=E2=80=8B?=\r\n",
+		 T0, "2024-03-01 10.12 a@b - invoice fdp.exe");
 	/* A Date that does not parse falls back; zones are applied. */
 	headline(__LINE__, "Date: yesterday\r\nFrom: a@b\r\nSubject: s\r\n", T0,
 		 "2024-03-01 10.12 a@b - s");
@@ -119,9 +125,28 @@ static void test_dates(void)
 	date(__LINE__, "(((", -1);
 }
 
+/* A blank display name as long as a header may be, and no '>': nothing read past it. */
+static void test_long_blank_name(void)
+{
+	size_t n = 100000;
+	char *h = malloc(n + 64), *got;
+
+	if (!h)
+		return;
+	memcpy(h, "From: \"", 7);
+	memset(h + 7, ' ', n);
+	strcpy(h + 7 + n, "\" <a@b");
+	got = mime_headline(h, strlen(h), T0);
+	CHECK(got && strcmp(got, "2024-03-01 10.12 a@b - (no subject)") == 0, "\"%s\"",
+	      show0(got));
+	free(got);
+	free(h);
+}
+
 int main(void)
 {
 	test_headlines();
+	test_long_blank_name();
 	test_long();
 	test_dates();
 	return check_summary();
