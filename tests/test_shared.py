@@ -244,6 +244,8 @@ def test_special_use_and_quota(shared, mount_factory):
     names = os.listxattr(m.p('Archive'))
     assert 'user.imap.special_use' in names and 'user.imap.myrights' in names
     expect(errno.EPERM, os.setxattr, m.p('Archive'), 'user.imap.myrights', b'lr')
+    # Dovecot 2.3 here has no METADATA: the use cannot be set through it.
+    expect(errno.ENOTSUP, os.setxattr, m.p('Archive'), 'user.imap.special_use', b'\\Sent')
 
 
 def test_owner_changes_show_within_a_second(shared, mount_factory):
@@ -306,6 +308,15 @@ def test_cyrus_other_users_folders(mount_factory, _preflight):
         expect(errno.EACCES, os.setxattr, first, 'user.imap.flags', b'\\Flagged')
         os.setxattr(full, 'user.imap.acl.anyone', b'lr')
         assert 'anyone lr' in xattr(full, 'user.imap.acl').splitlines()
+        # Special use: mkdir, then setfattr (SETMETADATA /private/specialuse).
+        os.mkdir(m.p('Sent Mail'))
+        os.setxattr(m.p('Sent Mail'), 'user.imap.special_use', b'\\Sent')
+        assert xattr(m.p('Sent Mail'), 'user.imap.special_use') == '\\Sent'
+        lst = cy.client().list('""', '*')[1]
+        assert any(b'\\Sent' in l and b'Sent Mail' in l for l in lst), lst
+        expect(errno.EINVAL, os.setxattr, m.p('Sent Mail'), 'user.imap.special_use', b'\\Bogus')
+        os.removexattr(m.p('Sent Mail'), 'user.imap.special_use')
+        expect(errno.ENODATA, os.getxattr, m.p('Sent Mail'), 'user.imap.special_use')
     finally:
         cy.stop()
         shutil.rmtree(base, ignore_errors=True)

@@ -314,6 +314,29 @@ int driver_mailbox_quota(struct session *s, const char *wire, char **text)
 	return r;
 }
 
+/* ---- special use ---- */
+
+int driver_set_special_use(struct session *s, const char *wire, const char *use)
+{
+	struct imap_cmd cmd;
+	int r;
+
+	if (!session_has_cap(s, "METADATA"))
+		return -ENOTSUP;
+	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));
+	imap_cmd_raw(&cmd, "SETMETADATA ");
+	imap_cmd_astring(&cmd, wire, strlen(wire));
+	imap_cmd_raw(&cmd, " (/private/specialuse ");
+	if (*use)
+		imap_cmd_string(&cmd, use, strlen(use));
+	else
+		imap_cmd_raw(&cmd, "NIL");
+	imap_cmd_raw(&cmd, ")");
+	r = session_run(s, &cmd, NULL, NULL);
+	imap_cmd_free(&cmd);
+	return refused(s, r, "SETMETADATA /private/specialuse", wire, use);
+}
+
 /* ---- namespaces ---- */
 
 struct ns_run {

@@ -56,6 +56,12 @@ int driver_subscriptions(struct session *s, int (*fn)(void *ctx, const char *wir
  */
 int driver_mailbox_quota(struct session *s, const char *wire, char **text);
 
+/*
+ * Sets the special use of wire (RFC 6154 §5.4: SETMETADATA /private/specialuse),
+ * use being attributes ("\\Sent"), or "" to clear it. -ENOTSUP without METADATA.
+ */
+int driver_set_special_use(struct session *s, const char *wire, const char *use);
+
 enum driver_namespace_kind {
 	DRIVER_NS_PERSONAL,
 	DRIVER_NS_OTHER_USERS,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/xattr.h>
 
 
@@ -115,6 +116,33 @@ int mailbox_xattr_list(struct fs *fs, uint32_t id, struct buf *list)
 	return 0;
 }
 
+/* RFC 6154's attributes, one or more, separated by single spaces. */
+static bool special_use_valid(const char *value, size_t size)
+{
+	static const char *const uses[] = { "\\All",  "\\Archive", "\\Drafts", "\\Flagged",
+					     "\\Junk", "\\Sent",    "\\Trash" };
+	size_t pos = 0;
+
+	if (size == 0)
+		return false;
+	while (pos < size) {
+		size_t len = 0;
+		bool known = false;
+
+		while (pos + len < size && value[pos + len] != ' ')
+			len++;
+		for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
+			if (strlen(uses[i]) == len && strncasecmp(value + pos, uses[i], len) == 0)
+				known = true;
+		if (!known)
+			return false;
+		pos += len;
+		if (pos < size && ++pos == size)
+			return false; /* a trailing space */
+	}
+	return true;
+}
+
 int mailbox_xattr_set(struct fs *fs, uint32_t id, const char *name, const char *value,
 		      size_t size, int flags)
 {
@@ -145,8 +173,18 @@ int mailbox_xattr_set(struct fs *fs, uint32_t id, const char *name, const char *
 			return -EINVAL;
 		return store_subscribe(fs->st, id, on);
 	}
+	if (strcmp(name, "user.imap.special_use") == 0) {
+		if (!special_use_valid(value, size))
+			return -EINVAL;
+		text = strndup(value, size);
+		if (!text)
+			return -ENOMEM;
+		r = store_set_special_use(fs->st, id, text);
+		free(text);
+		return r;
+	}
 	if (strcmp(name, "user.imap.myrights") == 0 || strcmp(name, "user.imap.acl") == 0 ||
-	    strcmp(name, "user.imap.special_use") == 0 || strcmp(name, "user.imap.quota") == 0)
+	    strcmp(name, "user.imap.quota") == 0)
 		return -EPERM;
 	return -ENOTSUP;
 }
@@ -172,8 +210,10 @@ int mailbox_xattr_remove(struct fs *fs, uint32_t id, const char *name)
 	}
 	if (strcmp(name, "user.imap.subscribed") == 0)
 		return store_subscribe(fs->st, id, false);
+	if (strcmp(name, "user.imap.special_use") == 0)
+		return store_set_special_use(fs->st, id, "");
 	if (strcmp(name, "user.imap.myrights") == 0 || strcmp(name, "user.imap.acl") == 0 ||
-	    strcmp(name, "user.imap.special_use") == 0 || strcmp(name, "user.imap.quota") == 0)
+	    strcmp(name, "user.imap.quota") == 0)
 		return -EPERM;
 	return -ENOTSUP;
 }

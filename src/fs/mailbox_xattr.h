@@ -7,7 +7,8 @@
  *   user.imap.acl.<id>       one identifier's rights: read, set (SETACL),
  *                            removed (DELETEACL); listed one per identifier
  *   user.imap.subscribed     "yes" or "no"; set: SUBSCRIBE, UNSUBSCRIBE
- *   user.imap.special_use    what LIST says it is for ("\Sent"), read-only
+ *   user.imap.special_use    what LIST says it is for ("\Sent"); set where
+ *                            the server has METADATA (/private/specialuse)
  *   user.imap.quota          its quota roots (GETQUOTAROOT), read-only
  *
  * Each returns 0 or -errno: -ENODATA for a name it does not have (or one

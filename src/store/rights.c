@@ -305,6 +305,24 @@ char *store_special_use(struct store *st, uint32_t id)
 	return *text ? strdup(text) : NULL;
 }
 
+static int special_use_job(struct session *s, void *ctx)
+{
+	struct mailbox_job *j = ctx;
+
+	return driver_set_special_use(s, j->wire, j->a);
+}
+
+int store_set_special_use(struct store *st, uint32_t id, const char *use)
+{
+	struct mailbox_job j = { .a = use };
+	int r = run_on(st, id, special_use_job, &j);
+
+	/* What LIST says now is what the attribute shows. */
+	if (r == 0)
+		store_refresh_mailboxes(st, true);
+	return r;
+}
+
 static int quota_job(struct session *s, void *ctx)
 {
 	struct mailbox_job *j = ctx;

@@ -296,6 +296,11 @@ int store_subscribed(struct store *st, uint32_t id, bool *yes);
 int store_subscribe(struct store *st, uint32_t id, bool on);
 /* What LIST says id is for ("\\Sent", "\\Archive \\Flagged"; the caller frees it), NULL if none. */
 char *store_special_use(struct store *st, uint32_t id);
+/*
+ * Sets what id is for: use is RFC 6154 attributes ("\\Sent"), "" for none
+ * (SETMETADATA /private/specialuse). -ENOTSUP where the server has no METADATA.
+ */
+int store_set_special_use(struct store *st, uint32_t id, const char *use);
 /* GETQUOTAROOT of id: a line a quota root (the caller frees text); -ENOTSUP if none shown. */
 int store_mailbox_quota(struct store *st, uint32_t id, char **text);
 
