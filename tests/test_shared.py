@@ -231,6 +231,14 @@ def test_subscriptions(shared, mount_factory):
     m = mount(mount_factory, dv, 'subscribed')
     assert sorted(os.listdir(m.path)) == ['Archive', 'INBOX', 'shared']
     assert os.listdir(m.p('shared', 'bob')) == ['Team']
+    # What is made there is subscribed, so it shows; rm still finds a Trash.
+    os.mkdir(m.p('Made'))
+    assert 'Made' in os.listdir(m.path)
+    assert xattr(m.p('Made'), 'user.imap.subscribed') == 'yes'
+    uid = dovecot.append_many(dv, 'INBOX', [(box_msg('to-trash'), None, None)])[0]
+    os.unlink(m.p('INBOX', '%d.eml' % uid))
+    assert len(uids_flags(dv, dv.user, 'Trash')) == 1
+    assert 'Trash' in os.listdir(m.path)
     os.removexattr(m.p('Archive'), 'user.imap.subscribed')
     assert xattr(m.p('Archive'), 'user.imap.subscribed') == 'no'
 

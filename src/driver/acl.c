@@ -162,8 +162,14 @@ static int on_acl(void *ctx, const struct imap_response *r)
 		const char *id = imap_value_text(&r->args.items[i]);
 		const char *rights = imap_value_text(&r->args.items[i + 1]);
 
-		/* An identifier with a line break could forge another line: left out. */
-		if (!id || !rights || strpbrk(id, "\r\n") || strpbrk(rights, "\r\n "))
+		/*
+		 * An identifier with a space or a line break could forge another
+		 * line or another identifier's rights, and one too long for an
+		 * attribute name (user.imap.acl.<id>, 255 bytes) cannot be shown:
+		 * left out.
+		 */
+		if (!id || !rights || !*id || strpbrk(id, " \t\r\n") || strlen(id) > 240 ||
+		    strpbrk(rights, "\r\n \t"))
 			continue;
 		if (buf_printf(&run->text, "%s %s\n", id, rights) < 0)
 			run->oom = true;

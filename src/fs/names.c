@@ -216,8 +216,10 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const char *name,
 		}
 		return upload_rename(fs, from, name, to, newname);
 	}
-	if (src->kind == T_UPLOAD)
-		return upload_rename(fs, from, name, to, newname);
+	if (src->kind == T_UPLOAD) {
+		r = store_may(fs->st, to, "i");
+		return r < 0 ? r : upload_rename(fs, from, name, to, newname);
+	}
 	r = store_may(fs->st, from, "te");
 	if (r == 0)
 		r = store_may(fs->st, to, "i");

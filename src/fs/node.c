@@ -11,10 +11,10 @@
  * Whether the user's rights on mailbox id (store_rights) grant one of any;
  * true where they are not known (the server decides).
  */
-static bool granted(const struct fs *fs, uint32_t id, const char *any)
+static bool granted(const struct fs *fs, uint32_t id, const char *any, bool ask)
 {
 	for (const char *p = any; *p; p++)
-		if (store_may(fs->st, id, (char[]){ *p, '\0' }) == 0)
+		if ((ask ? store_may : store_may_known)(fs->st, id, (char[]){ *p, '\0' }) == 0)
 			return true;
 	return false;
 }
@@ -29,7 +29,7 @@ void fill_dir_attr(const struct fs *fs, uint64_t ino, struct stat *stbuf)
 	 */
 	stbuf->st_mode = S_IFDIR | (fs->opts.readonly ? 0555 : 0755);
 	if (ino_kind(ino) == INO_MAILBOX && !fs->opts.readonly &&
-	    !granted(fs, ino_mailbox(ino), "i"))
+	    !granted(fs, ino_mailbox(ino), "i", true))
 		stbuf->st_mode = S_IFDIR | 0555;
 	stbuf->st_nlink = 2;
 	stbuf->st_uid = fs->uid;
@@ -70,9 +70,13 @@ void fill_msg_attr(const struct fs *fs, uint64_t ino, const struct store_msg *m,
 		if (mode)
 			stbuf->st_mode = S_IFREG | mode;
 	}
-	/* Nothing to change where the rights allow neither removing nor flagging. */
+	/*
+	 * Nothing to change where the rights allow neither removing nor
+	 * flagging: as last asked for the mailbox (its directory's attributes
+	 * ask), since this may run under the uploads' lock.
+	 */
 	if (ino_kind(ino) == INO_MESSAGE && !fs->opts.readonly &&
-	    !granted(fs, ino_mailbox(ino), "tws"))
+	    !granted(fs, ino_mailbox(ino), "tws", false))
 		stbuf->st_mode &= ~(mode_t)0222;
 	stbuf->st_nlink = 1;
 	stbuf->st_uid = fs->uid;

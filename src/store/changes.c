@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "driver/acl.h"
 #include "driver/change.h"
 #include "driver/mailbox.h"
 #include "imap/mailbox_name.h"
@@ -359,6 +360,16 @@ static int create_cmd(struct session *s, const char *wire, const char *new_wire)
 	return driver_create(s, wire);
 }
 
+/* -o subscribed shows subscribed mailboxes only: one made here is subscribed, as clients do. */
+static int create_subscribed_cmd(struct session *s, const char *wire, const char *new_wire)
+{
+	int r = driver_create(s, wire);
+
+	if (r == 0 && driver_subscribe(s, wire, true) < 0)
+		log_warn("mailbox %s was created but could not be subscribed", wire);
+	return r;
+}
+
 static int delete_cmd(struct session *s, const char *wire, const char *new_wire)
 {
 	return driver_delete(s, wire);
@@ -438,7 +449,7 @@ int store_trash_mailbox(struct store *st, uint32_t *id)
 
 int store_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id)
 {
-	struct mailbox_job m = { .run = create_cmd };
+	struct mailbox_job m = { .run = st->opts.subscribed_only ? create_subscribed_cmd : create_cmd };
 	char *wire = NULL;
 	int r = child_wire(st, parent, name, &wire);
 

@@ -32,6 +32,14 @@ struct mailbox_job {
 	bool yes;
 };
 
+static bool has_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
 /* MYRIGHTS asked in one pipelined burst at most: a big account's folders in a few. */
 #define RIGHTS_BURST 512
 
@@ -73,8 +81,12 @@ static bool rights_fresh(const struct mailbox *m, int64_t now)
 static int ask_rights(struct store *st, uint32_t id)
 {
 	struct rights_burst b = { 0 };
-	int64_t now = monotonic_ms();
+	int64_t now;
 	int r = 0;
+
+	/* One burst at a time: a thread that waited finds the rights it wanted fresh. */
+	pthread_mutex_lock(&st->rights_lock);
+	now = monotonic_ms();
 
 	b.ids = calloc(RIGHTS_BURST, sizeof(*b.ids));
 	b.wires = calloc(RIGHTS_BURST, sizeof(*b.wires));
@@ -91,6 +103,12 @@ static int ask_rights(struct store *st, uint32_t id)
 		struct mailbox *m = mailbox_get(st, k);
 
 		if (!m || !m->wire || !m->selectable || rights_fresh(m, now))
+			continue;
+		/*
+		 * Pipelined commands must not need a synchronising literal (an
+		 * 8-bit name without LITERAL+): asked one at a time, never here.
+		 */
+		if (strpbrk(m->wire, "\r\n") || has_8bit(m->wire))
 			continue;
 		b.wires[b.n] = strdup(m->wire);
 		if (!b.wires[b.n])
@@ -117,6 +135,7 @@ static int ask_rights(struct store *st, uint32_t id)
 	}
 	pthread_mutex_unlock(&st->lock);
 out:
+	pthread_mutex_unlock(&st->rights_lock);
 	for (size_t i = 0; i < b.n; i++)
 		free(b.wires[i]);
 	free(b.wires);
@@ -156,21 +175,49 @@ int store_rights(struct store *st, uint32_t id, char rights[STORE_RIGHTS_MAX])
 	return -EIO; /* asked, and still not known (renamed meanwhile) */
 }
 
-/* Whether rights grant right, RFC 2086's older letters counting as RFC 4314 says (§2.1.1). */
+/*
+ * Whether rights grant right. RFC 4314 §2.1.1: a server of RFC 2086's time
+ * says "d" when any of "te" (and "x") is granted and "c" when any of "kx"
+ * is, so those letters stand in only for a server that sends none of "kxte".
+ */
 static bool grants(const char *rights, char right)
 {
 	if (strchr(rights, right))
 		return true;
+	if (strpbrk(rights, "kxte"))
+		return false;
 	switch (right) {
 	case 't':
 	case 'e':
 		return strchr(rights, 'd') != NULL;
 	case 'k':
-	case 'x':
 		return strchr(rights, 'c') != NULL;
+	case 'x':
+		return strchr(rights, 'c') || strchr(rights, 'd');
 	default:
 		return false;
 	}
+}
+
+int store_may_known(struct store *st, uint32_t id, const char *need)
+{
+	struct mailbox *m;
+	char rights[STORE_RIGHTS_MAX] = "";
+	bool known = false;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->rights_at_ms && !m->rights_err && !st->acl_unsupported) {
+		memcpy(rights, m->rights, sizeof(rights));
+		known = true;
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (!known)
+		return 0;
+	for (const char *p = need; *p; p++)
+		if (!grants(rights, *p))
+			return -EACCES;
+	return 0;
 }
 
 int store_may(struct store *st, uint32_t id, const char *need)

@@ -83,6 +83,7 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->list_lock, NULL);
 	pthread_mutex_init(&st->flag_lock, NULL);
+	pthread_mutex_init(&st->rights_lock, NULL);
 	pthread_cond_init(&st->flag_done, NULL);
 	flagsets_init(&st->flags);
 	r = store_tree_init(st);
@@ -151,6 +152,7 @@ void store_close(struct store *st)
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->list_lock);
 	pthread_mutex_destroy(&st->flag_lock);
+	pthread_mutex_destroy(&st->rights_lock);
 	pthread_cond_destroy(&st->flag_done);
 	free(st);
 }

@@ -287,6 +287,8 @@ int store_rights(struct store *st, uint32_t id, char rights[STORE_RIGHTS_MAX]);
  * where rights are not known the server decides.
  */
 int store_may(struct store *st, uint32_t id, const char *need);
+/* The same from the rights held only, asking nothing (0 where none are held). */
+int store_may_known(struct store *st, uint32_t id, const char *need);
 /* GETACL: "identifier rights" lines (the caller frees text). */
 int store_acl(struct store *st, uint32_t id, char **text);
 /* SETACL identifier rights; rights NULL: DELETEACL identifier. */

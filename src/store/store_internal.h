@@ -111,6 +111,7 @@ struct store {
 	int quota_err;
 	uint64_t quota_used, quota_limit;
 	bool acl_unsupported; /* the server has no ACL (rights.c) */
+	pthread_mutex_t rights_lock; /* one burst of MYRIGHTS at a time, held across it */
 
 	pthread_mutex_t list_lock; /* one LIST at a time; held across it */
 	int64_t list_at_ms;        /* written holding both list_lock and lock */

@@ -200,7 +200,9 @@ static int keep_subscribed(struct session *s, struct list_result *res)
 		qsort(sub.wire, sub.n, sizeof(*sub.wire), cmp_wire);
 	for (size_t i = 0; r == 0 && i < res->n; i++) {
 		const char *key = res->e[i].wire;
-		bool on = strcasecmp(key, "INBOX") == 0 ||
+		/* INBOX, and the Trash rm moves to, whether subscribed or not. */
+		bool on = strcasecmp(key, "INBOX") == 0 || res->e[i].trash ||
+			  strcasecmp(key, "Trash") == 0 ||
 			  bsearch(&key, sub.wire, sub.n, sizeof(*sub.wire), cmp_wire);
 
 		if (on)
