@@ -37,7 +37,13 @@ static int run_on_mailbox(struct session *s, const char *verb, const char *wire,
 
 int driver_refused_here(struct session *s, int r)
 {
-	if (r == -EIO && session_alive(s))
+	/*
+	 * Only a connection that has had a mailbox selected holds such an old
+	 * view; one that never had (the pool's retry, just logged in) is
+	 * refused because the mailbox is gone, and reconnecting again would
+	 * only delay the relisting that shows it.
+	 */
+	if (r == -EIO && session_alive(s) && session_has_selected(s))
 		session_abandon(s, "the server refuses on this connection a mailbox that "
 				   "exists (deleted and created again?); reconnecting");
 	return r;

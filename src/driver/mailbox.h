@@ -33,9 +33,9 @@ int driver_select_valid(struct session *s, const char *wire, uint32_t uidvalidit
  * Dovecot 2.3 can answer STATUS and EXAMINE of a mailbox deleted and created
  * again "NO Mailbox was deleted under us" on a connection that had the old
  * one selected, for as long as that connection lives; a new connection sees
- * the new mailbox. Given such a code-less refusal r (-EIO on a live session),
- * drops the session so that the pool runs the job again on a fresh one.
- * Returns r.
+ * the new mailbox. Given such a code-less refusal r (-EIO on a live session
+ * that has had a mailbox selected), drops the session so that the pool runs
+ * the job again on a fresh one. Returns r.
  */
 int driver_refused_here(struct session *s, int r);
 /*

@@ -138,7 +138,19 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	/* Not found is ENOENT; a failure to find out is not. */
-	fuse_reply_err(req, r == 0 || r == -ENOENT || r == -ESTALE ? ENOENT : -r);
+	if (r == 0 || r == -ENOENT || r == -ESTALE) {
+		/*
+		 * Kept by the kernel as long as a name that is there (cp, rsync
+		 * and editors look a new name up two or three times before they
+		 * create it); a create replaces it, and a name that comes from
+		 * elsewhere is as late as a listing checked again.
+		 */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs->opts.dir_timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	fuse_reply_err(req, -r);
 }
 
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

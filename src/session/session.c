@@ -59,6 +59,7 @@ struct session {
 	char *greeting;     /* the greeting's text, for server quirks */
 	char *selected;
 	bool selected_rw;
+	bool ever_selected; /* a mailbox was selected here once (session_has_selected) */
 	struct session_mailbox sel;
 
 	char rbuf[65536];
@@ -102,6 +103,11 @@ bool session_alive(const struct session *s)
 uint64_t session_bytes_in(const struct session *s)
 {
 	return s->conn ? net_bytes_in(s->conn) : 0;
+}
+
+bool session_has_selected(const struct session *s)
+{
+	return s->ever_selected;
 }
 
 const char *session_selected(const struct session *s)
@@ -696,6 +702,7 @@ int session_select(struct session *s, const char *wire_name, bool writable,
 	s->selected = strdup(wire_name);
 	if (!s->selected)
 		return -ENOMEM;
+	s->ever_selected = true;
 	s->selected_rw = writable;
 	*st = s->sel;
 	return 0;
