@@ -21,7 +21,9 @@ with `find -print0 | xargs -0 -P8 sha256sum`, beside -P1. A second mailbox of
 --listing small messages measures `ls -l` of a big folder (cold, and after a
 remount, which starts from the listing kept on disk) beside its raw listing
 FETCH and beside `ls -l` of a local directory of the same shape, and
-imapfs's peak RSS after it (VmHWM). Prints a table with the ratios to the floors.
+imapfs's peak RSS after it (VmHWM). With --tls, the body FETCH is also timed
+through `openssl s_client` (a reader in C, as imapfs's own), less the same
+session without it. Prints a table with the ratios to the floors.
 """
 
 import argparse
