@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "imap/datetime.h"
+#include "util/civil.h"
 
 static const char month_names[12][4] = {
 	"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -23,54 +24,6 @@ static const char month_names[12][4] = {
 /* date-year is 4DIGIT; the formatter clamps to what the parser accepts. */
 #define YEAR_MIN 0
 #define YEAR_MAX 9999
-
-static bool is_leap(int64_t y)
-{
-	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-}
-
-static unsigned days_in_month(int64_t y, unsigned m)
-{
-	static const unsigned char days[12] = {
-		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
-	};
-
-	return m == 2 && is_leap(y) ? 29 : days[m - 1];
-}
-
-/*
- * Days since 1970-01-01 of y-m-d. Howard Hinnant's days_from_civil: years
- * start in March so the leap day is last, and 400-year eras repeat exactly.
- */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* The inverse of days_from_civil(). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	int64_t era;
-	unsigned doe, yoe, doy, mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
 
 struct cursor {
 	const char *s;
@@ -168,11 +121,11 @@ int imap_datetime_parse(const char *s, size_t len, time_t *out)
 	 * the first second of the next minute, as time_t has no room for it.
 	 * The zone's hours are not capped: 4DIGIT is all the grammar says.
 	 */
-	if (day < 1 || day > days_in_month(year, month) || hour > 23 ||
+	if (day < 1 || day > civil_days_in_month(year, month) || hour > 23 ||
 	    min > 59 || sec > 60 || zone % 100 > 59)
 		return -EINVAL;
 
-	t = days_from_civil(year, month, day) * 86400 +
+	t = civil_to_days(year, month, day) * 86400 +
 	    hour * 3600 + min * 60 + sec;
 	t -= sign * (int64_t)(zone / 100 * 3600 + zone % 100 * 60);
 	if ((int64_t)(time_t)t != t)
@@ -183,8 +136,8 @@ int imap_datetime_parse(const char *s, size_t len, time_t *out)
 
 void imap_datetime_format(time_t t, char *buf, size_t size)
 {
-	const int64_t lo = days_from_civil(YEAR_MIN, 1, 1) * 86400;
-	const int64_t hi = days_from_civil(YEAR_MAX, 12, 31) * 86400 + 86399;
+	const int64_t lo = civil_to_days(YEAR_MIN, 1, 1) * 86400;
+	const int64_t hi = civil_to_days(YEAR_MAX, 12, 31) * 86400 + 86399;
 	int64_t secs = t, days, sod, year;
 	unsigned month, day;
 

@@ -21,6 +21,7 @@
 #include "mime/header.h"
 #include "mime/utf8.h"
 #include "util/buf.h"
+#include "util/civil.h"
 
 /* ---- dates (RFC 5322 §3.3, §4.3) ---- */
 
@@ -115,23 +116,8 @@ static long zone_of(const char *p)
 	return 0; /* military and unknown zones mean nothing known: UTC (§4.3) */
 }
 
-/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
 int mime_date_parse(const char *s, int64_t *out)
 {
-	static const unsigned char mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	const char *p = skip_cfws(s ? s : "");
 	long day, year, hour, min, sec = 0;
 	int month, ny;
@@ -147,12 +133,14 @@ int mime_date_parse(const char *s, int64_t *out)
 	month = month_of(&p);
 	p = skip_cfws(p);
 	year = digits(&p, 4, &ny);
-	if (day < 1 || month < 1 || year < 0 || day > mdays[month - 1])
+	if (day < 1 || month < 1 || year < 0)
 		return -EINVAL;
 	if (ny == 2)
 		year += year < 50 ? 2000 : 1900;
 	else if (ny == 3)
 		year += 1900;
+	if ((unsigned)day > civil_days_in_month(year, (unsigned)month))
+		return -EINVAL;
 	p = skip_cfws(p);
 	hour = digits(&p, 2, NULL);
 	p = skip_cfws(p);
@@ -167,7 +155,7 @@ int mime_date_parse(const char *s, int64_t *out)
 	}
 	if (hour < 0 || hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 60 || year < 1900)
 		return -EINVAL;
-	*out = days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + hour * 3600 +
+	*out = civil_to_days(year, (unsigned)month, (unsigned)day) * 86400 + hour * 3600 +
 	       min * 60 + sec - zone_of(skip_cfws(p));
 	return 0;
 }

@@ -119,6 +119,8 @@ static void test_dates(void)
 	date(__LINE__, "Friday, 01 March 2024 05:12:00 EST", T0);
 	date(__LINE__, "Fri, 1 Mar 2024 10:12:00 +0000 (UTC)", T0);
 	date(__LINE__, "31 Feb 2024 10:12 GMT", -1);
+	date(__LINE__, "29 Feb 2023 10:12 GMT", -1);
+	date(__LINE__, "29 Feb 2000 00:00 GMT", INT64_C(951782400));
 	date(__LINE__, "1 Mar 2024 25:12 GMT", -1);
 	date(__LINE__, "Mar 1 2024", -1);
 	date(__LINE__, "", -1);
