@@ -147,6 +147,12 @@ def test_read_only_folder_refuses_every_change(shared, mount_factory, tmp_path):
     expect(errno.EACCES, os.mkdir, os.path.join(team, 'Sub'))
     expect(errno.EACCES, os.rename, first, m.p('INBOX', 'x.eml'))
     expect(errno.EACCES, os.rmdir, team)
+    # The same with the tools people use: each says why, and exits 1.
+    for argv in (['rm', '-f', first], ['mv', first, m.p('INBOX') + '/'],
+                 ['setfattr', '-n', 'user.imap.flags', '-v', '\\Seen', first],
+                 ['mkdir', os.path.join(team, 'Sub')], ['rm', '-rf', team]):
+        r = run(argv)
+        assert r.returncode != 0 and b'Permission denied' in r.stderr, (argv, r.stderr)
     # Nothing changed on the server, nor was a Trash made for a refused rm.
     assert uids_flags(dv, 'bob', 'Team') == before
     assert uids_flags(dv, dv.user, 'shared/bob/Team') == {u: set() for u in before}
@@ -172,7 +178,10 @@ def test_write_without_expunge(shared, mount_factory, tmp_path):
     # ... removing (t, e) does not, and leaves the message where it was.
     expect(errno.EACCES, os.unlink, first)
     expect(errno.EACCES, os.rename, first, m.p('INBOX', 'moved.eml'))
+    r = run(['mv', first, m.p('INBOX') + '/'])
+    assert r.returncode != 0 and b'Permission denied' in r.stderr, r.stderr
     assert set(uids_flags(dv, 'bob', 'Project')) == set(after)
+    assert uids_flags(dv, dv.user, 'INBOX') == {}
 
 
 def test_full_rights_allow_everything(shared, mount_factory, tmp_path):
