@@ -684,12 +684,37 @@ def test_rename_mailbox(live, other_client, raw_watcher):
     floor = floor_notify(raw_watcher, lv.dv, mode, r'^\* LIST .*%s' % re.escape(after))
     o.rename(before, after)
     t0 = time.monotonic()
+    # Without NOTIFY a change is seen by listing again, and Dovecot 2.3's
+    # LIST right after a RENAME can itself take seconds (its own lock wait:
+    # "List completed (3.066 + 0.000 + 3.065 secs)"): a bare client's LIST
+    # on a new connection, timed alongside, says when the server could
+    # first show it, and imapfs has LIMIT from then.
+    server = {}
+
+    def bare_list():
+        c = dovecot.imap_client(lv.dv)
+        try:
+            for _ in range(200):
+                if after in str(c.list('""', '*')[1]):
+                    server['secs'] = time.monotonic() - t0
+                    return
+                time.sleep(0.02)
+        finally:
+            c.logout()
+    bare = threading.Thread(target=bare_list, daemon=True) if mode == 'idle' else None
+    if bare:
+        bare.start()
     tm = Timings()
     tm.wait('%s: RENAME: new name in ls' % mode,
             lambda: after in listing(m.path), t0, LIMIT, floor=floor)
     tm.wait('%s: RENAME: old name gone from ls, stat ENOENT' % mode,
             lambda: before not in listing(m.path) and gone(m.p(before)), t0,
             LIMIT)
+    if bare:
+        bare.join(15)
+        late = max(0.0, server.get('secs', 0.0) - 0.2)
+        print('a bare client listed the new name after %.3f s' % server.get('secs', -1))
+        tm.rows = [(w, secs, limit + late, fl) for (w, secs, limit, fl) in tm.rows]
     tm.check()
     got = listing(m.p(after))
     assert {eml(u) for u in uids} <= got, got
