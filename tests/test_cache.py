@@ -222,7 +222,10 @@ def test_cache_files_private_and_named_by_hash(dovecot_factory, mount_factory, t
                 continue   # the mailbox tree: the one fixed name
             assert len(f) == 64 and all(ch in '0123456789abcdef' for ch in f), f
             assert stat.S_IMODE(os.stat(os.path.join(root, f)).st_mode) == 0o600
-    assert len(_bodies(cache)) == 1
+    # the body, and the structure of its .parts directory (the walk listed it)
+    kept = [os.path.join(cache, f) for f in _bodies(cache)]
+    assert len(kept) == 2, kept
+    assert sum(_read(f) == raw for f in kept) == 1
     assert not os.path.exists(str(tmp_path / 'escape'))
 
     off = str(tmp_path / 'off')

@@ -2054,6 +2054,59 @@ def test_a_part_read_whole_is_fetched_once(parts_server, mount_factory, mode, tm
     assert e - d < len(att) * 0.05, '%d bytes fetched after the remount' % (e - d)
 
 
+STRUCTURE_OR_PART_CMD = re.compile(rb'BODYSTRUCTURE|BINARY(?:\.PEEK|\.SIZE)?\[|BODY(?:\.PEEK)?\[[0-9]')
+
+
+def _walk_parts(box_dir, uids):
+    """{'<uid>.parts/<name>': (size, user.mime_type)} of every part file."""
+    seen = {}
+    for uid in uids:
+        d = os.path.join(box_dir, '%d.parts' % uid)
+        for name in sorted(os.listdir(d)):
+            p = os.path.join(d, name)
+            seen['%d.parts/%s' % (uid, name)] = (os.stat(p).st_size, xattr(p, 'user.mime_type'))
+    return seen
+
+
+@pytest.mark.parametrize('mode', ['binary', 'nobinary'])
+def test_structures_kept_across_a_remount(parts_server, mount_factory, mode, tmp_path):
+    """Structures of .parts directories are kept on disk with the bodies: a
+    walk listing and sizing every part of built and malformed (ls -l of each
+    .parts directory), made again after a remount with the same cache
+    directory, shows the same names, sizes and types and sends the server no
+    BODYSTRUCTURE and no part fetch (the -d log of the second mount); the
+    parts read afterwards are still right."""
+    cat = parts_server.catalog
+    boxes = ('built', 'malformed')
+    opts = ['tls=none', 'cache_dir=%s' % (tmp_path / 'cache')] + (
+        ['nobinary'] if mode == 'nobinary' else [])
+    m = mount_factory(parts_server.url('imap'), opts, password=parts_server.password)
+    first = {b: _walk_parts(m.p(b), cat.uids[b]) for b in boxes}
+    assert sum(len(v) for v in first.values()) > 3 * sum(len(cat.uids[b]) for b in boxes)
+    m.stop()
+    m = mount_factory(parts_server.url('imap'), opts, password=parts_server.password,
+                      debug=True)
+    a = bytes_received(m.path)
+    log_from = os.path.getsize(m.log_path)
+    again = {b: _walk_parts(m.p(b), cat.uids[b]) for b in boxes}
+    got = bytes_received(m.path) - a
+    with open(m.log_path, 'rb') as f:
+        f.seek(log_from)
+        walk_log = f.read()
+    assert again == first
+    problems = []
+    for b in boxes:
+        refs = refs_of(parts_server, b)
+        for uid in cat.uids[b]:
+            check_message(m.p(b), refs[uid], problems, b)
+    report(problems, '%s after a remount (%s)' % (', '.join(boxes), mode))
+    print('%s: the walk after the remount received %d bytes for %d parts'
+          % (mode, got, sum(len(v) for v in again.values())))
+    hit = STRUCTURE_OR_PART_CMD.search(walk_log)
+    assert not hit, 'the walk after the remount asked the server: %r' % (
+        walk_log[max(0, hit.start() - 200):hit.start() + 100])
+
+
 def test_head_of_a_part_keeps_nothing_and_fetches_little(parts_server, mount_factory, tmp_path):
     """Keeping parts on disk costs a partial read nothing: head -c 4096 of the
     big attachment, twice with its pages dropped between, receives under 128

@@ -425,6 +425,40 @@ ssize_t body_cache_read_part(struct body_cache *bc, const char *wire, uint32_t u
 	return (ssize_t)done;
 }
 
+int body_cache_load_part(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			 uint32_t uid, const char *section, size_t max, char **out, size_t *len)
+{
+	char rel[HEX_NAME + 4];
+	struct stat st;
+	char *buf;
+	ssize_t got;
+	int fd;
+
+	*out = NULL;
+	*len = 0;
+	if (!bc || body_path(wire, uidvalidity, uid, section, rel) < 0)
+		return -ENOENT;
+	fd = openat(bc->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -ENOENT;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		close(fd);
+		return -ENOENT;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	got = buf ? body_cache_read_part(bc, wire, uidvalidity, uid, section,
+					 (uint64_t)st.st_size, 0, (size_t)st.st_size, buf)
+		  : -ENOMEM;
+	close(fd);
+	if (got != st.st_size) {
+		free(buf);
+		return -ENOENT;
+	}
+	*out = buf;
+	*len = (size_t)got;
+	return 0;
+}
+
 static int write_all(int fd, const char *p, size_t len)
 {
 	while (len) {

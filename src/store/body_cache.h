@@ -60,6 +60,13 @@ ssize_t body_cache_read(struct body_cache *bc, const char *wire, uint32_t uidval
 ssize_t body_cache_read_part(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
 			     uint32_t uid, const char *section, uint64_t size, uint64_t off,
 			     size_t len, char *buf);
+/*
+ * The whole of what is kept under section for the message (a record of
+ * unknown size, at most max bytes: store/parts_record.h), malloc'd into
+ * *out. Returns 0, or -ENOENT if nothing (or something larger) is kept.
+ */
+int body_cache_load_part(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			 uint32_t uid, const char *section, size_t max, char **out, size_t *len);
 /* Whether a body of exactly size bytes is kept (without refreshing its use). */
 bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
 		    uint64_t size);

@@ -14,6 +14,7 @@
 #include "mime/header.h"
 #include "mime/name.h"
 #include "store/parts_cache.h"
+#include "store/parts_record.h"
 #include "store/pool.h"
 #include "store/store_internal.h"
 #include "util/cancel.h"
@@ -22,60 +23,6 @@
 #define SMALL_PART (64u << 10)
 /* Header blocks larger than this are refused (a hostile server's). */
 #define MAX_HEADER (1u << 20)
-#define CACHE_MAX_MESSAGES 256
-#define CACHE_MAX_KEPT (64u << 20)
-
-struct parts_cache {
-	pthread_mutex_t lock;
-	struct store_parts *head, *tail; /* most recently used first */
-	size_t count;
-	size_t kept;
-	/* The message whose structure was loaded last, to see walks in UID order. */
-	uint32_t last_mailbox, last_uidvalidity, last_uid;
-};
-
-struct parts_cache *parts_cache_new(void)
-{
-	struct parts_cache *c = calloc(1, sizeof(*c));
-
-	if (c)
-		pthread_mutex_init(&c->lock, NULL);
-	return c;
-}
-
-void parts_cache_free(struct parts_cache *c)
-{
-	if (!c)
-		return;
-	pthread_mutex_destroy(&c->lock);
-	free(c);
-}
-
-static void parts_free(struct store_parts *p)
-{
-	if (!p)
-		return;
-	for (size_t i = 0; i < p->n; i++) {
-		struct store_part *sp = &p->parts[i];
-
-		free(sp->name);
-		free(sp->section);
-		free(sp->mime_type);
-		free(sp->charset);
-		free(sp->content);
-		part_gather_free(&sp->gathered);
-	}
-	free(p->parts);
-	free(p->header);
-	free(p->subject);
-	free(p->from);
-	free(p->date_text);
-	free(p->message_id);
-	pthread_mutex_destroy(&p->lock);
-	pthread_mutex_destroy(&p->size_lock);
-	free(p);
-}
-
 /* ---- fetching items of one message ---- */
 
 struct items_job {
@@ -529,81 +476,56 @@ static int build_parts(struct store_parts *p, const struct bs_tree *tree)
 	return 0;
 }
 
-/* ---- the cache ---- */
-
-static void lru_unlink(struct parts_cache *c, struct store_parts *p)
-{
-	if (p->lru_prev)
-		p->lru_prev->lru_next = p->lru_next;
-	else
-		c->head = p->lru_next;
-	if (p->lru_next)
-		p->lru_next->lru_prev = p->lru_prev;
-	else
-		c->tail = p->lru_prev;
-	p->lru_prev = p->lru_next = NULL;
-	c->count--;
-	c->kept -= p->kept_bytes;
-}
-
-static void lru_push(struct parts_cache *c, struct store_parts *p)
-{
-	p->lru_prev = NULL;
-	p->lru_next = c->head;
-	if (c->head)
-		c->head->lru_prev = p;
-	c->head = p;
-	if (!c->tail)
-		c->tail = p;
-	c->count++;
-	c->kept += p->kept_bytes;
-}
-
-/* Caller holds c->lock. Drops unused entries from the cold end while over bounds. */
-static void lru_trim(struct parts_cache *c)
-{
-	struct store_parts *p = c->tail;
-
-	while (p && (c->count > CACHE_MAX_MESSAGES || c->kept > CACHE_MAX_KEPT)) {
-		struct store_parts *prev = p->lru_prev;
-
-		if (p->refs == 0) {
-			lru_unlink(c, p);
-			parts_free(p);
-		}
-		p = prev;
-	}
-}
-
-/* Caller holds c->lock. */
-static struct store_parts *cache_find(struct parts_cache *c, uint32_t id, uint32_t uidvalidity,
-				      uint32_t uid)
-{
-	for (struct store_parts *p = c->head; p; p = p->lru_next)
-		if (p->mailbox == id && p->uid == uid && p->uidvalidity == uidvalidity)
-			return p;
-	return NULL;
-}
-
-/* Caller holds c->lock. Keeps p, or the same message another thread loaded meanwhile. */
-static struct store_parts *cache_insert(struct parts_cache *c, struct store_parts *p)
-{
-	struct store_parts *had = cache_find(c, p->mailbox, p->uidvalidity, p->uid);
-
-	if (had) {
-		parts_free(p);
-		return had;
-	}
-	lru_push(c, p);
-	return p;
-}
-
 static bool any_opaque(const struct store_parts *p)
 {
 	for (size_t i = 1; i < p->n; i++)
 		if (p->parts[i].opaque && !p->parts[i].broken)
 			return true;
 	return false;
+}
+
+static struct store_parts *parts_new(uint32_t id, uint32_t uidvalidity, uint32_t uid,
+				     int64_t date)
+{
+	struct store_parts *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->size_lock, NULL);
+	p->mailbox = id;
+	p->uidvalidity = uidvalidity;
+	p->uid = uid;
+	p->date = date;
+	p->binary_ok = true;
+	return p;
+}
+
+static void header_fields(struct store_parts *p)
+{
+	p->subject = header_value(p, "Subject");
+	p->from = header_value(p, "From");
+	p->date_text = header_value(p, "Date");
+	p->message_id = header_value(p, "Message-ID");
+}
+
+/* The structure kept on disk for the message (store/parts_record.h), or -ENOENT. */
+static int parts_from_disk(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
+			   int64_t date, struct store_parts **out)
+{
+	struct store_parts *p = parts_new(id, uidvalidity, uid, date);
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	r = parts_record_load(st, p);
+	if (r < 0) {
+		store_parts_free(p);
+		return r;
+	}
+	header_fields(p);
+	*out = p;
+	return 0;
 }
 
 /*
@@ -615,26 +537,16 @@ static int parts_from_structure(struct store *st, uint32_t id, uint32_t uidvalid
 				int64_t date, char *header, size_t header_len,
 				const struct bs_tree *tree, struct store_parts **out)
 {
-	struct store_parts *p = calloc(1, sizeof(*p));
+	struct store_parts *p = parts_new(id, uidvalidity, uid, date);
 	int r;
 
 	if (!p) {
 		free(header);
 		return -ENOMEM;
 	}
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_mutex_init(&p->size_lock, NULL);
-	p->mailbox = id;
-	p->uidvalidity = uidvalidity;
-	p->uid = uid;
-	p->date = date;
-	p->binary_ok = true;
 	p->header = header;
 	p->header_len = header_len;
-	p->subject = header_value(p, "Subject");
-	p->from = header_value(p, "From");
-	p->date_text = header_value(p, "Date");
-	p->message_id = header_value(p, "Message-ID");
+	header_fields(p);
 	r = build_parts(p, tree);
 	if (r == 0 && any_opaque(p)) {
 		r = size_parts(st, p);
@@ -649,7 +561,7 @@ static int parts_from_structure(struct store *st, uint32_t id, uint32_t uidvalid
 	if (r == 0 && tree)
 		r = name_parts(p, tree);
 	if (r < 0) {
-		parts_free(p);
+		store_parts_free(p);
 		return r;
 	}
 	*out = p;
@@ -704,6 +616,8 @@ static int load_parts(struct store *st, uint32_t id, uint32_t uidvalidity, uint3
 	tree = f->have_tree ? &f->tree : NULL;
 	log_structure(uid, tree, f->tree_err);
 	r = parts_from_structure(st, id, uidvalidity, uid, date, header, f->len[0], tree, out);
+	if (r == 0)
+		parts_record_keep(st, out, 1);
 out:
 	driver_items_clear(f);
 	free(f);
@@ -741,6 +655,8 @@ static int load_batch(struct store *st, uint32_t id, uint32_t uidvalidity, uint3
 	struct parts_cache *c = store_parts_cache(st);
 	struct structure_batch *b = calloc(1, sizeof(*b));
 	struct store_msg next[BATCH_MESSAGES];
+	struct store_parts *loaded[BATCH_MESSAGES];
+	size_t nloaded = 0;
 	ssize_t n;
 	int r;
 
@@ -754,14 +670,12 @@ static int load_batch(struct store *st, uint32_t id, uint32_t uidvalidity, uint3
 	}
 	b->d.max_header = MAX_HEADER;
 	b->d.max_parts = STORE_MAX_PARTS - 1;
-	pthread_mutex_lock(&c->lock);
 	for (ssize_t i = 0; i < n; i++) {
-		if (i == 0 || !cache_find(c, id, uidvalidity, next[i].uid)) {
+		if (i == 0 || !parts_cache_has(c, id, uidvalidity, next[i].uid)) {
 			b->msg[b->d.n] = next[i];
 			b->d.m[b->d.n++].uid = next[i].uid;
 		}
 	}
-	pthread_mutex_unlock(&c->lock);
 	b->uidvalidity = uidvalidity;
 	b->wire = store_mailbox_wire(st, id);
 	if (!b->wire) {
@@ -783,14 +697,14 @@ static int load_batch(struct store *st, uint32_t id, uint32_t uidvalidity, uint3
 		if (parts_from_structure(st, id, uidvalidity, bm->uid, b->msg[i].date, header,
 					 bm->header_len, bm->have_tree ? &bm->tree : NULL, &p) < 0)
 			continue;
-		if (bm->uid == uid) {
-			*out = p;
-			continue;
-		}
-		pthread_mutex_lock(&c->lock);
-		p = cache_insert(c, p);
-		lru_trim(c);
-		pthread_mutex_unlock(&c->lock);
+		loaded[nloaded++] = p;
+	}
+	parts_record_keep(st, loaded, nloaded);
+	for (size_t i = 0; i < nloaded; i++) {
+		if (loaded[i]->uid == uid)
+			*out = loaded[i];
+		else
+			parts_cache_insert(c, loaded[i], false);
 	}
 	if (r == 0 && !*out)
 		r = -ENOENT;
@@ -805,71 +719,39 @@ int store_parts_get(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_
 		    int64_t date, struct store_parts **out)
 {
 	struct parts_cache *c = store_parts_cache(st);
-	struct store_parts *p, *loaded = NULL;
+	struct store_parts *loaded = NULL;
 	struct store_msg prev;
 	bool in_order;
 	int r;
 
-	pthread_mutex_lock(&c->lock);
-	p = cache_find(c, id, uidvalidity, uid);
-	if (p) {
-		lru_unlink(c, p);
-		lru_push(c, p);
-		p->refs++;
-		pthread_mutex_unlock(&c->lock);
-		*out = p;
+	*out = parts_cache_get(c, id, uidvalidity, uid);
+	if (*out)
 		return 0;
-	}
 	/* The message after the last one loaded: a walk (grep -r, find) is going on. */
-	in_order = c->last_mailbox == id && c->last_uidvalidity == uidvalidity &&
-		   c->last_uid < uid;
-	prev.uid = c->last_uid;
-	c->last_mailbox = id;
-	c->last_uidvalidity = uidvalidity;
-	c->last_uid = uid;
-	pthread_mutex_unlock(&c->lock);
-
-	if (in_order)
+	in_order = parts_cache_note_wanted(c, id, uidvalidity, uid, &prev.uid);
+	r = parts_from_disk(st, id, uidvalidity, uid, date, &loaded);
+	if (r == -ENOENT && in_order)
 		in_order = store_next_messages(st, id, uidvalidity, prev.uid, &prev, 1) == 1 &&
 			   prev.uid == uid;
-	r = in_order ? load_batch(st, id, uidvalidity, uid, &loaded) : -ENOENT;
+	if (r == -ENOENT && in_order)
+		r = load_batch(st, id, uidvalidity, uid, &loaded);
 	if (r == -ENOENT)
 		r = load_parts(st, id, uidvalidity, uid, date, &loaded);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&c->lock);
-	p = cache_insert(c, loaded);
-	p->refs++;
-	lru_trim(c);
-	pthread_mutex_unlock(&c->lock);
-	*out = p;
+	*out = parts_cache_insert(c, loaded, true);
 	return 0;
 }
 
 void store_parts_put(struct store *st, struct store_parts *p)
 {
-	struct parts_cache *c = store_parts_cache(st);
-
-	if (!p)
-		return;
-	pthread_mutex_lock(&c->lock);
-	p->refs--;
-	lru_trim(c);
-	pthread_mutex_unlock(&c->lock);
+	if (p)
+		parts_cache_release(store_parts_cache(st), p);
 }
 
 void store_parts_cache_clear(struct store *st)
 {
-	struct parts_cache *c = store_parts_cache(st);
-
-	pthread_mutex_lock(&c->lock);
-	while (c->head) {
-		struct store_parts *p = c->head;
-
-		lru_unlink(c, p);
-		parts_free(p);
-	}
-	pthread_mutex_unlock(&c->lock);
+	parts_cache_clear(store_parts_cache(st));
 }
 
 bool store_parts_is_sized(const struct store_parts *p)
@@ -877,21 +759,11 @@ bool store_parts_is_sized(const struct store_parts *p)
 	return atomic_load(&p->sized);
 }
 
-void parts_account_kept(struct parts_cache *c, struct store_parts *p, ssize_t delta)
-{
-	pthread_mutex_lock(&c->lock);
-	p->kept_bytes += (size_t)delta;
-	if (p->lru_prev || c->head == p)
-		c->kept += (size_t)delta;
-	if (delta > 0)
-		lru_trim(c);
-	pthread_mutex_unlock(&c->lock);
-}
-
 int store_parts_sized(struct store *st, struct store_parts *p)
 {
 	struct parts_cache *c = store_parts_cache(st);
 	size_t kept = 0;
+	bool sized_now = false;
 	int r = 0;
 
 	if (atomic_load(&p->sized))
@@ -905,9 +777,13 @@ int store_parts_sized(struct store *st, struct store_parts *p)
 			for (size_t i = 1; i < p->n; i++)
 				kept += p->parts[i].content_len;
 			atomic_store(&p->sized, true);
+			sized_now = true;
 		}
 	}
 	pthread_mutex_unlock(&p->size_lock);
+	/* The sizes on disk too: after a remount, ls -l of the parts asks nothing. */
+	if (sized_now)
+		parts_record_keep(st, &p, 1);
 	/* Decoded copies count against the cache's bound like those kept while loading. */
 	if (kept)
 		parts_account_kept(c, p, (ssize_t)kept);
