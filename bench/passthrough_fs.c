@@ -30,7 +30,13 @@
  *         loop with at most 10 threads.
  * Anything written is refused (EROFS); nothing is ever changed in SOURCE.
  */
-#define FUSE_USE_VERSION 34
+/*
+ * 312, as imapfs: below it fuse_session_loop_mt() is the 3.2 entry point,
+ * which reads a fuse_loop_config made by fuse_loop_cfg_create() as the old
+ * two-field struct: clone_fd on, max_idle_threads 0, a thread made and
+ * destroyed for every request.
+ */
+#define FUSE_USE_VERSION 312
 #define _GNU_SOURCE
 
 #include <fuse_lowlevel.h>
