@@ -27,9 +27,7 @@ def _received(m):
     return int(os.getxattr(m.path, 'user.imapfs.bytes_received'))
 
 
-def _bodies(cache_dir):
-    """{relative path: size} of every body file under cache_dir (not the
-    listings kept beside them)."""
+def _scan_bodies(cache_dir):
     out = {}
     for root, dirs, files in os.walk(cache_dir):
         if 'listings' in dirs:
@@ -38,6 +36,25 @@ def _bodies(cache_dir):
             p = os.path.join(root, f)
             out[os.path.relpath(p, cache_dir)] = os.path.getsize(p)
     return out
+
+
+def _bodies(cache_dir):
+    """{relative path: size} of every body file under cache_dir (not the
+    listings kept beside them), once the cache's writer is quiet: imapfs
+    writes bodies from a thread of its own, after the read that brought
+    them has returned, so a scan meanwhile may see a file come or go
+    halfway. Two scans 0.1 s apart that agree, within 10 s."""
+    last = None
+    for _ in range(100):
+        try:
+            now = _scan_bodies(cache_dir)
+        except FileNotFoundError:
+            now = None
+        if now is not None and now == last:
+            return now
+        last = now
+        time.sleep(0.1)
+    raise AssertionError('the disk cache under %s did not settle within 10 s' % cache_dir)
 
 
 def _drop_page_cache():
@@ -119,8 +136,7 @@ def test_cache_stays_within_its_bound(dovecot_factory, mount_factory, tmp_path):
     """-o cache_size=1M while 3 MB of mail is read: the bodies on disk never
     pass 1 MiB, and those read last are the ones kept (the next mount reads
     them without the server; the first ones come from the server again).
-    Read downwards, so nothing is fetched ahead and each read's write is
-    done when the read returns."""
+    Read downwards, so nothing is fetched ahead."""
     dv = dovecot_factory()
     raws = _corpus(60, seed=3, box_sizes=(50000,))
     uids = dovecot.append_many(dv, 'INBOX', [(r, None, None) for r in raws])

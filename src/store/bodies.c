@@ -65,7 +65,8 @@ ssize_t store_read_message(struct store *st, uint32_t id, uint32_t uidvalidity, 
 	r = pool_run(st->pool, wire, body_job, &b);
 	/* Whole: the listed size, or less than asked (the end came; the listing is told so). */
 	if (r == 0 && sized && off == 0 && (b.got == listed.size || b.got < len))
-		body_cache_put(st->bodies, wire, uidvalidity, uid, buf, b.got);
+		body_cache_put_later(st->bodies, wire, uidvalidity,
+				     &(struct body_cache_item){ .uid = uid, .body = buf, .len = b.got }, 1);
 	free(wire);
 	return r < 0 ? r : (ssize_t)b.got;
 }

@@ -34,7 +34,79 @@ struct body_cache {
 	pthread_mutex_t lock;     /* used, warned */
 	uint64_t used;
 	bool warned;
+	/* Bodies waiting for the writer thread (body_cache_put_later). */
+	pthread_mutex_t q_lock;
+	pthread_cond_t q_cond;
+	struct pending *q_head, *q_tail;
+	size_t q_bytes;
+	bool q_stop, q_running;
+	pthread_t q_thread;
 };
+
+/* A body (or part) queued for the disk, with the name it will have there. */
+struct pending {
+	struct pending *next;
+	char rel[HEX_NAME + 4];
+	char *body;
+	size_t len;
+	bool writing;   /* the writer has it: forgetting it only marks it */
+	bool forgotten; /* removed from disk once written */
+};
+
+/* Bytes that may wait for the writer; past them new bodies are not kept. */
+#define QUEUE_MAX ((size_t)64 << 20)
+
+/*
+ * Caller holds q_lock: the queued body named rel, or NULL. The last one
+ * queued wins, as on disk.
+ */
+static struct pending *queued(struct body_cache *bc, const char *rel)
+{
+	struct pending *found = NULL;
+
+	for (struct pending *p = bc->q_head; p; p = p->next)
+		if (strcmp(p->rel, rel) == 0)
+			found = p;
+	return found;
+}
+
+/*
+ * Up to len bytes at off of the body named rel while it waits for the
+ * writer, if it has size bytes (buf NULL: only whether it is there);
+ * -ENOENT if it is not queued.
+ */
+static ssize_t read_queued(struct body_cache *bc, const char *rel, uint64_t size, uint64_t off,
+			   size_t len, char *buf)
+{
+	struct pending *p;
+	ssize_t got = -ENOENT;
+
+	pthread_mutex_lock(&bc->q_lock);
+	p = queued(bc, rel);
+	if (p && !p->forgotten && p->len == size) {
+		got = off < size ? (ssize_t)(len < size - off ? len : size - off) : 0;
+		if (buf && got > 0)
+			memcpy(buf, p->body + off, (size_t)got);
+	}
+	pthread_mutex_unlock(&bc->q_lock);
+	return got;
+}
+
+/* A copy of the whole body named rel while it waits for the writer, or NULL. */
+static char *copy_queued(struct body_cache *bc, const char *rel, size_t max, size_t *len)
+{
+	struct pending *p;
+	char *copy = NULL;
+
+	pthread_mutex_lock(&bc->q_lock);
+	p = queued(bc, rel);
+	if (p && !p->forgotten && p->len <= max && (copy = malloc(p->len + 1))) {
+		memcpy(copy, p->body, p->len);
+		*len = p->len;
+	}
+	pthread_mutex_unlock(&bc->q_lock);
+	return copy;
+}
 
 void body_cache_hash_hex(const void *data, size_t len, char out[HEX_NAME + 1])
 {
@@ -228,6 +300,8 @@ static void evict(struct body_cache *bc, uint64_t target)
 		  removed, total);
 }
 
+static void *writer_main(void *arg);
+
 int body_cache_open(const char *dir, const char *account, uint64_t max_bytes,
 		    struct body_cache **out, char *err, size_t errlen)
 {
@@ -241,6 +315,8 @@ int body_cache_open(const char *dir, const char *account, uint64_t max_bytes,
 		return -ENOMEM;
 	pthread_mutex_init(&bc->lock, NULL);
 	pthread_mutex_init(&bc->put_lock, NULL);
+	pthread_mutex_init(&bc->q_lock, NULL);
+	pthread_cond_init(&bc->q_cond, NULL);
 	bc->dirfd = -1;
 	bc->max = max_bytes;
 	body_cache_hash_hex(account, strlen(account), hex);
@@ -282,6 +358,7 @@ int body_cache_open(const char *dir, const char *account, uint64_t max_bytes,
 			 r == -EPERM ? "not yours alone (another user may write there)" : strerror(-r));
 		goto fail;
 	}
+	bc->q_running = pthread_create(&bc->q_thread, NULL, writer_main, bc) == 0;
 	*out = bc;
 	return 0;
 fail:
@@ -293,6 +370,23 @@ void body_cache_close(struct body_cache *bc)
 {
 	if (!bc)
 		return;
+	if (bc->q_running) {
+		/* What is queued is written first: the next mount finds it. */
+		pthread_mutex_lock(&bc->q_lock);
+		bc->q_stop = true;
+		pthread_cond_signal(&bc->q_cond);
+		pthread_mutex_unlock(&bc->q_lock);
+		pthread_join(bc->q_thread, NULL);
+	}
+	while (bc->q_head) {
+		struct pending *p = bc->q_head;
+
+		bc->q_head = p->next;
+		free(p->body);
+		free(p);
+	}
+	pthread_cond_destroy(&bc->q_cond);
+	pthread_mutex_destroy(&bc->q_lock);
 	if (bc->dirfd >= 0)
 		close(bc->dirfd);
 	pthread_mutex_destroy(&bc->lock);
@@ -353,17 +447,43 @@ static int open_body(struct body_cache *bc, const char *rel, uint64_t size, stru
 	return fd;
 }
 
-void body_cache_forget(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid)
+static void forget_rel(struct body_cache *bc, const char *rel)
 {
-	char rel[HEX_NAME + 4];
 	struct stat st;
 
-	if (!bc || body_path(wire, uidvalidity, uid, NULL, rel) < 0 ||
-	    fstatat(bc->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(bc->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return;
 	pthread_mutex_lock(&bc->put_lock);
 	remove_if_same(bc, rel, &st);
 	pthread_mutex_unlock(&bc->put_lock);
+}
+
+void body_cache_forget(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid)
+{
+	char rel[HEX_NAME + 4];
+
+	if (!bc || body_path(wire, uidvalidity, uid, NULL, rel) < 0)
+		return;
+	/* Not written later either. */
+	pthread_mutex_lock(&bc->q_lock);
+	for (struct pending **link = &bc->q_head, *prev = NULL; *link;) {
+		struct pending *p = *link;
+
+		if (strcmp(p->rel, rel) != 0 || p->writing) {
+			p->forgotten |= strcmp(p->rel, rel) == 0;
+			prev = p;
+			link = &p->next;
+			continue;
+		}
+		*link = p->next;
+		if (bc->q_tail == p)
+			bc->q_tail = prev;
+		bc->q_bytes -= p->len;
+		free(p->body);
+		free(p);
+	}
+	pthread_mutex_unlock(&bc->q_lock);
+	forget_rel(bc, rel);
 }
 
 bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
@@ -374,6 +494,8 @@ bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidit
 
 	if (!bc || body_path(wire, uidvalidity, uid, NULL, rel) < 0)
 		return false;
+	if (read_queued(bc, rel, size, 0, 0, NULL) >= 0)
+		return true;
 	return fstatat(bc->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	       (uint64_t)st.st_size == size;
 }
@@ -391,10 +513,14 @@ ssize_t body_cache_read_part(struct body_cache *bc, const char *wire, uint32_t u
 	char rel[HEX_NAME + 4];
 	struct stat st;
 	size_t done = 0;
+	ssize_t got;
 	int fd;
 
 	if (!bc || body_path(wire, uidvalidity, uid, section, rel) < 0)
 		return -ENOENT;
+	got = read_queued(bc, rel, size, off, len, buf);
+	if (got >= 0)
+		return got;
 	fd = open_body(bc, rel, size, &st);
 	if (fd < 0)
 		return fd;
@@ -438,6 +564,9 @@ int body_cache_load_part(struct body_cache *bc, const char *wire, uint32_t uidva
 	*len = 0;
 	if (!bc || body_path(wire, uidvalidity, uid, section, rel) < 0)
 		return -ENOENT;
+	*out = copy_queued(bc, rel, max, len);
+	if (*out)
+		return 0;
 	fd = openat(bc->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -ENOENT;
@@ -484,26 +613,15 @@ void body_cache_put(struct body_cache *bc, const char *wire, uint32_t uidvalidit
 
 #define PUT_MAX 64
 
-void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
-			 const struct body_cache_item *items, size_t n)
+/* Writes the n (at most PUT_MAX) bodies p[i] under their names. */
+static void put_pending(struct body_cache *bc, struct pending *const *p, size_t nkept)
 {
-	char rel[PUT_MAX][HEX_NAME + 4], tmp[PUT_MAX][HEX_NAME + 32];
-	size_t kept[PUT_MAX], nkept = 0;
+	char tmp[PUT_MAX][HEX_NAME + 32];
 	uint64_t total = 0;
 	int r = 0;
 
-	if (!bc)
-		return;
-	for (size_t i = 0; i < n && nkept < PUT_MAX; i++) {
-		/* One body may not push out a quarter of the cache. */
-		if (items[i].len > bc->max / 4 ||
-		    body_path(wire, uidvalidity, items[i].uid, items[i].section, rel[nkept]) < 0)
-			continue;
-		kept[nkept++] = i;
-		total += items[i].len;
-	}
-	if (!nkept)
-		return;
+	for (size_t k = 0; k < nkept; k++)
+		total += p[k]->len;
 	/* One writer at a time, room made first: the bound holds at every moment. */
 	pthread_mutex_lock(&bc->put_lock);
 	if (!bc->scanned) {
@@ -519,16 +637,15 @@ void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidva
 	if (body_cache_used(bc) + total > bc->max)
 		evict(bc, bc->max / 10 * 9 > total ? bc->max / 10 * 9 - total : 0);
 	for (size_t k = 0; k < nkept; k++) {
-		const struct body_cache_item *it = &items[kept[k]];
 		int fd;
 
-		snprintf(tmp[k], sizeof(tmp[k]), "%.2s/" TMP_PREFIX "%ld.%u", rel[k], (long)getpid(),
-			 bc->serial++);
+		snprintf(tmp[k], sizeof(tmp[k]), "%.2s/" TMP_PREFIX "%ld.%u", p[k]->rel,
+			 (long)getpid(), bc->serial++);
 		fd = openat(bc->dirfd, tmp[k], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			r = -errno;
 		} else {
-			r = write_all(fd, it->body, it->len);
+			r = write_all(fd, p[k]->body, p[k]->len);
 			if (r == 0)
 				mark_used(fd);
 			if (close(fd) < 0 && r == 0)
@@ -544,15 +661,16 @@ void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidva
 		struct stat old;
 		uint64_t replaced = 0;
 
-		if (fstatat(bc->dirfd, rel[k], &old, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(old.st_mode))
+		if (fstatat(bc->dirfd, p[k]->rel, &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(old.st_mode))
 			replaced = (uint64_t)old.st_size;
-		if (renameat(bc->dirfd, tmp[k], bc->dirfd, rel[k]) < 0) {
+		if (renameat(bc->dirfd, tmp[k], bc->dirfd, p[k]->rel) < 0) {
 			r = -errno;
 			unlinkat(bc->dirfd, tmp[k], 0);
 			continue;
 		}
 		pthread_mutex_lock(&bc->lock);
-		bc->used += items[kept[k]].len;
+		bc->used += p[k]->len;
 		bc->used -= bc->used < replaced ? bc->used : replaced;
 		pthread_mutex_unlock(&bc->lock);
 	}
@@ -560,6 +678,126 @@ out:
 	pthread_mutex_unlock(&bc->put_lock);
 	if (r < 0)
 		warn_once(bc, "writing a body failed", -r);
+}
+
+/*
+ * items as struct pending, those the cache takes (one body may not push out
+ * a quarter of it); the bodies are borrowed (copy false) or copied. Returns
+ * how many are in out.
+ */
+static size_t make_pending(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			   const struct body_cache_item *items, size_t n, bool copy,
+			   struct pending **out)
+{
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = calloc(1, sizeof(*p));
+
+		if (!p)
+			break;
+		p->len = items[i].len;
+		p->body = (char *)items[i].body;
+		if (items[i].len > bc->max / 4 ||
+		    body_path(wire, uidvalidity, items[i].uid, items[i].section, p->rel) < 0 ||
+		    (copy && !(p->body = malloc(p->len ? p->len : 1)))) {
+			free(p);
+			continue;
+		}
+		if (copy)
+			memcpy(p->body, items[i].body, p->len);
+		out[m++] = p;
+	}
+	return m;
+}
+
+void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			 const struct body_cache_item *items, size_t n)
+{
+	struct pending *p[PUT_MAX];
+	size_t m;
+
+	if (!bc)
+		return;
+	m = make_pending(bc, wire, uidvalidity, items, n < PUT_MAX ? n : PUT_MAX, false, p);
+	if (m)
+		put_pending(bc, p, m);
+	for (size_t i = 0; i < m; i++)
+		free(p[i]);
+}
+
+void body_cache_put_later(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			  const struct body_cache_item *items, size_t n)
+{
+	struct pending *p[PUT_MAX];
+	size_t m;
+
+	if (!bc || !bc->q_running) {
+		body_cache_put_many(bc, wire, uidvalidity, items, n);
+		return;
+	}
+	m = make_pending(bc, wire, uidvalidity, items, n < PUT_MAX ? n : PUT_MAX, true, p);
+	pthread_mutex_lock(&bc->q_lock);
+	for (size_t i = 0; i < m; i++) {
+		if (bc->q_bytes + p[i]->len > QUEUE_MAX) {
+			/* The disk is behind: this one is simply not kept. */
+			free(p[i]->body);
+			free(p[i]);
+			continue;
+		}
+		bc->q_bytes += p[i]->len;
+		if (bc->q_tail)
+			bc->q_tail->next = p[i];
+		else
+			bc->q_head = p[i];
+		bc->q_tail = p[i];
+	}
+	pthread_cond_signal(&bc->q_cond);
+	pthread_mutex_unlock(&bc->q_lock);
+}
+
+/*
+ * The writer: takes what is queued, PUT_MAX at a time, and writes it. An
+ * item stays in the queue (readable there) until it is on disk.
+ */
+static void *writer_main(void *arg)
+{
+	struct body_cache *bc = arg;
+
+	pthread_mutex_lock(&bc->q_lock);
+	for (;;) {
+		struct pending *p[PUT_MAX];
+		size_t m = 0;
+
+		while (!bc->q_head && !bc->q_stop)
+			pthread_cond_wait(&bc->q_cond, &bc->q_lock);
+		if (!bc->q_head)
+			break;
+		for (struct pending *it = bc->q_head; it && m < PUT_MAX; it = it->next) {
+			it->writing = true;
+			p[m++] = it;
+		}
+		pthread_mutex_unlock(&bc->q_lock);
+		put_pending(bc, p, m);
+		pthread_mutex_lock(&bc->q_lock);
+		/* Written: out of the queue, which they head still. */
+		for (size_t i = 0; i < m; i++) {
+			bc->q_head = p[i]->next;
+			if (bc->q_tail == p[i])
+				bc->q_tail = NULL;
+			bc->q_bytes -= p[i]->len;
+		}
+		pthread_mutex_unlock(&bc->q_lock);
+		for (size_t i = 0; i < m; i++) {
+			if (p[i]->forgotten)
+				forget_rel(bc, p[i]->rel);
+			free(p[i]->body);
+			free(p[i]);
+		}
+		pthread_mutex_lock(&bc->q_lock);
+	}
+	pthread_mutex_unlock(&bc->q_lock);
+	return NULL;
 }
 
 uint64_t body_cache_used(struct body_cache *bc)

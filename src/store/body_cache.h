@@ -87,6 +87,17 @@ struct body_cache_item {
 void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
 			 const struct body_cache_item *items, size_t n);
 
+/*
+ * The same, written later by the cache's own thread, so that no reader
+ * waits on the disk (creating a file took ext4 up to a millisecond here,
+ * after many were removed). The bodies are copied. Until written, they are
+ * read from the queue as if on disk, and forgetting one drops it; at most
+ * 64 MiB wait, and what comes past that is not kept (the disk is behind).
+ * body_cache_close() writes what waits.
+ */
+void body_cache_put_later(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
+			  const struct body_cache_item *items, size_t n);
+
 /* Bytes of bodies kept now (as far as this process knows). */
 uint64_t body_cache_used(struct body_cache *bc);
 

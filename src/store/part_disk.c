@@ -37,7 +37,7 @@ void part_disk_keep(struct store *st, uint32_t mailbox, uint32_t uidvalidity, ui
 		return;
 	wire = store_mailbox_wire(st, mailbox);
 	if (wire)
-		body_cache_put_many(store_body_cache(st), wire, uidvalidity, &it, 1);
+		body_cache_put_later(store_body_cache(st), wire, uidvalidity, &it, 1);
 	free(wire);
 }
 

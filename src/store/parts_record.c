@@ -296,7 +296,7 @@ void parts_record_keep(struct store *st, struct store_parts *const *p, size_t n)
 			items[kept++] = (struct body_cache_item){ .uid = p[i]->uid, .section = SECTION,
 								  .body = rec, .len = len };
 	}
-	body_cache_put_many(store_body_cache(st), wire, p[0]->uidvalidity, items, kept);
+	body_cache_put_later(store_body_cache(st), wire, p[0]->uidvalidity, items, kept);
 out:
 	for (size_t i = 0; i < kept; i++)
 		free((char *)items[i].body);

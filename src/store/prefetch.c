@@ -115,9 +115,6 @@ static bool make_room(struct prefetch *pf, uint64_t want)
 struct batch_fetch {
 	struct prefetch *pf;
 	struct batch *b;
-	/* Copies of the bodies that came whole, for the disk cache once the fetch is over. */
-	struct body_cache_item disk[PREFETCH_BATCH];
-	size_t ndisk;
 };
 
 static void on_body(void *ctx, uint32_t uid, const char *val, size_t len)
@@ -145,15 +142,12 @@ static void on_body(void *ctx, uint32_t uid, const char *val, size_t len)
 	}
 	pthread_mutex_unlock(&pf->lock);
 	free(body);
-	/* For the disk cache: written after the fetch, not while the connection waits. */
-	if (kept && store_body_cache(pf->st) && bf->ndisk < PREFETCH_BATCH) {
-		char *copy = malloc(len ? len : 1);
+	/* For the disk cache: a copy queued, written by the cache's own thread. */
+	if (kept) {
+		struct body_cache_item it = { .uid = uid, .body = val, .len = len };
 
-		if (copy) {
-			memcpy(copy, val, len);
-			bf->disk[bf->ndisk++] = (struct body_cache_item){ .uid = uid, .body = copy,
-									  .len = len };
-		}
+		body_cache_put_later(store_body_cache(pf->st), bf->b->wire, bf->b->uidvalidity, &it,
+				     1);
 	}
 }
 
@@ -202,10 +196,6 @@ static void *prefetch_main(void *arg)
 		if (r < 0 && r != -ESTALE)
 			log_debug("fetching ahead in %s failed: %s", bf.b->wire, strerror(-r));
 		batch_done(pf, bf.b);
-		body_cache_put_many(store_body_cache(pf->st), bf.b->wire, bf.b->uidvalidity, bf.disk,
-				    bf.ndisk);
-		for (size_t i = 0; i < bf.ndisk; i++)
-			free((char *)bf.disk[i].body);
 		free(bf.b->wire);
 		free(bf.b);
 		pthread_mutex_lock(&pf->lock);
