@@ -91,6 +91,8 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 		/* After fuse_daemonize(): its fork would not take the thread along. */
 		if (watch_start(st, sess, &wo, &watch) < 0)
 			log_warn("cannot start the watcher: changes by others show within a second");
+		else
+			fs_set_watched(fs, true);
 	}
 	log_info("mounted %s on %s", o->url, cmd.mountpoint);
 	if (cmd.singlethread) {

@@ -27,7 +27,12 @@
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct fs *fs = userdata;
+
+	/* FUSE_NOTIFY_INC_EPOCH came with 7.44 (Linux 6.16). */
+	atomic_store(&fs->long_names, fs->watched && (conn->proto_major > 7 ||
+						     (conn->proto_major == 7 &&
+						      conn->proto_minor >= 44)));
 	conn->want |= conn->capable & FUSE_CAP_READDIRPLUS;
 	/*
 	 * Always READDIRPLUS, not the kernel's guess: it stops sending it after
@@ -117,6 +122,11 @@ struct fs *fs_new(struct store *st, const struct fs_options *opts)
 	search_init(fs);
 	inval_init(fs);
 	return fs;
+}
+
+void fs_set_watched(struct fs *fs, bool on)
+{
+	fs->watched = on;
 }
 
 void fs_set_session(struct fs *fs, struct fuse_session *se)

@@ -27,6 +27,16 @@ struct fs *fs_new(struct store *st, const struct fs_options *opts);
 void fs_free(struct fs *fs);
 const struct fuse_lowlevel_ops *fs_operations(void);
 
+/*
+ * A watcher tells of others' changes: set before the session loop runs. The
+ * names of messages and .parts directories then live as long as
+ * file_timeout in the kernel where it has FUSE_NOTIFY_INC_EPOCH (a
+ * relisting that finds one gone makes the kernel drop them all), not
+ * dir_timeout: a walk longer than dir_timeout (grep -r) otherwise looks
+ * every message up twice, in READDIRPLUS and again when it opens it.
+ */
+void fs_set_watched(struct fs *fs, bool on);
+
 /* The session the kernel notifications go to; set before the watcher starts. */
 void fs_set_session(struct fs *fs, struct fuse_session *se);
 /*

@@ -26,6 +26,7 @@
 #define IMAPFS_FS_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <sys/stat.h>
 
@@ -55,6 +56,8 @@ struct fs {
 	bool defer_stop;
 	bool defer_running;
 	bool epoch_works; /* the defer thread's own */
+	bool watched;            /* fs_set_watched() */
+	atomic_bool long_names;  /* watched, and the kernel has INC_EPOCH (msg_name_timeout()) */
 	pthread_t defer_thread;
 
 	/* Recent moves, for the kernel's old inode of a moved message (recent.c). */

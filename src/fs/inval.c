@@ -60,6 +60,7 @@ static void *defer_main(void *arg)
 		if (d->dir == EPOCH) {
 			if (fs->epoch_works && !notify_inc_epoch(fs->se)) {
 				fs->epoch_works = false;
+				atomic_store(&fs->long_names, false);
 				log_debug("kernel has no FUSE_NOTIFY_INC_EPOCH: names gone elsewhere expire in %.1f s",
 					  fs->opts.dir_timeout);
 			}

@@ -110,6 +110,12 @@ void dir_entry_param(const struct fs *fs, uint32_t id, struct fuse_entry_param *
 	fill_dir_attr(fs, e->ino, &e->attr);
 }
 
+/* How long the kernel may keep the name of a message or of its .parts directory. */
+static double msg_name_timeout(const struct fs *fs)
+{
+	return atomic_load(&fs->long_names) ? fs->opts.file_timeout : fs->opts.dir_timeout;
+}
+
 void msg_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidity,
 		     const struct store_msg *m, struct fuse_entry_param *e)
 {
@@ -118,7 +124,7 @@ void msg_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidity,
 	e->generation = uidvalidity;
 	/* The content is immutable; only membership changes, and that is a listing. */
 	e->attr_timeout = fs->opts.file_timeout;
-	e->entry_timeout = fs->opts.dir_timeout;
+	e->entry_timeout = msg_name_timeout(fs);
 	fill_msg_attr(fs, e->ino, m, &e->attr);
 }
 
@@ -129,7 +135,7 @@ void parts_dir_entry_param(const struct fs *fs, uint32_t id, uint32_t uidvalidit
 	e->ino = ino_make(INO_PARTS, id, m->uid, 0);
 	e->generation = uidvalidity;
 	e->attr_timeout = fs->opts.file_timeout;
-	e->entry_timeout = fs->opts.dir_timeout;
+	e->entry_timeout = msg_name_timeout(fs);
 	fill_parts_dir_attr(fs, e->ino, m, &e->attr);
 }
 
