@@ -7,7 +7,8 @@
  * differs in a grep over the two is imapfs's own work, not the kernel's.
  *
  *     cc -O2 -Wall -Wextra -Werror passthrough_fs.c $(pkg-config --cflags --libs fuse3)
- *     ./passthrough_fs [-f] [-d] [-o dir_timeout=S,file_timeout=S] SOURCE MOUNTPOINT
+ *     ./passthrough_fs [-f] [-d] [-o dir_timeout=S,file_timeout=S]
+ *                      [-o no_open] [-o no_opendir] SOURCE MOUNTPOINT
  *
  * The low-level API (fuse_session_new, fuse_lowlevel_ops), as imapfs: it is
  * what lets a reply carry its own timeouts and cache flags per entry and per
@@ -28,7 +29,32 @@
  *   open: keep_cache and noflush (no FLUSH at close());
  *   mount options fsname, subtype and default_permissions; the multi-threaded
  *         loop with at most 10 threads.
- * Anything written is refused (EROFS); nothing is ever changed in SOURCE.
+ * Anything written is refused (EROFS at open; with no_open, below, ENOSYS
+ * later); nothing is ever changed in SOURCE.
+ *
+ * Not in imapfs: -o no_open and -o no_opendir, the bound that
+ * FUSE_CAP_NO_OPEN_SUPPORT and FUSE_CAP_NO_OPENDIR_SUPPORT would give (the
+ * speed issue; imapfs itself cannot take them: they hold for the whole
+ * connection, and its writes and uploads need OPEN). The open (opendir)
+ * handler replies ENOSYS; the kernel then takes that as success, sets
+ * no_open (no_opendir) on the connection and sends no OPEN and RELEASE
+ * (OPENDIR and RELEASEDIR) any more. The open flags of every file it opens
+ * itself are FOPEN_KEEP_CACHE, of every directory FOPEN_KEEP_CACHE |
+ * FOPEN_CACHE_DIR (fs/fuse/file.c, fuse_file_open: "Default for no-open"):
+ * the page cache of a file is kept as with keep_cache here, but no longer
+ * noflush (one FLUSH, answered ENOSYS, and the kernel sends no more), and the
+ * listing of every directory is cached, a mailbox's too, which imapfs does
+ * not do (a listing served from that cache makes no entries: once a name's
+ * 0.5 s entry has expired, a LOOKUP each, where READDIRPLUS would have
+ * renewed them all). With no handle, the state is per inode, in the node:
+ *   read: one O_RDONLY descriptor a node, opened at its first READ and
+ *         closed at its FORGET;
+ *   readdir: one DIR stream a node, made at its first READDIR(PLUS) and
+ *         closed at its FORGET, under a lock of the node; a request at
+ *         another offset than where the stream stands seeks it (seekdir()
+ *         to the d_off of an entry, as with a handle).
+ * Nothing can be refused at open then: a write comes as WRITE or SETATTR,
+ * which have no handler (ENOSYS).
  */
 /*
  * 312, as imapfs: below it fuse_session_loop_mt() is the 3.2 entry point,
@@ -71,6 +97,9 @@ struct node {
 	double attr_timeout;
 	double entry_timeout;
 	bool parts_dir;    /* a directory named *.parts: its listing is cached */
+	int rfd;           /* no_open: O_RDONLY, from the first READ, or -1 */
+	pthread_mutex_t dir_lock; /* no_opendir: guards dir */
+	struct dir *dir;   /* no_opendir: from the first READDIR, or NULL */
 };
 
 struct pt {
@@ -80,11 +109,15 @@ struct pt {
 	double dir_timeout;
 	double file_timeout;
 	char *source;
+	int no_open;       /* -o no_open: open replies ENOSYS */
+	int no_opendir;    /* -o no_opendir: opendir replies ENOSYS */
+	bool unsupported;  /* asked for what the kernel cannot do: exit 1 */
+	struct fuse_session *se;
 };
 
 static struct pt pt = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.root = { .fd = -1 },
+	.root = { .fd = -1, .rfd = -1, .dir_lock = PTHREAD_MUTEX_INITIALIZER },
 	.dir_timeout = 0.5,
 	.file_timeout = 3600.0,
 };
@@ -155,6 +188,8 @@ static int do_lookup(struct node *parent, const char *name, struct fuse_entry_pa
 			return ENOMEM;
 		}
 		fresh->fd = fd;
+		fresh->rfd = -1;
+		pthread_mutex_init(&fresh->dir_lock, NULL);
 		fresh->dev = st.st_dev;
 		fresh->ino = st.st_ino;
 		fresh->nlookup = 1;
@@ -176,6 +211,7 @@ static int do_lookup(struct node *parent, const char *name, struct fuse_entry_pa
 		pthread_mutex_unlock(&pt.lock);
 		if (fresh) {
 			close(fresh->fd);
+			pthread_mutex_destroy(&fresh->dir_lock);
 			free(fresh);
 		}
 	}
@@ -185,6 +221,8 @@ static int do_lookup(struct node *parent, const char *name, struct fuse_entry_pa
 	e->entry_timeout = n->entry_timeout;
 	return 0;
 }
+
+static void node_free(struct node *n);
 
 static void forget_one(fuse_ino_t ino, uint64_t count)
 {
@@ -204,13 +242,31 @@ static void forget_one(fuse_ino_t ino, uint64_t count)
 			break;
 		}
 	pthread_mutex_unlock(&pt.lock);
-	close(n->fd);
-	free(n);
+	node_free(n);
 }
 
 static void pt_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
+	/*
+	 * The kernel offers them since FUSE 7.23 and 7.29 (Linux 3.15, 5.1);
+	 * unoffered, an ENOSYS from open would fail the open(2). Wanting them
+	 * changes nothing on the wire (the ENOSYS reply does it: fuse_common.h,
+	 * "has no effect"), but says what is used.
+	 */
+	if ((pt.no_open && !(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)) ||
+	    (pt.no_opendir && !(conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT))) {
+		fprintf(stderr, "passthrough_fs: the kernel does not offer %s\n",
+			pt.no_open && !(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT)
+			? "FUSE_CAP_NO_OPEN_SUPPORT" : "FUSE_CAP_NO_OPENDIR_SUPPORT");
+		pt.unsupported = true;
+		fuse_session_exit(pt.se);
+		return;
+	}
+	if (pt.no_open)
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+	if (pt.no_opendir)
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
 	conn->want |= conn->capable & FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	conn->want |= conn->capable & FUSE_CAP_ASYNC_READ;
@@ -254,22 +310,21 @@ static void pt_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, n->attr_timeout);
 }
 
+/* A directory stream: an opendir's handle, or with no_opendir a node's. */
 struct dir {
 	DIR *dp;
 	struct dirent *entry; /* read but not yet replied */
 	off_t offset;
 };
 
-static void pt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* A stream on n's directory from its start, or NULL and errno. */
+static struct dir *dir_open(struct node *n)
 {
-	struct node *n = node_of(ino);
 	struct dir *d = calloc(1, sizeof(*d));
 	int fd;
 
-	if (!d) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
+	if (!d)
+		return NULL;
 	fd = openat(n->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(d->dp = fdopendir(fd))) {
 		int err = errno;
@@ -277,7 +332,43 @@ static void pt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		if (fd >= 0)
 			close(fd);
 		free(d);
-		fuse_reply_err(req, err);
+		errno = err;
+		return NULL;
+	}
+	return d;
+}
+
+static void dir_close(struct dir *d)
+{
+	closedir(d->dp);
+	free(d);
+}
+
+/* At its FORGET (no READ or READDIR of it can come after): its descriptors. */
+static void node_free(struct node *n)
+{
+	if (n->rfd >= 0)
+		close(n->rfd);
+	if (n->dir)
+		dir_close(n->dir);
+	pthread_mutex_destroy(&n->dir_lock);
+	close(n->fd);
+	free(n);
+}
+
+static void pt_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n = node_of(ino);
+	struct dir *d;
+
+	if (pt.no_opendir) {
+		/* Success to the kernel, which opens every directory itself from now on. */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	d = dir_open(n);
+	if (!d) {
+		fuse_reply_err(req, errno);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
@@ -291,11 +382,10 @@ static bool dot_or_dotdot(const char *name)
 	return name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi, bool plus)
+/* Replies to a READDIR(PLUS) of parent at off from the stream d. */
+static void readdir_from(fuse_req_t req, struct node *parent, struct dir *d, size_t size,
+			 off_t off, bool plus)
 {
-	struct dir *d = (struct dir *)(uintptr_t)fi->fh;
-	struct node *parent = node_of(ino);
 	char *buf = calloc(1, size);
 	size_t used = 0;
 	int err = 0;
@@ -361,6 +451,30 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/*
+ * With a handle, its own stream; with no_opendir, the node's (made at the
+ * first request), one request at a time since readers at other offsets
+ * share it: each seeks it where it asks.
+ */
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, bool plus)
+{
+	struct node *n = node_of(ino);
+
+	if (!pt.no_opendir) {
+		readdir_from(req, n, (struct dir *)(uintptr_t)fi->fh, size, off, plus);
+		return;
+	}
+	pthread_mutex_lock(&n->dir_lock);
+	if (!n->dir)
+		n->dir = dir_open(n);
+	if (n->dir)
+		readdir_from(req, n, n->dir, size, off, plus);
+	else
+		fuse_reply_err(req, errno);
+	pthread_mutex_unlock(&n->dir_lock);
+}
+
 static void pt_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -378,8 +492,7 @@ static void pt_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct dir *d = (struct dir *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	closedir(d->dp);
-	free(d);
+	dir_close(d);
 	fuse_reply_err(req, 0);
 }
 
@@ -388,6 +501,11 @@ static void pt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	char path[64];
 	int fd;
 
+	if (pt.no_open) {
+		/* Success to the kernel, which opens every file itself from now on. */
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
 		fuse_reply_err(req, EROFS);
 		return;
@@ -404,14 +522,41 @@ static void pt_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/*
+ * no_open: the node's O_RDONLY descriptor, opened at its first READ (the
+ * first of racing threads to store it wins), or -1 and errno.
+ */
+static int node_rfd(struct node *n)
+{
+	char path[64];
+	int fd = __atomic_load_n(&n->rfd, __ATOMIC_ACQUIRE), none = -1;
+
+	if (fd >= 0)
+		return fd;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", n->fd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (!__atomic_compare_exchange_n(&n->rfd, &none, fd, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		close(fd);
+		fd = none;
+	}
+	return fd;
+}
+
 static void pt_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	int fd = pt.no_open ? node_rfd(node_of(ino)) : (int)fi->fh;
 
-	(void)ino;
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = (int)fi->fh;
+	buf.buf[0].fd = fd;
 	buf.buf[0].pos = off;
 	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
@@ -501,11 +646,15 @@ static const struct fuse_lowlevel_ops ops = {
 struct opts {
 	char *dir_timeout;
 	char *file_timeout;
+	int no_open;
+	int no_opendir;
 };
 
 static const struct fuse_opt opt_spec[] = {
 	{ "dir_timeout=%s", offsetof(struct opts, dir_timeout), 0 },
 	{ "file_timeout=%s", offsetof(struct opts, file_timeout), 0 },
+	{ "no_open", offsetof(struct opts, no_open), 1 },
+	{ "no_opendir", offsetof(struct opts, no_opendir), 1 },
 	FUSE_OPT_END
 };
 
@@ -558,9 +707,11 @@ int main(int argc, char *argv[])
 	if (parse_timeout(o.dir_timeout, &pt.dir_timeout) < 0 ||
 	    parse_timeout(o.file_timeout, &pt.file_timeout) < 0)
 		goto out_args;
+	pt.no_open = o.no_open;
+	pt.no_opendir = o.no_opendir;
 	if (!pt.source) {
 		fprintf(stderr, "usage: %s [-f] [-d] [-o dir_timeout=S,file_timeout=S] "
-			"SOURCE MOUNTPOINT\n", argv[0]);
+			"[-o no_open] [-o no_opendir] SOURCE MOUNTPOINT\n", argv[0]);
 		goto out_args;
 	}
 	snprintf(fsname, sizeof(fsname),
@@ -569,7 +720,7 @@ int main(int argc, char *argv[])
 		goto out_args;
 	if (cmd.show_help || cmd.show_version || !cmd.mountpoint) {
 		fprintf(stderr, "usage: %s [-f] [-d] [-o dir_timeout=S,file_timeout=S] "
-			"SOURCE MOUNTPOINT\n", argv[0]);
+			"[-o no_open] [-o no_opendir] SOURCE MOUNTPOINT\n", argv[0]);
 		goto out;
 	}
 	/* One O_PATH descriptor a node the kernel knows: as many as it allows. */
@@ -587,6 +738,7 @@ int main(int argc, char *argv[])
 	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
 	if (!se)
 		goto out;
+	pt.se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
@@ -610,6 +762,8 @@ int main(int argc, char *argv[])
 	/* Stopped by fusermount3 -u (0) or a signal (SIGTERM, ^C): a clean end. */
 	ret = ret == 0 || ret == -SIGTERM || ret == SIGTERM || ret == -SIGINT ||
 	      ret == SIGINT || ret == -SIGHUP || ret == SIGHUP ? 0 : 1;
+	if (pt.unsupported)
+		ret = 1;
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -617,6 +771,10 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out:
+	if (pt.root.rfd >= 0)
+		close(pt.root.rfd);
+	if (pt.root.dir)
+		dir_close(pt.root.dir);
 	if (pt.root.fd >= 0)
 		close(pt.root.fd);
 	free(cmd.mountpoint);

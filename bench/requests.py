@@ -14,7 +14,20 @@ Two scenarios, each `grep -rl NEEDLE <mnt>/bench`:
   noparts   --include='*.eml' --exclude-dir='*.parts'
 Rows: imapfs cold (a fresh mount, its cache_dir empty), imapfs warm (the same
 grep again on that mount), passthrough cold (a fresh mount), passthrough warm,
-and local grep (the copy, in the page cache). The mailbox is readonly.py's
+the passthrough again with -o no_open (cold, warm) and with -o
+no_open,no_opendir (cold, warm), and local grep (the copy, in the page
+cache). The no_open rows are the bound FUSE_CAP_NO_OPEN_SUPPORT and
+FUSE_CAP_NO_OPENDIR_SUPPORT would give (the speed issue), which imapfs cannot
+take itself (they hold for the whole connection; its writes and uploads need
+OPEN): the passthrough answers OPEN (OPENDIR) once with ENOSYS and the kernel
+sends no OPEN and RELEASE (OPENDIR and RELEASEDIR) after, opening files with
+FOPEN_KEEP_CACHE and directories with FOPEN_KEEP_CACHE | FOPEN_CACHE_DIR: the
+listing of every directory is cached then, a mailbox's too, which imapfs does
+not do (see passthrough_fs.c; a cached listing renews no entries, so a warm
+grep looks each expired name up again). READ/msg is the READ requests alone, a
+message: about 0 in a warm row when the kernel kept the files' page cache from
+the cold grep (keep_cache), which no_open must keep too; a line after each
+table says whether it did. The mailbox is readonly.py's
 deterministic corpus in a private Dovecot on 127.0.0.1; the local copy is
 taken once with `cp -r` out of an imapfs mount, so its shape (<uid>.eml
 files, <uid>.parts directories and their files) is the mount's.
@@ -163,8 +176,10 @@ def imapfs(args, dv, mnt, cache, log, debug):
                 [dv.url('imap'), mnt, '-o', 'tls=none,cache_dir=' + cache], mnt, log, env=env)
 
 
-def passthrough(binary, source, mnt, log, debug):
-    return Fuse([binary, '-f'] + (['-d'] if debug else []) + [source, mnt], mnt, log)
+def passthrough(binary, source, mnt, log, debug, options=None):
+    """options: passthrough_fs's -o (no_open, no_open,no_opendir) or None."""
+    return Fuse([binary, '-f'] + (['-d'] if debug else []) +
+                (['-o', options] if options else []) + [source, mnt], mnt, log)
 
 
 def build_passthrough(workdir):
@@ -255,18 +270,19 @@ def repeats(nodes):
 def table(name, cmd, n, runs, rows):
     print('\n### %s: `%s` (%d messages, median of %d runs)\n'
           % (name, shown(cmd, '<mnt>/' + MAILBOX), n, runs))
-    print('| | seconds | requests/msg | top opcodes per message |')
-    print('|---|---:|---:|---|')
+    print('| | seconds | requests/msg | READ/msg | top opcodes per message |')
+    print('|---|---:|---:|---:|---|')
     for label, seconds, ops in rows:
         if ops is None:
-            print('| %s | %.3f | - | - |' % (label, seconds))
+            print('| %s | %.3f | - | - | - |' % (label, seconds))
             continue
         top = sorted(((v, k) for k, v in ops.items() if v > 0), reverse=True)
         tops = ', '.join('%s %.2f' % (k, v) for v, k in top[:8] if v >= 0.005)
         rest = sum(v for v, _ in top[8:])
         if rest >= 0.005:
             tops += ', others %.2f' % rest
-        print('| %s | %.3f | %.2f | %s |' % (label, seconds, sum(ops.values()), tops))
+        print('| %s | %.3f | %.2f | %.2f | %s |' % (label, seconds, sum(ops.values()),
+                                                   ops.get('READ', 0), tops))
 
 
 def main():
@@ -326,16 +342,25 @@ def main():
         def make_imapfs(debug):
             return imapfs(args, dv, mnt, cache, os.path.join(base, 'imapfs.log'), debug)
 
-        def make_passthrough(debug):
-            return passthrough(binary, local, mnt, os.path.join(base, 'passthrough.log'), debug)
+        def make_passthrough(options):
+            def make(debug):
+                return passthrough(binary, local, mnt, os.path.join(base, 'passthrough.log'),
+                                   debug, options)
+            return make
 
+        # (row name, how to mount it): imapfs, the passthrough as imapfs, and
+        # the passthrough with the open-less connection of the speed issue.
+        kinds = (('imapfs', make_imapfs), ('passthrough', make_passthrough(None)),
+                 ('passthrough no_open', make_passthrough('no_open')),
+                 ('passthrough no_open,no_opendir', make_passthrough('no_open,no_opendir')))
+        keys = ['%s %s' % (kind, which) for kind, _ in kinds for which in ('cold', 'warm')]
         target = os.path.join(mnt, MAILBOX)
         results = {}
         for name, cmd in SCENARIOS:
             r = collections.defaultdict(list)
             grep(cmd, src, expect)  # the local copy into the page cache
             for _ in range(args.runs):
-                for fsname, make in (('imapfs', make_imapfs), ('passthrough', make_passthrough)):
+                for fsname, make in kinds:
                     for debug in (False, True):
                         out = cold_warm(make, cmd, target, expect, debug, args.drop_caches)
                         for which, (seconds, ops, nodes) in out.items():
@@ -358,14 +383,22 @@ def main():
         for name, cmd in SCENARIOS:
             r = results[name]
             rows = []
-            for key in ('imapfs cold', 'imapfs warm', 'passthrough cold', 'passthrough warm'):
+            for key in keys:
                 rows.append((key, statistics.median(r[key]), per_message(r[key + ' ops'], n)))
             rows.append(('local grep', statistics.median(r['local']), None))
             table(name, cmd, n, args.runs, rows)
+            # The page cache with no_open: the kernel's default open flags
+            # must keep it, as keep_cache does, so a warm grep reads nothing.
+            for kind in ('passthrough', 'passthrough no_open', 'passthrough no_open,no_opendir'):
+                cold = per_message(r[kind + ' cold ops'], n).get('READ', 0)
+                warm = per_message(r[kind + ' warm ops'], n).get('READ', 0)
+                print('%s%s: READ a message %.2f cold, %.2f warm: page cache %s' % (
+                    '\n' if kind == 'passthrough' else '', kind, cold, warm,
+                    'kept' if warm < 0.05 else 'NOT kept'))
             print('\nseconds of the counted (-d) greps: ' + ', '.join(
                 '%s %.3f' % (key, statistics.median(r[key + ' debug']))
-                for key in ('imapfs cold', 'imapfs warm', 'passthrough cold', 'passthrough warm')))
-            for key in ('imapfs cold', 'imapfs warm', 'passthrough cold', 'passthrough warm'):
+                for key in keys))
+            for key in keys:
                 totals = [sum(c.values()) for c in r[key + ' ops']]
                 rep = repeats(r[key + ' nodes'][0])
                 print('%s: requests a run %s%s' % (
