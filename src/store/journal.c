@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The journal of changes made while offline (see journal.h). */
+#include "store/journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "util/array.h"
+
+#define FILE_NAME "journal"
+#define DAMAGED_NAME "journal.damaged"
+#define DIGEST 32
+/* No record is larger: a wire name and two flag lists. */
+#define RECORD_MAX ((size_t)1 << 20)
+/* Room kept past the bound for the completions of what is pending. */
+#define DONE_RECORD (4 + 1 + 8 + DIGEST)
+
+enum record_type { REC_OP = 1, REC_DONE = 2 };
+
+struct journal {
+	pthread_mutex_t lock;
+	int dirfd, fd;
+	uint64_t max, size, next_seq;
+	struct journal_op *ops; /* pending, oldest first */
+	size_t n, cap;
+};
+
+/* ---- encoding ---- */
+
+struct enc {
+	char *buf;
+	size_t len, cap;
+	bool failed;
+};
+
+static void put(struct enc *e, const void *src, size_t n)
+{
+	if (e->failed || array_reserve(&e->buf, &e->cap, e->len + n, 1) < 0) {
+		e->failed = true;
+		return;
+	}
+	memcpy(e->buf + e->len, src, n);
+	e->len += n;
+}
+
+static void put_u32(struct enc *e, uint32_t v) { put(e, &v, sizeof(v)); }
+static void put_u64(struct enc *e, uint64_t v) { put(e, &v, sizeof(v)); }
+
+static void put_str(struct enc *e, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	put_u32(e, (uint32_t)n);
+	put(e, s, n);
+}
+
+static void digest(const void *buf, size_t len, unsigned char md[DIGEST])
+{
+	unsigned mdlen = 0;
+
+	EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL);
+}
+
+/* A record around payload e: length first, digest last. */
+static int frame(struct enc *payload, struct enc *out)
+{
+	unsigned char md[DIGEST];
+
+	if (payload->failed || payload->len > RECORD_MAX)
+		return payload->failed ? -ENOMEM : -E2BIG;
+	put_u32(out, (uint32_t)payload->len);
+	put(out, payload->buf, payload->len);
+	if (out->failed)
+		return -ENOMEM;
+	digest(out->buf, out->len, md);
+	put(out, md, DIGEST);
+	return out->failed ? -ENOMEM : 0;
+}
+
+static void encode_op(const struct journal_op *op, struct enc *e)
+{
+	uint8_t type = REC_OP, kind = (uint8_t)op->kind;
+
+	put(e, &type, 1);
+	put_u64(e, op->seq);
+	put(e, &kind, 1);
+	put_str(e, op->wire);
+	put_u32(e, op->uidvalidity);
+	put_u32(e, op->uid);
+	put_str(e, op->add);
+	put_str(e, op->remove);
+}
+
+struct dec {
+	const char *buf;
+	size_t len, pos;
+	bool failed;
+};
+
+static const char *take(struct dec *d, size_t n)
+{
+	const char *at;
+
+	if (d->failed || n > d->len - d->pos) {
+		d->failed = true;
+		return NULL;
+	}
+	at = d->buf + d->pos;
+	d->pos += n;
+	return at;
+}
+
+static uint64_t take_u(struct dec *d, size_t n)
+{
+	uint64_t v64 = 0;
+	uint32_t v32 = 0;
+	uint8_t v8 = 0;
+	const char *at = take(d, n);
+
+	if (!at)
+		return 0;
+	if (n == 1)
+		memcpy(&v8, at, 1);
+	else if (n == 4)
+		memcpy(&v32, at, 4);
+	else
+		memcpy(&v64, at, 8);
+	return n == 1 ? v8 : n == 4 ? v32 : v64;
+}
+
+static char *take_str(struct dec *d)
+{
+	uint32_t n = (uint32_t)take_u(d, 4);
+	const char *at = take(d, n);
+	char *s;
+
+	if (!at || memchr(at, '\0', n)) {
+		d->failed = true;
+		return NULL;
+	}
+	s = strndup(at, n);
+	if (!s)
+		d->failed = true;
+	return s;
+}
+
+static void op_clear(struct journal_op *op)
+{
+	free(op->wire);
+	free(op->add);
+	free(op->remove);
+	memset(op, 0, sizeof(*op));
+}
+
+void journal_ops_free(struct journal_op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		op_clear(&ops[i]);
+	free(ops);
+}
+
+static int op_copy(const struct journal_op *from, struct journal_op *to)
+{
+	*to = *from;
+	to->wire = strdup(from->wire ? from->wire : "");
+	to->add = strdup(from->add ? from->add : "");
+	to->remove = strdup(from->remove ? from->remove : "");
+	if (!to->wire || !to->add || !to->remove) {
+		op_clear(to);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- the pending list ---- */
+
+static int pending_add(struct journal *j, const struct journal_op *op)
+{
+	int r = array_reserve((char **)&j->ops, &j->cap, j->n + 1, sizeof(*j->ops));
+
+	if (r < 0)
+		return r;
+	r = op_copy(op, &j->ops[j->n]);
+	if (r == 0)
+		j->n++;
+	return r;
+}
+
+static void pending_done(struct journal *j, uint64_t seq)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		if (j->ops[i].seq != seq)
+			continue;
+		op_clear(&j->ops[i]);
+		memmove(&j->ops[i], &j->ops[i + 1], (j->n - i - 1) * sizeof(*j->ops));
+		j->n--;
+		return;
+	}
+}
+
+/* ---- the file ---- */
+
+static int write_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Appends a record durably. A failed write is cut off again, so the file
+ * never holds half a record that a later one would follow.
+ */
+static int append(struct journal *j, const struct enc *rec)
+{
+	int r = write_all(j->fd, rec->buf, rec->len);
+
+	if (r == 0 && fdatasync(j->fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		if (ftruncate(j->fd, (off_t)j->size) < 0)
+			log_warn("journal: cannot cut off a failed write: %s", strerror(errno));
+		lseek(j->fd, 0, SEEK_END);
+		return r;
+	}
+	j->size += rec->len;
+	return 0;
+}
+
+/* Applies one record's payload; false if it is not one this journal writes. */
+static bool apply(struct journal *j, const char *payload, size_t len)
+{
+	struct dec d = { .buf = payload, .len = len };
+	struct journal_op op = { 0 };
+	uint8_t type = (uint8_t)take_u(&d, 1);
+	uint64_t seq = take_u(&d, 8);
+	bool ok;
+
+	if (d.failed)
+		return false;
+	if (seq >= j->next_seq)
+		j->next_seq = seq + 1;
+	if (type == REC_DONE) {
+		pending_done(j, seq);
+		return d.pos == d.len;
+	}
+	if (type != REC_OP)
+		return false;
+	op.seq = seq;
+	op.kind = (enum journal_kind)take_u(&d, 1);
+	op.wire = take_str(&d);
+	op.uidvalidity = (uint32_t)take_u(&d, 4);
+	op.uid = (uint32_t)take_u(&d, 4);
+	op.add = take_str(&d);
+	op.remove = take_str(&d);
+	ok = !d.failed && d.pos == d.len && op.kind == JOURNAL_FLAGS && pending_add(j, &op) == 0;
+	op_clear(&op);
+	return ok;
+}
+
+/* Reads the records of the file; j->size is where the valid ones end. */
+static int load(struct journal *j)
+{
+	struct stat st;
+	char *buf;
+	size_t len, pos = 0;
+	bool damaged = false;
+
+	if (fstat(j->fd, &st) < 0)
+		return -errno;
+	len = (size_t)st.st_size;
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	if (pread(j->fd, buf, len, 0) != (ssize_t)len) {
+		free(buf);
+		return -EIO;
+	}
+	while (pos < len) {
+		unsigned char md[DIGEST];
+		uint32_t plen;
+
+		if (len - pos < 4 + DIGEST) {
+			break; /* torn */
+		}
+		memcpy(&plen, buf + pos, 4);
+		if (plen > RECORD_MAX || len - pos - 4 - DIGEST < plen)
+			break; /* torn, or damaged: told apart below */
+		digest(buf + pos, 4 + (size_t)plen, md);
+		if (memcmp(md, buf + pos + 4 + plen, DIGEST) != 0 ||
+		    !apply(j, buf + pos + 4, plen)) {
+			damaged = true;
+			break;
+		}
+		pos += 4 + (size_t)plen + DIGEST;
+	}
+	/*
+	 * A crash can only tear the last record: whatever fails to read is the
+	 * end, unless a whole record's worth follows it.
+	 */
+	if (pos < len && (damaged || len - pos > RECORD_MAX + 4 + DIGEST)) {
+		int out = openat(j->dirfd, DAMAGED_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+				 0600);
+
+		if (out >= 0) {
+			if (write_all(out, buf, len) < 0)
+				log_warn("journal: cannot keep the damaged journal aside");
+			close(out);
+		}
+		log_error("journal: damaged at byte %zu of %zu; the %zu change(s) read before it "
+			  "are kept, the file as it was is in %s", pos, len, j->n, DAMAGED_NAME);
+	} else if (pos < len) {
+		log_warn("journal: the last change was cut short by a crash (%zu bytes); it was "
+			 "never reported done and is dropped", len - pos);
+	}
+	free(buf);
+	if (pos < len && ftruncate(j->fd, (off_t)pos) < 0)
+		return -errno;
+	j->size = pos;
+	return lseek(j->fd, 0, SEEK_END) < 0 ? -errno : 0;
+}
+
+int journal_open(int dirfd, uint64_t max_bytes, struct journal **out)
+{
+	struct journal *j = calloc(1, sizeof(*j));
+	int r;
+
+	*out = NULL;
+	if (!j)
+		return -ENOMEM;
+	pthread_mutex_init(&j->lock, NULL);
+	j->dirfd = dirfd;
+	j->max = max_bytes;
+	j->next_seq = 1;
+	j->fd = openat(dirfd, FILE_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (j->fd < 0) {
+		r = -errno;
+		journal_close(j);
+		return r;
+	}
+	r = load(j);
+	if (r < 0) {
+		journal_close(j);
+		return r;
+	}
+	*out = j;
+	return 0;
+}
+
+void journal_close(struct journal *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	journal_ops_free(j->ops, j->n);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+}
+
+int journal_add(struct journal *j, struct journal_op *op)
+{
+	struct enc payload = { 0 }, rec = { 0 };
+	int r;
+
+	pthread_mutex_lock(&j->lock);
+	op->seq = j->next_seq;
+	encode_op(op, &payload);
+	r = frame(&payload, &rec);
+	/* Room for what is there, this, and the completion of everything pending. */
+	if (r == 0 && j->size + rec.len + (j->n + 1) * DONE_RECORD > j->max)
+		r = -ENOSPC;
+	if (r == 0)
+		r = append(j, &rec);
+	if (r == 0) {
+		j->next_seq++;
+		r = pending_add(j, op);
+	}
+	pthread_mutex_unlock(&j->lock);
+	free(payload.buf);
+	free(rec.buf);
+	return r;
+}
+
+int journal_done(struct journal *j, uint64_t seq)
+{
+	struct enc payload = { 0 }, rec = { 0 };
+	uint8_t type = REC_DONE;
+	int r;
+
+	put(&payload, &type, 1);
+	put_u64(&payload, seq);
+	r = frame(&payload, &rec);
+	pthread_mutex_lock(&j->lock);
+	if (r == 0)
+		r = append(j, &rec);
+	if (r == 0) {
+		pending_done(j, seq);
+		/* Nothing pending: the file starts over (its records are all done). */
+		if (j->n == 0 && ftruncate(j->fd, 0) == 0 && fdatasync(j->fd) == 0) {
+			j->size = 0;
+			lseek(j->fd, 0, SEEK_SET);
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+	free(payload.buf);
+	free(rec.buf);
+	return r;
+}
+
+size_t journal_pending(struct journal *j)
+{
+	size_t n;
+
+	if (!j)
+		return 0;
+	pthread_mutex_lock(&j->lock);
+	n = j->n;
+	pthread_mutex_unlock(&j->lock);
+	return n;
+}
+
+int journal_pending_ops(struct journal *j, struct journal_op **ops, size_t *n)
+{
+	int r = 0;
+
+	*ops = NULL;
+	*n = 0;
+	pthread_mutex_lock(&j->lock);
+	if (j->n) {
+		*ops = calloc(j->n, sizeof(**ops));
+		if (!*ops)
+			r = -ENOMEM;
+	}
+	for (size_t i = 0; r == 0 && i < j->n; i++) {
+		r = op_copy(&j->ops[i], &(*ops)[i]);
+		if (r == 0)
+			(*n)++;
+	}
+	pthread_mutex_unlock(&j->lock);
+	if (r < 0) {
+		journal_ops_free(*ops, *n);
+		*ops = NULL;
+		*n = 0;
+	}
+	return r;
+}

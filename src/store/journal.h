@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The journal of changes accepted while the server could not be reached
+ * (disconnected mode, RFC 1733 and 4549), to be carried out when it answers
+ * again, each exactly once:
+ *
+ *   <cache_dir>/<account hash>/journal
+ *
+ * An append-only file of records. A change is written and fdatasync'ed
+ * before it is reported done to the user, so one accepted is never lost by a
+ * crash or kill -9. A record is
+ *   [u32 length][payload][SHA-256 of length and payload]
+ * (host byte order: the file never leaves this machine). A torn record at
+ * the end (a crash during a write) is cut off when the journal is opened;
+ * a damaged one elsewhere ends the reading there, and the file is kept
+ * aside as journal.damaged, with a log line, for a human to look at.
+ *
+ * A record holds an operation (its sequence number, kind and fields) or the
+ * completion of one (its sequence number). Pending are the operations
+ * without a completion, in the order they were added; journal_done() appends
+ * a completion durably once the server has done one, and the file is
+ * emptied when nothing is pending.
+ *
+ * Bounded: past max_bytes of file, journal_add() fails with -ENOSPC and
+ * nothing already journaled is touched; completions are always written.
+ * Thread-safe (one lock, a leaf: nothing is called under it but the file).
+ */
+#ifndef IMAPFS_STORE_JOURNAL_H
+#define IMAPFS_STORE_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum journal_kind {
+	JOURNAL_FLAGS = 1, /* flags added and removed on one message */
+};
+
+struct journal_op {
+	enum journal_kind kind;
+	uint64_t seq;          /* set by journal_add() */
+	char *wire;            /* the mailbox's name on the wire */
+	uint32_t uidvalidity, uid;
+	char *add, *remove;    /* JOURNAL_FLAGS: IMAP flag lists ("\\Seen $Work"), maybe "" */
+};
+
+struct journal;
+
+/*
+ * Opens (creating) the journal in the directory dirfd (the account's
+ * directory of the cache), loading what is pending. Returns 0, -errno.
+ */
+int journal_open(int dirfd, uint64_t max_bytes, struct journal **out);
+/* NULL is fine. */
+void journal_close(struct journal *j);
+
+/* Appends op durably (fdatasync) and sets op->seq. 0, -ENOSPC, -errno. */
+int journal_add(struct journal *j, struct journal_op *op);
+/* Records durably that operation seq was carried out (or dropped for good). */
+int journal_done(struct journal *j, uint64_t seq);
+/* Operations pending now. */
+size_t journal_pending(struct journal *j);
+/* Copies of the pending operations, oldest first; free with journal_ops_free(). */
+int journal_pending_ops(struct journal *j, struct journal_op **ops, size_t *n);
+void journal_ops_free(struct journal_op *ops, size_t n);
+
+#endif

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The offline journal: what is added survives a close (a crash: nothing is
+ * flushed at close), completions take operations out, a torn last record is
+ * cut off, a damaged one stops the reading and is kept aside, the bound
+ * refuses with ENOSPC without touching what is there, and a journal with
+ * nothing pending is an empty file.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "store/journal.h"
+
+static char root[] = "/tmp/imapfs-journal-XXXXXX";
+static int dirfd = -1;
+
+static struct journal_op flags_op(const char *wire, uint32_t uid, const char *add,
+				  const char *remove)
+{
+	return (struct journal_op){ .kind = JOURNAL_FLAGS, .wire = (char *)wire,
+				    .uidvalidity = 7, .uid = uid, .add = (char *)add,
+				    .remove = (char *)remove };
+}
+
+static off_t file_size(const char *name)
+{
+	struct stat st;
+
+	return fstatat(dirfd, name, &st, 0) == 0 ? st.st_size : -1;
+}
+
+static struct journal *reopen(struct journal *j)
+{
+	struct journal *k = NULL;
+
+	journal_close(j);
+	CHECK_INT(journal_open(dirfd, 1 << 20, &k), 0);
+	return k;
+}
+
+static void test_survives_and_completes(void)
+{
+	struct journal *j = NULL;
+	struct journal_op a = flags_op("INBOX", 3, "\\Seen", ""), b = flags_op("Work/2026", 9, "",
+										  "\\Flagged $Todo"),
+			  c = flags_op("INBOX", 4, "$Done", "\\Seen");
+	struct journal_op *ops;
+	size_t n;
+
+	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_INT(journal_pending(j), 0);
+	CHECK_INT(journal_add(j, &a), 0);
+	CHECK_INT(journal_add(j, &b), 0);
+	CHECK_INT(journal_add(j, &c), 0);
+	CHECK_THAT(a.seq < b.seq && b.seq < c.seq);
+	CHECK_INT(journal_done(j, b.seq), 0);
+	j = reopen(j);
+	CHECK_INT(journal_pending(j), 2);
+	CHECK_INT(journal_pending_ops(j, &ops, &n), 0);
+	CHECK_INT(n, 2);
+	if (n == 2) {
+		CHECK_STR(ops[0].wire, "INBOX");
+		CHECK_INT(ops[0].uid, 3);
+		CHECK_INT(ops[0].uidvalidity, 7);
+		CHECK_STR(ops[0].add, "\\Seen");
+		CHECK_STR(ops[0].remove, "");
+		CHECK_INT(ops[1].uid, 4);
+		CHECK_STR(ops[1].add, "$Done");
+		CHECK_STR(ops[1].remove, "\\Seen");
+		CHECK_THAT(ops[0].seq == a.seq && ops[1].seq == c.seq);
+	}
+	journal_ops_free(ops, n);
+	/* New operations after a reopen never reuse a pending one's number. */
+	struct journal_op d = flags_op("INBOX", 5, "\\Answered", "");
+
+	CHECK_INT(journal_add(j, &d), 0);
+	CHECK_THAT(d.seq > c.seq);
+	CHECK_INT(journal_done(j, a.seq), 0);
+	CHECK_INT(journal_done(j, c.seq), 0);
+	CHECK_INT(journal_done(j, d.seq), 0);
+	CHECK_INT(journal_pending(j), 0);
+	CHECK_INT(file_size("journal"), 0);
+	j = reopen(j);
+	CHECK_INT(journal_pending(j), 0);
+	journal_close(j);
+}
+
+static void test_torn_and_damaged(void)
+{
+	struct journal *j = NULL;
+	struct journal_op a = flags_op("INBOX", 1, "\\Seen", ""), b = flags_op("INBOX", 2, "\\Seen", "");
+	off_t one, two;
+	int fd;
+
+	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_INT(journal_add(j, &a), 0);
+	one = file_size("journal");
+	CHECK_INT(journal_add(j, &b), 0);
+	two = file_size("journal");
+	journal_close(j);
+
+	/* A crash in the middle of writing b: its first bytes only. */
+	fd = openat(dirfd, "journal", O_WRONLY);
+	CHECK_INT(ftruncate(fd, one + 10), 0);
+	close(fd);
+	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_INT(journal_pending(j), 1);
+	CHECK_INT(file_size("journal"), one);
+	/* And it goes on from there. */
+	CHECK_INT(journal_add(j, &b), 0);
+	CHECK_INT(file_size("journal"), two);
+	journal_close(j);
+
+	/* One changed byte in the first record: nothing after it is trusted. */
+	fd = openat(dirfd, "journal", O_RDWR);
+	CHECK_INT(pwrite(fd, "X", 1, 12), 1);
+	close(fd);
+	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_INT(journal_pending(j), 0);
+	CHECK_INT(file_size("journal.damaged"), two);
+	CHECK_INT(journal_done(j, 999), 0);
+	journal_close(j);
+	unlinkat(dirfd, "journal.damaged", 0);
+	unlinkat(dirfd, "journal", 0);
+}
+
+static void test_bound(void)
+{
+	struct journal *j = NULL;
+	struct journal_op a = flags_op("INBOX", 1, "\\Seen", "");
+	off_t before;
+	int r = 0;
+	unsigned added = 0;
+
+	CHECK_INT(journal_open(dirfd, 4096, &j), 0);
+	for (unsigned i = 0; i < 1000 && r == 0; i++) {
+		a.uid = i + 1;
+		r = journal_add(j, &a);
+		added += r == 0;
+	}
+	CHECK_INT(r, -ENOSPC);
+	CHECK_THAT(added > 10);
+	CHECK_INT(journal_pending(j), added);
+	before = file_size("journal");
+	CHECK_INT(journal_add(j, &a), -ENOSPC);
+	CHECK_INT(file_size("journal"), before);
+	/* Every pending one can still be completed. */
+	j = reopen(j);
+	{
+		struct journal_op *ops;
+		size_t n;
+
+		CHECK_INT(journal_pending_ops(j, &ops, &n), 0);
+		CHECK_INT(n, added);
+		for (size_t i = 0; i < n; i++)
+			CHECK_INT(journal_done(j, ops[i].seq), 0);
+		journal_ops_free(ops, n);
+	}
+	CHECK_INT(journal_pending(j), 0);
+	journal_close(j);
+	unlinkat(dirfd, "journal", 0);
+}
+
+int main(void)
+{
+	if (!mkdtemp(root))
+		return 1;
+	dirfd = open(root, O_RDONLY | O_DIRECTORY);
+	test_survives_and_completes();
+	unlinkat(dirfd, "journal", 0);
+	test_torn_and_damaged();
+	test_bound();
+	close(dirfd);
+	rmdir(root);
+	return check_summary();
+}
