@@ -233,6 +233,7 @@ int main(int argc, char *argv[])
 	so.cache_size = o.cache_size;
 	so.readable_names = o.readable_names;
 	so.subscribed_only = o.subscribed;
+	so.offline_writes = !o.no_offline_writes;
 	r = store_open(&so, &st, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "imapfs: %s\n", err);

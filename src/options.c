@@ -39,6 +39,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("dotfiles=%s", dotfiles, 0),
 	OPT("names=%s", names, 0),
 	OPT("subscribed", subscribed, 1),
+	OPT("offline_writes=%s", offline_writes, 0),
 	OPT("poll_interval=%u", poll_interval, 0),
 	OPT("cache_dir=%s", cache_dir, 0),
 	OPT("cache_size=%s", cache_size_text, 0),
@@ -92,6 +93,9 @@ static void usage(const char *prog)
 	       "    -o names=uid|readable       how messages are named (default uid: 1234.eml;\n"
 	       "                                readable: '<date> <sender> - <subject> [1234].eml')\n"
 	       "    -o subscribed               show only subscribed mailboxes (and their parents)\n"
+	       "    -o offline_writes=yes|no    while the server cannot be reached, flag changes\n"
+	       "                                are journaled and made when it answers (default\n"
+	       "                                yes; no: they fail with EIO)\n"
 	       "    -o poll_interval=SECONDS    without NOTIFY, how often other mailboxes are\n"
 	       "                                polled for changes (default 30)\n"
 	       "    -o cache_dir=DIR            disk cache of message bodies (default\n"
@@ -358,6 +362,13 @@ int options_parse(struct fuse_args *args, struct imapfs_options *o)
 		fprintf(stderr, "imapfs: -o names=%s: expected uid or readable\n", o->names);
 		return -1;
 	}
+	if (o->offline_writes && strcmp(o->offline_writes, "no") == 0) {
+		o->no_offline_writes = 1;
+	} else if (o->offline_writes && strcmp(o->offline_writes, "yes") != 0) {
+		fprintf(stderr, "imapfs: -o offline_writes=%s: expected yes or no\n",
+			o->offline_writes);
+		return -1;
+	}
 	if (o->timeout == 0 || o->timeout > 3600) {
 		fprintf(stderr, "imapfs: -o timeout must be 1 to 3600 seconds\n");
 		return -1;
@@ -413,6 +424,7 @@ void options_free(struct imapfs_options *o)
 	free(o->delete);
 	free(o->dotfiles);
 	free(o->names);
+	free(o->offline_writes);
 	free(o->cache_dir);
 	free(o->cache_size_text);
 	free(o->account);

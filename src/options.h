@@ -42,6 +42,8 @@ struct imapfs_options {
 	int dotfiles_server;    /* -o dotfiles=server: dot names go to the server as any */
 	char *names;            /* uid (default) or readable */
 	int readable_names;     /* -o names=readable */
+	char *offline_writes;   /* yes (default) or no */
+	int no_offline_writes;  /* -o offline_writes=no */
 	int subscribed;         /* -o subscribed: only subscribed mailboxes */
 	unsigned poll_interval; /* seconds, STATUS polls without NOTIFY */
 	char *cache_dir;        /* default $XDG_CACHE_HOME/imapfs or ~/.cache/imapfs */

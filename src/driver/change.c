@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "driver/listing.h"
+#include "driver/mailbox.h"
 #include "imap/command.h"
 #include "imap/datetime.h"
 #include "imap/parser.h"
@@ -162,6 +164,46 @@ int driver_move(struct session *s, const char *wire, uint32_t uid, const char *t
 	*uidvalidity = m.uidvalidity;
 	*newuid = m.newuid;
 	return delete_uid(s, uid);
+}
+
+static int row_seen(void *ctx, uint32_t uid, uint64_t size, int64_t date, const char *flags)
+{
+	*(bool *)ctx = true;
+	return 0;
+}
+
+int driver_change_flags(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid,
+			const char *add, const char *remove)
+{
+	struct session_mailbox sel;
+	bool seen = false;
+	struct driver_listing_sink sink = { .message = row_seen, .ctx = &seen };
+	struct imap_cmd c;
+	int r = session_select(s, wire, true, &sel);
+
+	if (r < 0)
+		return r;
+	if (sel.uidvalidity != uidvalidity)
+		return -ESTALE;
+	r = driver_fetch_rows(s, &uid, 1, &sink);
+	if (r == 0 && !seen) {
+		r = driver_catch_up(s);
+		if (r == 0)
+			r = driver_fetch_rows(s, &uid, 1, &sink);
+	}
+	if (r == 0 && !seen)
+		r = -ENOENT;
+	for (int pass = 0; r == 0 && pass < 2; pass++) {
+		const char *set = pass == 0 ? add : remove;
+
+		if (!set || !*set)
+			continue;
+		imap_cmd_init(&c, false);
+		imap_cmd_rawf(&c, "UID STORE %" PRIu32 " %cFLAGS.SILENT (%s)", uid,
+			      pass == 0 ? '+' : '-', set);
+		r = run_cmd(s, &c, NULL, NULL, NULL, 0);
+	}
+	return r;
 }
 
 int driver_set_flags(struct session *s, const char *wire, const uint32_t *uids, size_t n,

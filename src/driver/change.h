@@ -38,6 +38,15 @@ int driver_expunge(struct session *s, const char *wire, uint32_t uid);
  * Replaces the flags of messages uids[0..n) (ascending) of wire with flags
  * (validated flag list text): one UID STORE over the set.
  */
+/*
+ * Adds the flags add and removes the flags remove (validated flag list text,
+ * either may be "") on message uid of wire as of uidvalidity: +FLAGS and
+ * -FLAGS, so what another client set meanwhile stays. -ESTALE if the mailbox
+ * has another UIDVALIDITY now, -ENOENT if the message is gone (expunged).
+ * Doing it twice does it once.
+ */
+int driver_change_flags(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid,
+			const char *add, const char *remove);
 int driver_set_flags(struct session *s, const char *wire, const uint32_t *uids, size_t n,
 		     const char *flags);
 

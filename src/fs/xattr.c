@@ -92,6 +92,8 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name, char **o
 	case INO_ROOT:
 		if (strcmp(name, "user.imapfs.bytes_received") == 0)
 			return asprintf(out, "%" PRIu64, store_bytes_in(fs->st)) < 0 ? -ENOMEM : 0;
+		if (strcmp(name, "user.imapfs.pending") == 0)
+			return asprintf(out, "%zu", store_pending_changes(fs->st)) < 0 ? -ENOMEM : 0;
 		return -ENODATA;
 	case INO_MESSAGE:
 		r = message_of(fs, &ino, &m, &uidvalidity);
@@ -161,7 +163,8 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 /* Lists the names of ino's attributes that have a value. */
 void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	static const char *const root_names[] = { "user.imapfs.bytes_received", NULL };
+	static const char *const root_names[] = { "user.imapfs.bytes_received",
+						   "user.imapfs.pending", NULL };
 	static const char *const mailbox_names[] = { "user.imap.uidvalidity", NULL };
 	static const char *const search_names[] = { "user.imapfs.error", NULL };
 	static const char *const message_names[] = {
@@ -221,7 +224,8 @@ static bool read_only_xattr(const char *name)
 	static const char *const names[] = {
 		"user.imap.uid", "user.imap.subject", "user.imap.from", "user.imap.date",
 		"user.imap.message_id", "user.imap.uidvalidity", "user.mime_type", "user.charset",
-		"user.imap.section", "user.imapfs.bytes_received", "user.imapfs.error", NULL
+		"user.imap.section", "user.imapfs.bytes_received", "user.imapfs.error",
+		"user.imapfs.pending", NULL
 	};
 
 	for (size_t i = 0; names[i]; i++)

@@ -20,6 +20,7 @@
 #include "imap/mailbox_name.h"
 #include "log.h"
 #include "store/listing_cache.h"
+#include "store/offline.h"
 #include "store/pool.h"
 #include "store/store_internal.h"
 
@@ -343,6 +344,9 @@ int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *fla
 	pthread_mutex_unlock(&st->flag_lock);
 	if (me.r == 0)
 		store_msg_flags_changed(st, id, uid, flags);
+	/* Offline: journaled, carried out when the server answers. */
+	if (me.r < 0 && store_unreachable(st, me.r))
+		return offline_set_flags(st, id, uid, flags);
 	return me.r;
 }
 

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "store/flagsets.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Few distinct sets serve a whole account; many more means flags gone wild. */
 #define MAX_FLAG_SETS 4096
@@ -72,4 +75,59 @@ size_t flagsets_count(struct flagsets *f)
 	n = f->n;
 	pthread_mutex_unlock(&f->lock);
 	return n;
+}
+
+/* ---- flag lists as sets ---- */
+
+/* Whether the flag list text holds flag (IMAP flags are case-insensitive). */
+static bool has_flag(const char *list, const char *flag, size_t flen)
+{
+	const char *p = list;
+
+	while (p && *p) {
+		size_t w;
+
+		p += strspn(p, " ");
+		w = strcspn(p, " ");
+		if (w == flen && w && strncasecmp(p, flag, w) == 0)
+			return true;
+		p += w;
+	}
+	return false;
+}
+
+char *flaglist_minus(const char *a, const char *b)
+{
+	char *out = malloc(strlen(a) + 1);
+	size_t n = 0;
+	const char *p = a;
+
+	if (!out)
+		return NULL;
+	while (*p) {
+		size_t w;
+
+		p += strspn(p, " ");
+		w = strcspn(p, " ");
+		if (w && !has_flag(b, p, w) && strncasecmp(p, "\\Recent", w) != 0) {
+			if (n)
+				out[n++] = ' ';
+			memcpy(out + n, p, w);
+			n += w;
+		}
+		p += w;
+	}
+	out[n] = '\0';
+	return out;
+}
+
+char *flaglist_apply(const char *cur, const char *add, const char *remove)
+{
+	char *kept = flaglist_minus(cur, remove), *extra = kept ? flaglist_minus(add, kept) : NULL, *out = NULL;
+
+	if (kept && extra && asprintf(&out, "%s%s%s", kept, *kept && *extra ? " " : "", extra) < 0)
+		out = NULL;
+	free(kept);
+	free(extra);
+	return out;
 }

@@ -30,4 +30,13 @@ uint32_t flagsets_intern(struct flagsets *f, const char *text);
 char *flagsets_text(struct flagsets *f, uint32_t idx);
 size_t flagsets_count(struct flagsets *f);
 
+/*
+ * Flag lists as sets (IMAP flags are case-insensitive; \Recent is never
+ * part of a result). The result is malloc'd, "" for none; NULL without
+ * memory. flaglist_minus: the flags of a that b lacks. flaglist_apply: cur
+ * with add added and remove removed.
+ */
+char *flaglist_minus(const char *a, const char *b);
+char *flaglist_apply(const char *cur, const char *add, const char *remove);
+
 #endif

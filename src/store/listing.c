@@ -10,6 +10,7 @@
 #include "imap/uid_set.h"
 #include "log.h"
 #include "store/listing_cache.h"
+#include "store/journal.h"
 #include "store/pool.h"
 #include "util/array.h"
 #include "util/cancel.h"
@@ -532,6 +533,40 @@ static void refresh_end(struct refresh *rf)
 	free(rf->wire);
 }
 
+/*
+ * Flag changes made offline and not yet carried out (store/offline.h) shown
+ * over what was listed, from the server or from disk, in this mount or the
+ * next: what the user added and removed, over the flags listed now.
+ */
+static void overlay_journal(struct store *st, uint32_t id)
+{
+	struct journal_op *ops;
+	size_t n;
+	char *wire;
+
+	if (journal_pending(st->journal) == 0 || journal_pending_ops(st->journal, &ops, &n) < 0)
+		return;
+	wire = store_mailbox_wire(st, id);
+	for (size_t i = 0; wire && i < n; i++) {
+		struct store_msg msg;
+		uint32_t uidvalidity;
+		char *cur, *now;
+
+		if (ops[i].kind != JOURNAL_FLAGS || strcmp(ops[i].wire, wire) != 0 ||
+		    store_held_message(st, id, ops[i].uid, &msg, &uidvalidity) < 0 ||
+		    uidvalidity != ops[i].uidvalidity)
+			continue;
+		cur = store_flags_text(st, msg.flags);
+		now = cur ? flaglist_apply(cur, ops[i].add, ops[i].remove) : NULL;
+		if (now && strcmp(now, cur) != 0)
+			store_msg_flags_changed(st, id, ops[i].uid, now);
+		free(cur);
+		free(now);
+	}
+	free(wire);
+	journal_ops_free(ops, n);
+}
+
 int store_refresh(struct store *st, uint32_t id, bool force, bool flags_changed)
 {
 	struct refresh rf = { .st = st, .id = id, .force = force,
@@ -585,6 +620,8 @@ int store_refresh(struct store *st, uint32_t id, bool force, bool flags_changed)
 	pthread_mutex_unlock(&st->lock);
 	pthread_mutex_unlock(&rf.m->refresh_lock);
 	refresh_end(&rf);
+	if (r >= 0)
+		overlay_journal(st, id);
 	return r > 0 ? 0 : r;
 }
 
@@ -662,6 +699,24 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
 			return -ENOENT;
 	}
 	return -ENOENT;
+}
+
+int store_held_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg *out,
+		       uint32_t *uidvalidity)
+{
+	const struct store_msg *msg = NULL;
+	struct mailbox *m;
+
+	pthread_mutex_lock(&st->lock);
+	m = mailbox_get(st, id);
+	if (m && m->has_listing)
+		msg = find_msg(m, uid);
+	if (msg) {
+		*out = *msg;
+		*uidvalidity = m->uidvalidity;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return msg ? 0 : -ENOENT;
 }
 
 ssize_t store_next_messages(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t after,

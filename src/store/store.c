@@ -10,6 +10,7 @@
 #include "log.h"
 #include "store/body_cache.h"
 #include "store/parts.h"
+#include "store/offline.h"
 #include "store/parts_cache.h"
 #include "store/pool.h"
 #include "store/prefetch.h"
@@ -116,6 +117,7 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 				 err);
 			store_load_kept_names(st);
 			st->prefetch = prefetch_new(st);
+			offline_open(st);
 			*out = st;
 			return 0;
 		}
@@ -129,6 +131,7 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 		goto fail;
 	}
 	store_load_kept_names(st);
+	offline_open(st);
 	*out = st;
 	return 0;
 fail:
@@ -140,6 +143,7 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	offline_close(st);
 	if (st->parts_cache)
 		store_parts_cache_clear(st);
 	parts_cache_free(st->parts_cache);

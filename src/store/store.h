@@ -45,6 +45,8 @@ struct store_options {
 	bool readable_names;
 	/* -o subscribed: only subscribed mailboxes (and the levels above them) */
 	bool subscribed_only;
+	/* Changes made while the server is unreachable are journaled (store/offline.h). */
+	bool offline_writes;
 };
 
 /*
@@ -238,6 +240,8 @@ void store_message_resized(struct store *st, uint32_t id, uint32_t uidvalidity, 
 void store_message_reading(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
 			   pid_t reader);
 
+/* Changes made offline and not carried out yet (user.imapfs.pending). */
+size_t store_pending_changes(struct store *st);
 /* Application bytes received from the server on all connections so far. */
 uint64_t store_bytes_in(struct store *st);
 

@@ -135,6 +135,8 @@ struct store {
 	struct parts_cache *parts_cache;
 	struct prefetch *prefetch; /* NULL: every body is read on demand */
 	struct body_cache *bodies; /* NULL: no disk cache */
+	struct offline *offline;   /* NULL: no journal (store/offline.h) */
+	struct journal *journal;   /* offline's, for listings to lay its changes over; or NULL */
 	struct store_searches *searches; /* search.c: kept results */
 };
 
@@ -181,6 +183,9 @@ bool store_unreachable(struct store *st, int r);
 bool store_gone_now(struct store *st, uint32_t id);
 /* The mailbox's wire name, newly allocated, or NULL if it is gone (or ENOMEM). */
 char *store_mailbox_wire(struct store *st, uint32_t id);
+/* Message uid as the listing held now says, asking nothing; -ENOENT if it holds none. */
+int store_held_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg *out,
+		       uint32_t *uidvalidity);
 /* The hierarchy delimiter under mailbox id ('\0' if flat or unknown). */
 char store_delimiter(struct store *st, uint32_t id);
 /* The \Trash mailbox, else a top-level "Trash" in any case, as last listed; 0 if none. */
