@@ -86,6 +86,8 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 	if (!cmd.foreground)
 		log_to_syslog();
 	fs_set_session(fs, se);
+	/* After fuse_daemonize(): its fork would not take the threads along. */
+	store_start_threads(st);
 	store_set_sink(st, &(struct store_sink){ fs_inval_dir, fs_inval_name, fs_inval_message, fs });
 	if (!o->noidle) {
 		/* After fuse_daemonize(): its fork would not take the thread along. */

@@ -376,7 +376,9 @@ def test_60000_mailboxes(fake, mounts):
     assert exc is None, exc
     assert len(names) == 30002 and 'P29999' in names, len(names)
     assert os.listdir(m.p('P12345')) == ['c']
-    assert time.monotonic() - t0 < 20, 'listing took %.1f s' % (time.monotonic() - t0)
+    # The quadratic tree this guards against took minutes; this machine class
+    # takes 10 to 22 s depending on its load (2-3x between sessions).
+    assert time.monotonic() - t0 < 45, 'listing took %.1f s' % (time.monotonic() - t0)
     expect_bytes(msg_of(fake, 1).raw, read_file, m.p('INBOX', '1.eml'))
     assert_alive(m, fake)
 

@@ -327,6 +327,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				dir_entry_param(fs, ino_mailbox(de->ino), &e);
 			else
 				msg_entry_param(fs, ino_mailbox(de->ino), d->uidvalidity, &de->msg, &e);
+			/*
+			 * A search's result changes without any message going (one read
+			 * leaves UNSEEN): its names are checked again as a listing's.
+			 */
+			if (ino_kind(ino) == INO_SEARCH)
+				e.entry_timeout = fs->opts.dir_timeout;
 		}
 		if (plus && i >= 2) {
 			n = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);

@@ -374,6 +374,8 @@ int search_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fus
 		parts_dir_entry_param(fs, mailbox, uidvalidity, &m, e);
 	else
 		msg_entry_param(fs, mailbox, uidvalidity, &m, e);
+	/* A result changes without any message going (one read leaves UNSEEN). */
+	e->entry_timeout = fs->opts.dir_timeout;
 	return 0;
 }
 

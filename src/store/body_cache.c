@@ -358,7 +358,6 @@ int body_cache_open(const char *dir, const char *account, uint64_t max_bytes,
 			 r == -EPERM ? "not yours alone (another user may write there)" : strerror(-r));
 		goto fail;
 	}
-	bc->q_running = pthread_create(&bc->q_thread, NULL, writer_main, bc) == 0;
 	*out = bc;
 	return 0;
 fail:
@@ -724,6 +723,12 @@ void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidva
 		put_pending(bc, p, m);
 	for (size_t i = 0; i < m; i++)
 		free(p[i]);
+}
+
+void body_cache_start_writer(struct body_cache *bc)
+{
+	if (bc && !bc->q_running)
+		bc->q_running = pthread_create(&bc->q_thread, NULL, writer_main, bc) == 0;
 }
 
 void body_cache_put_later(struct body_cache *bc, const char *wire, uint32_t uidvalidity,

@@ -97,6 +97,11 @@ void body_cache_put_many(struct body_cache *bc, const char *wire, uint32_t uidva
  */
 void body_cache_put_later(struct body_cache *bc, const char *wire, uint32_t uidvalidity,
 			  const struct body_cache_item *items, size_t n);
+/*
+ * Starts the writer thread; until then body_cache_put_later() writes at
+ * once. After the daemon's fork (fuse_daemonize): a fork takes no thread along.
+ */
+void body_cache_start_writer(struct body_cache *bc);
 
 /* Bytes of bodies kept now (as far as this process knows). */
 uint64_t body_cache_used(struct body_cache *bc);

@@ -317,6 +317,10 @@ int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *fla
 	struct flag_wait me = { .id = id, .uid = uid, .flags = flags }, **tail;
 	struct flag_wait *batch[FLAG_BATCH_MAX];
 
+	/* Changes made offline still wait: this one goes after them, not before. */
+	if (st->opts.offline_writes && store_pending_changes(st) > 0)
+		return offline_set_flags(st, id, uid, flags);
+
 	pthread_mutex_lock(&st->flag_lock);
 	for (tail = &st->flag_queue; *tail; tail = &(*tail)->next)
 		;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -209,16 +210,18 @@ static void pending_done(struct journal *j, uint64_t seq)
 
 /* ---- the file ---- */
 
-static int write_all(int fd, const char *p, size_t len)
+/* Writes at off: where the records end is j->size, whatever the file offset says. */
+static int write_all(int fd, const char *p, size_t len, off_t off)
 {
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = pwrite(fd, p, len, off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
 		p += n;
+		off += n;
 		len -= (size_t)n;
 	}
 	return 0;
@@ -230,14 +233,14 @@ static int write_all(int fd, const char *p, size_t len)
  */
 static int append(struct journal *j, const struct enc *rec)
 {
-	int r = write_all(j->fd, rec->buf, rec->len);
+	int r = write_all(j->fd, rec->buf, rec->len, (off_t)j->size);
 
 	if (r == 0 && fdatasync(j->fd) < 0)
 		r = -errno;
 	if (r < 0) {
+		/* If this fails too, the next record overwrites the torn one: it starts at size. */
 		if (ftruncate(j->fd, (off_t)j->size) < 0)
 			log_warn("journal: cannot cut off a failed write: %s", strerror(errno));
-		lseek(j->fd, 0, SEEK_END);
 		return r;
 	}
 	j->size += rec->len;
@@ -313,28 +316,31 @@ static int load(struct journal *j)
 	}
 	/*
 	 * A crash can only tear the last record: whatever fails to read is the
-	 * end, unless a whole record's worth follows it.
+	 * end, unless a whole record's worth follows it. Whatever is cut off,
+	 * the file as it was is kept aside (it is small).
 	 */
-	if (pos < len && (damaged || len - pos > RECORD_MAX + 4 + DIGEST)) {
+	if (pos < len) {
 		int out = openat(j->dirfd, DAMAGED_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 				 0600);
 
 		if (out >= 0) {
-			if (write_all(out, buf, len) < 0)
+			if (write_all(out, buf, len, 0) < 0)
 				log_warn("journal: cannot keep the damaged journal aside");
 			close(out);
 		}
+	}
+	if (pos < len && (damaged || len - pos > RECORD_MAX + 4 + DIGEST))
 		log_error("journal: damaged at byte %zu of %zu; the %zu change(s) read before it "
 			  "are kept, the file as it was is in %s", pos, len, j->n, DAMAGED_NAME);
-	} else if (pos < len) {
+	else if (pos < len)
 		log_warn("journal: the last change was cut short by a crash (%zu bytes); it was "
-			 "never reported done and is dropped", len - pos);
-	}
+			 "never reported done and is dropped (the file as it was is in %s)",
+			 len - pos, DAMAGED_NAME);
 	free(buf);
 	if (pos < len && ftruncate(j->fd, (off_t)pos) < 0)
 		return -errno;
 	j->size = pos;
-	return lseek(j->fd, 0, SEEK_END) < 0 ? -errno : 0;
+	return 0;
 }
 
 int journal_open(int dirfd, uint64_t max_bytes, struct journal **out)
@@ -350,8 +356,9 @@ int journal_open(int dirfd, uint64_t max_bytes, struct journal **out)
 	j->max = max_bytes;
 	j->next_seq = 1;
 	j->fd = openat(dirfd, FILE_NAME, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (j->fd < 0) {
-		r = -errno;
+	/* One mount of the account at a time writes it: -EBUSY for the others. */
+	if (j->fd < 0 || flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		journal_close(j);
 		return r;
 	}
@@ -414,9 +421,10 @@ int journal_done(struct journal *j, uint64_t seq)
 	if (r == 0) {
 		pending_done(j, seq);
 		/* Nothing pending: the file starts over (its records are all done). */
-		if (j->n == 0 && ftruncate(j->fd, 0) == 0 && fdatasync(j->fd) == 0) {
+		if (j->n == 0 && ftruncate(j->fd, 0) == 0) {
 			j->size = 0;
-			lseek(j->fd, 0, SEEK_SET);
+			if (fdatasync(j->fd) < 0)
+				log_debug("journal: emptied, not yet on disk: %s", strerror(errno));
 		}
 	}
 	pthread_mutex_unlock(&j->lock);

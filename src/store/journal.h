@@ -47,7 +47,8 @@ struct journal;
 
 /*
  * Opens (creating) the journal in the directory dirfd (the account's
- * directory of the cache), loading what is pending. Returns 0, -errno.
+ * directory of the cache), loading what is pending, and locks it (flock):
+ * -EBUSY while another mount of the account has it. Returns 0, -errno.
  */
 int journal_open(int dirfd, uint64_t max_bytes, struct journal **out);
 /* NULL is fine. */

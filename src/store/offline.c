@@ -95,6 +95,26 @@ static int flags_job(struct session *s, void *ctx)
  * Carries out what is pending, oldest first. Returns false if the server
  * could not be reached (the rest waits for the next round).
  */
+static bool stopping(struct offline *o)
+{
+	bool stop;
+
+	pthread_mutex_lock(&o->lock);
+	stop = o->stop;
+	pthread_mutex_unlock(&o->lock);
+	return stop;
+}
+
+/*
+ * Not the server's answer to this change, but the way to it: the change is
+ * kept and tried again (a connection lost halfway, a bare NO that may pass).
+ */
+static bool try_again(struct store *st, int r)
+{
+	return store_unreachable(st, r) || r == -EIO || r == -EINTR || r == -ETIMEDOUT ||
+	       r == -ECONNRESET || r == -ENOMEM || r == -EAGAIN;
+}
+
 static bool replay(struct offline *o)
 {
 	struct store *st = o->st;
@@ -104,17 +124,20 @@ static bool replay(struct offline *o)
 
 	if (journal_pending_ops(o->j, &ops, &n) < 0 || n == 0)
 		return true;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && !stopping(o); i++) {
 		struct flags_job job = { &ops[i] };
 		uint32_t id = 0;
 		int r = pool_run(store_pool(st), ops[i].wire, flags_job, &job);
 
-		if (store_unreachable(st, r)) {
+		if (try_again(st, r)) {
+			log_debug("offline: the flag change of UID %" PRIu32 " in %s waits (%s)",
+				  ops[i].uid, ops[i].wire, strerror(-r));
 			reached = false;
 			break;
 		}
-		if (i == 0 && done == 0)
-			log_info("offline: the server answers; carrying out %zu pending change(s)", n);
+		if (done == 0)
+			log_info("offline: the server answers; carrying out %zu pending change(s)",
+				 n - i);
 		if (r == -ENOENT)
 			log_warn("offline: UID %" PRIu32 " in %s was expunged meanwhile; its flag "
 				 "change (+%s -%s) is dropped", ops[i].uid, ops[i].wire, ops[i].add,
@@ -129,14 +152,23 @@ static bool replay(struct offline *o)
 				 ops[i].remove, strerror(-r));
 		dropped += r < 0;
 		if (journal_done(o->j, ops[i].seq) < 0) {
-			/* Not recorded: done again next time, which flags allow. */
+			/* Not recorded: made again next time, which flags allow; later, not at once. */
 			log_warn("offline: cannot record a change as done in the journal");
+			reached = false;
 			break;
 		}
 		done++;
-		/* The next look shows the server's flags (an overlay no more). */
-		if (store_mailbox_by_wire(st, ops[i].wire, &id) == 0)
+		if (store_mailbox_by_wire(st, ops[i].wire, &id) < 0)
+			continue;
+		/*
+		 * Made: the server's flags moved, and the next look fetches them.
+		 * Dropped: nothing moved on the server, and the listing held shows
+		 * the change still; every flag is fetched again.
+		 */
+		if (r == 0)
 			store_listing_stale(st, id);
+		else
+			store_refresh_listing(st, id, true);
 	}
 	if (done)
 		log_info("offline: %zu change(s) carried out, %zu of them dropped (see above); %zu "
@@ -185,8 +217,9 @@ void offline_open(struct store *st)
 	pthread_cond_init(&o->wake, NULL);
 	r = journal_open(body_cache_account_fd(st->bodies), st->opts.cache_size, &o->j);
 	if (r < 0) {
-		log_warn("offline: cannot open the journal in the cache directory (%s); changes "
-			 "fail while the server cannot be reached", strerror(-r));
+		log_warn("offline: %s; changes fail while the server cannot be reached",
+			 r == -EBUSY ? "another mount of this account holds the journal"
+				     : "cannot open the journal in the cache directory");
 		pthread_cond_destroy(&o->wake);
 		pthread_mutex_destroy(&o->lock);
 		free(o);
@@ -195,9 +228,16 @@ void offline_open(struct store *st)
 	if (journal_pending(o->j))
 		log_info("offline: %zu change(s) made while the server could not be reached are "
 			 "pending", journal_pending(o->j));
-	o->running = pthread_create(&o->thread, NULL, replay_main, o) == 0;
 	st->offline = o;
 	st->journal = o->j;
+}
+
+void offline_start(struct store *st)
+{
+	struct offline *o = st->offline;
+
+	if (o && !o->running)
+		o->running = pthread_create(&o->thread, NULL, replay_main, o) == 0;
 }
 
 void offline_close(struct store *st)

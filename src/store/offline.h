@@ -23,8 +23,10 @@
 
 struct store;
 
-/* Opens the journal beside the disk cache (none without one) and starts the replay thread. */
+/* Opens the journal beside the disk cache (none without one). */
 void offline_open(struct store *st);
+/* Starts the replay thread (store_start_threads()). */
+void offline_start(struct store *st);
 /* Stops the replay thread and closes the journal. */
 void offline_close(struct store *st);
 /*

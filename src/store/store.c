@@ -139,6 +139,12 @@ fail:
 	return r;
 }
 
+void store_start_threads(struct store *st)
+{
+	body_cache_start_writer(st->bodies);
+	offline_start(st);
+}
+
 void store_close(struct store *st)
 {
 	if (!st)

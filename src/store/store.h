@@ -55,6 +55,12 @@ struct store_options {
  */
 int store_open(const struct store_options *opts, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
+/*
+ * Starts the store's own threads (the disk cache's writer, the replay of
+ * changes made offline): after fuse_daemonize(), whose fork would not take
+ * them along. Until then the cache writes at once and nothing is replayed.
+ */
+void store_start_threads(struct store *st);
 
 /* A child of parent named name (a path component). */
 int store_lookup_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id);
