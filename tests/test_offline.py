@@ -17,6 +17,7 @@ the test stops and starts."""
 
 import errno
 import os
+import subprocess
 import time
 
 import dovecot
@@ -84,15 +85,23 @@ def test_flags_changed_offline_are_made_once_the_server_answers(dovecot_factory,
     assert pending(m) == 0
     dv.stop()
     try:
-        # Each is accepted at once and reads back as set.
-        for name, text, want in (('1.eml', '\\Seen \\Flagged', {'\\Seen', '\\Flagged'}),
-                                 ('2.eml', '', set()),
+        # Each is accepted at once and reads back as set; the first with the
+        # tool a user types (attr's setfattr).
+        r = subprocess.run(['setfattr', '-n', FLAGS, '-v', '\\Seen \\Flagged',
+                            os.path.join(box, '1.eml')], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert flags_of(os.path.join(box, '1.eml')) == {'\\Seen', '\\Flagged'}
+        for name, text, want in (('2.eml', '', set()),
                                  ('3.eml', '$Work \\Answered', {'$Work', '\\Answered'})):
             _, exc, _ = bounded(20, os.setxattr, os.path.join(box, name), FLAGS, text.encode())
             assert exc is None, (name, exc)
             assert flags_of(os.path.join(box, name)) == want
         os.setxattr(os.path.join(other, '1.eml'), FLAGS, b'\\Flagged')
         assert pending(m) == 4
+        r = subprocess.run(['getfattr', '--only-values', '-n', 'user.imapfs.pending', m.path],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and r.stdout == '4', (r.stdout, r.stderr)
 
         # kill -9 right after: nothing is lost.
         m.kill()
