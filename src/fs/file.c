@@ -18,9 +18,19 @@
 #include "store/parts.h"
 #include "util/cancel.h"
 
+/* Bytes of the file fetched at off, for the reads that follow. */
+struct read_window {
+	char *buf;
+	uint64_t off;
+	size_t len, cap;
+};
+
 /*
- * An open message or part file: the last window of bytes fetched, for the
- * reads that follow.
+ * An open message or part file: the last two windows of bytes fetched. Two,
+ * because the kernel's parallel readahead may ask a later range first: the
+ * earlier one then comes in a window of its own, and the later window must
+ * still be there for the reads that follow it (with one, a loaded machine
+ * fetched a third of a large attachment twice).
  */
 struct open_msg {
 	struct open_msg *prev, *next; /* fs->open_msgs, under fs->opens_lock */
@@ -30,9 +40,7 @@ struct open_msg {
 	struct store_parts *parts; /* a part file: its message's parts, held */
 	size_t part;
 	uint64_t size;
-	char *win;
-	uint64_t win_off;
-	size_t win_len, win_cap;
+	struct read_window win[2]; /* win[0] the last fetched */
 	size_t next_window;
 	bool short_logged;
 	struct timespec failed_at; /* last failed fetch: readahead after it fails at once */
@@ -129,7 +137,8 @@ static void open_msg_free(struct fs *fs, struct open_msg *om)
 {
 	store_parts_put(fs->st, om->parts);
 	pthread_mutex_destroy(&om->lock);
-	free(om->win);
+	free(om->win[0].buf);
+	free(om->win[1].buf);
 	free(om);
 }
 
@@ -219,7 +228,8 @@ static int message_size_seen(struct fs *fs, struct open_msg *om, uint64_t off, s
 static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t want,
 			pid_t reader)
 {
-	uint64_t end = om->win_off + om->win_len;
+	uint64_t end = om->win[0].off + om->win[0].len;
+	struct read_window fresh = om->win[1];
 	struct timespec now;
 	size_t len;
 	ssize_t got;
@@ -256,22 +266,26 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 	 */
 	if (!om->parts && off + len >= om->size && om->size < STORE_MAX_FILE)
 		len += SIZE_SLACK;
-	if (len > om->win_cap) {
-		char *grown = realloc(om->win, len);
+	/* The older window's buffer takes the new bytes; the last one becomes the older. */
+	if (len > fresh.cap) {
+		char *grown = realloc(fresh.buf, len);
 
 		if (!grown)
 			return -ENOMEM;
-		om->win = grown;
-		om->win_cap = len;
+		fresh.buf = grown;
+		fresh.cap = len;
 	}
+	fresh.len = 0;
+	om->win[1] = om->win[0];
+	om->win[0] = fresh;
 	if (om->parts) {
-		got = store_read_part(fs->st, om->parts, om->part, off, len, om->win);
+		got = store_read_part(fs->st, om->parts, om->part, off, len, fresh.buf);
 	} else {
 		/* Only reads the page cache could not answer tell the order. */
 		if (off == 0)
 			store_message_reading(fs->st, om->mailbox, om->uidvalidity, om->uid, reader);
 		got = store_read_message(fs->st, om->mailbox, om->uidvalidity, om->uid, off, len,
-					 om->win);
+					 fresh.buf);
 	}
 	/* An interrupted fetch says nothing of the server: the next may go on. */
 	if (got == -EIO && !cancel_requested())
@@ -279,7 +293,7 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 	if (got < 0)
 		return (int)got;
 	/* Sequential readers get larger windows; a jump starts small again. */
-	if (off == om->win_off + om->win_len)
+	if (off == end)
 		om->next_window = om->next_window * 2 > READ_WINDOW_MAX ? READ_WINDOW_MAX
 									: om->next_window * 2;
 	else
@@ -296,12 +310,21 @@ static int fetch_window(struct fs *fs, struct open_msg *om, uint64_t off, size_t
 				  PRIu64 " where %zu were due; failing the read", om->uid, om->part,
 				  got, off, len);
 		om->short_logged = true;
-		om->win_len = 0;
 		return -EIO;
 	}
-	om->win_off = off;
-	om->win_len = (size_t)got;
+	om->win[0].off = off;
+	om->win[0].len = (size_t)got;
 	return 0;
+}
+
+/* The window that holds all of [off, off + size), or NULL; caller holds om->lock. */
+static const struct read_window *window_holding(const struct open_msg *om, uint64_t off,
+						size_t size)
+{
+	for (size_t i = 0; i < 2; i++)
+		if (off >= om->win[i].off && off + size <= om->win[i].off + om->win[i].len)
+			return &om->win[i];
+	return NULL;
 }
 
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -345,15 +368,19 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (uoff < om->size) {
 		if (size > om->size - uoff)
 			size = (size_t)(om->size - uoff);
-		if (uoff < om->win_off || uoff + size > om->win_off + om->win_len)
+		const struct read_window *w = window_holding(om, uoff, size);
+
+		if (!w) {
 			r = fetch_window(fs, om, uoff, size, fuse_req_ctx(req)->pid);
-		if (r == 0 && uoff >= om->win_off && uoff < om->win_off + om->win_len) {
-			n = (size_t)(om->win_off + om->win_len - uoff);
+			w = &om->win[0];
+		}
+		if (r == 0 && uoff >= w->off && uoff < w->off + w->len) {
+			n = (size_t)(w->off + w->len - uoff);
 			if (n > size)
 				n = size;
 			out = malloc(n);
 			if (out)
-				memcpy(out, om->win + (uoff - om->win_off), n);
+				memcpy(out, w->buf + (uoff - w->off), n);
 			else
 				r = -ENOMEM;
 		}

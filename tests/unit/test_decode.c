@@ -1598,7 +1598,7 @@ static void test_speed(void)
 	printf("base64: %zu bytes decoded in %.3f s\n", enclen, t);
 	CHECK(rc == 0 && outlen == len / 4 * 3 && !memcmp(out, payload, outlen),
 	      "50 MB of base64 decoded wrongly");
-	CHECK(t < 1.0, "50 MB of base64 took %.3f s", t);
+	CHECK(!timing_checked() || t < 1.0, "50 MB of base64 took %.3f s", t);
 	free(out);
 	free(enc);
 
@@ -1617,7 +1617,7 @@ static void test_speed(void)
 	t = cpu_seconds() - t;
 	printf("quoted-printable: %zu bytes decoded in %.3f s\n", len, t);
 	CHECK(rc == 0 && outlen < len, "50 MB of QP decoded wrongly");
-	CHECK(t < 1.0, "50 MB of QP took %.3f s", t);
+	CHECK(!timing_checked() || t < 1.0, "50 MB of QP took %.3f s", t);
 	free(out);
 	free(enc);
 	free(payload);

@@ -354,7 +354,7 @@ static void test_limits(void)
 		check(got && strlen(got) <= 64 * 1024 && strlen(got) > 60 * 1024 &&
 		      valid_utf8(got), __LINE__, "hostile %zu: %zu bytes out, valid %d",
 		      i, got ? strlen(got) : 0, got ? valid_utf8(got) : 0);
-		check(t < 2.0, __LINE__, "hostile %zu took %.2f s", i, t);
+		check(!timing_checked() || t < 2.0, __LINE__, "hostile %zu took %.2f s", i, t);
 		free(got);
 		free(in);
 	}
