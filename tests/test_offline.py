@@ -17,6 +17,7 @@ the test stops and starts."""
 
 import errno
 import os
+import re
 import subprocess
 import time
 
@@ -159,3 +160,142 @@ def test_offline_writes_no_keeps_eio(dovecot_factory, mount_factory, tmp_path):
     finally:
         dv.start()
     assert server_flags(dv, 'Box')[1] == set()
+
+
+def subjects(dv, box):
+    """Sorted subjects of the messages of box on the server (a duplicate shows twice)."""
+    c = dovecot.imap_client(dv)
+    try:
+        if dovecot.select(c, box) == 0:
+            return []
+        return sorted(re.search(rb'^Subject: (.*?)\r$', raw, re.M).group(1).decode()
+                      for raw in dovecot.fetch_bodies(c).values())
+    finally:
+        c.logout()
+
+
+def mailboxes(dv):
+    c = dovecot.imap_client(dv)
+    try:
+        return {name for name, _, _ in dovecot.list_mailboxes(c)}
+    finally:
+        c.logout()
+
+
+def emls(path):
+    return sorted(n for n in os.listdir(path) if n.endswith('.eml'))
+
+
+def test_rm_and_mv_offline_are_carried_out_once(dovecot_factory, mount_factory, tmp_path):
+    """rm (to Trash) and mv between mailboxes with the server down: accepted,
+    gone from the listing at once, kept across kill -9 and a remount made
+    while it is still down, and carried out once it answers: one moved by
+    another client meanwhile (as if imapfs had made it just before a crash)
+    is not moved twice, one expunged meanwhile is dropped with a log line, and
+    one whose target was deleted goes to Recovered."""
+    dv = seeded_server(dovecot_factory)
+    c = dovecot.imap_client(dv)
+    try:
+        for box in ('Trash', 'Archive', 'Doomed'):
+            dovecot.create_mailbox(c, box)
+    finally:
+        c.logout()
+    dovecot.append_many(dv, 'Box', [(dovecot.make_message(s, s + '\n'), None, None)
+                                     for s in ('four', 'five', 'six')])
+    cache = tmp_path / 'cache'
+    m = mount(mount_factory, dv, cache, debug=True)
+    box = m.p('Box')
+    assert emls(box) == ['%d.eml' % u for u in range(1, 7)]
+    for b in ('Trash', 'Archive', 'Doomed'):
+        assert emls(m.p(b)) == []
+    dv.stop()
+    try:
+        r = subprocess.run(['rm', os.path.join(box, '1.eml')], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        for name, to in (('2.eml', 'Archive'), ('3.eml', 'Doomed'), ('4.eml', 'Archive'),
+                         ('5.eml', 'Archive')):
+            r = subprocess.run(['mv', os.path.join(box, name), m.p(to) + '/'],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, (name, r.stderr)
+        assert emls(box) == ['6.eml']
+        assert pending(m) == 5
+        m.kill()
+        assert wait_for(lambda: m.proc.poll() is not None, 10)
+        m.stop()
+        m2 = mount(mount_factory, dv, cache)
+        assert pending(m2) == 5
+        assert emls(m2.p('Box')) == ['6.eml']
+        assert m2.stop() == 0
+    finally:
+        dv.start()
+
+    # Meanwhile another client: 4 expunged, 5 moved to Archive already, Doomed deleted.
+    c = dovecot.imap_client(dv)
+    try:
+        dovecot.select(c, 'Box', readonly=False)
+        assert c.uid('MOVE', '5', 'Archive')[0] == 'OK'
+        assert c.uid('STORE', '4', '+FLAGS', '(\\Deleted)')[0] == 'OK'
+        assert c.expunge()[0] == 'OK'
+        c.close()
+        assert c.delete('Doomed')[0] == 'OK'
+    finally:
+        c.logout()
+
+    m3 = mount(mount_factory, dv, cache, debug=True)
+    assert wait_for(lambda: pending(m3) == 0, 20), 'still pending: %d' % pending(m3)
+    assert subjects(dv, 'Box') == ['six']
+    assert subjects(dv, 'Trash') == ['one']
+    assert subjects(dv, 'Archive') == ['five', 'two']
+    assert subjects(dv, 'Recovered') == ['three']
+    assert 'Doomed' not in mailboxes(dv)
+    assert wait_for(lambda: emls(m3.p('Archive')) == ['1.eml', '2.eml'], 5), \
+        emls(m3.p('Archive'))
+    assert emls(m3.p('Box')) == ['6.eml']
+    log = m3.stderr()
+    assert 'UID 4 in Box was expunged meanwhile' in log, log[-3000:]
+    assert 'UID 5 in Box was expunged meanwhile' in log, log[-3000:]
+    assert 'Doomed was deleted meanwhile; UID 3 of Box goes to Recovered' in log, log[-3000:]
+
+
+def test_kill_during_replay_of_moves_loses_and_doubles_nothing(dovecot_factory, mount_factory,
+                                                               tmp_path):
+    """60 moves journaled offline; imapfs killed with SIGKILL as soon as
+    replay starts, then mounted again: every message is in Archive exactly
+    once and nothing else moved."""
+    dv = seeded_server(dovecot_factory)
+    c = dovecot.imap_client(dv)
+    try:
+        dovecot.create_mailbox(c, 'Bulk')
+        dovecot.create_mailbox(c, 'Archive')
+    finally:
+        c.logout()
+    names = ['bulk %02d' % i for i in range(60)]
+    dovecot.append_many(dv, 'Bulk', [(dovecot.make_message(s, s + '\n'), None, None)
+                                     for s in names + ['stays']])
+    cache = tmp_path / 'cache'
+    m = mount(mount_factory, dv, cache)
+    bulk = m.p('Bulk')
+    assert len(emls(bulk)) == 61
+    assert emls(m.p('Archive')) == []  # listed once: what offline knows of it
+    dv.stop()
+    try:
+        r = subprocess.run('mv %s/{1..60}.eml %s/' % (bulk, m.p('Archive')), shell=True,
+                           executable='/bin/bash', capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert emls(bulk) == ['61.eml']
+        assert pending(m) == 60
+    finally:
+        dv.start()
+    # Replay starts within a few seconds of the server's return: killed then.
+    assert wait_for(lambda: 'carrying out' in m.stderr() or pending(m) < 60, 20)
+    m.kill()
+    assert wait_for(lambda: m.proc.poll() is not None, 10)
+    m.stop()
+    moved = len(subjects(dv, 'Archive'))
+    m2 = mount(mount_factory, dv, cache)
+    assert wait_for(lambda: pending(m2) == 0, 30), 'still pending: %d' % pending(m2)
+    print('killed with %d of 60 moves made' % moved)
+    assert subjects(dv, 'Archive') == names
+    assert subjects(dv, 'Bulk') == ['stays']
+    assert m2.stop() == 0

@@ -172,13 +172,11 @@ static int row_seen(void *ctx, uint32_t uid, uint64_t size, int64_t date, const 
 	return 0;
 }
 
-int driver_change_flags(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid,
-			const char *add, const char *remove)
+int driver_holds(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid)
 {
 	struct session_mailbox sel;
 	bool seen = false;
 	struct driver_listing_sink sink = { .message = row_seen, .ctx = &seen };
-	struct imap_cmd c;
 	int r = session_select(s, wire, true, &sel);
 
 	if (r < 0)
@@ -187,12 +185,20 @@ int driver_change_flags(struct session *s, const char *wire, uint32_t uidvalidit
 		return -ESTALE;
 	r = driver_fetch_rows(s, &uid, 1, &sink);
 	if (r == 0 && !seen) {
+		/* Expunges another client made may not have reached this session yet. */
 		r = driver_catch_up(s);
 		if (r == 0)
 			r = driver_fetch_rows(s, &uid, 1, &sink);
 	}
-	if (r == 0 && !seen)
-		r = -ENOENT;
+	return r == 0 && !seen ? -ENOENT : r;
+}
+
+int driver_change_flags(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid,
+			const char *add, const char *remove)
+{
+	struct imap_cmd c;
+	int r = driver_holds(s, wire, uidvalidity, uid);
+
 	for (int pass = 0; r == 0 && pass < 2; pass++) {
 		const char *set = pass == 0 ? add : remove;
 

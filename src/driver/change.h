@@ -35,9 +35,12 @@ int driver_move(struct session *s, const char *wire, uint32_t uid, const char *t
 /* Deletes message uid of wire: \Deleted, then UID EXPUNGE of it alone; -EPERM without UIDPLUS. */
 int driver_expunge(struct session *s, const char *wire, uint32_t uid);
 /*
- * Replaces the flags of messages uids[0..n) (ascending) of wire with flags
- * (validated flag list text): one UID STORE over the set.
+ * Selects wire (read-write) and checks that it still holds message uid as
+ * of uidvalidity: 0, -ESTALE if the mailbox has another UIDVALIDITY now (the
+ * UID may name other mail), -ENOENT if the message is gone (expunged or
+ * moved away). What replays a change made offline asks first.
  */
+int driver_holds(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid);
 /*
  * Adds the flags add and removes the flags remove (validated flag list text,
  * either may be "") on message uid of wire as of uidvalidity: +FLAGS and
@@ -47,6 +50,10 @@ int driver_expunge(struct session *s, const char *wire, uint32_t uid);
  */
 int driver_change_flags(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid,
 			const char *add, const char *remove);
+/*
+ * Replaces the flags of messages uids[0..n) (ascending) of wire with flags
+ * (validated flag list text): one UID STORE over the set.
+ */
 int driver_set_flags(struct session *s, const char *wire, const uint32_t *uids, size_t n,
 		     const char *flags);
 

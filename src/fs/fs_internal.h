@@ -39,6 +39,16 @@ struct deferred;
 struct open_msg;
 struct upload;
 
+/* A message moved or removed through the mount lately (recent.h). */
+struct moved_entry {
+	uint32_t from, uid, to, newuid;
+	bool parts_gone;
+	bool has_was;              /* moved with no new UID known (offline: journaled) */
+	struct store_msg was;      /* then: the message as it was listed */
+	uint32_t was_uidvalidity;
+	char name[64];             /* and the name it was moved to, if it fits */
+};
+
 struct fs {
 	struct store *st;
 	struct fs_options opts;
@@ -61,7 +71,7 @@ struct fs {
 	pthread_t defer_thread;
 
 	/* Recent moves, for the kernel's old inode of a moved message (recent.c). */
-	struct { uint32_t from, uid, to, newuid; bool parts_gone; } moved[256];
+	struct moved_entry moved[256];
 	unsigned nmoved;
 
 	/* Names whose message was removed through the mount lately (recent.c). */

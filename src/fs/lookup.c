@@ -53,7 +53,7 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = fs_of(req);
 	enum ino_kind kind = ino_kind(parent);
-	uint32_t pid = ino_mailbox(parent), id, uid, uidvalidity;
+	uint32_t pid = ino_mailbox(parent), id, uid, uidvalidity, from;
 	struct fuse_entry_param e;
 	struct store_msg m;
 	int r;
@@ -100,6 +100,13 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			r = store_message(fs->st, pid, uid, &m, &uidvalidity);
 		if (r == 0) {
 			msg_entry_param(fs, pid, uidvalidity, &m, &e);
+			fuse_reply_entry(req, &e);
+			return;
+		}
+		/* Moved here with no UID known yet (offline): its old inode, not kept. */
+		if (r == -ENOENT && moved_unknown_named(fs, pid, name, &from, &uid, &m, &uidvalidity)) {
+			msg_entry_param(fs, from, uidvalidity, &m, &e);
+			e.entry_timeout = e.attr_timeout = 0;
 			fuse_reply_entry(req, &e);
 			return;
 		}

@@ -88,7 +88,9 @@ static int resolve(struct fs *fs, fuse_ino_t parent, const char *name, struct ta
  */
 static int delete_message(struct fs *fs, uint32_t mailbox, uint32_t uid)
 {
-	uint32_t trash, newuid = 0;
+	uint32_t trash, newuid = 0, uidvalidity = 0;
+	struct store_msg was;
+	bool held;
 	int r;
 
 	/* Rights first: a shared folder's refusal must come before any Trash is made. */
@@ -103,8 +105,11 @@ static int delete_message(struct fs *fs, uint32_t mailbox, uint32_t uid)
 			return r;
 		}
 		if (trash != mailbox) {
+			held = store_held_message(fs->st, mailbox, uid, &was, &uidvalidity) == 0;
 			r = store_move(fs->st, mailbox, uid, trash, &newuid);
-			if (r == 0)
+			if (r == 0 && !newuid && held)
+				note_moved_unknown(fs, mailbox, uid, trash, NULL, &was, uidvalidity);
+			else if (r == 0)
 				note_moved(fs, mailbox, uid, trash, newuid);
 			return r;
 		}
@@ -196,7 +201,10 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const char *name,
 			  const struct target *src, fuse_ino_t newparent, const char *newname)
 {
 	uint32_t from = ino_mailbox(parent), to = ino_mailbox(newparent), newuid = 0;
+	uint32_t uidvalidity = 0;
+	struct store_msg was;
 	struct target dst;
+	bool held;
 	int r;
 
 	r = resolve(fs, newparent, newname, &dst);
@@ -223,6 +231,7 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const char *name,
 	r = store_may(fs->st, from, "te");
 	if (r == 0)
 		r = store_may(fs->st, to, "i");
+	held = r == 0 && store_held_message(fs->st, from, src->uid, &was, &uidvalidity) == 0;
 	if (r == 0)
 		r = store_move(fs->st, from, src->uid, to, &newuid);
 	if (r < 0)
@@ -231,7 +240,10 @@ static int rename_message(struct fs *fs, fuse_ino_t parent, const char *name,
 	 * The kernel now files the old inode under newname until that entry
 	 * expires (never invalidated: see fs.h): moved_to() answers for it.
 	 */
-	note_moved(fs, from, src->uid, to, newuid);
+	if (!newuid && held)
+		note_moved_unknown(fs, from, src->uid, to, newname, &was, uidvalidity);
+	else
+		note_moved(fs, from, src->uid, to, newuid);
 	if (src->upload)
 		upload_forget(fs, from, name);
 	/*

@@ -7,19 +7,64 @@
 
 #include "fs/inode.h"
 
+#define NMOVED (sizeof(((struct fs *)0)->moved) / sizeof(((struct fs *)0)->moved[0]))
+
+/* Caller holds fs->uploads_lock: a cleared entry, in place of the oldest. */
+static struct moved_entry *new_entry(struct fs *fs, uint32_t from, uint32_t uid, uint32_t to)
+{
+	struct moved_entry *e = &fs->moved[fs->nmoved++ % NMOVED];
+
+	*e = (struct moved_entry){ .from = from, .uid = uid, .to = to };
+	return e;
+}
+
+/* Caller holds fs->uploads_lock: the entry for uid of from noted last with a was, or NULL. */
+static const struct moved_entry *find_unknown(struct fs *fs, uint32_t from, uint32_t uid)
+{
+	const struct moved_entry *found = NULL;
+
+	for (unsigned i = 0; i < NMOVED && i < fs->nmoved; i++)
+		if (fs->moved[i].from == from && fs->moved[i].uid == uid && fs->moved[i].has_was)
+			found = &fs->moved[i];
+	return found;
+}
+
 /* Remembers that uid of from went to newuid of to (to 0: expunged). */
 void note_moved(struct fs *fs, uint32_t from, uint32_t uid, uint32_t to, uint32_t newuid)
 {
-	unsigned slot;
+	pthread_mutex_lock(&fs->uploads_lock);
+	new_entry(fs, from, uid, to)->newuid = newuid;
+	pthread_mutex_unlock(&fs->uploads_lock);
+}
+
+void note_moved_unknown(struct fs *fs, uint32_t from, uint32_t uid, uint32_t to,
+			const char *name, const struct store_msg *was, uint32_t uidvalidity)
+{
+	struct moved_entry *e;
 
 	pthread_mutex_lock(&fs->uploads_lock);
-	slot = fs->nmoved++ % (sizeof(fs->moved) / sizeof(fs->moved[0]));
-	fs->moved[slot].from = from;
-	fs->moved[slot].uid = uid;
-	fs->moved[slot].to = to;
-	fs->moved[slot].newuid = newuid;
-	fs->moved[slot].parts_gone = false;
+	e = new_entry(fs, from, uid, to);
+	e->has_was = true;
+	e->was = *was;
+	e->was_uidvalidity = uidvalidity;
+	if (name && strlen(name) < sizeof(e->name))
+		strcpy(e->name, name);
 	pthread_mutex_unlock(&fs->uploads_lock);
+}
+
+bool moved_unknown(struct fs *fs, uint32_t from, uint32_t uid, struct store_msg *was,
+		   uint32_t *uidvalidity)
+{
+	const struct moved_entry *e;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	e = find_unknown(fs, from, uid);
+	if (e) {
+		*was = e->was;
+		*uidvalidity = e->was_uidvalidity;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return e != NULL;
 }
 
 bool removed_here(struct fs *fs, uint32_t from, uint32_t uid)
@@ -73,11 +118,33 @@ bool moved_to(struct fs *fs, uint32_t from, uint32_t uid, uint32_t *to, uint32_t
 	return found;
 }
 
+bool moved_unknown_named(struct fs *fs, uint32_t to, const char *name, uint32_t *from,
+			 uint32_t *uid, struct store_msg *was, uint32_t *uidvalidity)
+{
+	const struct moved_entry *found = NULL;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	for (unsigned i = 0; i < NMOVED && i < fs->nmoved; i++)
+		if (fs->moved[i].to == to && fs->moved[i].has_was &&
+		    strcmp(fs->moved[i].name, name) == 0)
+			found = &fs->moved[i];
+	if (found) {
+		*from = found->from;
+		*uid = found->uid;
+		*was = found->was;
+		*uidvalidity = found->was_uidvalidity;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return found != NULL;
+}
+
 int message_of(struct fs *fs, fuse_ino_t *ino, struct store_msg *m, uint32_t *uidvalidity)
 {
 	uint32_t to, newuid;
 	int r = store_message(fs->st, ino_mailbox(*ino), ino_uid(*ino), m, uidvalidity);
 
+	if (r == -ENOENT && moved_unknown(fs, ino_mailbox(*ino), ino_uid(*ino), m, uidvalidity))
+		return 0;
 	if (r != -ENOENT || !moved_to(fs, ino_mailbox(*ino), ino_uid(*ino), &to, &newuid))
 		return r;
 	r = store_message(fs->st, to, newuid, m, uidvalidity);

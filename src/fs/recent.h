@@ -25,11 +25,28 @@
 /* Remembers that uid of from went to newuid of to (to 0: expunged). Takes the lock. */
 void note_moved(struct fs *fs, uint32_t from, uint32_t uid, uint32_t to, uint32_t newuid);
 /*
+ * Remembers that uid of from went to mailbox to with no UID known yet (a
+ * move journaled offline, or a server without COPYUID): until the kernel
+ * forgets the old inode, it answers as the message was (was, of
+ * uidvalidity), since mv stats what it just moved.
+ */
+void note_moved_unknown(struct fs *fs, uint32_t from, uint32_t uid, uint32_t to,
+			const char *name, const struct store_msg *was, uint32_t uidvalidity);
+/*
  * Until the kernel forgets it, a moved message's old inode is what the kernel
  * files under its new name (mv stats it right away): where it went, if it
  * was moved recently. Returns true and sets *to, *newuid.
  */
 bool moved_to(struct fs *fs, uint32_t from, uint32_t uid, uint32_t *to, uint32_t *newuid);
+/* For note_moved_unknown()'s messages: true and *was, *uidvalidity as they were. */
+bool moved_unknown(struct fs *fs, uint32_t from, uint32_t uid, struct store_msg *was,
+		   uint32_t *uidvalidity);
+/*
+ * The same, by the name it was moved to in mailbox to (mv looks it up right
+ * after): true and *from, *uid of the old inode, *was and *uidvalidity.
+ */
+bool moved_unknown_named(struct fs *fs, uint32_t to, const char *name, uint32_t *from,
+			 uint32_t *uid, struct store_msg *was, uint32_t *uidvalidity);
 /*
  * Whether message uid of from was moved, sent to Trash or expunged through
  * the mount lately and its <uid>.parts view not removed yet: rm -r removes

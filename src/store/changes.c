@@ -20,7 +20,6 @@
 #include "imap/mailbox_name.h"
 #include "log.h"
 #include "store/listing_cache.h"
-#include "store/offline.h"
 #include "store/pool.h"
 #include "store/store_internal.h"
 
@@ -231,12 +230,13 @@ int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const cha
 	return r;
 }
 
-int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid)
+int changes_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid)
 {
 	struct msg_job j = { .uid = uid, .to_wire = store_mailbox_wire(st, to) };
 	uint32_t uidvalidity = store_known_uidvalidity(st, from);
 	int r = -ENOENT;
 
+	*newuid = 0;
 	if (j.to_wire)
 		r = why_refused(st, to, run_on(st, from, &j, move_job, RUN_ONCE));
 	free((char *)j.to_wire);
@@ -248,7 +248,7 @@ int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint3
 	return r;
 }
 
-int store_expunge(struct store *st, uint32_t id, uint32_t uid)
+int changes_expunge(struct store *st, uint32_t id, uint32_t uid)
 {
 	struct msg_job j = { .uid = uid };
 	uint32_t uidvalidity = store_known_uidvalidity(st, id);
@@ -312,14 +312,10 @@ static int send_batch(struct store *st, struct flag_wait **batch, size_t n)
  * marking a selection) wait while one batch is at the server, then go out
  * together: as many round trips as batches, not as files.
  */
-int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags)
+int changes_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags)
 {
 	struct flag_wait me = { .id = id, .uid = uid, .flags = flags }, **tail;
 	struct flag_wait *batch[FLAG_BATCH_MAX];
-
-	/* Changes made offline still wait: this one goes after them, not before. */
-	if (st->opts.offline_writes && store_pending_changes(st) > 0)
-		return offline_set_flags(st, id, uid, flags);
 
 	pthread_mutex_lock(&st->flag_lock);
 	for (tail = &st->flag_queue; *tail; tail = &(*tail)->next)
@@ -348,9 +344,6 @@ int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *fla
 	pthread_mutex_unlock(&st->flag_lock);
 	if (me.r == 0)
 		store_msg_flags_changed(st, id, uid, flags);
-	/* Offline: journaled, carried out when the server answers. */
-	if (me.r < 0 && store_unreachable(st, me.r))
-		return offline_set_flags(st, id, uid, flags);
 	return me.r;
 }
 

@@ -97,8 +97,12 @@ static void encode_op(const struct journal_op *op, struct enc *e)
 	put_str(e, op->wire);
 	put_u32(e, op->uidvalidity);
 	put_u32(e, op->uid);
-	put_str(e, op->add);
-	put_str(e, op->remove);
+	if (op->kind == JOURNAL_FLAGS) {
+		put_str(e, op->add);
+		put_str(e, op->remove);
+	} else if (op->kind == JOURNAL_MOVE) {
+		put_str(e, op->to);
+	}
 }
 
 struct dec {
@@ -159,6 +163,7 @@ static void op_clear(struct journal_op *op)
 	free(op->wire);
 	free(op->add);
 	free(op->remove);
+	free(op->to);
 	memset(op, 0, sizeof(*op));
 }
 
@@ -175,7 +180,8 @@ static int op_copy(const struct journal_op *from, struct journal_op *to)
 	to->wire = strdup(from->wire ? from->wire : "");
 	to->add = strdup(from->add ? from->add : "");
 	to->remove = strdup(from->remove ? from->remove : "");
-	if (!to->wire || !to->add || !to->remove) {
+	to->to = strdup(from->to ? from->to : "");
+	if (!to->wire || !to->add || !to->remove || !to->to) {
 		op_clear(to);
 		return -ENOMEM;
 	}
@@ -271,9 +277,15 @@ static bool apply(struct journal *j, const char *payload, size_t len)
 	op.wire = take_str(&d);
 	op.uidvalidity = (uint32_t)take_u(&d, 4);
 	op.uid = (uint32_t)take_u(&d, 4);
-	op.add = take_str(&d);
-	op.remove = take_str(&d);
-	ok = !d.failed && d.pos == d.len && op.kind == JOURNAL_FLAGS && pending_add(j, &op) == 0;
+	if (op.kind == JOURNAL_FLAGS) {
+		op.add = take_str(&d);
+		op.remove = take_str(&d);
+	} else if (op.kind == JOURNAL_MOVE) {
+		op.to = take_str(&d);
+	}
+	ok = !d.failed && d.pos == d.len &&
+	     (op.kind == JOURNAL_FLAGS || op.kind == JOURNAL_MOVE || op.kind == JOURNAL_EXPUNGE) &&
+	     pending_add(j, &op) == 0;
 	op_clear(&op);
 	return ok;
 }

@@ -32,15 +32,19 @@
 #include <stdint.h>
 
 enum journal_kind {
-	JOURNAL_FLAGS = 1, /* flags added and removed on one message */
+	JOURNAL_FLAGS = 1,   /* flags added and removed on one message */
+	JOURNAL_MOVE = 2,    /* one message moved to another mailbox (mv, rm to Trash) */
+	JOURNAL_EXPUNGE = 3, /* one message expunged (rm in Trash, -o delete=expunge) */
 };
 
+/* Every kind names one message: uid of wire as of uidvalidity. */
 struct journal_op {
 	enum journal_kind kind;
 	uint64_t seq;          /* set by journal_add() */
 	char *wire;            /* the mailbox's name on the wire */
 	uint32_t uidvalidity, uid;
 	char *add, *remove;    /* JOURNAL_FLAGS: IMAP flag lists ("\\Seen $Work"), maybe "" */
+	char *to;              /* JOURNAL_MOVE: the target mailbox's name on the wire */
 };
 
 struct journal;

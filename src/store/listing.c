@@ -269,7 +269,7 @@ static int refresh_begin(struct refresh *rf)
 		return 1;
 	}
 	rf->wire = strdup(m->wire);
-	rf->had_listing = m->listed_at_ms != 0;
+	rf->had_listing = m->has_listing; /* a stale one too: it is what offline shows */
 	m->refreshing = true;
 	m->ncrossing = 0;
 	m->crossing_lost = false;
@@ -534,9 +534,10 @@ static void refresh_end(struct refresh *rf)
 }
 
 /*
- * Flag changes made offline and not yet carried out (store/offline.h) shown
- * over what was listed, from the server or from disk, in this mount or the
- * next: what the user added and removed, over the flags listed now.
+ * Changes made offline and not yet carried out (store/offline.h) shown over
+ * what was listed, from the server or from disk, in this mount or the next:
+ * what the user added and removed, over the flags listed now; messages
+ * moved or expunged, gone.
  */
 static void overlay_journal(struct store *st, uint32_t id)
 {
@@ -552,10 +553,14 @@ static void overlay_journal(struct store *st, uint32_t id)
 		uint32_t uidvalidity;
 		char *cur, *now;
 
-		if (ops[i].kind != JOURNAL_FLAGS || strcmp(ops[i].wire, wire) != 0 ||
+		if (strcmp(ops[i].wire, wire) != 0 ||
 		    store_held_message(st, id, ops[i].uid, &msg, &uidvalidity) < 0 ||
 		    uidvalidity != ops[i].uidvalidity)
 			continue;
+		if (ops[i].kind != JOURNAL_FLAGS) {
+			store_listing_moved(st, id, uidvalidity, ops[i].uid, 0, 0, 0);
+			continue;
+		}
 		cur = store_flags_text(st, msg.flags);
 		now = cur ? flaglist_apply(cur, ops[i].add, ops[i].remove) : NULL;
 		if (now && strcmp(now, cur) != 0)

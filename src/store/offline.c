@@ -36,33 +36,49 @@ struct offline {
 
 /* ---- journaling ---- */
 
+/*
+ * What every journaled change starts from: message uid of mailbox id as the
+ * listing holds it (*m), op's mailbox, UIDVALIDITY and UID. -EIO without a
+ * journal (or with offline writes off, or a mailbox never listed), -ENOENT
+ * for a message it does not hold, -ENOMEM.
+ */
+static int op_begin(struct store *st, uint32_t id, uint32_t uid, struct journal_op *op,
+		    struct store_msg *m)
+{
+	int r;
+
+	if (!st->offline || !st->opts.offline_writes)
+		return -EIO;
+	r = store_held_message(st, id, uid, m, &op->uidvalidity);
+	if (r < 0)
+		return r == -ENOENT ? -ENOENT : -EIO;
+	op->uid = uid;
+	op->wire = store_mailbox_wire(st, id);
+	return op->wire ? 0 : -ENOMEM;
+}
+
 int offline_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags)
 {
-	struct offline *o = st->offline;
-	struct journal_op op = { .kind = JOURNAL_FLAGS, .uid = uid };
+	struct journal_op op = { .kind = JOURNAL_FLAGS };
 	struct store_msg m;
 	char *old = NULL;
 	size_t pending;
-	int r;
+	int r = op_begin(st, id, uid, &op, &m);
 
-	if (!o || !st->opts.offline_writes)
-		return -EIO;
-	r = store_held_message(st, id, uid, &m, &op.uidvalidity);
 	if (r < 0)
-		return r == -ENOENT ? -ENOENT : -EIO;
+		goto out;
 	old = store_flags_text(st, m.flags);
-	op.wire = store_mailbox_wire(st, id);
 	op.add = old ? flaglist_minus(flags, old) : NULL;
 	op.remove = old ? flaglist_minus(old, flags) : NULL;
-	if (!old || !op.wire || !op.add || !op.remove) {
+	if (!old || !op.add || !op.remove) {
 		r = -ENOMEM;
 		goto out;
 	}
 	if (*op.add || *op.remove)
-		r = journal_add(o->j, &op);
+		r = journal_add(st->journal, &op);
 	if (r == 0) {
 		store_msg_flags_changed(st, id, uid, flags);
-		pending = journal_pending(o->j);
+		pending = journal_pending(st->journal);
 		log_info("offline: flags of UID %" PRIu32 " in %s (+%s -%s) kept for when the "
 			 "server answers; %zu change(s) pending", uid, op.wire, op.add, op.remove,
 			 pending);
@@ -78,17 +94,172 @@ out:
 	return r;
 }
 
+/*
+ * A move (to != 0) or an expunge of message uid of mailbox id, journaled:
+ * the message leaves its mailbox's listing at once.
+ */
+static int journal_removal(struct store *st, uint32_t id, uint32_t uid, uint32_t to)
+{
+	struct journal_op op = { .kind = to ? JOURNAL_MOVE : JOURNAL_EXPUNGE };
+	struct store_msg m;
+	int r = op_begin(st, id, uid, &op, &m);
+
+	if (r < 0)
+		goto out;
+	op.to = to ? store_mailbox_wire(st, to) : NULL;
+	if (to && !op.to) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = journal_add(st->journal, &op);
+	if (r == 0) {
+		store_listing_moved(st, id, op.uidvalidity, uid, 0, 0, 0);
+		if (to)
+			log_info("offline: UID %" PRIu32 " of %s is moved to %s when the server "
+				 "answers; %zu change(s) pending", uid, op.wire, op.to,
+				 journal_pending(st->journal));
+		else
+			log_info("offline: UID %" PRIu32 " of %s is expunged when the server answers; "
+				 "%zu change(s) pending", uid, op.wire, journal_pending(st->journal));
+	} else if (r == -ENOSPC) {
+		log_error("offline: the journal is full (the cache's bound); UID %" PRIu32
+			  " of %s was not %s", uid, op.wire, to ? "moved" : "deleted");
+	}
+out:
+	free(op.wire);
+	free(op.to);
+	return r;
+}
+
+int offline_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to)
+{
+	return journal_removal(st, from, uid, to);
+}
+
+int offline_expunge(struct store *st, uint32_t id, uint32_t uid)
+{
+	return journal_removal(st, id, uid, 0);
+}
+
+/* ---- the store's changes: to the server, or to the journal ---- */
+
+/* Changes made offline still wait: a new one goes after them, into the journal. */
+static bool after_pending(struct store *st)
+{
+	return st->opts.offline_writes && journal_pending(st->journal) > 0;
+}
+
+int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid)
+{
+	int r;
+
+	*newuid = 0;
+	if (after_pending(st))
+		return offline_move(st, from, uid, to);
+	r = changes_move(st, from, uid, to, newuid);
+	return r < 0 && store_unreachable(st, r) ? offline_move(st, from, uid, to) : r;
+}
+
+int store_expunge(struct store *st, uint32_t id, uint32_t uid)
+{
+	int r;
+
+	if (after_pending(st))
+		return offline_expunge(st, id, uid);
+	r = changes_expunge(st, id, uid);
+	return r < 0 && store_unreachable(st, r) ? offline_expunge(st, id, uid) : r;
+}
+
+int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags)
+{
+	int r;
+
+	if (after_pending(st))
+		return offline_set_flags(st, id, uid, flags);
+	r = changes_set_flags(st, id, uid, flags);
+	return r < 0 && store_unreachable(st, r) ? offline_set_flags(st, id, uid, flags) : r;
+}
+
 /* ---- replay ---- */
 
-struct flags_job {
+/* Where mail goes whose target mailbox was deleted meanwhile (doc/user-guide.md). */
+#define RECOVERED "Recovered"
+
+struct op_job {
 	const struct journal_op *op;
+	const char *to;    /* JOURNAL_MOVE: where to, now */
+	bool target_gone;  /* the server said the target is missing */
 };
 
-static int flags_job(struct session *s, void *ctx)
+static int op_job(struct session *s, void *ctx)
 {
-	const struct journal_op *op = ((struct flags_job *)ctx)->op;
+	struct op_job *j = ctx;
+	const struct journal_op *op = j->op;
+	uint32_t uidvalidity, newuid;
+	int r;
 
-	return driver_change_flags(s, op->wire, op->uidvalidity, op->uid, op->add, op->remove);
+	if (op->kind == JOURNAL_FLAGS)
+		return driver_change_flags(s, op->wire, op->uidvalidity, op->uid, op->add,
+					   op->remove);
+	/* Carried out once: after a crash between the server's OK and the journal's record, the UID is gone. */
+	r = driver_holds(s, op->wire, op->uidvalidity, op->uid);
+	if (r < 0)
+		return r;
+	if (op->kind == JOURNAL_EXPUNGE)
+		return driver_expunge(s, op->wire, op->uid);
+	r = driver_move(s, op->wire, op->uid, j->to, &uidvalidity, &newuid);
+	if (r == -ENOENT)
+		j->target_gone = true; /* NO [TRYCREATE] */
+	return r;
+}
+
+/* The mailbox RECOVERED, made if need be; its wire name (the caller frees it), or NULL. */
+static char *recovered_mailbox(struct store *st)
+{
+	uint32_t id = 0;
+	int r = store_lookup_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
+
+	if (r < 0) {
+		r = store_create_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
+		if (r == -EEXIST)
+			r = store_lookup_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
+		if (r == 0)
+			log_info("offline: created the mailbox %s for mail whose target was deleted",
+				 RECOVERED);
+	}
+	return r == 0 ? store_mailbox_wire(st, id) : NULL;
+}
+
+/* Carries out op; a move whose target was deleted meanwhile goes to RECOVERED. */
+static int carry_out(struct store *st, const struct journal_op *op)
+{
+	struct op_job job = { .op = op, .to = op->to };
+	char *recovered = NULL;
+	int r = pool_run(store_pool(st), op->wire, op_job, &job);
+
+	if (r == -ENOENT && job.target_gone) {
+		recovered = recovered_mailbox(st);
+		if (!recovered)
+			return -EIO; /* kept, and tried again */
+		log_warn("offline: %s was deleted meanwhile; UID %" PRIu32 " of %s goes to %s "
+			 "instead", op->to, op->uid, op->wire, recovered);
+		job.to = recovered;
+		job.target_gone = false;
+		r = pool_run(store_pool(st), op->wire, op_job, &job);
+		free(recovered);
+	}
+	return r;
+}
+
+/* What op was, for the log. */
+static void describe(const struct journal_op *op, char *out, size_t len)
+{
+	if (op->kind == JOURNAL_FLAGS)
+		snprintf(out, len, "flag change (+%s -%s)", op->add, op->remove);
+	else if (op->kind == JOURNAL_MOVE)
+		snprintf(out, len, "move to %s", op->to);
+	else
+		snprintf(out, len, "expunge");
 }
 
 /*
@@ -125,12 +296,13 @@ static bool replay(struct offline *o)
 	if (journal_pending_ops(o->j, &ops, &n) < 0 || n == 0)
 		return true;
 	for (size_t i = 0; i < n && !stopping(o); i++) {
-		struct flags_job job = { &ops[i] };
-		uint32_t id = 0;
-		int r = pool_run(store_pool(st), ops[i].wire, flags_job, &job);
+		uint32_t id = 0, to = 0;
+		char what[600];
+		int r = carry_out(st, &ops[i]);
 
+		describe(&ops[i], what, sizeof(what));
 		if (try_again(st, r)) {
-			log_debug("offline: the flag change of UID %" PRIu32 " in %s waits (%s)",
+			log_debug("offline: the %s of UID %" PRIu32 " in %s waits (%s)", what,
 				  ops[i].uid, ops[i].wire, strerror(-r));
 			reached = false;
 			break;
@@ -139,17 +311,14 @@ static bool replay(struct offline *o)
 			log_info("offline: the server answers; carrying out %zu pending change(s)",
 				 n - i);
 		if (r == -ENOENT)
-			log_warn("offline: UID %" PRIu32 " in %s was expunged meanwhile; its flag "
-				 "change (+%s -%s) is dropped", ops[i].uid, ops[i].wire, ops[i].add,
-				 ops[i].remove);
+			log_warn("offline: UID %" PRIu32 " in %s was expunged meanwhile (or moved "
+				 "away); its %s is dropped", ops[i].uid, ops[i].wire, what);
 		else if (r == -ESTALE)
 			log_warn("offline: %s has another UIDVALIDITY now: UID %" PRIu32 " may name "
-				 "other mail, so its flag change (+%s -%s) is not made", ops[i].wire,
-				 ops[i].uid, ops[i].add, ops[i].remove);
+				 "other mail, so its %s is not made", ops[i].wire, ops[i].uid, what);
 		else if (r < 0)
-			log_warn("offline: the server refused the flag change of UID %" PRIu32
-				 " in %s (+%s -%s): %s; dropped", ops[i].uid, ops[i].wire, ops[i].add,
-				 ops[i].remove, strerror(-r));
+			log_warn("offline: the server refused the %s of UID %" PRIu32
+				 " in %s: %s; dropped", what, ops[i].uid, ops[i].wire, strerror(-r));
 		dropped += r < 0;
 		if (journal_done(o->j, ops[i].seq) < 0) {
 			/* Not recorded: made again next time, which flags allow; later, not at once. */
@@ -169,6 +338,10 @@ static bool replay(struct offline *o)
 			store_listing_stale(st, id);
 		else
 			store_refresh_listing(st, id, true);
+		if (r == 0 && ops[i].kind != JOURNAL_FLAGS)
+			store_forget_body(st, id, ops[i].uidvalidity, ops[i].uid);
+		if (ops[i].kind == JOURNAL_MOVE && store_mailbox_by_wire(st, ops[i].to, &to) == 0)
+			store_listing_stale(st, to);
 	}
 	if (done)
 		log_info("offline: %zu change(s) carried out, %zu of them dropped (see above); %zu "

@@ -5,14 +5,18 @@
  * the disk cache, show in the model at once, and are carried out by a thread
  * of their own once the server answers again, oldest first, each once.
  *
- * So far flag changes only (user.imap.flags): other changes still fail with
- * EIO while offline. A flag change is journaled as what the user added and
- * removed, and replayed as +FLAGS and -FLAGS, so what another client changed
- * meanwhile stays. Replay drops (with a log line) a change whose message was
- * expunged meanwhile or whose mailbox has another UIDVALIDITY now (the UID
- * may name other mail). Until replayed, the change is laid over every
- * listing of its mailbox, from the server or from disk, in this mount and
- * the next (the journal survives a crash or kill -9).
+ So far flag changes (user.imap.flags), moves (mv, rm to Trash) and
+ * expunges of messages: other changes still fail with EIO while offline. A
+ * flag change is journaled as what the user added and removed, and replayed
+ * as +FLAGS and -FLAGS, so what another client changed meanwhile stays.
+ * Replay drops (with a log line) a change whose message was expunged (or
+ * moved away) meanwhile, or whose mailbox has another UIDVALIDITY now (the
+ * UID may name other mail); a move whose target was deleted goes to the
+ * mailbox Recovered. Each is made at most once: replay first checks that
+ * the mailbox still holds the UID, so one carried out just before a crash,
+ * and not yet recorded, is not made twice. Until replayed, a change is laid
+ * over every listing of its mailbox, from the server or from disk, in this
+ * mount and the next (the journal survives a crash or kill -9).
  *
  * Private to the store layer; store.c opens and closes it with the store.
  */
@@ -36,5 +40,13 @@ void offline_close(struct store *st);
  * off), -ENOSPC past the journal's bound.
  */
 int offline_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags);
+/*
+ * Journals the move of message uid of mailbox from to mailbox to (mv, rm to
+ * Trash), or its expunge: 0 once durably journaled, the message gone from
+ * its mailbox's listing; errors as offline_set_flags(). The moved message
+ * shows in its target once the server has it.
+ */
+int offline_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to);
+int offline_expunge(struct store *st, uint32_t id, uint32_t uid);
 
 #endif

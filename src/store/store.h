@@ -145,6 +145,9 @@ void store_search_hits_free(struct store_search_hit *h, size_t n);
  */
 int store_messages(struct store *st, uint32_t id, struct store_msg **out, size_t *n,
 		   uint32_t *uidvalidity);
+/* Message uid as the listing held now says, asking nothing; -ENOENT if it holds none. */
+int store_held_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg *out,
+		       uint32_t *uidvalidity);
 /* One message by UID (revalidating the listing if it is not found and stale). */
 int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg *out,
 		  uint32_t *uidvalidity);
@@ -260,7 +263,13 @@ uint64_t store_bytes_in(struct store *st);
  */
 int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
 		 int64_t date, uint32_t *uid);
-/* Moves message uid of from into to: UID MOVE, else UID COPY + \Deleted + UID EXPUNGE. */
+/*
+ * These three are carried out at once, or, while the server cannot be
+ * reached (or earlier ones wait in the journal), journaled and shown at once
+ * (store/offline.h: *newuid is 0 then).
+ *
+ * Moves message uid of from into to: UID MOVE, else UID COPY + \Deleted + UID EXPUNGE.
+ */
 int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid);
 /* Deletes message uid: \Deleted + UID EXPUNGE of that UID only (never a plain EXPUNGE). */
 int store_expunge(struct store *st, uint32_t id, uint32_t uid);

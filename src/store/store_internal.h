@@ -183,9 +183,6 @@ bool store_unreachable(struct store *st, int r);
 bool store_gone_now(struct store *st, uint32_t id);
 /* The mailbox's wire name, newly allocated, or NULL if it is gone (or ENOMEM). */
 char *store_mailbox_wire(struct store *st, uint32_t id);
-/* Message uid as the listing held now says, asking nothing; -ENOENT if it holds none. */
-int store_held_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg *out,
-		       uint32_t *uidvalidity);
 /* The hierarchy delimiter under mailbox id ('\0' if flat or unknown). */
 char store_delimiter(struct store *st, uint32_t id);
 /* The \Trash mailbox, else a top-level "Trash" in any case, as last listed; 0 if none. */
@@ -254,5 +251,13 @@ void store_forget_body(struct store *st, uint32_t id, uint32_t uidvalidity, uint
 
 /* After a change that moves or frees quota: the next df asks the server. */
 void store_quota_stale(struct store *st);
+
+/*
+ * store_move(), store_expunge() and store_set_flags() at the server, without
+ * the journal (changes.c; offline.c decides which way a change goes).
+ */
+int changes_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid);
+int changes_expunge(struct store *st, uint32_t id, uint32_t uid);
+int changes_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags);
 
 #endif

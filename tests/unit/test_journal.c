@@ -91,6 +91,43 @@ static void test_survives_and_completes(void)
 	journal_close(j);
 }
 
+/* Moves and expunges keep their own fields, in order with flag changes. */
+static void test_kinds(void)
+{
+	struct journal *j = NULL;
+	struct journal_op f = flags_op("INBOX", 3, "\\Seen", ""),
+			  m = { .kind = JOURNAL_MOVE, .wire = "INBOX", .uidvalidity = 7, .uid = 3,
+				.to = "Archive/2026" },
+			  x = { .kind = JOURNAL_EXPUNGE, .wire = "Trash", .uidvalidity = 9, .uid = 12 };
+	struct journal_op *ops;
+	size_t n;
+
+	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_INT(journal_add(j, &f), 0);
+	CHECK_INT(journal_add(j, &m), 0);
+	CHECK_INT(journal_add(j, &x), 0);
+	j = reopen(j);
+	CHECK_INT(journal_pending_ops(j, &ops, &n), 0);
+	CHECK_INT(n, 3);
+	if (n == 3) {
+		CHECK_INT(ops[0].kind, JOURNAL_FLAGS);
+		CHECK_STR(ops[0].add, "\\Seen");
+		CHECK_INT(ops[1].kind, JOURNAL_MOVE);
+		CHECK_STR(ops[1].wire, "INBOX");
+		CHECK_INT(ops[1].uid, 3);
+		CHECK_STR(ops[1].to, "Archive/2026");
+		CHECK_INT(ops[2].kind, JOURNAL_EXPUNGE);
+		CHECK_STR(ops[2].wire, "Trash");
+		CHECK_INT(ops[2].uidvalidity, 9);
+		CHECK_INT(ops[2].uid, 12);
+		for (size_t i = 0; i < n; i++)
+			CHECK_INT(journal_done(j, ops[i].seq), 0);
+	}
+	journal_ops_free(ops, n);
+	CHECK_INT(journal_pending(j), 0);
+	journal_close(j);
+}
+
 static void test_torn_and_damaged(void)
 {
 	struct journal *j = NULL;
@@ -174,6 +211,7 @@ int main(void)
 	dirfd = open(root, O_RDONLY | O_DIRECTORY);
 	test_survives_and_completes();
 	unlinkat(dirfd, "journal", 0);
+	test_kinds();
 	test_torn_and_damaged();
 	test_bound();
 	close(dirfd);
