@@ -13,6 +13,9 @@ For each size N, on fresh mailboxes of N messages of about 3 KB:
   rm        `rm D/*.eml` (to Trash)          floor: UID MOVE one a message
   mv churn  `mv` while another client appends to both mailboxes and sets and
             clears a flag on all their messages in a loop; compared with the quiet mv
+  wb        with `-o writeback`: `mv A/*.eml B/` and `rm -r D`, the time until
+            they return and until the server holds the result (user.imapfs.pending
+            is 0), floor: one UID MOVE of the set
 Every row is checked on the server afterwards (counts); every figure is measured here.
 """
 
@@ -99,8 +102,8 @@ def bench_size(a, dv, base, n, rows):
     move_each, move_set, append_each = raw_floors(dv, n, tag)
     want = set(a.rows.split(','))
     boxes = {}
-    for key in ('mv', 'mv8', 'rm', 'churn'):
-        if key in want:
+    for key in ('mv', 'mv8', 'rm', 'churn', 'wb', 'wbrm'):
+        if key in want or (key == 'wbrm' and 'wb' in want):
             fill(dv, key + 'A' + tag, n)
             c = dovecot.imap_client(dv)
             dovecot.create_mailbox(c, key + 'B' + tag)
@@ -148,22 +151,62 @@ def bench_size(a, dv, base, n, rows):
             assert count(dv, dst) == n + churn.appended[dst], 'churn: target count'
     finally:
         m.close()
+    if 'wb' in want:
+        bench_writeback(a, dv, base, n, tag, boxes, got)
     label = {'mv': 'mv', 'mv8': 'xargs -P8 mv', 'cp': 'cp in', 'rm': 'rm (to Trash)',
-             'churn': 'mv, churn'}
+             'churn': 'mv, churn', 'wb': 'mv, writeback', 'wbdone': '  on the server',
+             'wbrm': 'rm -r, writeback', 'wbrmdone': '  on the server'}
     floor = {'mv': move_each, 'mv8': move_each, 'cp': append_each, 'rm': move_each,
              'churn': got.get('mv', move_each)}
     fname = {'mv': 'UID MOVE each', 'mv8': 'UID MOVE each', 'cp': 'APPEND each',
              'rm': 'UID MOVE each', 'churn': 'quiet mv' if 'mv' in got else 'UID MOVE each'}
-    for key in ('mv', 'mv8', 'cp', 'rm', 'churn'):
+    for key in ('wb', 'wbdone', 'wbrm', 'wbrmdone'):
+        floor[key], fname[key] = move_set, 'one UID MOVE'
+    for key in ('mv', 'mv8', 'cp', 'rm', 'churn', 'wb', 'wbdone', 'wbrm', 'wbrmdone'):
         if key in got:
             rows.append((n, label[key], got[key], fname[key], floor[key],
                          move_set if key in ('mv', 'mv8', 'rm', 'churn') else None))
 
 
+def drained(mnt, limit=120.0):
+    """Waits (bounded) until the mount's journal is empty."""
+    deadline = time.monotonic() + limit
+    while int(os.getxattr(mnt, 'user.imapfs.pending')) > 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError('the journal did not drain in %.0f s' % limit)
+        time.sleep(0.005)
+
+
+def bench_writeback(a, dv, base, n, tag, boxes, got):
+    """mv and rm -r under -o writeback: until they return, and until the server has it all."""
+    m = Mount(a.imapfs, dv, os.path.join(base, 'mnt'), os.path.join(base, 'cache-wb' + tag),
+              'writeback')
+    try:
+        src, dst = boxes['wb']
+        files = eml(m.mnt, src)
+        os.listdir(os.path.join(m.mnt, dst))
+        t0 = time.monotonic()
+        got['wb'] = timed(['mv'] + files + [os.path.join(m.mnt, dst) + '/'])
+        drained(m.mnt)
+        got['wbdone'] = time.monotonic() - t0
+        assert count(dv, src) == 0 and count(dv, dst) == n, 'mv, writeback: counts'
+        src, _ = boxes['wbrm']
+        trash0 = count(dv, 'Trash')
+        eml(m.mnt, src)
+        t0 = time.monotonic()
+        got['wbrm'] = timed(['rm', '-r', os.path.join(m.mnt, src)])
+        drained(m.mnt)
+        got['wbrmdone'] = time.monotonic() - t0
+        assert count(dv, 'Trash') == max(trash0, 0) + n, 'rm -r, writeback: Trash count'
+        assert src not in os.listdir(m.mnt), 'rm -r, writeback: the mailbox is still there'
+    finally:
+        m.close()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--sizes', default='500,2000,5000')
-    ap.add_argument('--rows', default='mv,mv8,cp,rm,churn')
+    ap.add_argument('--rows', default='mv,mv8,cp,rm,churn,wb')
     ap.add_argument('--imapfs', default=os.path.join(HERE, '..', 'build', 'imapfs'))
     a = ap.parse_args()
     base = dovecot.make_basedir('imapfs-bench-filing-')

@@ -86,9 +86,9 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 	if (!cmd.foreground)
 		log_to_syslog();
 	fs_set_session(fs, se);
+	store_set_sink(st, &(struct store_sink){ fs_inval_dir, fs_inval_name, fs_inval_message, fs });
 	/* After fuse_daemonize(): its fork would not take the threads along. */
 	store_start_threads(st);
-	store_set_sink(st, &(struct store_sink){ fs_inval_dir, fs_inval_name, fs_inval_message, fs });
 	if (!o->noidle) {
 		/* After fuse_daemonize(): its fork would not take the thread along. */
 		if (watch_start(st, sess, &wo, &watch) < 0)
@@ -118,6 +118,7 @@ static int serve(struct fuse_args *args, const struct imapfs_options *o, struct 
 	}
 out_unmount:
 	watch_stop(watch);
+	store_stop_changes(st);
 	fs_stop_notifying(fs);
 	fuse_session_unmount(se);
 out_signals:
@@ -236,6 +237,7 @@ int main(int argc, char *argv[])
 	so.readable_names = o.readable_names;
 	so.subscribed_only = o.subscribed;
 	so.offline_writes = !o.no_offline_writes;
+	so.writeback = o.writeback;
 	r = store_open(&so, &st, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "imapfs: %s\n", err);

@@ -40,6 +40,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("names=%s", names, 0),
 	OPT("subscribed", subscribed, 1),
 	OPT("offline_writes=%s", offline_writes, 0),
+	OPT("writeback", writeback, 1),
 	OPT("poll_interval=%u", poll_interval, 0),
 	OPT("cache_dir=%s", cache_dir, 0),
 	OPT("cache_size=%s", cache_size_text, 0),
@@ -96,6 +97,8 @@ static void usage(const char *prog)
 	       "    -o offline_writes=yes|no    while the server cannot be reached, flag changes\n"
 	       "                                are journaled and made when it answers (default\n"
 	       "                                yes; no: they fail with EIO)\n"
+	       "    -o writeback                mv, rm and flag changes return once journaled;\n"
+	       "                                the journal drains in batched commands\n"
 	       "    -o poll_interval=SECONDS    without NOTIFY, how often other mailboxes are\n"
 	       "                                polled for changes (default 30)\n"
 	       "    -o cache_dir=DIR            disk cache of message bodies (default\n"
@@ -291,6 +294,38 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 }
 
+/* cache_size, cache_dir, and what needs the cache (the journal of -o writeback). */
+static int cache_options(struct imapfs_options *o)
+{
+	if (o->cache_size_text) {
+		int64_t size = parse_size(o->cache_size_text);
+
+		if (size < 0) {
+			fprintf(stderr, "imapfs: -o cache_size=%s: expected a size like 500M or 2G\n",
+				o->cache_size_text);
+			return -1;
+		}
+		o->cache_size = (uint64_t)size;
+	} else {
+		o->cache_size = UINT64_C(1) << 30;
+	}
+	if (o->cache_dir && o->cache_dir[0] != '/') {
+		/* A daemon changes to / once started: a relative path would move. */
+		fprintf(stderr, "imapfs: -o cache_dir=%s: must be an absolute path\n", o->cache_dir);
+		return -1;
+	}
+	if (!o->cache_dir && o->cache_size)
+		o->cache_dir = default_cache_dir();
+	if (!o->cache_dir)
+		o->cache_size = 0; /* no home to put it in: without a disk cache */
+	if (o->writeback && !o->cache_size) {
+		fprintf(stderr, "imapfs: -o writeback needs the journal, which is kept in the disk "
+				"cache: not with cache_size=0\n");
+		return -1;
+	}
+	return 0;
+}
+
 int options_parse(struct fuse_args *args, struct imapfs_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -369,6 +404,10 @@ int options_parse(struct fuse_args *args, struct imapfs_options *o)
 			o->offline_writes);
 		return -1;
 	}
+	if (o->writeback && o->no_offline_writes) {
+		fprintf(stderr, "imapfs: -o writeback needs the journal: not with offline_writes=no\n");
+		return -1;
+	}
 	if (o->timeout == 0 || o->timeout > 3600) {
 		fprintf(stderr, "imapfs: -o timeout must be 1 to 3600 seconds\n");
 		return -1;
@@ -381,27 +420,8 @@ int options_parse(struct fuse_args *args, struct imapfs_options *o)
 		fprintf(stderr, "imapfs: -o connections must be 1 to 64\n");
 		return -1;
 	}
-	if (o->cache_size_text) {
-		int64_t size = parse_size(o->cache_size_text);
-
-		if (size < 0) {
-			fprintf(stderr, "imapfs: -o cache_size=%s: expected a size like 500M or 2G\n",
-				o->cache_size_text);
-			return -1;
-		}
-		o->cache_size = (uint64_t)size;
-	} else {
-		o->cache_size = UINT64_C(1) << 30;
-	}
-	if (o->cache_dir && o->cache_dir[0] != '/') {
-		/* A daemon changes to / once started: a relative path would move. */
-		fprintf(stderr, "imapfs: -o cache_dir=%s: must be an absolute path\n", o->cache_dir);
+	if (cache_options(o) < 0)
 		return -1;
-	}
-	if (!o->cache_dir && o->cache_size)
-		o->cache_dir = default_cache_dir();
-	if (!o->cache_dir)
-		o->cache_size = 0; /* no home to put it in: without a disk cache */
 	if (asprintf(&o->account, "%s@%s:%s", o->user, o->host, o->port) < 0) {
 		o->account = NULL;
 		return -1;

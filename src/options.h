@@ -44,6 +44,7 @@ struct imapfs_options {
 	int readable_names;     /* -o names=readable */
 	char *offline_writes;   /* yes (default) or no */
 	int no_offline_writes;  /* -o offline_writes=no */
+	int writeback;          /* -o writeback: changes return once journaled */
 	int subscribed;         /* -o subscribed: only subscribed mailboxes */
 	unsigned poll_interval; /* seconds, STATUS polls without NOTIFY */
 	char *cache_dir;        /* default $XDG_CACHE_HOME/imapfs or ~/.cache/imapfs */

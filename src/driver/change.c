@@ -94,8 +94,8 @@ static int on_move_data(void *ctx, const struct imap_response *r)
 	return 0;
 }
 
-/* UID STORE +FLAGS.SILENT (\Deleted) then UID EXPUNGE of that UID alone. */
-static int delete_uid(struct session *s, uint32_t uid)
+/* UID STORE +FLAGS.SILENT (\Deleted) then UID EXPUNGE of those UIDs (ascending) alone. */
+static int delete_uids(struct session *s, const uint32_t *uids, size_t n)
 {
 	struct imap_cmd c;
 	int r;
@@ -105,17 +105,21 @@ static int delete_uid(struct session *s, uint32_t uid)
 		 * Without UID EXPUNGE the only expunge there is would also purge
 		 * what other clients marked \Deleted: refuse rather than risk it.
 		 */
-		log_error("server lacks UIDPLUS: not expunging UID %" PRIu32
-			  " (a plain EXPUNGE could remove other clients' deleted mail)", uid);
+		log_error("server lacks UIDPLUS: not expunging UID %" PRIu32 "%s (a plain EXPUNGE "
+			  "could remove other clients' deleted mail)", uids[0],
+			  n > 1 ? " and others" : "");
 		return -EPERM;
 	}
 	imap_cmd_init(&c, false);
-	imap_cmd_rawf(&c, "UID STORE %" PRIu32 " +FLAGS.SILENT (\\Deleted)", uid);
+	imap_cmd_raw(&c, "UID STORE ");
+	imap_cmd_uid_set(&c, uids, n);
+	imap_cmd_raw(&c, " +FLAGS.SILENT (\\Deleted)");
 	r = run_cmd(s, &c, NULL, NULL, NULL, 0);
 	if (r < 0)
 		return r;
 	imap_cmd_init(&c, false);
-	imap_cmd_rawf(&c, "UID EXPUNGE %" PRIu32, uid);
+	imap_cmd_raw(&c, "UID EXPUNGE ");
+	imap_cmd_uid_set(&c, uids, n);
 	return run_cmd(s, &c, NULL, NULL, NULL, 0);
 }
 
@@ -124,7 +128,7 @@ int driver_expunge(struct session *s, const char *wire, uint32_t uid)
 	struct session_mailbox sel;
 	int r = session_select(s, wire, true, &sel);
 
-	return r < 0 ? r : delete_uid(s, uid);
+	return r < 0 ? r : delete_uids(s, &uid, 1);
 }
 
 int driver_move(struct session *s, const char *wire, uint32_t uid, const char *to_wire,
@@ -163,41 +167,109 @@ int driver_move(struct session *s, const char *wire, uint32_t uid, const char *t
 	parse_copyuid(code, &m);
 	*uidvalidity = m.uidvalidity;
 	*newuid = m.newuid;
-	return delete_uid(s, uid);
+	return delete_uids(s, &uid, 1);
 }
 
-static int row_seen(void *ctx, uint32_t uid, uint64_t size, int64_t date, const char *flags)
-{
-	*(bool *)ctx = true;
-	return 0;
-}
-
-int driver_holds(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid)
+int driver_move_uids(struct session *s, const char *wire, const uint32_t *uids, size_t n,
+		     const char *to_wire)
 {
 	struct session_mailbox sel;
-	bool seen = false;
-	struct driver_listing_sink sink = { .message = row_seen, .ctx = &seen };
+	struct imap_cmd c;
+	bool move = session_has_cap(s, "MOVE");
 	int r = session_select(s, wire, true, &sel);
 
 	if (r < 0)
 		return r;
+	if (!move && !session_has_cap(s, "UIDPLUS"))
+		return -EXDEV;
+	imap_cmd_init(&c, session_has_cap(s, "LITERAL+"));
+	imap_cmd_raw(&c, move ? "UID MOVE " : "UID COPY ");
+	imap_cmd_uid_set(&c, uids, n);
+	imap_cmd_raw(&c, " ");
+	imap_cmd_astring(&c, to_wire, strlen(to_wire));
+	r = run_cmd(s, &c, NULL, NULL, NULL, 0);
+	/* Without MOVE: the copies exist before the originals go. */
+	return r < 0 || move ? r : delete_uids(s, uids, n);
+}
+
+int driver_expunge_uids(struct session *s, const char *wire, const uint32_t *uids, size_t n)
+{
+	struct session_mailbox sel;
+	int r = session_select(s, wire, true, &sel);
+
+	return r < 0 ? r : delete_uids(s, uids, n);
+}
+
+struct holding {
+	const uint32_t *uids;
+	size_t n;
+	bool *present;
+};
+
+static int row_seen(void *ctx, uint32_t uid, uint64_t size, int64_t date, const char *flags)
+{
+	struct holding *h = ctx;
+	size_t lo = 0, hi = h->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (h->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < h->n && h->uids[lo] == uid)
+		h->present[lo] = true;
+	return 0;
+}
+
+static size_t count_true(const bool *v, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += v[i];
+	return k;
+}
+
+int driver_holding(struct session *s, const char *wire, uint32_t uidvalidity,
+		   const uint32_t *uids, size_t n, bool *present)
+{
+	struct session_mailbox sel;
+	struct holding h = { uids, n, present };
+	struct driver_listing_sink sink = { .message = row_seen, .ctx = &h };
+	int r = session_select(s, wire, true, &sel);
+
+	memset(present, 0, n * sizeof(*present));
+	if (r < 0)
+		return r;
 	if (sel.uidvalidity != uidvalidity)
 		return -ESTALE;
-	r = driver_fetch_rows(s, &uid, 1, &sink);
-	if (r == 0 && !seen) {
+	r = driver_fetch_rows(s, uids, n, &sink);
+	if (r == 0 && count_true(present, n) < n) {
 		/* Expunges another client made may not have reached this session yet. */
 		r = driver_catch_up(s);
 		if (r == 0)
-			r = driver_fetch_rows(s, &uid, 1, &sink);
+			r = driver_fetch_rows(s, uids, n, &sink);
 	}
-	return r == 0 && !seen ? -ENOENT : r;
+	return r;
 }
 
-int driver_change_flags(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid,
-			const char *add, const char *remove)
+int driver_holds(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid)
 {
+	bool present = false;
+	int r = driver_holding(s, wire, uidvalidity, &uid, 1, &present);
+
+	return r == 0 && !present ? -ENOENT : r;
+}
+
+int driver_change_flags_uids(struct session *s, const char *wire, const uint32_t *uids, size_t n,
+			     const char *add, const char *remove)
+{
+	struct session_mailbox sel;
 	struct imap_cmd c;
-	int r = driver_holds(s, wire, uidvalidity, uid);
+	int r = session_select(s, wire, true, &sel);
 
 	for (int pass = 0; r == 0 && pass < 2; pass++) {
 		const char *set = pass == 0 ? add : remove;
@@ -205,11 +277,20 @@ int driver_change_flags(struct session *s, const char *wire, uint32_t uidvalidit
 		if (!set || !*set)
 			continue;
 		imap_cmd_init(&c, false);
-		imap_cmd_rawf(&c, "UID STORE %" PRIu32 " %cFLAGS.SILENT (%s)", uid,
-			      pass == 0 ? '+' : '-', set);
+		imap_cmd_raw(&c, "UID STORE ");
+		imap_cmd_uid_set(&c, uids, n);
+		imap_cmd_rawf(&c, " %cFLAGS.SILENT (%s)", pass == 0 ? '+' : '-', set);
 		r = run_cmd(s, &c, NULL, NULL, NULL, 0);
 	}
 	return r;
+}
+
+int driver_change_flags(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid,
+			const char *add, const char *remove)
+{
+	int r = driver_holds(s, wire, uidvalidity, uid);
+
+	return r < 0 ? r : driver_change_flags_uids(s, wire, &uid, 1, add, remove);
 }
 
 int driver_set_flags(struct session *s, const char *wire, const uint32_t *uids, size_t n,

@@ -11,6 +11,7 @@
 #ifndef IMAPFS_DRIVER_CHANGE_H
 #define IMAPFS_DRIVER_CHANGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,25 @@ int driver_expunge(struct session *s, const char *wire, uint32_t uid);
  * moved away). What replays a change made offline asks first.
  */
 int driver_holds(struct session *s, const char *wire, uint32_t uidvalidity, uint32_t uid);
+/*
+ * The same for the n UIDs uids (ascending, no duplicates): present[i] says
+ * whether uids[i] is still there. 0, -ESTALE, -errno.
+ */
+int driver_holding(struct session *s, const char *wire, uint32_t uidvalidity,
+		   const uint32_t *uids, size_t n, bool *present);
+/*
+ * One command each over a set of UIDs (ascending) of wire, for changes
+ * carried out together (the journal's replay): UID MOVE (or UID COPY and
+ * the expunge below) into to_wire, -ENOENT if it does not exist
+ * ([TRYCREATE]); \Deleted and UID EXPUNGE of the set; +FLAGS add and
+ * -FLAGS remove (validated flag list text, either may be ""). UIDs gone
+ * meanwhile are skipped by the server.
+ */
+int driver_move_uids(struct session *s, const char *wire, const uint32_t *uids, size_t n,
+		     const char *to_wire);
+int driver_expunge_uids(struct session *s, const char *wire, const uint32_t *uids, size_t n);
+int driver_change_flags_uids(struct session *s, const char *wire, const uint32_t *uids, size_t n,
+			     const char *add, const char *remove);
 /*
  * Adds the flags add and removes the flags remove (validated flag list text,
  * either may be "") on message uid of wire as of uidvalidity: +FLAGS and

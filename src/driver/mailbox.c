@@ -270,8 +270,18 @@ int driver_count(struct session *s, const char *wire, uint32_t *messages)
 {
 	struct driver_status st = { .messages = UINT32_MAX };
 	struct status_result res = { .out = &st };
-	int r = run_on_mailbox(s, "STATUS", wire, NULL, " (MESSAGES)", on_status, &res);
+	const char *sel = session_selected(s);
+	int r = 0;
 
+	/*
+	 * STATUS of the mailbox this connection has selected answers its own
+	 * view (Dovecot: [CLIENTBUG]), blind to what other connections just
+	 * moved out: counted from outside it.
+	 */
+	if (sel && strcmp(sel, wire) == 0)
+		r = driver_unselect(s);
+	if (r == 0)
+		r = run_on_mailbox(s, "STATUS", wire, NULL, " (MESSAGES)", on_status, &res);
 	/* No answer counts as full: rmdir must never remove a mailbox it could not see empty. */
 	*messages = st.messages;
 	return r;

@@ -483,6 +483,39 @@ int store_create_mailbox(struct store *st, uint32_t parent, const char *name, ui
 	return r;
 }
 
+/*
+ * Dovecot 2.3 may bring a mailbox back, empty and with a new UIDVALIDITY,
+ * when another of our sessions had it selected while it was deleted (seen
+ * when the watcher relists it at that moment): rmdir must still leave it
+ * gone. Deleted once more if it is back and empty; never if it holds mail.
+ */
+static int delete_again_if_back(struct store *st, const char *wire)
+{
+	struct mailbox_job m = { .run = delete_cmd, .wire = wire };
+	struct count_job c = { .wire = wire };
+	uint32_t id;
+	int r = -EIO;
+
+	if (store_mailbox_by_wire(st, wire, &id) < 0)
+		return 0;
+	/* Dovecot answers [SERVERBUG] about it for a moment. */
+	for (int attempt = 0; attempt < 5 && r < 0; attempt++) {
+		struct timespec pause = { 0, 100 * 1000000L };
+
+		if (attempt)
+			nanosleep(&pause, NULL);
+		r = pool_run(store_pool(st), NULL, count_job, &c);
+	}
+	if (r < 0 || c.messages != 0)
+		return 0; /* someone's mailbox now, or not to be known: left alone */
+	log_info("the server brought the mailbox %s back, empty, right after deleting it; "
+		 "deleting it again", wire);
+	r = pool_run_once(store_pool(st), wire, mailbox_job, &m);
+	if (r == 0 || r == -ENOENT)
+		r = store_refresh_mailboxes(st, true);
+	return r;
+}
+
 int store_delete_mailbox(struct store *st, uint32_t id)
 {
 	struct mailbox_job m = { .run = delete_cmd };
@@ -516,9 +549,11 @@ int store_delete_mailbox(struct store *st, uint32_t id)
 	/* Its listing on disk would only ever be refused (a new one has a new UIDVALIDITY). */
 	if (r == 0)
 		listing_cache_forget(store_body_cache(st), m.wire);
-	free((char *)m.wire);
 	if (r == 0)
 		r = store_refresh_mailboxes(st, true);
+	if (r == 0)
+		r = delete_again_if_back(st, m.wire);
+	free((char *)m.wire);
 	return r;
 }
 

@@ -31,6 +31,7 @@ struct journal {
 	pthread_mutex_t lock;
 	int dirfd, fd;
 	uint64_t max, size, next_seq;
+	bool unsynced;          /* written by journal_add_unsynced(), not yet fdatasync'ed */
 	struct journal_op *ops; /* pending, oldest first */
 	size_t n, cap;
 };
@@ -237,12 +238,14 @@ static int write_all(int fd, const char *p, size_t len, off_t off)
  * Appends a record durably. A failed write is cut off again, so the file
  * never holds half a record that a later one would follow.
  */
-static int append(struct journal *j, const struct enc *rec)
+static int append(struct journal *j, const struct enc *rec, bool sync)
 {
 	int r = write_all(j->fd, rec->buf, rec->len, (off_t)j->size);
 
-	if (r == 0 && fdatasync(j->fd) < 0)
+	if (r == 0 && sync && fdatasync(j->fd) < 0)
 		r = -errno;
+	if (r == 0)
+		j->unsynced = !sync;
 	if (r < 0) {
 		/* If this fails too, the next record overwrites the torn one: it starts at size. */
 		if (ftruncate(j->fd, (off_t)j->size) < 0)
@@ -394,7 +397,7 @@ void journal_close(struct journal *j)
 	free(j);
 }
 
-int journal_add(struct journal *j, struct journal_op *op)
+static int add(struct journal *j, struct journal_op *op, bool sync)
 {
 	struct enc payload = { 0 }, rec = { 0 };
 	int r;
@@ -407,7 +410,7 @@ int journal_add(struct journal *j, struct journal_op *op)
 	if (r == 0 && j->size + rec.len + (j->n + 1) * DONE_RECORD > j->max)
 		r = -ENOSPC;
 	if (r == 0)
-		r = append(j, &rec);
+		r = append(j, &rec, sync);
 	if (r == 0) {
 		j->next_seq++;
 		r = pending_add(j, op);
@@ -418,20 +421,53 @@ int journal_add(struct journal *j, struct journal_op *op)
 	return r;
 }
 
-int journal_done(struct journal *j, uint64_t seq)
+int journal_add(struct journal *j, struct journal_op *op)
 {
-	struct enc payload = { 0 }, rec = { 0 };
-	uint8_t type = REC_DONE;
-	int r;
+	return add(j, op, true);
+}
 
-	put(&payload, &type, 1);
-	put_u64(&payload, seq);
-	r = frame(&payload, &rec);
+int journal_add_unsynced(struct journal *j, struct journal_op *op)
+{
+	return add(j, op, false);
+}
+
+int journal_sync(struct journal *j)
+{
+	int r = 0;
+
 	pthread_mutex_lock(&j->lock);
-	if (r == 0)
-		r = append(j, &rec);
+	if (j->unsynced) {
+		r = fdatasync(j->fd) < 0 ? -errno : 0;
+		j->unsynced = r < 0;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
+int journal_done_many(struct journal *j, const uint64_t *seqs, size_t n)
+{
+	struct enc payload = { 0 }, recs = { 0 }, rec = { 0 };
+	uint8_t type = REC_DONE;
+	int r = 0;
+
+	for (size_t i = 0; i < n && r == 0; i++) {
+		payload.len = 0;
+		put(&payload, &type, 1);
+		put_u64(&payload, seqs[i]);
+		rec.len = 0;
+		r = frame(&payload, &rec);
+		if (r == 0)
+			put(&recs, rec.buf, rec.len);
+		if (recs.failed)
+			r = -ENOMEM;
+	}
+	pthread_mutex_lock(&j->lock);
+	/* One write and one fdatasync for the lot: a batch's completions come together. */
+	if (r == 0 && n)
+		r = append(j, &recs, true);
 	if (r == 0) {
-		pending_done(j, seq);
+		for (size_t i = 0; i < n; i++)
+			pending_done(j, seqs[i]);
 		/* Nothing pending: the file starts over (its records are all done). */
 		if (j->n == 0 && ftruncate(j->fd, 0) == 0) {
 			j->size = 0;
@@ -441,8 +477,27 @@ int journal_done(struct journal *j, uint64_t seq)
 	}
 	pthread_mutex_unlock(&j->lock);
 	free(payload.buf);
+	free(recs.buf);
 	free(rec.buf);
 	return r;
+}
+
+int journal_done(struct journal *j, uint64_t seq)
+{
+	return journal_done_many(j, &seq, 1);
+}
+
+bool journal_moving_into(struct journal *j, const char *wire)
+{
+	bool found = false;
+
+	if (!j)
+		return false;
+	pthread_mutex_lock(&j->lock);
+	for (size_t i = 0; i < j->n && !found; i++)
+		found = j->ops[i].kind == JOURNAL_MOVE && strcmp(j->ops[i].to, wire) == 0;
+	pthread_mutex_unlock(&j->lock);
+	return found;
 }
 
 size_t journal_pending(struct journal *j)

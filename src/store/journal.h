@@ -28,6 +28,7 @@
 #ifndef IMAPFS_STORE_JOURNAL_H
 #define IMAPFS_STORE_JOURNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,10 +61,23 @@ void journal_close(struct journal *j);
 
 /* Appends op durably (fdatasync) and sets op->seq. 0, -ENOSPC, -errno. */
 int journal_add(struct journal *j, struct journal_op *op);
+/*
+ * The same without the fdatasync, for -o writeback while the server
+ * answers: a crash of imapfs loses nothing (the bytes are in the kernel),
+ * a crash of the machine may lose the last changes, never mail (a move or
+ * delete not journaled was not made). journal_sync(), any durable write or
+ * completion makes it durable.
+ */
+int journal_add_unsynced(struct journal *j, struct journal_op *op);
+int journal_sync(struct journal *j);
 /* Records durably that operation seq was carried out (or dropped for good). */
 int journal_done(struct journal *j, uint64_t seq);
-/* Operations pending now. */
+/* The same for n operations at once, with one write and one fdatasync. */
+int journal_done_many(struct journal *j, const uint64_t *seqs, size_t n);
+/* Operations pending now (0 for a NULL journal). */
 size_t journal_pending(struct journal *j);
+/* Whether a pending operation moves a message into mailbox wire (false for NULL). */
+bool journal_moving_into(struct journal *j, const char *wire);
 /* Copies of the pending operations, oldest first; free with journal_ops_free(). */
 int journal_pending_ops(struct journal *j, struct journal_op **ops, size_t *n);
 void journal_ops_free(struct journal_op *ops, size_t n);

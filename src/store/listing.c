@@ -659,6 +659,20 @@ int store_messages(struct store *st, uint32_t id, struct store_msg **out, size_t
 	return r;
 }
 
+/* Whether the journal holds moves into mailbox id, not made yet. */
+static bool moving_into(struct store *st, uint32_t id)
+{
+	char *wire;
+	bool yes;
+
+	if (journal_pending(st->journal) == 0)
+		return false;
+	wire = store_mailbox_wire(st, id);
+	yes = wire && journal_moving_into(st->journal, wire);
+	free(wire);
+	return yes;
+}
+
 /* Caller holds st->lock. */
 static const struct store_msg *find_msg(const struct mailbox *m, uint32_t uid)
 {
@@ -694,8 +708,11 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
 		/*
 		 * Unknown UID: only a listing older than this moment can say it
 		 * is not there, or a UIDNEXT our own change proved a moment ago.
+		 * While moves into this mailbox wait in the journal (-o writeback:
+		 * mv looks up every name it files), it is relisted once they are
+		 * made, not at every name.
 		 */
-		if (pass == 0 && (uid < uidnext || proven))
+		if (pass == 0 && (uid < uidnext || proven || moving_into(st, id)))
 			return -ENOENT;
 		pthread_mutex_lock(&st->lock);
 		mark_stale(m);

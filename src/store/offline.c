@@ -12,26 +12,17 @@
 #include <strings.h>
 #include <time.h>
 
-#include "driver/change.h"
 #include "log.h"
 #include "store/body_cache.h"
 #include "store/flagsets.h"
 #include "store/journal.h"
 #include "store/pool.h"
+#include "store/replay.h"
 #include "store/store_internal.h"
 
-/* The replay thread looks again this often while the server stays away (seconds). */
-#define RETRY_MIN 1
-#define RETRY_MAX 5
-
 struct offline {
-	struct store *st;
 	struct journal *j;
-	pthread_mutex_t lock; /* stop; a leaf */
-	pthread_cond_t wake;
-	bool stop;
-	pthread_t thread;
-	bool running;
+	struct replay *replay; /* once started */
 };
 
 /* ---- journaling ---- */
@@ -57,6 +48,18 @@ static int op_begin(struct store *st, uint32_t id, uint32_t uid, struct journal_
 	return op->wire ? 0 : -ENOMEM;
 }
 
+/*
+ * Durable before the call returns, but under -o writeback while the server
+ * answers, where the replay syncs many at once (journal.h says what a crash
+ * of the machine may cost then: the last changes, never mail).
+ */
+static int journal_put(struct store *st, struct journal_op *op)
+{
+	if (st->opts.writeback && !pool_server_down(store_pool(st)))
+		return journal_add_unsynced(st->journal, op);
+	return journal_add(st->journal, op);
+}
+
 int offline_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags)
 {
 	struct journal_op op = { .kind = JOURNAL_FLAGS };
@@ -75,7 +78,7 @@ int offline_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *f
 		goto out;
 	}
 	if (*op.add || *op.remove)
-		r = journal_add(st->journal, &op);
+		r = journal_put(st, &op);
 	if (r == 0) {
 		store_msg_flags_changed(st, id, uid, flags);
 		pending = journal_pending(st->journal);
@@ -111,10 +114,12 @@ static int journal_removal(struct store *st, uint32_t id, uint32_t uid, uint32_t
 		r = -ENOMEM;
 		goto out;
 	}
-	r = journal_add(st->journal, &op);
+	r = journal_put(st, &op);
 	if (r == 0) {
 		store_listing_moved(st, id, op.uidvalidity, uid, 0, 0, 0);
-		if (to)
+		if (st->opts.writeback)
+			; /* the usual way: nothing to tell */
+		else if (to)
 			log_info("offline: UID %" PRIu32 " of %s is moved to %s when the server "
 				 "answers; %zu change(s) pending", uid, op.wire, op.to,
 				 journal_pending(st->journal));
@@ -143,10 +148,22 @@ int offline_expunge(struct store *st, uint32_t id, uint32_t uid)
 
 /* ---- the store's changes: to the server, or to the journal ---- */
 
-/* Changes made offline still wait: a new one goes after them, into the journal. */
-static bool after_pending(struct store *st)
+/*
+ * Into the journal first: under -o writeback, or while changes made offline
+ * still wait (a new one goes after them).
+ */
+static bool journal_first(struct store *st)
 {
-	return st->opts.offline_writes && journal_pending(st->journal) > 0;
+	return st->offline && st->opts.offline_writes &&
+	       (st->opts.writeback || journal_pending(st->journal) > 0);
+}
+
+/* A change journaled (r == 0) while the server may answer: carried out now. */
+static int journaled(struct store *st, int r)
+{
+	if (r == 0)
+		replay_kick(st->offline->replay);
+	return r;
 }
 
 int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid)
@@ -154,8 +171,8 @@ int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint3
 	int r;
 
 	*newuid = 0;
-	if (after_pending(st))
-		return offline_move(st, from, uid, to);
+	if (journal_first(st))
+		return journaled(st, offline_move(st, from, uid, to));
 	r = changes_move(st, from, uid, to, newuid);
 	return r < 0 && store_unreachable(st, r) ? offline_move(st, from, uid, to) : r;
 }
@@ -164,8 +181,8 @@ int store_expunge(struct store *st, uint32_t id, uint32_t uid)
 {
 	int r;
 
-	if (after_pending(st))
-		return offline_expunge(st, id, uid);
+	if (journal_first(st))
+		return journaled(st, offline_expunge(st, id, uid));
 	r = changes_expunge(st, id, uid);
 	return r < 0 && store_unreachable(st, r) ? offline_expunge(st, id, uid) : r;
 }
@@ -174,205 +191,10 @@ int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *fla
 {
 	int r;
 
-	if (after_pending(st))
-		return offline_set_flags(st, id, uid, flags);
+	if (journal_first(st))
+		return journaled(st, offline_set_flags(st, id, uid, flags));
 	r = changes_set_flags(st, id, uid, flags);
 	return r < 0 && store_unreachable(st, r) ? offline_set_flags(st, id, uid, flags) : r;
-}
-
-/* ---- replay ---- */
-
-/* Where mail goes whose target mailbox was deleted meanwhile (doc/user-guide.md). */
-#define RECOVERED "Recovered"
-
-struct op_job {
-	const struct journal_op *op;
-	const char *to;    /* JOURNAL_MOVE: where to, now */
-	bool target_gone;  /* the server said the target is missing */
-};
-
-static int op_job(struct session *s, void *ctx)
-{
-	struct op_job *j = ctx;
-	const struct journal_op *op = j->op;
-	uint32_t uidvalidity, newuid;
-	int r;
-
-	if (op->kind == JOURNAL_FLAGS)
-		return driver_change_flags(s, op->wire, op->uidvalidity, op->uid, op->add,
-					   op->remove);
-	/* Carried out once: after a crash between the server's OK and the journal's record, the UID is gone. */
-	r = driver_holds(s, op->wire, op->uidvalidity, op->uid);
-	if (r < 0)
-		return r;
-	if (op->kind == JOURNAL_EXPUNGE)
-		return driver_expunge(s, op->wire, op->uid);
-	r = driver_move(s, op->wire, op->uid, j->to, &uidvalidity, &newuid);
-	if (r == -ENOENT)
-		j->target_gone = true; /* NO [TRYCREATE] */
-	return r;
-}
-
-/* The mailbox RECOVERED, made if need be; its wire name (the caller frees it), or NULL. */
-static char *recovered_mailbox(struct store *st)
-{
-	uint32_t id = 0;
-	int r = store_lookup_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
-
-	if (r < 0) {
-		r = store_create_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
-		if (r == -EEXIST)
-			r = store_lookup_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
-		if (r == 0)
-			log_info("offline: created the mailbox %s for mail whose target was deleted",
-				 RECOVERED);
-	}
-	return r == 0 ? store_mailbox_wire(st, id) : NULL;
-}
-
-/* Carries out op; a move whose target was deleted meanwhile goes to RECOVERED. */
-static int carry_out(struct store *st, const struct journal_op *op)
-{
-	struct op_job job = { .op = op, .to = op->to };
-	char *recovered = NULL;
-	int r = pool_run(store_pool(st), op->wire, op_job, &job);
-
-	if (r == -ENOENT && job.target_gone) {
-		recovered = recovered_mailbox(st);
-		if (!recovered)
-			return -EIO; /* kept, and tried again */
-		log_warn("offline: %s was deleted meanwhile; UID %" PRIu32 " of %s goes to %s "
-			 "instead", op->to, op->uid, op->wire, recovered);
-		job.to = recovered;
-		job.target_gone = false;
-		r = pool_run(store_pool(st), op->wire, op_job, &job);
-		free(recovered);
-	}
-	return r;
-}
-
-/* What op was, for the log. */
-static void describe(const struct journal_op *op, char *out, size_t len)
-{
-	if (op->kind == JOURNAL_FLAGS)
-		snprintf(out, len, "flag change (+%s -%s)", op->add, op->remove);
-	else if (op->kind == JOURNAL_MOVE)
-		snprintf(out, len, "move to %s", op->to);
-	else
-		snprintf(out, len, "expunge");
-}
-
-/*
- * Carries out what is pending, oldest first. Returns false if the server
- * could not be reached (the rest waits for the next round).
- */
-static bool stopping(struct offline *o)
-{
-	bool stop;
-
-	pthread_mutex_lock(&o->lock);
-	stop = o->stop;
-	pthread_mutex_unlock(&o->lock);
-	return stop;
-}
-
-/*
- * Not the server's answer to this change, but the way to it: the change is
- * kept and tried again (a connection lost halfway, a bare NO that may pass).
- */
-static bool try_again(struct store *st, int r)
-{
-	return store_unreachable(st, r) || r == -EIO || r == -EINTR || r == -ETIMEDOUT ||
-	       r == -ECONNRESET || r == -ENOMEM || r == -EAGAIN;
-}
-
-static bool replay(struct offline *o)
-{
-	struct store *st = o->st;
-	struct journal_op *ops;
-	size_t n, done = 0, dropped = 0;
-	bool reached = true;
-
-	if (journal_pending_ops(o->j, &ops, &n) < 0 || n == 0)
-		return true;
-	for (size_t i = 0; i < n && !stopping(o); i++) {
-		uint32_t id = 0, to = 0;
-		char what[600];
-		int r = carry_out(st, &ops[i]);
-
-		describe(&ops[i], what, sizeof(what));
-		if (try_again(st, r)) {
-			log_debug("offline: the %s of UID %" PRIu32 " in %s waits (%s)", what,
-				  ops[i].uid, ops[i].wire, strerror(-r));
-			reached = false;
-			break;
-		}
-		if (done == 0)
-			log_info("offline: the server answers; carrying out %zu pending change(s)",
-				 n - i);
-		if (r == -ENOENT)
-			log_warn("offline: UID %" PRIu32 " in %s was expunged meanwhile (or moved "
-				 "away); its %s is dropped", ops[i].uid, ops[i].wire, what);
-		else if (r == -ESTALE)
-			log_warn("offline: %s has another UIDVALIDITY now: UID %" PRIu32 " may name "
-				 "other mail, so its %s is not made", ops[i].wire, ops[i].uid, what);
-		else if (r < 0)
-			log_warn("offline: the server refused the %s of UID %" PRIu32
-				 " in %s: %s; dropped", what, ops[i].uid, ops[i].wire, strerror(-r));
-		dropped += r < 0;
-		if (journal_done(o->j, ops[i].seq) < 0) {
-			/* Not recorded: made again next time, which flags allow; later, not at once. */
-			log_warn("offline: cannot record a change as done in the journal");
-			reached = false;
-			break;
-		}
-		done++;
-		if (store_mailbox_by_wire(st, ops[i].wire, &id) < 0)
-			continue;
-		/*
-		 * Made: the server's flags moved, and the next look fetches them.
-		 * Dropped: nothing moved on the server, and the listing held shows
-		 * the change still; every flag is fetched again.
-		 */
-		if (r == 0)
-			store_listing_stale(st, id);
-		else
-			store_refresh_listing(st, id, true);
-		if (r == 0 && ops[i].kind != JOURNAL_FLAGS)
-			store_forget_body(st, id, ops[i].uidvalidity, ops[i].uid);
-		if (ops[i].kind == JOURNAL_MOVE && store_mailbox_by_wire(st, ops[i].to, &to) == 0)
-			store_listing_stale(st, to);
-	}
-	if (done)
-		log_info("offline: %zu change(s) carried out, %zu of them dropped (see above); %zu "
-			 "pending", done, dropped, journal_pending(o->j));
-	journal_ops_free(ops, n);
-	return reached;
-}
-
-static void *replay_main(void *arg)
-{
-	struct offline *o = arg;
-	unsigned wait_s = RETRY_MIN;
-
-	pthread_mutex_lock(&o->lock);
-	while (!o->stop) {
-		struct timespec until;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += wait_s;
-		pthread_cond_timedwait(&o->wake, &o->lock, &until);
-		if (o->stop)
-			break;
-		pthread_mutex_unlock(&o->lock);
-		if (journal_pending(o->j) == 0 || replay(o))
-			wait_s = RETRY_MIN;
-		else if (wait_s < RETRY_MAX)
-			wait_s++;
-		pthread_mutex_lock(&o->lock);
-	}
-	pthread_mutex_unlock(&o->lock);
-	return NULL;
 }
 
 void offline_open(struct store *st)
@@ -385,16 +207,11 @@ void offline_open(struct store *st)
 	o = calloc(1, sizeof(*o));
 	if (!o)
 		return;
-	o->st = st;
-	pthread_mutex_init(&o->lock, NULL);
-	pthread_cond_init(&o->wake, NULL);
 	r = journal_open(body_cache_account_fd(st->bodies), st->opts.cache_size, &o->j);
 	if (r < 0) {
 		log_warn("offline: %s; changes fail while the server cannot be reached",
 			 r == -EBUSY ? "another mount of this account holds the journal"
 				     : "cannot open the journal in the cache directory");
-		pthread_cond_destroy(&o->wake);
-		pthread_mutex_destroy(&o->lock);
 		free(o);
 		return;
 	}
@@ -408,9 +225,14 @@ void offline_open(struct store *st)
 void offline_start(struct store *st)
 {
 	struct offline *o = st->offline;
+	int r;
 
-	if (o && !o->running)
-		o->running = pthread_create(&o->thread, NULL, replay_main, o) == 0;
+	if (!o || o->replay)
+		return;
+	r = replay_start(st, o->j, &o->replay);
+	if (r < 0)
+		log_error("journal: cannot start replaying: %s; changes journaled wait for the "
+			  "next mount", strerror(-r));
 }
 
 void offline_close(struct store *st)
@@ -419,19 +241,36 @@ void offline_close(struct store *st)
 
 	if (!o)
 		return;
-	if (o->running) {
-		pthread_mutex_lock(&o->lock);
-		o->stop = true;
-		pthread_cond_signal(&o->wake);
-		pthread_mutex_unlock(&o->lock);
-		pthread_join(o->thread, NULL);
-	}
+	replay_stop(o->replay);
 	st->journal = NULL;
 	journal_close(o->j);
-	pthread_cond_destroy(&o->wake);
-	pthread_mutex_destroy(&o->lock);
 	free(o);
 	st->offline = NULL;
+}
+
+void store_stop_changes(struct store *st)
+{
+	struct offline *o = st->offline;
+
+	if (!o || !o->replay)
+		return;
+	/* What -o writeback took is carried out first, if the server lets it. */
+	if (journal_pending(o->j) && !pool_server_down(store_pool(st)) &&
+	    !replay_settle(o->replay, 30000))
+		log_warn("journal: %zu change(s) still pending at unmount; they are carried out by "
+			 "the next mount with this cache", journal_pending(o->j));
+	replay_stop(o->replay);
+	o->replay = NULL;
+}
+
+bool store_settle(struct store *st, unsigned ms)
+{
+	if (!st->offline || journal_pending(st->journal) == 0)
+		return true;
+	/* Nothing drains while the server is away: no use waiting for it. */
+	if (pool_server_down(store_pool(st)))
+		return false;
+	return replay_settle(st->offline->replay, ms);
 }
 
 size_t store_pending_changes(struct store *st)

@@ -47,6 +47,8 @@ struct store_options {
 	bool subscribed_only;
 	/* Changes made while the server is unreachable are journaled (store/offline.h). */
 	bool offline_writes;
+	/* -o writeback: moves, expunges and flag changes are always journaled, drained at once. */
+	bool writeback;
 };
 
 /*
@@ -249,8 +251,20 @@ void store_message_resized(struct store *st, uint32_t id, uint32_t uidvalidity, 
 void store_message_reading(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid,
 			   pid_t reader);
 
-/* Changes made offline and not carried out yet (user.imapfs.pending). */
+/* Changes journaled and not carried out yet (user.imapfs.pending). */
 size_t store_pending_changes(struct store *st);
+/*
+ * Waits until the journal is empty (replaying it if the server answers), at
+ * most ms: true if it is. What must not overtake a journaled change calls
+ * this first (rmdir: the messages moved out must be out before DELETE).
+ */
+bool store_settle(struct store *st, unsigned ms);
+/*
+ * At unmount, before the sink's fs goes: carries out what the journal holds
+ * (bounded, if the server answers; the rest waits for the next mount) and
+ * stops replaying.
+ */
+void store_stop_changes(struct store *st);
 /* Application bytes received from the server on all connections so far. */
 uint64_t store_bytes_in(struct store *st);
 

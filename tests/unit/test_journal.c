@@ -128,6 +128,42 @@ static void test_kinds(void)
 	journal_close(j);
 }
 
+/*
+ * -o writeback's path: added without a sync, moves looked up by target,
+ * completions of a batch in one write; what was added survives a close.
+ */
+static void test_writeback_path(void)
+{
+	struct journal *j = NULL;
+	struct journal_op m[3] = {
+		{ .kind = JOURNAL_MOVE, .wire = "INBOX", .uidvalidity = 7, .uid = 1, .to = "Archive" },
+		{ .kind = JOURNAL_MOVE, .wire = "INBOX", .uidvalidity = 7, .uid = 2, .to = "Archive" },
+		{ .kind = JOURNAL_MOVE, .wire = "INBOX", .uidvalidity = 7, .uid = 3, .to = "Old" },
+	};
+	uint64_t seqs[2];
+
+	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_THAT(!journal_moving_into(j, "Archive"));
+	for (int i = 0; i < 3; i++)
+		CHECK_INT(journal_add_unsynced(j, &m[i]), 0);
+	CHECK_THAT(journal_moving_into(j, "Archive") && journal_moving_into(j, "Old"));
+	CHECK_THAT(!journal_moving_into(j, "INBOX"));
+	CHECK_INT(journal_sync(j), 0);
+	j = reopen(j);
+	CHECK_INT(journal_pending(j), 3);
+	seqs[0] = m[0].seq;
+	seqs[1] = m[1].seq;
+	CHECK_INT(journal_done_many(j, seqs, 2), 0);
+	CHECK_INT(journal_pending(j), 1);
+	CHECK_THAT(!journal_moving_into(j, "Archive") && journal_moving_into(j, "Old"));
+	j = reopen(j);
+	CHECK_INT(journal_pending(j), 1);
+	CHECK_INT(journal_done_many(j, &m[2].seq, 1), 0);
+	CHECK_INT(journal_pending(j), 0);
+	CHECK_INT(file_size("journal"), 0);
+	journal_close(j);
+}
+
 static void test_torn_and_damaged(void)
 {
 	struct journal *j = NULL;
@@ -212,6 +248,7 @@ int main(void)
 	test_survives_and_completes();
 	unlinkat(dirfd, "journal", 0);
 	test_kinds();
+	test_writeback_path();
 	test_torn_and_damaged();
 	test_bound();
 	close(dirfd);

@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The journal's replay (see replay.h). */
+#include "store/replay.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "driver/change.h"
+#include "log.h"
+#include "store/journal.h"
+#include "store/pool.h"
+#include "store/store_internal.h"
+#include "util/array.h"
+#include "util/clock.h"
+
+/* The thread looks again this often while the server stays away (seconds). */
+#define RETRY_MIN 1
+#define RETRY_MAX 5
+
+/* At most this many changes in one command (a set of scattered UIDs is long). */
+#define GROUP_MAX 1000
+
+/* Where mail goes whose target mailbox was deleted meanwhile (doc/user-guide.md). */
+#define RECOVERED "Recovered"
+
+struct replay {
+	struct store *st;
+	struct journal *j;
+	pthread_mutex_t lock;    /* stop, kicked; nothing but the journal is taken under it */
+	pthread_cond_t wake;     /* a kick, or stop */
+	pthread_cond_t settled;  /* a round ended */
+	bool stop, kicked;
+	pthread_t thread;
+	/* Targets of moves made, relisted once the journal is drained (the thread's own). */
+	uint32_t *targets;
+	size_t ntargets, targets_cap;
+};
+
+/* ---- one group of changes, one command ---- */
+
+static bool same_group(const struct journal_op *a, const struct journal_op *b)
+{
+	if (a->kind != b->kind || a->uidvalidity != b->uidvalidity || strcmp(a->wire, b->wire) != 0)
+		return false;
+	if (a->kind == JOURNAL_MOVE)
+		return strcmp(a->to, b->to) == 0;
+	if (a->kind == JOURNAL_FLAGS)
+		return strcmp(a->add, b->add) == 0 && strcmp(a->remove, b->remove) == 0;
+	return true;
+}
+
+struct group_job {
+	const struct journal_op *op; /* the first: mailbox, kind, flags */
+	const char *to;              /* JOURNAL_MOVE: where to, now */
+	const uint32_t *uids;        /* ascending, no duplicates */
+	size_t n;
+	bool *present;               /* per uid: still there, so done now */
+	uint32_t *act;               /* room for n */
+	bool target_gone;            /* the server said the target is missing */
+};
+
+static int group_job(struct session *s, void *ctx)
+{
+	struct group_job *g = ctx;
+	const struct journal_op *op = g->op;
+	size_t k = 0;
+	/* At most once: one made just before a crash, not yet recorded, is gone from here. */
+	int r = driver_holding(s, op->wire, op->uidvalidity, g->uids, g->n, g->present);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < g->n; i++)
+		if (g->present[i])
+			g->act[k++] = g->uids[i];
+	if (k == 0)
+		return 0;
+	switch (op->kind) {
+	case JOURNAL_FLAGS:
+		return driver_change_flags_uids(s, op->wire, g->act, k, op->add, op->remove);
+	case JOURNAL_EXPUNGE:
+		return driver_expunge_uids(s, op->wire, g->act, k);
+	case JOURNAL_MOVE:
+		r = driver_move_uids(s, op->wire, g->act, k, g->to);
+		if (r == -ENOENT)
+			g->target_gone = true; /* NO [TRYCREATE] */
+		return r;
+	}
+	return -EINVAL;
+}
+
+/* The mailbox RECOVERED, made if need be; its wire name (the caller frees it), or NULL. */
+static char *recovered_mailbox(struct store *st)
+{
+	uint32_t id = 0;
+	int r = store_lookup_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
+
+	if (r < 0) {
+		r = store_create_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
+		if (r == -EEXIST)
+			r = store_lookup_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
+		if (r == 0)
+			log_info("journal: created the mailbox %s for mail whose target was deleted",
+				 RECOVERED);
+	}
+	return r == 0 ? store_mailbox_wire(st, id) : NULL;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Carries out ops[0..n), one group. On 0, applied[i] says whether ops[i]
+ * was made (else its message was no longer there).
+ */
+static int carry_out(struct store *st, const struct journal_op *ops, size_t n, bool *applied)
+{
+	uint32_t *uids = malloc(n * sizeof(*uids)), *act = malloc(n * sizeof(*act));
+	bool *present = calloc(n, sizeof(*present));
+	struct group_job g = { .op = &ops[0], .to = ops[0].to, .uids = uids, .present = present,
+			       .act = act };
+	char *recovered = NULL;
+	size_t m = 0;
+	int r = -ENOMEM;
+
+	if (!uids || !act || !present)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		uids[i] = ops[i].uid;
+	qsort(uids, n, sizeof(*uids), cmp_u32);
+	for (size_t i = 0; i < n; i++)
+		if (m == 0 || uids[m - 1] != uids[i])
+			uids[m++] = uids[i];
+	g.n = m;
+	r = pool_run(store_pool(st), ops[0].wire, group_job, &g);
+	if (r == -ENOENT && g.target_gone) {
+		recovered = recovered_mailbox(st);
+		if (!recovered) {
+			r = -EIO; /* kept, and tried again */
+			goto out;
+		}
+		log_warn("journal: %s was deleted meanwhile; %zu message(s) moved there from %s go "
+			 "to %s instead", ops[0].to, n, ops[0].wire, recovered);
+		g.to = recovered;
+		g.target_gone = false;
+		r = pool_run(store_pool(st), ops[0].wire, group_job, &g);
+	}
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		uint32_t *at = bsearch(&ops[i].uid, uids, m, sizeof(*uids), cmp_u32);
+
+		applied[i] = at && present[at - uids];
+	}
+out:
+	free(recovered);
+	free(uids);
+	free(act);
+	free(present);
+	return r;
+}
+
+/* ---- a round ---- */
+
+static bool stopping(struct replay *rp)
+{
+	bool stop;
+
+	pthread_mutex_lock(&rp->lock);
+	stop = rp->stop;
+	pthread_mutex_unlock(&rp->lock);
+	return stop;
+}
+
+/*
+ * Not the server's answer to this change, but the way to it: the change is
+ * kept and tried again (a connection lost halfway, a bare NO that may pass).
+ */
+static bool try_again(struct store *st, int r)
+{
+	return store_unreachable(st, r) || r == -EIO || r == -EINTR || r == -ETIMEDOUT ||
+	       r == -ECONNRESET || r == -ENOMEM || r == -EAGAIN;
+}
+
+/* What op was, for the log. */
+static void describe(const struct journal_op *op, char *out, size_t len)
+{
+	if (op->kind == JOURNAL_FLAGS)
+		snprintf(out, len, "flag change (+%s -%s)", op->add, op->remove);
+	else if (op->kind == JOURNAL_MOVE)
+		snprintf(out, len, "move to %s", op->to);
+	else
+		snprintf(out, len, "expunge");
+}
+
+/* Logs what of a group was not made; returns how many. */
+static size_t report_dropped(const struct journal_op *ops, size_t n, int r, const bool *applied)
+{
+	size_t dropped = 0;
+	char what[600];
+
+	for (size_t i = 0; i < n; i++) {
+		if (r == 0 && applied[i])
+			continue;
+		dropped++;
+		describe(&ops[i], what, sizeof(what));
+		if (r == 0 || r == -ENOENT)
+			log_warn("journal: UID %" PRIu32 " in %s was expunged meanwhile (or moved "
+				 "away); its %s is dropped", ops[i].uid, ops[i].wire, what);
+		else if (r == -ESTALE)
+			log_warn("journal: %s has another UIDVALIDITY now: UID %" PRIu32 " may name "
+				 "other mail, so its %s is not made", ops[i].wire, ops[i].uid, what);
+		else
+			log_warn("journal: the server refused the %s of UID %" PRIu32 " in %s: %s; "
+				 "dropped", what, ops[i].uid, ops[i].wire, strerror(-r));
+	}
+	return dropped;
+}
+
+/*
+ * The listings after a group. The source's held listing already shows the
+ * change (offline.c took the rows out, or laid the flags over), which the
+ * server now agrees with; if some were dropped, it is fetched again whole.
+ * The target learns its new messages once the journal is drained
+ * (flush_targets): relisted once, not after every batch.
+ */
+static void settle_listings(struct replay *rp, const struct journal_op *ops, size_t n,
+			    size_t dropped, const bool *applied)
+{
+	struct store *st = rp->st;
+	uint32_t id = 0, to = 0;
+
+	if (store_mailbox_by_wire(st, ops[0].wire, &id) == 0) {
+		for (size_t i = 0; i < n && ops[0].kind != JOURNAL_FLAGS; i++)
+			if (applied[i])
+				store_forget_body(st, id, ops[i].uidvalidity, ops[i].uid);
+		if (dropped)
+			store_refresh_listing(st, id, true);
+	}
+	if (ops[0].kind != JOURNAL_MOVE || store_mailbox_by_wire(st, ops[0].to, &to) < 0)
+		return;
+	for (size_t i = 0; i < rp->ntargets; i++)
+		if (rp->targets[i] == to)
+			return;
+	if (array_reserve((char **)&rp->targets, &rp->targets_cap, rp->ntargets + 1,
+			  sizeof(*rp->targets)) < 0)
+		store_listing_stale(st, to); /* no room to wait: at once */
+	else
+		rp->targets[rp->ntargets++] = to;
+}
+
+static void flush_targets(struct replay *rp)
+{
+	for (size_t i = 0; i < rp->ntargets; i++)
+		store_listing_stale(rp->st, rp->targets[i]);
+	rp->ntargets = 0;
+}
+
+/* Carries out what is pending, oldest first. False if the rest must wait (server away). */
+static bool replay_round(struct replay *rp)
+{
+	struct store *st = rp->st;
+	struct journal_op *ops;
+	uint64_t *seqs = NULL;
+	bool *applied = NULL;
+	size_t n, done = 0, dropped = 0, i = 0;
+	bool reached = true;
+	int synced;
+
+	if (journal_pending_ops(rp->j, &ops, &n) < 0 || n == 0)
+		return true;
+	/* What -o writeback wrote without a sync is on disk before the server acts on it. */
+	synced = journal_sync(rp->j);
+	if (synced < 0)
+		log_warn("journal: cannot sync it to disk: %s", strerror(-synced));
+	seqs = malloc(n * sizeof(*seqs));
+	applied = calloc(n, sizeof(*applied));
+	if (!seqs || !applied)
+		reached = false;
+	while (reached && i < n && !stopping(rp)) {
+		size_t k = i + 1, lost;
+		int r;
+
+		while (k < n && k - i < GROUP_MAX && same_group(&ops[i], &ops[k]))
+			k++;
+		r = carry_out(st, ops + i, k - i, applied + i);
+		if (try_again(st, r)) {
+			log_debug("journal: %zu change(s) to %s wait (%s)", k - i, ops[i].wire,
+				  strerror(-r));
+			reached = false;
+			break;
+		}
+		if (done == 0 && !st->opts.writeback)
+			log_info("journal: the server answers; carrying out %zu pending change(s)",
+				 n - i);
+		lost = report_dropped(ops + i, k - i, r, applied + i);
+		for (size_t x = i; x < k; x++)
+			seqs[x - i] = ops[x].seq;
+		if (journal_done_many(rp->j, seqs, k - i) < 0) {
+			/* Not recorded: looked at again next time, and made at most once. */
+			log_warn("journal: cannot record changes as done");
+			reached = false;
+			break;
+		}
+		settle_listings(rp, ops + i, k - i, lost, applied + i);
+		done += k - i;
+		dropped += lost;
+		i = k;
+	}
+	if (!reached || journal_pending(rp->j) == 0)
+		flush_targets(rp);
+	if (done && (dropped || !st->opts.writeback))
+		log_info("journal: %zu change(s) carried out, %zu of them dropped (see above); %zu "
+			 "pending", done, dropped, journal_pending(rp->j));
+	free(seqs);
+	free(applied);
+	journal_ops_free(ops, n);
+	return reached;
+}
+
+/* ---- the thread ---- */
+
+/* How long a round waits for more changes to come (-o writeback: mv, rm -r). */
+#define GATHER_QUIET_MS 3
+#define GATHER_MAX_MS 50
+
+/*
+ * Changes made one system call at a time come a millisecond or so apart:
+ * waiting while they keep coming (a little) makes one command of many.
+ */
+static void gather(struct replay *rp)
+{
+	int64_t end = monotonic_ms() + GATHER_MAX_MS;
+	size_t before;
+
+	do {
+		struct timespec quiet = { 0, GATHER_QUIET_MS * 1000000L };
+
+		before = journal_pending(rp->j);
+		nanosleep(&quiet, NULL);
+	} while (journal_pending(rp->j) != before && monotonic_ms() < end && !stopping(rp));
+}
+
+static void *replay_main(void *arg)
+{
+	struct replay *rp = arg;
+	unsigned wait_s = RETRY_MIN;
+	bool reached, more;
+
+	pthread_mutex_lock(&rp->lock);
+	while (!rp->stop) {
+		if (!rp->kicked) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += wait_s;
+			pthread_cond_timedwait(&rp->wake, &rp->lock, &until);
+		}
+		if (rp->stop)
+			break;
+		rp->kicked = false;
+		pthread_mutex_unlock(&rp->lock);
+		if (rp->st->opts.writeback)
+			gather(rp);
+		reached = journal_pending(rp->j) == 0 || replay_round(rp);
+		/* What came during the round goes out at once: the next batch. */
+		more = reached && journal_pending(rp->j) > 0;
+		pthread_mutex_lock(&rp->lock);
+		wait_s = reached ? RETRY_MIN : wait_s < RETRY_MAX ? wait_s + 1 : RETRY_MAX;
+		if (more)
+			rp->kicked = true;
+		pthread_cond_broadcast(&rp->settled);
+	}
+	pthread_mutex_unlock(&rp->lock);
+	return NULL;
+}
+
+int replay_start(struct store *st, struct journal *j, struct replay **out)
+{
+	struct replay *rp = calloc(1, sizeof(*rp));
+	int r;
+
+	if (!rp)
+		return -ENOMEM;
+	rp->st = st;
+	rp->j = j;
+	pthread_mutex_init(&rp->lock, NULL);
+	pthread_cond_init(&rp->wake, NULL);
+	pthread_cond_init(&rp->settled, NULL);
+	r = -pthread_create(&rp->thread, NULL, replay_main, rp);
+	if (r < 0) {
+		pthread_cond_destroy(&rp->settled);
+		pthread_cond_destroy(&rp->wake);
+		pthread_mutex_destroy(&rp->lock);
+		free(rp);
+		return r;
+	}
+	*out = rp;
+	return 0;
+}
+
+void replay_kick(struct replay *rp)
+{
+	if (!rp)
+		return;
+	pthread_mutex_lock(&rp->lock);
+	rp->kicked = true;
+	pthread_cond_signal(&rp->wake);
+	pthread_mutex_unlock(&rp->lock);
+}
+
+bool replay_settle(struct replay *rp, unsigned ms)
+{
+	int64_t deadline = monotonic_ms() + ms;
+	bool settled;
+
+	if (!rp)
+		return true;
+	replay_kick(rp);
+	pthread_mutex_lock(&rp->lock);
+	while (!(settled = journal_pending(rp->j) == 0) && monotonic_ms() < deadline) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&rp->settled, &rp->lock, &until);
+	}
+	pthread_mutex_unlock(&rp->lock);
+	return settled;
+}
+
+void replay_stop(struct replay *rp)
+{
+	if (!rp)
+		return;
+	pthread_mutex_lock(&rp->lock);
+	rp->stop = true;
+	pthread_cond_signal(&rp->wake);
+	pthread_mutex_unlock(&rp->lock);
+	pthread_join(rp->thread, NULL);
+	pthread_cond_destroy(&rp->settled);
+	pthread_cond_destroy(&rp->wake);
+	pthread_mutex_destroy(&rp->lock);
+	free(rp->targets);
+	free(rp);
+}
