@@ -150,6 +150,7 @@ def test_flags_changed_offline_are_made_once_the_server_answers(dovecot_factory,
 def test_offline_writes_no_keeps_eio(dovecot_factory, mount_factory, tmp_path):
     dv = seeded_server(dovecot_factory)
     m = mount(mount_factory, dv, tmp_path / 'cache', 'offline_writes=no')
+    assert 'user.imapfs.error' not in os.listxattr(m.path)
     path = m.p('Box', '1.eml')
     assert flags_of(path) == set()
     dv.stop()
@@ -257,6 +258,9 @@ def test_rm_and_mv_offline_are_carried_out_once(dovecot_factory, mount_factory, 
     assert 'UID 5 in Box was expunged meanwhile' in log, log[-3000:]
     assert 'Doomed was deleted meanwhile; 1 message(s) moved there from Box go to Recovered' \
         in log, log[-3000:]
+    # The last change not made, on the mount root, as the log says it.
+    err = os.getxattr(m3.path, 'user.imapfs.error').decode()
+    assert 'was expunged meanwhile' in err and 'is dropped' in err, err
 
 
 def test_kill_during_replay_of_moves_loses_and_doubles_nothing(dovecot_factory, mount_factory,

@@ -94,6 +94,10 @@ static int xattr_value(struct fs *fs, fuse_ino_t ino, const char *name, char **o
 			return asprintf(out, "%" PRIu64, store_bytes_in(fs->st)) < 0 ? -ENOMEM : 0;
 		if (strcmp(name, "user.imapfs.pending") == 0)
 			return asprintf(out, "%zu", store_pending_changes(fs->st)) < 0 ? -ENOMEM : 0;
+		if (strcmp(name, "user.imapfs.error") == 0) {
+			*out = store_journal_error(fs->st);
+			return *out ? 0 : -ENODATA;
+		}
 		return -ENODATA;
 	case INO_MESSAGE:
 		r = message_of(fs, &ino, &m, &uidvalidity);
@@ -164,7 +168,8 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	static const char *const root_names[] = { "user.imapfs.bytes_received",
-						   "user.imapfs.pending", NULL };
+						   "user.imapfs.pending", "user.imapfs.error",
+						   NULL };
 	static const char *const mailbox_names[] = { "user.imap.uidvalidity", NULL };
 	static const char *const search_names[] = { "user.imapfs.error", NULL };
 	static const char *const message_names[] = {

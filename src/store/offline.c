@@ -263,6 +263,11 @@ void store_stop_changes(struct store *st)
 	o->replay = NULL;
 }
 
+char *store_journal_error(struct store *st)
+{
+	return st->offline ? replay_last_error(st->offline->replay) : NULL;
+}
+
 bool store_settle(struct store *st, unsigned ms)
 {
 	if (!st->offline || journal_pending(st->journal) == 0)

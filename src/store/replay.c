@@ -35,6 +35,7 @@ struct replay {
 	pthread_cond_t wake;     /* a kick, or stop */
 	pthread_cond_t settled;  /* a round ended */
 	bool stop, kicked;
+	char *last_error;        /* the last change not made, for user.imapfs.error */
 	pthread_t thread;
 	/* Targets of moves made, relisted once the journal is drained (the thread's own). */
 	uint32_t *targets;
@@ -199,11 +200,12 @@ static void describe(const struct journal_op *op, char *out, size_t len)
 		snprintf(out, len, "expunge");
 }
 
-/* Logs what of a group was not made; returns how many. */
-static size_t report_dropped(const struct journal_op *ops, size_t n, int r, const bool *applied)
+/* Logs what of a group was not made, and keeps the last for user.imapfs.error; returns how many. */
+static size_t report_dropped(struct replay *rp, const struct journal_op *ops, size_t n, int r,
+			     const bool *applied)
 {
 	size_t dropped = 0;
-	char what[600];
+	char what[600], line[1200] = "";
 
 	for (size_t i = 0; i < n; i++) {
 		if (r == 0 && applied[i])
@@ -211,16 +213,42 @@ static size_t report_dropped(const struct journal_op *ops, size_t n, int r, cons
 		dropped++;
 		describe(&ops[i], what, sizeof(what));
 		if (r == 0 || r == -ENOENT)
-			log_warn("journal: UID %" PRIu32 " in %s was expunged meanwhile (or moved "
-				 "away); its %s is dropped", ops[i].uid, ops[i].wire, what);
+			snprintf(line, sizeof(line), "message UID %" PRIu32 " in %s was expunged "
+				 "meanwhile (or moved away); its %s is dropped", ops[i].uid,
+				 ops[i].wire, what);
 		else if (r == -ESTALE)
-			log_warn("journal: %s has another UIDVALIDITY now: UID %" PRIu32 " may name "
-				 "other mail, so its %s is not made", ops[i].wire, ops[i].uid, what);
+			snprintf(line, sizeof(line), "%s has another UIDVALIDITY now: UID %" PRIu32
+				 " may name other mail, so its %s is not made", ops[i].wire,
+				 ops[i].uid, what);
 		else
-			log_warn("journal: the server refused the %s of UID %" PRIu32 " in %s: %s; "
-				 "dropped", what, ops[i].uid, ops[i].wire, strerror(-r));
+			snprintf(line, sizeof(line), "the server refused the %s of UID %" PRIu32
+				 " in %s: %s; dropped", what, ops[i].uid, ops[i].wire, strerror(-r));
+		log_warn("journal: %s", line);
+	}
+	if (dropped) {
+		char *keep = strdup(line);
+
+		pthread_mutex_lock(&rp->lock);
+		if (keep) {
+			free(rp->last_error);
+			rp->last_error = keep;
+		}
+		pthread_mutex_unlock(&rp->lock);
 	}
 	return dropped;
+}
+
+char *replay_last_error(struct replay *rp)
+{
+	char *s = NULL;
+
+	if (!rp)
+		return NULL;
+	pthread_mutex_lock(&rp->lock);
+	if (rp->last_error)
+		s = strdup(rp->last_error);
+	pthread_mutex_unlock(&rp->lock);
+	return s;
 }
 
 /*
@@ -299,7 +327,7 @@ static bool replay_round(struct replay *rp)
 		if (done == 0 && !st->opts.writeback)
 			log_info("journal: the server answers; carrying out %zu pending change(s)",
 				 n - i);
-		lost = report_dropped(ops + i, k - i, r, applied + i);
+		lost = report_dropped(rp, ops + i, k - i, r, applied + i);
 		for (size_t x = i; x < k; x++)
 			seqs[x - i] = ops[x].seq;
 		if (journal_done_many(rp->j, seqs, k - i) < 0) {
@@ -452,5 +480,6 @@ void replay_stop(struct replay *rp)
 	pthread_cond_destroy(&rp->wake);
 	pthread_mutex_destroy(&rp->lock);
 	free(rp->targets);
+	free(rp->last_error);
 	free(rp);
 }

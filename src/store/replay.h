@@ -36,6 +36,8 @@ void replay_kick(struct replay *r);
  * nothing is pending. For what must not overtake the journal (rmdir).
  */
 bool replay_settle(struct replay *r, unsigned ms);
+/* The last change that was not made, as the log said it (malloc'd), or NULL. */
+char *replay_last_error(struct replay *r);
 /* Stops and joins the thread; NULL is fine. */
 void replay_stop(struct replay *r);
 

@@ -254,6 +254,11 @@ void store_message_reading(struct store *st, uint32_t id, uint32_t uidvalidity, 
 /* Changes journaled and not carried out yet (user.imapfs.pending). */
 size_t store_pending_changes(struct store *st);
 /*
+ * The last journaled change that was not made (dropped or refused), as the
+ * log said it, malloc'd; NULL if none in this mount (user.imapfs.error).
+ */
+char *store_journal_error(struct store *st);
+/*
  * Waits until the journal is empty (replaying it if the server answers), at
  * most ms: true if it is. What must not overtake a journaled change calls
  * this first (rmdir: the messages moved out must be out before DELETE).
