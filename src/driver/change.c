@@ -188,8 +188,17 @@ int driver_move_uids(struct session *s, const char *wire, const uint32_t *uids, 
 	imap_cmd_raw(&c, " ");
 	imap_cmd_astring(&c, to_wire, strlen(to_wire));
 	r = run_cmd(s, &c, NULL, NULL, NULL, 0);
-	/* Without MOVE: the copies exist before the originals go. */
-	return r < 0 || move ? r : delete_uids(s, uids, n);
+	if (r < 0 || move)
+		return r;
+	/*
+	 * Without MOVE: the copies exist before the originals go. Once they
+	 * exist this is done: an error now must not make the caller copy again.
+	 */
+	r = delete_uids(s, uids, n);
+	if (r < 0)
+		log_warn("copied %zu message(s) from %s to %s, but the originals could not be "
+			 "expunged (%s): they are in both", n, wire, to_wire, strerror(-r));
+	return 0;
 }
 
 int driver_expunge_uids(struct session *s, const char *wire, const uint32_t *uids, size_t n)

@@ -54,7 +54,9 @@ int driver_holding(struct session *s, const char *wire, uint32_t uidvalidity,
  * the expunge below) into to_wire, -ENOENT if it does not exist
  * ([TRYCREATE]); \Deleted and UID EXPUNGE of the set; +FLAGS add and
  * -FLAGS remove (validated flag list text, either may be ""). UIDs gone
- * meanwhile are skipped by the server.
+ * meanwhile are skipped by the server. A move made as COPY succeeds once
+ * the copies exist (an expunge of the originals that fails is logged):
+ * doing it again would copy twice.
  */
 int driver_move_uids(struct session *s, const char *wire, const uint32_t *uids, size_t n,
 		     const char *to_wire);

@@ -279,7 +279,8 @@ int driver_count(struct session *s, const char *wire, uint32_t *messages)
 	 * moved out: counted from outside it.
 	 */
 	if (sel && strcmp(sel, wire) == 0)
-		r = driver_unselect(s);
+		/* Never CLOSE (it expunges what others marked \Deleted): NOOP shows the expunges. */
+		r = session_has_cap(s, "UNSELECT") ? driver_unselect(s) : driver_catch_up(s);
 	if (r == 0)
 		r = run_on_mailbox(s, "STATUS", wire, NULL, " (MESSAGES)", on_status, &res);
 	/* No answer counts as full: rmdir must never remove a mailbox it could not see empty. */

@@ -47,6 +47,7 @@ struct moved_entry {
 	struct store_msg was;      /* then: the message as it was listed */
 	uint32_t was_uidvalidity;
 	char name[64];             /* and the name it was moved to, if it fits */
+	int64_t at_ms;             /* when (monotonic): the above answers for a moment only */
 };
 
 struct fs {

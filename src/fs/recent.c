@@ -6,8 +6,21 @@
 #include <string.h>
 
 #include "fs/inode.h"
+#include "util/clock.h"
 
 #define NMOVED (sizeof(((struct fs *)0)->moved) / sizeof(((struct fs *)0)->moved[0]))
+
+/*
+ * How long a message moved with no UID known answers as it was: for mv's
+ * stat right after the rename; once the move is made it shows where it went.
+ */
+#define UNKNOWN_MS 3000
+
+/* Caller holds fs->uploads_lock. */
+static bool unknown_fresh(const struct moved_entry *e)
+{
+	return e->has_was && monotonic_ms() - e->at_ms < UNKNOWN_MS;
+}
 
 /* Caller holds fs->uploads_lock: a cleared entry, in place of the oldest. */
 static struct moved_entry *new_entry(struct fs *fs, uint32_t from, uint32_t uid, uint32_t to)
@@ -24,7 +37,8 @@ static const struct moved_entry *find_unknown(struct fs *fs, uint32_t from, uint
 	const struct moved_entry *found = NULL;
 
 	for (unsigned i = 0; i < NMOVED && i < fs->nmoved; i++)
-		if (fs->moved[i].from == from && fs->moved[i].uid == uid && fs->moved[i].has_was)
+		if (fs->moved[i].from == from && fs->moved[i].uid == uid &&
+		    unknown_fresh(&fs->moved[i]))
 			found = &fs->moved[i];
 	return found;
 }
@@ -45,6 +59,7 @@ void note_moved_unknown(struct fs *fs, uint32_t from, uint32_t uid, uint32_t to,
 	pthread_mutex_lock(&fs->uploads_lock);
 	e = new_entry(fs, from, uid, to);
 	e->has_was = true;
+	e->at_ms = monotonic_ms();
 	e->was = *was;
 	e->was_uidvalidity = uidvalidity;
 	if (name && strlen(name) < sizeof(e->name))
@@ -125,7 +140,7 @@ bool moved_unknown_named(struct fs *fs, uint32_t to, const char *name, uint32_t 
 
 	pthread_mutex_lock(&fs->uploads_lock);
 	for (unsigned i = 0; i < NMOVED && i < fs->nmoved; i++)
-		if (fs->moved[i].to == to && fs->moved[i].has_was &&
+		if (fs->moved[i].to == to && unknown_fresh(&fs->moved[i]) &&
 		    strcmp(fs->moved[i].name, name) == 0)
 			found = &fs->moved[i];
 	if (found) {

@@ -26,9 +26,9 @@
 void note_moved(struct fs *fs, uint32_t from, uint32_t uid, uint32_t to, uint32_t newuid);
 /*
  * Remembers that uid of from went to mailbox to with no UID known yet (a
- * move journaled offline, or a server without COPYUID): until the kernel
- * forgets the old inode, it answers as the message was (was, of
- * uidvalidity), since mv stats what it just moved.
+ * move journaled offline, or a server without COPYUID): for a few seconds
+ * the old inode, and the new name in to, answer as the message was (was,
+ * of uidvalidity), since mv stats what it just moved.
  */
 void note_moved_unknown(struct fs *fs, uint32_t from, uint32_t uid, uint32_t to,
 			const char *name, const struct store_msg *was, uint32_t uidvalidity);

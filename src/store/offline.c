@@ -272,8 +272,8 @@ bool store_settle(struct store *st, unsigned ms)
 {
 	if (!st->offline || journal_pending(st->journal) == 0)
 		return true;
-	/* Nothing drains while the server is away: no use waiting for it. */
-	if (pool_server_down(store_pool(st)))
+	/* Nothing drains while the server is away, or without the thread: no use waiting. */
+	if (pool_server_down(store_pool(st)) || !st->offline->replay)
 		return false;
 	return replay_settle(st->offline->replay, ms);
 }

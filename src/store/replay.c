@@ -36,6 +36,8 @@ struct replay {
 	pthread_cond_t settled;  /* a round ended */
 	bool stop, kicked;
 	char *last_error;        /* the last change not made, for user.imapfs.error */
+	uint64_t stuck_seq;      /* the first change of a group that failed lately, */
+	unsigned stuck_tries;    /* and how many rounds in a row it failed (the thread's) */
 	pthread_t thread;
 	/* Targets of moves made, relisted once the journal is drained (the thread's own). */
 	uint32_t *targets;
@@ -111,6 +113,16 @@ static char *recovered_mailbox(struct store *st)
 	return r == 0 ? store_mailbox_wire(st, id) : NULL;
 }
 
+/* Whether mailbox wire is gone from the server's tree (asked again, not as held). */
+static bool target_gone(struct store *st, const char *wire)
+{
+	uint32_t id;
+
+	if (store_refresh_mailboxes(st, true) < 0)
+		return false;
+	return store_mailbox_by_wire(st, wire, &id) < 0;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -142,6 +154,8 @@ static int carry_out(struct store *st, const struct journal_op *ops, size_t n, b
 			uids[m++] = uids[i];
 	g.n = m;
 	r = pool_run(store_pool(st), ops[0].wire, group_job, &g);
+	if (r == -ENOENT && g.target_gone && !target_gone(st, ops[0].to))
+		r = -EAGAIN; /* [EXPUNGEISSUED] and the like: the next round checks again */
 	if (r == -ENOENT && g.target_gone) {
 		recovered = recovered_mailbox(st);
 		if (!recovered) {
@@ -179,14 +193,30 @@ static bool stopping(struct replay *rp)
 	return stop;
 }
 
+/* Rounds in a row a change may fail with a bare NO (EIO) while the server answers. */
+#define STUCK_MAX 3
+
 /*
  * Not the server's answer to this change, but the way to it: the change is
- * kept and tried again (a connection lost halfway, a bare NO that may pass).
+ * kept and tried again (the server away, a connection lost halfway, a bare
+ * NO that may pass). A change failing so STUCK_MAX rounds in a row while
+ * the server answers is taken for refused: it must not hold up all that
+ * comes after it.
  */
-static bool try_again(struct store *st, int r)
+static bool try_again(struct replay *rp, const struct journal_op *op, int r)
 {
-	return store_unreachable(st, r) || r == -EIO || r == -EINTR || r == -ETIMEDOUT ||
-	       r == -ECONNRESET || r == -ENOMEM || r == -EAGAIN;
+	struct store *st = rp->st;
+
+	if (store_unreachable(st, r))
+		return true;
+	if (!(r == -EIO || r == -EINTR || r == -ETIMEDOUT || r == -ECONNRESET || r == -ENOMEM ||
+	      r == -EAGAIN))
+		return false;
+	if (rp->stuck_seq != op->seq) {
+		rp->stuck_seq = op->seq;
+		rp->stuck_tries = 0;
+	}
+	return ++rp->stuck_tries < STUCK_MAX;
 }
 
 /* What op was, for the log. */
@@ -318,7 +348,7 @@ static bool replay_round(struct replay *rp)
 		while (k < n && k - i < GROUP_MAX && same_group(&ops[i], &ops[k]))
 			k++;
 		r = carry_out(st, ops + i, k - i, applied + i);
-		if (try_again(st, r)) {
+		if (try_again(rp, &ops[i], r)) {
 			log_debug("journal: %zu change(s) to %s wait (%s)", k - i, ops[i].wire,
 				  strerror(-r));
 			reached = false;
