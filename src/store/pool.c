@@ -276,7 +276,7 @@ static int run(struct pool *p, const char *prefer, bool renew, pool_job job, voi
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct slot *sl;
-		bool fresh, alive, timed_out, interrupted;
+		bool fresh, alive, timed_out, interrupted; /* fresh: unused here */
 
 		/* Once more on a new connection: the other idle ones may be as dead (a server restart). */
 		r = acquire(p, prefer, renew || attempt > 0, &sl, &fresh);
@@ -290,13 +290,15 @@ static int run(struct pool *p, const char *prefer, bool renew, pool_job job, voi
 		else if (!alive)
 			log_warn("connection lost: %s", session_error(sl->s));
 		/*
-		 * Retried only when an idle connection turned out closed (servers
-		 * drop idle clients); a server that stopped answering would only
-		 * make the caller wait a second timeout.
+		 * Retried when the connection was closed under it: an idle one
+		 * the server dropped, or (fresh) one a loaded server cut (Exchange:
+		 * "* BYE Connection is closed. 13"); jobs run here may run twice.
+		 * Not a server that stopped answering: that would only make the
+		 * caller wait a second timeout.
 		 */
 		timed_out = !alive && session_timed_out(sl->s);
 		release(p, sl);
-		if (r != -EIO || alive || fresh || timed_out || interrupted)
+		if (r != -EIO || alive || timed_out || interrupted)
 			return r;
 	}
 	return r;
