@@ -92,6 +92,50 @@ def test_rm_r_of_a_mailbox_moves_everything_to_trash(dovecot_factory, mount_fact
     assert not os.path.exists(m.p('Box'))
 
 
+def test_rm_r_of_a_big_mailbox_moves_in_batches(dovecot_factory, mount_factory):
+    """rm -r of hundreds: after the first few, the removals are journaled and
+    go out as UID MOVE over sets; rmdir waits for them, so when rm -r exits
+    the server holds everything in Trash, once."""
+    n = 240
+    dv = make_server(dovecot_factory, ['Box', 'Keep'])
+    raws = [msg('big-%d' % i) for i in range(n)]
+    seed(dv, 'Box', raws)
+    keep = [msg('keep')]
+    seed(dv, 'Keep', keep)
+    m = mount(mount_factory, dv, '-d')
+    assert len([f for f in os.listdir(m.p('Box')) if f.endswith('.eml')]) == n
+    r = run(['rm', '-r', m.p('Box')])
+    assert r.returncode == 0, 'rm -r exited %d: %s' % (r.returncode, r.stderr.decode())
+    assert r.stderr == b'', r.stderr
+    assert 'Box' not in server_boxes(dv)
+    assert bodies_of(state(dv, 'Trash')) == sorted(raws)
+    assert bodies_of(state(dv, 'Keep')) == keep
+    assert int(os.getxattr(m.path, 'user.imapfs.pending')) == 0
+    moves = sum(1 for line in m.stderr().splitlines() if ' UID MOVE ' in line and ': C' in line)
+    print('rm -r of %d: %d UID MOVE commands' % (n, moves))
+    assert moves < n / 4, moves
+
+
+def test_rm_of_many_without_rmdir_reaches_the_server(dovecot_factory, mount_factory):
+    """rm Box/*.eml: the same batches without an rmdir to wait for: the folder
+    reads empty at once, and the server holds the result soon after."""
+    n = 60
+    dv = make_server(dovecot_factory, ['Box'])
+    raws = [msg('many-%d' % i) for i in range(n)]
+    seed(dv, 'Box', raws)
+    m = mount(mount_factory, dv)
+    files = sorted(f for f in os.listdir(m.p('Box')) if f.endswith('.eml'))
+    r = run(['rm'] + [m.p('Box', f) for f in files])
+    assert r.returncode == 0, r.stderr
+    assert [f for f in os.listdir(m.p('Box')) if f.endswith('.eml')] == []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and int(os.getxattr(m.path, 'user.imapfs.pending')):
+        time.sleep(0.05)
+    assert int(os.getxattr(m.path, 'user.imapfs.pending')) == 0
+    assert state(dv, 'Box') == {}
+    assert bodies_of(state(dv, 'Trash')) == sorted(raws)
+
+
 def test_rm_of_a_message_still_there_leaves_its_parts_view(dovecot_factory, mount_factory):
     dv = make_server(dovecot_factory, ['A'])
     raw = multipart('view')

@@ -120,7 +120,7 @@ static int delete_message(struct fs *fs, uint32_t mailbox, uint32_t uid)
 		}
 		if (trash != mailbox) {
 			held = store_held_message(fs->st, mailbox, uid, &was, &uidvalidity) == 0;
-			r = store_move(fs->st, mailbox, uid, trash, &newuid);
+			r = store_remove(fs->st, mailbox, uid, trash, &newuid);
 			if (r == 0 && !newuid && held)
 				note_moved_unknown(fs, mailbox, uid, trash, NULL, &was, uidvalidity);
 			else if (r == 0)
@@ -128,7 +128,7 @@ static int delete_message(struct fs *fs, uint32_t mailbox, uint32_t uid)
 			return r;
 		}
 	}
-	r = store_expunge(fs->st, mailbox, uid);
+	r = store_remove(fs->st, mailbox, uid, 0, &newuid);
 	if (r == 0)
 		note_moved(fs, mailbox, uid, 0, 0);
 	return r;

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "util/clock.h"
 #include "store/body_cache.h"
 #include "store/flagsets.h"
 #include "store/journal.h"
@@ -23,7 +24,19 @@
 struct offline {
 	struct journal *j;
 	struct replay *replay; /* once started */
+	/* The run of removals under way (store_remove()), under run_lock. */
+	pthread_mutex_t run_lock;
+	uint32_t run_mailbox;
+	unsigned run_len;
+	int64_t run_last_ms;
 };
+
+/*
+ * rm -r, rm *.eml: past RUN_SYNC removals from one mailbox, each within
+ * RUN_GAP_MS of the last, the next ones are journaled and go out in batches.
+ */
+#define RUN_SYNC 8
+#define RUN_GAP_MS 1000
 
 /* ---- journaling ---- */
 
@@ -53,11 +66,17 @@ static int op_begin(struct store *st, uint32_t id, uint32_t uid, struct journal_
  * answers, where the replay syncs many at once (journal.h says what a crash
  * of the machine may cost then: the last changes, never mail).
  */
-static int journal_put(struct store *st, struct journal_op *op)
+static int journal_put(struct store *st, struct journal_op *op, bool behind)
 {
-	if (st->opts.writeback && !pool_server_down(store_pool(st)))
+	if ((behind || st->opts.writeback) && !pool_server_down(store_pool(st)))
 		return journal_add_unsynced(st->journal, op);
 	return journal_add(st->journal, op);
+}
+
+/* Whether a change journaled now is worth a log line: only while offline. */
+static bool offline_now(struct store *st)
+{
+	return !st->opts.writeback && pool_server_down(store_pool(st));
 }
 
 int offline_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags)
@@ -78,11 +97,12 @@ int offline_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *f
 		goto out;
 	}
 	if (*op.add || *op.remove)
-		r = journal_put(st, &op);
+		r = journal_put(st, &op, false);
 	if (r == 0) {
 		store_msg_flags_changed(st, id, uid, flags);
 		pending = journal_pending(st->journal);
-		log_info("offline: flags of UID %" PRIu32 " in %s (+%s -%s) kept for when the "
+		if (offline_now(st))
+			log_info("offline: flags of UID %" PRIu32 " in %s (+%s -%s) kept for when the "
 			 "server answers; %zu change(s) pending", uid, op.wire, op.add, op.remove,
 			 pending);
 	} else if (r == -ENOSPC) {
@@ -101,7 +121,8 @@ out:
  * A move (to != 0) or an expunge of message uid of mailbox id, journaled:
  * the message leaves its mailbox's listing at once.
  */
-static int journal_removal(struct store *st, uint32_t id, uint32_t uid, uint32_t to)
+static int journal_removal(struct store *st, uint32_t id, uint32_t uid, uint32_t to,
+			   bool behind)
 {
 	struct journal_op op = { .kind = to ? JOURNAL_MOVE : JOURNAL_EXPUNGE };
 	struct store_msg m;
@@ -114,11 +135,11 @@ static int journal_removal(struct store *st, uint32_t id, uint32_t uid, uint32_t
 		r = -ENOMEM;
 		goto out;
 	}
-	r = journal_put(st, &op);
+	r = journal_put(st, &op, behind);
 	if (r == 0) {
 		store_listing_moved(st, id, op.uidvalidity, uid, 0, 0, 0);
-		if (st->opts.writeback)
-			; /* the usual way: nothing to tell */
+		if (!offline_now(st))
+			; /* write-behind, the usual way: nothing to tell */
 		else if (to)
 			log_info("offline: UID %" PRIu32 " of %s is moved to %s when the server "
 				 "answers; %zu change(s) pending", uid, op.wire, op.to,
@@ -138,12 +159,12 @@ out:
 
 int offline_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to)
 {
-	return journal_removal(st, from, uid, to);
+	return journal_removal(st, from, uid, to, false);
 }
 
 int offline_expunge(struct store *st, uint32_t id, uint32_t uid)
 {
-	return journal_removal(st, id, uid, 0);
+	return journal_removal(st, id, uid, 0, false);
 }
 
 /* ---- the store's changes: to the server, or to the journal ---- */
@@ -197,6 +218,43 @@ int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *fla
 	return r < 0 && store_unreachable(st, r) ? offline_set_flags(st, id, uid, flags) : r;
 }
 
+/* Whether this removal from mailbox id is past the first RUN_SYNC of a run. */
+static bool in_removal_run(struct store *st, uint32_t id)
+{
+	struct offline *o = st->offline;
+	int64_t now = monotonic_ms();
+	bool run;
+
+	pthread_mutex_lock(&o->run_lock);
+	if (o->run_mailbox == id && now - o->run_last_ms <= RUN_GAP_MS) {
+		o->run_len++;
+	} else {
+		o->run_mailbox = id;
+		o->run_len = 1;
+	}
+	o->run_last_ms = now;
+	run = o->run_len > RUN_SYNC;
+	pthread_mutex_unlock(&o->run_lock);
+	return run;
+}
+
+int store_remove(struct store *st, uint32_t id, uint32_t uid, uint32_t trash, uint32_t *newuid)
+{
+	struct offline *o = st->offline;
+	bool run = o && st->opts.offline_writes && o->replay && in_removal_run(st, id) &&
+		   !pool_server_down(store_pool(st));
+	int r;
+
+	*newuid = 0;
+	if (run || journal_first(st)) {
+		r = journaled(st, journal_removal(st, id, uid, trash, true));
+		/* A full journal with nothing in it to wait for: the usual way, at once. */
+		if (r != -ENOSPC || journal_pending(st->journal) > 0)
+			return r;
+	}
+	return trash ? store_move(st, id, uid, trash, newuid) : store_expunge(st, id, uid);
+}
+
 void offline_open(struct store *st)
 {
 	struct offline *o;
@@ -218,6 +276,7 @@ void offline_open(struct store *st)
 	if (journal_pending(o->j))
 		log_info("offline: %zu change(s) made while the server could not be reached are "
 			 "pending", journal_pending(o->j));
+	pthread_mutex_init(&o->run_lock, NULL);
 	st->offline = o;
 	st->journal = o->j;
 }
@@ -244,6 +303,7 @@ void offline_close(struct store *st)
 	replay_stop(o->replay);
 	st->journal = NULL;
 	journal_close(o->j);
+	pthread_mutex_destroy(&o->run_lock);
 	free(o);
 	st->offline = NULL;
 }

@@ -39,6 +39,13 @@ struct replay {
 	uint64_t stuck_seq;      /* the first change of a group that failed lately, */
 	unsigned stuck_tries;    /* and how many rounds in a row it failed (the thread's) */
 	pthread_t thread;
+	/*
+	 * Whether what is pending waited for the server (made offline, or left
+	 * by the last mount), as opposed to changes written behind while it
+	 * answers (-o writeback, a run of rm): only the first is worth telling.
+	 * The thread's own.
+	 */
+	bool backlog;
 	/* Targets of moves made, relisted once the journal is drained (the thread's own). */
 	uint32_t *targets;
 	size_t ntargets, targets_cap;
@@ -354,7 +361,7 @@ static bool replay_round(struct replay *rp)
 			reached = false;
 			break;
 		}
-		if (done == 0 && !st->opts.writeback)
+		if (done == 0 && rp->backlog)
 			log_info("journal: the server answers; carrying out %zu pending change(s)",
 				 n - i);
 		lost = report_dropped(rp, ops + i, k - i, r, applied + i);
@@ -373,7 +380,7 @@ static bool replay_round(struct replay *rp)
 	}
 	if (!reached || journal_pending(rp->j) == 0)
 		flush_targets(rp);
-	if (done && (dropped || !st->opts.writeback))
+	if (done && (dropped || rp->backlog))
 		log_info("journal: %zu change(s) carried out, %zu of them dropped (see above); %zu "
 			 "pending", done, dropped, journal_pending(rp->j));
 	free(seqs);
@@ -384,7 +391,7 @@ static bool replay_round(struct replay *rp)
 
 /* ---- the thread ---- */
 
-/* How long a round waits for more changes to come (-o writeback: mv, rm -r). */
+/* How long a round waits for more changes to come (-o writeback: mv; rm -r). */
 #define GATHER_QUIET_MS 3
 #define GATHER_MAX_MS 50
 
@@ -424,9 +431,10 @@ static void *replay_main(void *arg)
 			break;
 		rp->kicked = false;
 		pthread_mutex_unlock(&rp->lock);
-		if (rp->st->opts.writeback)
+		if (!rp->backlog)
 			gather(rp);
 		reached = journal_pending(rp->j) == 0 || replay_round(rp);
+		rp->backlog = !reached;
 		/* What came during the round goes out at once: the next batch. */
 		more = reached && journal_pending(rp->j) > 0;
 		pthread_mutex_lock(&rp->lock);
@@ -448,6 +456,7 @@ int replay_start(struct store *st, struct journal *j, struct replay **out)
 		return -ENOMEM;
 	rp->st = st;
 	rp->j = j;
+	rp->backlog = journal_pending(j) > 0;
 	pthread_mutex_init(&rp->lock, NULL);
 	pthread_cond_init(&rp->wake, NULL);
 	pthread_cond_init(&rp->settled, NULL);

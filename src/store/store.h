@@ -292,6 +292,14 @@ int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const cha
 int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid);
 /* Deletes message uid: \Deleted + UID EXPUNGE of that UID only (never a plain EXPUNGE). */
 int store_expunge(struct store *st, uint32_t id, uint32_t uid);
+/*
+ * rm of message uid of mailbox id: store_move() to trash, or store_expunge()
+ * when trash is 0. A run of them (rm -r, rm *.eml: more than a few from one
+ * mailbox, each soon after the last) is journaled past its first few and
+ * carried out in batches, one UID MOVE or UID EXPUNGE over many (a journal
+ * is needed: a disk cache); store_settle() waits for them.
+ */
+int store_remove(struct store *st, uint32_t id, uint32_t uid, uint32_t trash, uint32_t *newuid);
 /* Replaces the flags of message uid (UID STORE FLAGS). -EINVAL for a bad flag. */
 int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags);
 /* Checks and normalises a user's flag list ("\\Seen  $Work" -> "\\Seen $Work"). */
