@@ -102,8 +102,8 @@ def bench_size(a, dv, base, n, rows):
     move_each, move_set, append_each = raw_floors(dv, n, tag)
     want = set(a.rows.split(','))
     boxes = {}
-    for key in ('mv', 'mv8', 'rm', 'churn', 'wb', 'wbrm'):
-        if key in want or (key == 'wbrm' and 'wb' in want):
+    for key in ('mv', 'mv8', 'rm', 'churn', 'wb', 'wbrm', 'wb8', 'wbchurn'):
+        if key in want or (key.startswith('wb') and 'wb' in want):
             fill(dv, key + 'A' + tag, n)
             c = dovecot.imap_client(dv)
             dovecot.create_mailbox(c, key + 'B' + tag)
@@ -155,14 +155,20 @@ def bench_size(a, dv, base, n, rows):
         bench_writeback(a, dv, base, n, tag, boxes, got)
     label = {'mv': 'mv', 'mv8': 'xargs -P8 mv', 'cp': 'cp in', 'rm': 'rm (to Trash)',
              'churn': 'mv, churn', 'wb': 'mv, writeback', 'wbdone': '  on the server',
-             'wbrm': 'rm -r, writeback', 'wbrmdone': '  on the server'}
+             'wbrm': 'rm -r, writeback', 'wbrmdone': '  on the server',
+             'wb8': 'xargs -P8 mv, wb', 'wb8done': '  on the server',
+             'wbchurn': 'mv, churn, wb', 'wbchurndone': '  on the server'}
     floor = {'mv': move_each, 'mv8': move_each, 'cp': append_each, 'rm': move_each,
              'churn': got.get('mv', move_each)}
     fname = {'mv': 'UID MOVE each', 'mv8': 'UID MOVE each', 'cp': 'APPEND each',
              'rm': 'UID MOVE each', 'churn': 'quiet mv' if 'mv' in got else 'UID MOVE each'}
-    for key in ('wb', 'wbdone', 'wbrm', 'wbrmdone'):
+    wb_keys = ('wb', 'wbdone', 'wbrm', 'wbrmdone', 'wb8', 'wb8done', 'wbchurn', 'wbchurndone')
+    for key in wb_keys:
         floor[key], fname[key] = move_set, 'one UID MOVE'
-    for key in ('mv', 'mv8', 'cp', 'rm', 'churn', 'wb', 'wbdone', 'wbrm', 'wbrmdone'):
+    if 'wb' in got:
+        floor['wbchurn'], fname['wbchurn'] = got['wb'], 'quiet mv, wb'
+        floor['wbchurndone'], fname['wbchurndone'] = got['wbdone'], 'quiet, server'
+    for key in ('mv', 'mv8', 'cp', 'rm', 'churn') + wb_keys:
         if key in got:
             rows.append((n, label[key], got[key], fname[key], floor[key],
                          move_set if key in ('mv', 'mv8', 'rm', 'churn') else None))
@@ -199,6 +205,29 @@ def bench_writeback(a, dv, base, n, tag, boxes, got):
         got['wbrmdone'] = time.monotonic() - t0
         assert count(dv, 'Trash') == max(trash0, 0) + n, 'rm -r, writeback: Trash count'
         assert src not in os.listdir(m.mnt), 'rm -r, writeback: the mailbox is still there'
+        src, dst = boxes['wb8']
+        files = '\0'.join(eml(m.mnt, src)).encode()
+        os.listdir(os.path.join(m.mnt, dst))
+        t0 = time.monotonic()
+        subprocess.run(['xargs', '-0', '-P8', '-n50', 'mv', '-t', os.path.join(m.mnt, dst)],
+                       input=files, check=True)
+        got['wb8'] = time.monotonic() - t0
+        drained(m.mnt)
+        got['wb8done'] = time.monotonic() - t0
+        assert count(dv, src) == 0 and count(dv, dst) == n, 'xargs -P8 mv, writeback: counts'
+        src, dst = boxes['wbchurn']
+        files = eml(m.mnt, src)
+        os.listdir(os.path.join(m.mnt, dst))
+        churn = Churn(dv, [src, dst])
+        try:
+            t0 = time.monotonic()
+            got['wbchurn'] = timed(['mv'] + files + [os.path.join(m.mnt, dst) + '/'])
+            drained(m.mnt)
+            got['wbchurndone'] = time.monotonic() - t0
+        finally:
+            churn.close()
+        assert count(dv, src) == churn.appended[src], 'mv, churn, wb: source count'
+        assert count(dv, dst) == n + churn.appended[dst], 'mv, churn, wb: target count'
     finally:
         m.close()
 

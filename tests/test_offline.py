@@ -21,6 +21,8 @@ import re
 import subprocess
 import time
 
+import pytest
+
 import dovecot
 from conftest import bounded
 
@@ -307,4 +309,131 @@ def test_kill_during_replay_of_moves_loses_and_doubles_nothing(dovecot_factory, 
     assert subjects(dv, 'Odd') == names[0::2]
     assert subjects(dv, 'Even') == names[1::2]
     assert subjects(dv, 'Bulk') == ['stays']
+    assert m2.stop() == 0
+
+
+# --------------------------------------------------------------------------
+# cp in while offline: the bytes journaled, the APPEND made exactly once
+
+def mail(subject, body):
+    return ('From: a@example.org\r\nTo: b@example.org\r\nSubject: %s\r\n'
+            'Message-ID: <%s@offline.imapfs.test>\r\n\r\n%s\r\n'
+            % (subject, subject.replace(' ', '-'), body)).encode()
+
+
+def dates(dv, box):
+    """{subject: INTERNALDATE as seconds} of box on the server."""
+    c = dovecot.imap_client(dv)
+    try:
+        metas = dovecot.fetch_meta(c, box)
+        bodies = dovecot.fetch_bodies(c)
+        out = {}
+        for uid, meta in metas.items():
+            raw = bodies[uid]
+            subject = re.search(rb'^Subject: (.*?)\r$', raw, re.M).group(1).decode()
+            out[subject] = meta[1]
+        return out
+    finally:
+        c.logout()
+
+
+def test_cp_offline_shows_at_once_and_is_appended_once(dovecot_factory, mount_factory,
+                                                       tmp_path):
+    dv = seeded_server(dovecot_factory)
+    cache = tmp_path / 'cache'
+    src = tmp_path / 'src'
+    src.mkdir()
+    raws = {'draft-%d.eml' % i: mail('draft %d' % i, 'written on a train %d' % i)
+            for i in range(3)}
+    for name, raw in raws.items():
+        (src / name).write_bytes(raw)
+    os.utime(src / 'draft-0.eml', (1500000000, 1500000000))
+    m = mount(mount_factory, dv, cache, debug=True)
+    box = m.p('Box')
+    assert len(emls(box)) == 3
+    dv.stop()
+    try:
+        r = subprocess.run(['cp', '-p', str(src / 'draft-0.eml'), box + '/'],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run(['cp', str(src / 'draft-1.eml'), str(src / 'draft-2.eml'),
+                            box + '/'], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert pending(m) == 3
+        # Shown at once under the names written, and reading back their bytes.
+        names = os.listdir(box)
+        for name, raw in raws.items():
+            assert name in names, names
+            with open(os.path.join(box, name), 'rb') as f:
+                assert f.read() == raw
+        assert os.stat(os.path.join(box, 'draft-0.eml')).st_mtime == 1500000000
+        assert 'is copied into Box when the server answers' in m.stderr()
+    finally:
+        dv.start()
+    assert wait_for(lambda: pending(m) == 0, 30), 'still pending: %d' % pending(m)
+    assert subjects(dv, 'Box') == sorted(['one', 'two', 'three', 'draft 0', 'draft 1',
+                                          'draft 2'])
+    assert dates(dv, 'Box')['draft 0'] == 1500000000
+    # The names written still read as the messages, now from the server.
+    for name, raw in raws.items():
+        assert wait_for(lambda: os.path.exists(os.path.join(box, name)), 5), name
+        with open(os.path.join(box, name), 'rb') as f:
+            assert f.read() == raw
+    assert len(emls(box)) >= 6
+    assert m.stop() == 0
+
+
+def test_cp_offline_survives_kill_9_and_is_appended_once(dovecot_factory, mount_factory,
+                                                          tmp_path):
+    dv = seeded_server(dovecot_factory)
+    cache = tmp_path / 'cache'
+    m = mount(mount_factory, dv, cache)
+    box = m.p('Box')
+    assert len(emls(box)) == 3
+    dv.stop()
+    try:
+        with open(os.path.join(box, 'kept.eml'), 'wb') as f:
+            f.write(mail('kept', 'journaled then killed'))
+        assert pending(m) == 1
+        m.kill()
+        assert wait_for(lambda: m.proc.poll() is not None, 10)
+        m.stop()
+    finally:
+        dv.start()
+    m2 = mount(mount_factory, dv, cache)
+    assert wait_for(lambda: pending(m2) == 0, 30), 'still pending: %d' % pending(m2)
+    assert subjects(dv, 'Box') == sorted(['one', 'two', 'three', 'kept'])
+    assert not [f for f in os.listdir(cache) if 'journal-append-' in f] and \
+        not [f for d, _, fs in os.walk(cache) for f in fs if f.startswith('journal-append-')]
+    assert m2.stop() == 0
+
+
+@pytest.mark.parametrize('point', ['append-tried', 'append-ok'])
+def test_kill_during_replay_of_a_copy_appends_it_once(dovecot_factory, mount_factory,
+                                                      tmp_path, point):
+    """imapfs dies (SIGKILL, IMAPFS_TEST_KILL_AT) just before the APPEND
+    is sent, or just after the server's OK and before the journal records
+    it; the next mount sends it, or finds it there, but never twice."""
+    dv = seeded_server(dovecot_factory)
+    cache = tmp_path / 'cache'
+    env = dict(os.environ, IMAPFS_TEST_KILL_AT=point)
+    m = mount(mount_factory, dv, cache, env=env)
+    box = m.p('Box')
+    assert len(emls(box)) == 3
+    dv.stop()
+    try:
+        with open(os.path.join(box, 'copy.eml'), 'wb') as f:
+            f.write(mail('copy', 'killed during its replay'))
+        assert pending(m) == 1
+    finally:
+        dv.start()
+    assert wait_for(lambda: m.proc.poll() is not None, 30), 'imapfs was not killed'
+    m.stop()
+    on_server = subjects(dv, 'Box').count('copy')
+    assert on_server == (1 if point == 'append-ok' else 0)
+    m2 = mount(mount_factory, dv, cache, debug=True)
+    assert wait_for(lambda: pending(m2) == 0, 30), 'still pending: %d' % pending(m2)
+    assert subjects(dv, 'Box') == sorted(['one', 'two', 'three', 'copy'])
+    if point == 'append-ok':
+        assert 'sent before a crash); not sent again' in m2.stderr(), m2.stderr()[-2000:]
     assert m2.stop() == 0

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <iconv.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,6 +295,40 @@ int driver_search(struct session *s, const char *query, uint32_t **uids, size_t 
 	*n = sort_unique(run.uids, run.n);
 	*uids = run.uids;
 	return 0;
+}
+
+int driver_find_appended(struct session *s, const char *wire, uint32_t uidvalidity,
+			 uint32_t uidnext, const char *msgid, uint64_t size, uint32_t *uid)
+{
+	struct session_mailbox sel;
+	struct search_run run = { 0 };
+	struct imap_cmd cmd;
+	int r = session_select(s, wire, true, &sel);
+
+	*uid = 0;
+	if (r < 0)
+		return r;
+	if (sel.uidvalidity != uidvalidity || !uidnext)
+		uidnext = 1;
+	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));
+	imap_cmd_raw(&cmd, session_has_cap(s, "ESEARCH") ? "UID SEARCH RETURN (ALL)" : "UID SEARCH");
+	imap_cmd_rawf(&cmd, " UID %" PRIu32 ":* LARGER %" PRIu64 " SMALLER %" PRIu64, uidnext,
+		      size ? size - 1 : 0, size + 1);
+	/* One of a sane length (a header can be long: size is what matters then). */
+	if (*msgid && strlen(msgid) <= 998) {
+		imap_cmd_raw(&cmd, " HEADER Message-ID ");
+		imap_cmd_string(&cmd, msgid, strlen(msgid));
+	}
+	r = session_run(s, &cmd, on_search, &run);
+	imap_cmd_free(&cmd);
+	if (r == 0)
+		r = run.err;
+	/* UID n:* holds the last message even below n. */
+	for (size_t i = 0; r == 0 && i < run.n && !*uid; i++)
+		if (run.uids[i] >= uidnext)
+			*uid = (uint32_t)run.uids[i];
+	run_reset(&run);
+	return r;
 }
 
 bool driver_can_multisearch(const struct session *s)

@@ -308,7 +308,7 @@ static int append_local(struct fs *fs, fuse_ino_t parent, const char *name, uint
 	if (r == 0)
 		r = mail_ready(newname, fd, (uint64_t)st.st_size, &ready, &size);
 	if (r == 0)
-		r = store_append(fs->st, mailbox, ready, size, NULL, st.st_mtime, &uid);
+		r = store_append(fs->st, mailbox, ready, size, NULL, st.st_mtime, newname, &uid);
 	if (ready >= 0 && ready != fd)
 		close(ready);
 	if (fd >= 0)

@@ -21,6 +21,7 @@
 #include "fs/recent.h"
 #include "fs/spool.h"
 #include "log.h"
+#include "util/array.h"
 
 struct upload {
 	struct upload *next;
@@ -35,6 +36,7 @@ struct upload {
 	bool appended;    /* then uid is the message, 0 if the server did not say */
 	uint32_t uid;
 	bool refused;     /* its APPEND failed: the name goes at the last close */
+	bool journaled;   /* its APPEND waits in the journal (offline): fd kept, it reads back */
 	bool listed;      /* still in fs->uploads */
 	unsigned opens;
 	unsigned writers; /* opens for writing: one at a time, so bytes never mix */
@@ -123,6 +125,41 @@ static void upload_attr(const struct fs *fs, const struct upload *u, struct stat
 	stbuf->st_mode = S_IFREG | (u->mode ? u->mode : 0644);
 }
 
+/*
+ * Uploads of mailbox whose journaled APPEND has been carried out since
+ * leave the table: the name is the server's message now (the replay named
+ * it so). The store is asked without the uploads lock held.
+ */
+static void prune_journaled(struct fs *fs, uint32_t mailbox)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	for (struct upload *u = fs->uploads; u; u = u->next) {
+		if (u->mailbox != mailbox || !u->journaled)
+			continue;
+		if (array_reserve((char **)&names, &cap, n + 1, sizeof(*names)) < 0)
+			break;
+		names[n] = strdup(u->name);
+		n += names[n] != NULL;
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	for (size_t i = 0; i < n; i++) {
+		if (!store_append_pending(fs->st, mailbox, names[i])) {
+			struct upload *u;
+
+			pthread_mutex_lock(&fs->uploads_lock);
+			u = find_name(fs, mailbox, names[i]);
+			if (u && u->journaled)
+				unlist(fs, u);
+			pthread_mutex_unlock(&fs->uploads_lock);
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
 int upload_lookup(struct fs *fs, uint32_t mailbox, const char *name, struct fuse_entry_param *e)
 {
 	struct store_msg m;
@@ -130,6 +167,7 @@ int upload_lookup(struct fs *fs, uint32_t mailbox, const char *name, struct fuse
 	struct upload *u;
 	int r = -ENOENT;
 
+	prune_journaled(fs, mailbox);
 	pthread_mutex_lock(&fs->uploads_lock);
 	u = find_name(fs, mailbox, name);
 	if (u && !(u->appended && u->uid)) {
@@ -171,6 +209,7 @@ int upload_list(struct fs *fs, uint32_t mailbox,
 	struct stat st;
 	int r = 0;
 
+	prune_journaled(fs, mailbox);
 	pthread_mutex_lock(&fs->uploads_lock);
 	for (struct upload *u = fs->uploads; u && r == 0; u = u->next) {
 		if (u->mailbox != mailbox || u->appended)
@@ -351,7 +390,8 @@ static int send_upload(struct fs *fs, struct upload *u)
 	 * have been. Still being written through another descriptor: that
 	 * writer's own close sends it.
 	 */
-	if (u->appended || u->appending || u->size == 0 || u->fd < 0 || !u->listed || u->writing) {
+	if (u->appended || u->appending || u->journaled || u->size == 0 || u->fd < 0 || !u->listed ||
+	    u->writing) {
 		pthread_mutex_unlock(&fs->uploads_lock);
 		return 0;
 	}
@@ -374,14 +414,16 @@ static int send_upload(struct fs *fs, struct upload *u)
 
 	r = mail_ready(name, fd, size, &ready, &size);
 	if (r == 0)
-		r = store_append(fs->st, mailbox, ready, size, flags, date, &uid);
+		r = store_append(fs->st, mailbox, ready, size, flags, date, name, &uid);
 	if (ready != fd)
 		close(ready);
 	free(flags);
 	pthread_mutex_lock(&fs->uploads_lock);
 	u->appending = false;
 	u->refused = r < 0;
-	if (r == 0) {
+	/* Journaled: listed under its name, and read from the spool, until it is carried out. */
+	u->journaled = r == 0 && !uid && store_append_pending(fs->st, mailbox, name);
+	if (r == 0 && !u->journaled) {
 		u->appended = true;
 		u->uid = uid;
 		close(u->fd);
@@ -392,6 +434,8 @@ static int send_upload(struct fs *fs, struct upload *u)
 		store_name_message(fs->st, mailbox, uid, name, mode);
 	if (r < 0 && r != -EINVAL)
 		log_error("APPEND of %s (%" PRIu64 " bytes) failed: %s", name, size, strerror(-r));
+	else if (u->journaled)
+		log_debug("%s waits in the journal", name);
 	else
 		log_debug("appended %s as UID %" PRIu32, name, uid);
 	free(name);
@@ -419,7 +463,8 @@ bool upload_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	u->opens--;
 	if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		u->writers--;
-	if (u->opens == 0 && !u->appended && u->listed && (u->refused || u->size)) {
+	if (u->opens == 0 && !u->appended && !u->journaled && u->listed &&
+	    (u->refused || u->size)) {
 		/* Refused (not mail, over quota...): the name goes with it. */
 		unlist(fs, u);
 	} else if (u->opens == 0 && !u->listed) {

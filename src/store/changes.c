@@ -205,8 +205,8 @@ static int why_append_refused(struct store *st, uint64_t size, int r)
 	return r;
 }
 
-int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
-		 int64_t date, uint32_t *uid)
+int changes_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
+		   int64_t date, uint32_t *uid)
 {
 	/*
 	 * Dated by us when the caller has no date (the server's "now" but for

@@ -2,10 +2,12 @@
 /* The journal of changes made while offline (see journal.h). */
 #include "store/journal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "log.h"
 #include "util/array.h"
@@ -25,12 +28,16 @@
 /* Room kept past the bound for the completions of what is pending. */
 #define DONE_RECORD (4 + 1 + 8 + DIGEST)
 
-enum record_type { REC_OP = 1, REC_DONE = 2 };
+enum record_type { REC_OP = 1, REC_DONE = 2, REC_TRIED = 3 };
+
+/* The files of bytes kept for APPENDs: <prefix><16 hex digits>. */
+#define BYTES_PREFIX "journal-append-"
 
 struct journal {
 	pthread_mutex_t lock;
 	int dirfd, fd;
 	uint64_t max, size, next_seq;
+	uint64_t kept;          /* bytes kept for pending APPENDs */
 	bool unsynced;          /* written by journal_add_unsynced(), not yet fdatasync'ed */
 	struct journal_op *ops; /* pending, oldest first */
 	size_t n, cap;
@@ -103,6 +110,13 @@ static void encode_op(const struct journal_op *op, struct enc *e)
 		put_str(e, op->remove);
 	} else if (op->kind == JOURNAL_MOVE) {
 		put_str(e, op->to);
+	} else if (op->kind == JOURNAL_APPEND) {
+		put_str(e, op->add);
+		put_str(e, op->file);
+		put_str(e, op->name);
+		put_str(e, op->msgid);
+		put_u64(e, (uint64_t)op->date);
+		put_u64(e, op->size);
 	}
 }
 
@@ -165,6 +179,9 @@ static void op_clear(struct journal_op *op)
 	free(op->add);
 	free(op->remove);
 	free(op->to);
+	free(op->file);
+	free(op->name);
+	free(op->msgid);
 	memset(op, 0, sizeof(*op));
 }
 
@@ -182,7 +199,11 @@ static int op_copy(const struct journal_op *from, struct journal_op *to)
 	to->add = strdup(from->add ? from->add : "");
 	to->remove = strdup(from->remove ? from->remove : "");
 	to->to = strdup(from->to ? from->to : "");
-	if (!to->wire || !to->add || !to->remove || !to->to) {
+	to->file = strdup(from->file ? from->file : "");
+	to->name = strdup(from->name ? from->name : "");
+	to->msgid = strdup(from->msgid ? from->msgid : "");
+	if (!to->wire || !to->add || !to->remove || !to->to || !to->file || !to->name ||
+	    !to->msgid) {
 		op_clear(to);
 		return -ENOMEM;
 	}
@@ -198,6 +219,8 @@ static int pending_add(struct journal *j, const struct journal_op *op)
 	if (r < 0)
 		return r;
 	r = op_copy(op, &j->ops[j->n]);
+	if (r == 0 && op->kind == JOURNAL_APPEND)
+		j->kept += op->size;
 	if (r == 0)
 		j->n++;
 	return r;
@@ -208,6 +231,13 @@ static void pending_done(struct journal *j, uint64_t seq)
 	for (size_t i = 0; i < j->n; i++) {
 		if (j->ops[i].seq != seq)
 			continue;
+		if (j->ops[i].kind == JOURNAL_APPEND) {
+			/* Done, or set aside (journal_set_aside: then there is nothing to remove). */
+			if (unlinkat(j->dirfd, j->ops[i].file, 0) < 0 && errno != ENOENT)
+				log_warn("journal: cannot remove %s: %s", j->ops[i].file,
+					 strerror(errno));
+			j->kept -= j->ops[i].size < j->kept ? j->ops[i].size : j->kept;
+		}
 		op_clear(&j->ops[i]);
 		memmove(&j->ops[i], &j->ops[i + 1], (j->n - i - 1) * sizeof(*j->ops));
 		j->n--;
@@ -273,6 +303,17 @@ static bool apply(struct journal *j, const char *payload, size_t len)
 		pending_done(j, seq);
 		return d.pos == d.len;
 	}
+	if (type == REC_TRIED) {
+		uint32_t uidvalidity = (uint32_t)take_u(&d, 4), uidnext = (uint32_t)take_u(&d, 4);
+
+		for (size_t i = 0; i < j->n; i++) {
+			if (j->ops[i].seq == seq) {
+				j->ops[i].tried_uidvalidity = uidvalidity;
+				j->ops[i].tried_uidnext = uidnext;
+			}
+		}
+		return !d.failed && d.pos == d.len;
+	}
 	if (type != REC_OP)
 		return false;
 	op.seq = seq;
@@ -285,9 +326,20 @@ static bool apply(struct journal *j, const char *payload, size_t len)
 		op.remove = take_str(&d);
 	} else if (op.kind == JOURNAL_MOVE) {
 		op.to = take_str(&d);
+	} else if (op.kind == JOURNAL_APPEND) {
+		op.add = take_str(&d);
+		op.file = take_str(&d);
+		op.name = take_str(&d);
+		op.msgid = take_str(&d);
+		op.date = (int64_t)take_u(&d, 8);
+		op.size = take_u(&d, 8);
+		/* Only a name this journal makes: a damaged one must not reach outside. */
+		if (op.file && (strncmp(op.file, BYTES_PREFIX, strlen(BYTES_PREFIX)) != 0 ||
+				strchr(op.file, '/')))
+			d.failed = true;
 	}
-	ok = !d.failed && d.pos == d.len &&
-	     (op.kind == JOURNAL_FLAGS || op.kind == JOURNAL_MOVE || op.kind == JOURNAL_EXPUNGE) &&
+	ok = !d.failed && d.pos == d.len && op.kind >= JOURNAL_FLAGS &&
+	     op.kind <= JOURNAL_APPEND &&
 	     pending_add(j, &op) == 0;
 	op_clear(&op);
 	return ok;
@@ -358,6 +410,38 @@ static int load(struct journal *j)
 	return 0;
 }
 
+/* Whether a pending APPEND keeps its bytes in file. Caller holds the lock (or owns j). */
+static bool bytes_named(const struct journal *j, const char *file)
+{
+	for (size_t i = 0; i < j->n; i++)
+		if (j->ops[i].kind == JOURNAL_APPEND && strcmp(j->ops[i].file, file) == 0)
+			return true;
+	return false;
+}
+
+/* Removes kept bytes that no pending APPEND names (a crash before its record). */
+static void sweep_bytes(struct journal *j)
+{
+	int fd = openat(j->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, BYTES_PREFIX, strlen(BYTES_PREFIX)) != 0 ||
+		    bytes_named(j, e->d_name))
+			continue;
+		if (unlinkat(j->dirfd, e->d_name, 0) == 0)
+			log_info("journal: removed %s, kept for a copy that was never journaled",
+				 e->d_name);
+	}
+	closedir(d);
+}
+
 int journal_open(int dirfd, uint64_t max_bytes, struct journal **out)
 {
 	struct journal *j = calloc(1, sizeof(*j));
@@ -382,6 +466,7 @@ int journal_open(int dirfd, uint64_t max_bytes, struct journal **out)
 		journal_close(j);
 		return r;
 	}
+	sweep_bytes(j);
 	*out = j;
 	return 0;
 }
@@ -407,7 +492,8 @@ static int add(struct journal *j, struct journal_op *op, bool sync)
 	encode_op(op, &payload);
 	r = frame(&payload, &rec);
 	/* Room for what is there, this, and the completion of everything pending. */
-	if (r == 0 && j->size + rec.len + (j->n + 1) * DONE_RECORD > j->max)
+	if (r == 0 && j->size + rec.len + (j->n + 1) * DONE_RECORD + j->kept +
+			      (op->kind == JOURNAL_APPEND ? op->size : 0) > j->max)
 		r = -ENOSPC;
 	if (r == 0)
 		r = append(j, &rec, sync);
@@ -482,6 +568,133 @@ int journal_done_many(struct journal *j, const uint64_t *seqs, size_t n)
 	return r;
 }
 
+int journal_keep_bytes(struct journal *j, int fd, uint64_t size, char **file)
+{
+	char name[sizeof(BYTES_PREFIX) + 16], buf[65536];
+	uint64_t token, done = 0;
+	bool room;
+	int out, r = 0;
+
+	*file = NULL;
+	pthread_mutex_lock(&j->lock);
+	room = j->size + (j->n + 1) * DONE_RECORD + j->kept + size <= j->max;
+	pthread_mutex_unlock(&j->lock);
+	if (!room)
+		return -ENOSPC;
+	if (RAND_bytes((unsigned char *)&token, sizeof(token)) != 1)
+		return -EIO;
+	snprintf(name, sizeof(name), BYTES_PREFIX "%016llx", (unsigned long long)token);
+	out = openat(j->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0)
+		return -errno;
+	while (r == 0 && done < size) {
+		size_t want = size - done < sizeof(buf) ? (size_t)(size - done) : sizeof(buf);
+		ssize_t n = pread(fd, buf, want, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		else
+			r = write_all(out, buf, (size_t)n, (off_t)done);
+		done += n > 0 ? (uint64_t)n : 0;
+	}
+	/* Its name is in the directory before the record that names it is. */
+	if (r == 0 && (fsync(out) < 0 || fsync(j->dirfd) < 0))
+		r = -errno;
+	close(out);
+	if (r < 0) {
+		unlinkat(j->dirfd, name, 0);
+		return r;
+	}
+	*file = strdup(name);
+	if (!*file) {
+		unlinkat(j->dirfd, name, 0);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void journal_drop_bytes(struct journal *j, const char *file)
+{
+	if (file && unlinkat(j->dirfd, file, 0) < 0)
+		log_warn("journal: cannot remove %s: %s", file, strerror(errno));
+}
+
+int journal_open_bytes(struct journal *j, const char *file, int *fd)
+{
+	*fd = openat(j->dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return *fd < 0 ? -errno : 0;
+}
+
+int journal_set_aside(struct journal *j, const char *file, const char *name, char **aside)
+{
+	int r;
+
+	/* "refused-<its token>-<name>": unique, and says what it was. */
+	if (asprintf(aside, "refused-%s-%s", file + strlen(BYTES_PREFIX), name) < 0) {
+		*aside = NULL;
+		return -ENOMEM;
+	}
+	for (char *c = *aside; *c; c++)
+		if (*c == '/')
+			*c = '_';
+	r = renameat(j->dirfd, file, j->dirfd, *aside) < 0 ? -errno : 0;
+	if (r < 0) {
+		free(*aside);
+		*aside = NULL;
+	}
+	return r;
+}
+
+int journal_tried(struct journal *j, uint64_t seq, uint32_t uidvalidity, uint32_t uidnext)
+{
+	struct enc payload = { 0 }, rec = { 0 };
+	uint8_t type = REC_TRIED;
+	int r;
+
+	put(&payload, &type, 1);
+	put_u64(&payload, seq);
+	put_u32(&payload, uidvalidity);
+	put_u32(&payload, uidnext);
+	r = frame(&payload, &rec);
+	pthread_mutex_lock(&j->lock);
+	if (r == 0)
+		r = append(j, &rec, true);
+	for (size_t i = 0; r == 0 && i < j->n; i++) {
+		if (j->ops[i].seq == seq) {
+			j->ops[i].tried_uidvalidity = uidvalidity;
+			j->ops[i].tried_uidnext = uidnext;
+		}
+	}
+	pthread_mutex_unlock(&j->lock);
+	free(payload.buf);
+	free(rec.buf);
+	return r;
+}
+
+bool journal_appending(struct journal *j, const char *wire, const char *name, uint64_t *size,
+		       int64_t *date)
+{
+	bool found = false;
+
+	if (!j)
+		return false;
+	pthread_mutex_lock(&j->lock);
+	for (size_t i = 0; i < j->n && !found; i++) {
+		const struct journal_op *op = &j->ops[i];
+
+		found = op->kind == JOURNAL_APPEND && strcmp(op->wire, wire) == 0 &&
+			strcmp(op->name, name) == 0;
+		if (found && size)
+			*size = op->size;
+		if (found && date)
+			*date = op->date;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return found;
+}
+
 int journal_done(struct journal *j, uint64_t seq)
 {
 	return journal_done_many(j, &seq, 1);
@@ -495,7 +708,8 @@ bool journal_moving_into(struct journal *j, const char *wire)
 		return false;
 	pthread_mutex_lock(&j->lock);
 	for (size_t i = 0; i < j->n && !found; i++)
-		found = j->ops[i].kind == JOURNAL_MOVE && strcmp(j->ops[i].to, wire) == 0;
+		found = (j->ops[i].kind == JOURNAL_MOVE && strcmp(j->ops[i].to, wire) == 0) ||
+			(j->ops[i].kind == JOURNAL_APPEND && strcmp(j->ops[i].wire, wire) == 0);
 	pthread_mutex_unlock(&j->lock);
 	return found;
 }

@@ -15,14 +15,17 @@
  * a damaged one elsewhere ends the reading there, and the file is kept
  * aside as journal.damaged, with a log line, for a human to look at.
  *
- * A record holds an operation (its sequence number, kind and fields) or the
- * completion of one (its sequence number). Pending are the operations
+ * A record holds an operation (its sequence number, kind and fields), the
+ * completion of one (its sequence number), or the attempt of an APPEND.
+ * The bytes of a message copied in live in a file of their own beside it,
+ * named by the operation and removed with its completion. Pending are the operations
  * without a completion, in the order they were added; journal_done() appends
  * a completion durably once the server has done one, and the file is
  * emptied when nothing is pending.
  *
- * Bounded: past max_bytes of file, journal_add() fails with -ENOSPC and
- * nothing already journaled is touched; completions are always written.
+ * Bounded: past max_bytes of file and kept bytes, journal_add() and
+ * journal_keep_bytes() fail with -ENOSPC and nothing already journaled is
+ * touched; completions are always written.
  * Thread-safe (one lock, a leaf: nothing is called under it but the file).
  */
 #ifndef IMAPFS_STORE_JOURNAL_H
@@ -36,9 +39,13 @@ enum journal_kind {
 	JOURNAL_FLAGS = 1,   /* flags added and removed on one message */
 	JOURNAL_MOVE = 2,    /* one message moved to another mailbox (mv, rm to Trash) */
 	JOURNAL_EXPUNGE = 3, /* one message expunged (rm in Trash, -o delete=expunge) */
+	JOURNAL_APPEND = 4,  /* a message copied in (cp): its bytes kept beside the journal */
 };
 
-/* Every kind names one message: uid of wire as of uidvalidity. */
+/*
+ * The first three kinds name one message: uid of wire as of uidvalidity.
+ * JOURNAL_APPEND names its target wire (uidvalidity as last known, uid 0).
+ */
 struct journal_op {
 	enum journal_kind kind;
 	uint64_t seq;          /* set by journal_add() */
@@ -46,6 +53,14 @@ struct journal_op {
 	uint32_t uidvalidity, uid;
 	char *add, *remove;    /* JOURNAL_FLAGS: IMAP flag lists ("\\Seen $Work"), maybe "" */
 	char *to;              /* JOURNAL_MOVE: the target mailbox's name on the wire */
+	/* JOURNAL_APPEND, with its flags in add: */
+	char *file;            /* where its bytes are kept (journal_keep_bytes()) */
+	char *name;            /* the file name it was written under */
+	char *msgid;           /* its Message-ID, "" if none: how a lost APPEND is found */
+	int64_t date;          /* its INTERNALDATE */
+	uint64_t size;
+	/* Set by journal_tried(): an APPEND was sent when the mailbox had these. */
+	uint32_t tried_uidvalidity, tried_uidnext;
 };
 
 struct journal;
@@ -70,13 +85,43 @@ int journal_add(struct journal *j, struct journal_op *op);
  */
 int journal_add_unsynced(struct journal *j, struct journal_op *op);
 int journal_sync(struct journal *j);
+/*
+ * Keeps size bytes of fd (from offset 0) in a new file beside the journal,
+ * durably, for a JOURNAL_APPEND: *file (malloc'd) is its name, for
+ * op->file. The bytes count towards the bound: -ENOSPC past it. A file no
+ * pending operation names is removed at the next journal_open(); the
+ * completion of its operation removes it.
+ */
+int journal_keep_bytes(struct journal *j, int fd, uint64_t size, char **file);
+/* Removes a kept file that was not journaled after all. */
+void journal_drop_bytes(struct journal *j, const char *file);
+/* Opens a kept file for reading: 0 and *fd, or -errno. */
+int journal_open_bytes(struct journal *j, const char *file, int *fd);
+/*
+ * Keeps a kept file, beside the journal, when its APPEND is given up (the
+ * server refused it for good): mail is never thrown away. *aside is its new
+ * name there, "refused-<token>-<name>" (malloc'd), for the log. 0, -errno.
+ */
+int journal_set_aside(struct journal *j, const char *file, const char *name, char **aside);
+/*
+ * Records durably, before APPEND seq is sent, the mailbox's UIDVALIDITY and
+ * UIDNEXT then: the next replay, if no completion follows, looks for the
+ * message from there on before sending it again.
+ */
+int journal_tried(struct journal *j, uint64_t seq, uint32_t uidvalidity, uint32_t uidnext);
+/*
+ * Whether a pending APPEND into wire was written under name; if so, *size
+ * and *date are its (either may be NULL). False for a NULL journal.
+ */
+bool journal_appending(struct journal *j, const char *wire, const char *name, uint64_t *size,
+		       int64_t *date);
 /* Records durably that operation seq was carried out (or dropped for good). */
 int journal_done(struct journal *j, uint64_t seq);
 /* The same for n operations at once, with one write and one fdatasync. */
 int journal_done_many(struct journal *j, const uint64_t *seqs, size_t n);
 /* Operations pending now (0 for a NULL journal). */
 size_t journal_pending(struct journal *j);
-/* Whether a pending operation moves a message into mailbox wire (false for NULL). */
+/* Whether a pending operation moves or copies a message into mailbox wire (false for NULL). */
 bool journal_moving_into(struct journal *j, const char *wire);
 /* Copies of the pending operations, oldest first; free with journal_ops_free(). */
 int journal_pending_ops(struct journal *j, struct journal_op **ops, size_t *n);

@@ -11,8 +11,10 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "mime/header.h"
 #include "util/clock.h"
 #include "store/body_cache.h"
 #include "store/flagsets.h"
@@ -157,6 +159,69 @@ out:
 	return r;
 }
 
+/* The Message-ID of the message in fd, "" if none (malloc'd; NULL: ENOMEM). */
+static char *message_id(int fd, uint64_t size)
+{
+	char head[16384], *end, *id;
+	ssize_t n = pread(fd, head, size < sizeof(head) ? (size_t)size : sizeof(head), 0);
+
+	if (n <= 0)
+		return strdup("");
+	end = memmem(head, (size_t)n, "\r\n\r\n", 4);
+	id = mime_header_field(head, end ? (size_t)(end - head) + 2 : (size_t)n, "Message-ID");
+	return id ? id : strdup("");
+}
+
+int offline_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
+		   int64_t date, const char *name)
+{
+	struct journal_op op = { .kind = JOURNAL_APPEND, .size = size,
+				 .date = date ? date : (int64_t)time(NULL) };
+	int r = -ENOMEM;
+
+	if (!st->offline || !st->opts.offline_writes)
+		return -EIO;
+	op.wire = store_mailbox_wire(st, id);
+	if (!op.wire)
+		return -ENOENT;
+	op.uidvalidity = store_known_uidvalidity(st, id);
+	op.add = strdup(flags ? flags : "");
+	op.name = strdup(name);
+	op.msgid = message_id(fd, size);
+	if (op.add && op.name && op.msgid)
+		r = journal_keep_bytes(st->journal, fd, size, &op.file);
+	if (r == 0)
+		r = journal_put(st, &op, false);
+	if (r < 0 && op.file)
+		journal_drop_bytes(st->journal, op.file);
+	if (r == 0 && offline_now(st))
+		log_info("offline: %s (%" PRIu64 " bytes) is copied into %s when the server "
+			 "answers; %zu change(s) pending", name, size, op.wire,
+			 journal_pending(st->journal));
+	else if (r == -ENOSPC)
+		log_error("offline: the journal is full (the cache's bound); %s was not copied "
+			  "into %s", name, op.wire);
+	free(op.wire);
+	free(op.add);
+	free(op.name);
+	free(op.msgid);
+	free(op.file);
+	return r;
+}
+
+bool store_append_pending(struct store *st, uint32_t id, const char *name)
+{
+	char *wire;
+	bool pending;
+
+	if (!st->journal || journal_pending(st->journal) == 0)
+		return false;
+	wire = store_mailbox_wire(st, id);
+	pending = wire && journal_appending(st->journal, wire, name, NULL, NULL);
+	free(wire);
+	return pending;
+}
+
 int offline_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to)
 {
 	return journal_removal(st, from, uid, to, false);
@@ -185,6 +250,20 @@ static int journaled(struct store *st, int r)
 	if (r == 0)
 		replay_kick(st->offline->replay);
 	return r;
+}
+
+int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
+		 int64_t date, const char *name, uint32_t *uid)
+{
+	int r;
+
+	*uid = 0;
+	if (journal_first(st))
+		return journaled(st, offline_append(st, id, fd, size, flags, date, name));
+	r = changes_append(st, id, fd, size, flags, date, uid);
+	return r < 0 && store_unreachable(st, r)
+		       ? journaled(st, offline_append(st, id, fd, size, flags, date, name))
+		       : r;
 }
 
 int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid)

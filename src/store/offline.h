@@ -5,8 +5,12 @@
  * the disk cache, show in the model at once, and are carried out by a thread
  * of their own once the server answers again, oldest first, each once.
  *
- So far flag changes (user.imap.flags), moves (mv, rm to Trash) and
- * expunges of messages: other changes still fail with EIO while offline. A
+ * So far copies in (cp), flag changes (user.imap.flags), moves (mv, rm to
+ * Trash) and expunges of messages: changes to mailboxes still fail with EIO
+ * while offline. A copy in is carried out exactly once: before its APPEND
+ * is sent, the mailbox's UIDNEXT is journaled, and after a crash the
+ * message is looked for from there on (by size and Message-ID) before it
+ * is sent again. A
  * flag change is journaled as what the user added and removed, and replayed
  * as +FLAGS and -FLAGS, so what another client changed meanwhile stays.
  * Replay drops (with a log line) a change whose message was expunged (or
@@ -48,5 +52,12 @@ int offline_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *f
  */
 int offline_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to);
 int offline_expunge(struct store *st, uint32_t id, uint32_t uid);
+/*
+ * Journals a copy in (cp) of size bytes of fd into mailbox id, written under
+ * name: its bytes kept beside the journal, durably, before it returns 0;
+ * errors as offline_set_flags().
+ */
+int offline_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
+		   int64_t date, const char *name);
 
 #endif

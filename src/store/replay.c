@@ -5,12 +5,15 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "driver/change.h"
+#include "driver/mailbox.h"
+#include "driver/search.h"
 #include "log.h"
 #include "store/journal.h"
 #include "store/pool.h"
@@ -61,7 +64,7 @@ static bool same_group(const struct journal_op *a, const struct journal_op *b)
 		return strcmp(a->to, b->to) == 0;
 	if (a->kind == JOURNAL_FLAGS)
 		return strcmp(a->add, b->add) == 0 && strcmp(a->remove, b->remove) == 0;
-	return true;
+	return a->kind != JOURNAL_APPEND;
 }
 
 struct group_job {
@@ -99,6 +102,8 @@ static int group_job(struct session *s, void *ctx)
 		if (r == -ENOENT)
 			g->target_gone = true; /* NO [TRYCREATE] */
 		return r;
+	case JOURNAL_APPEND:
+		break; /* one at a time: append_job */
 	}
 	return -EINVAL;
 }
@@ -128,6 +133,137 @@ static bool target_gone(struct store *st, const char *wire)
 	if (store_refresh_mailboxes(st, true) < 0)
 		return false;
 	return store_mailbox_by_wire(st, wire, &id) < 0;
+}
+
+/* ---- a message copied in, exactly once ---- */
+
+/* Where a test stops imapfs dead (IMAPFS_TEST_KILL_AT, doc/testing.md). */
+static void test_kill_at(const char *point)
+{
+	const char *at = getenv("IMAPFS_TEST_KILL_AT");
+
+	if (at && strcmp(at, point) == 0)
+		raise(SIGKILL);
+}
+
+struct append_job {
+	struct journal *j;
+	const struct journal_op *op;
+	const char *wire; /* where to, now */
+	int fd;
+	uint32_t uidvalidity, uid; /* APPENDUID's, or the one found */
+	bool found;                /* it was there already */
+	bool target_gone;
+};
+
+/*
+ * An APPEND sent once before without its answer recorded is looked for
+ * first; each is recorded (UIDNEXT then) before it is sent. So a crash at
+ * any point leaves the message on the server once.
+ */
+static int append_job(struct session *s, void *ctx)
+{
+	struct append_job *a = ctx;
+	const struct journal_op *op = a->op;
+	struct driver_status now;
+	int r;
+
+	if (op->tried_uidnext && strcmp(a->wire, op->wire) == 0) {
+		r = driver_find_appended(s, a->wire, op->tried_uidvalidity, op->tried_uidnext,
+					 op->msgid, op->size, &a->uid);
+		if (r < 0 || a->uid) {
+			a->found = a->uid != 0;
+			a->uidvalidity = op->tried_uidvalidity;
+			a->target_gone = r == -ENOENT;
+			return r;
+		}
+	}
+	r = driver_status(s, a->wire, &now);
+	if (r == 0)
+		r = journal_tried(a->j, op->seq, now.uidvalidity, now.uidnext);
+	if (r == 0) {
+		test_kill_at("append-tried");
+		r = driver_append(s, a->wire, op->add, op->date, a->fd, op->size, &a->uidvalidity,
+				  &a->uid);
+	}
+	if (r == 0)
+		test_kill_at("append-ok");
+	a->target_gone = r == -ENOENT;
+	return r;
+}
+
+/*
+ * Carries out APPEND op: 0 with *applied once the server holds the message
+ * (sent now, or found there from an attempt before), else -errno. Its
+ * listing learns the message, under the name it was written.
+ */
+static int carry_out_append(struct store *st, struct journal *j, const struct journal_op *op,
+			    bool *applied)
+{
+	struct append_job a = { .j = j, .op = op, .wire = op->wire };
+	char *recovered = NULL;
+	uint32_t id;
+	int r = journal_open_bytes(j, op->file, &a.fd);
+
+	*applied = false;
+	if (r < 0) {
+		log_error("journal: the bytes of %s, copied into %s, are missing from the cache "
+			  "directory (%s); it cannot be sent", op->name, op->wire, strerror(-r));
+		return 0; /* nothing to send, ever: dropped */
+	}
+	r = pool_run_once(store_pool(st), NULL, append_job, &a);
+	if (r == -ENOENT && a.target_gone && target_gone(st, op->wire)) {
+		recovered = recovered_mailbox(st);
+		if (!recovered) {
+			r = -EIO;
+			goto out;
+		}
+		log_warn("journal: %s was deleted meanwhile; %s, copied there, goes to %s instead",
+			 op->wire, op->name, recovered);
+		a.wire = recovered;
+		r = pool_run_once(store_pool(st), NULL, append_job, &a);
+	} else if (r == -ENOENT && a.target_gone) {
+		r = -EAGAIN;
+	}
+	if (r < 0)
+		goto out;
+	*applied = true;
+	if (a.found)
+		log_info("journal: %s was in %s already (UID %" PRIu32 ", sent before a crash); "
+			 "not sent again", op->name, a.wire, a.uid);
+	if (store_mailbox_by_wire(st, a.wire, &id) == 0) {
+		struct store_msg row = { .uid = a.uid, .size = op->size, .date = op->date };
+
+		if (a.uid && !a.found)
+			store_listing_added(st, id, a.uidvalidity, &row, op->add);
+		else
+			store_listing_stale(st, id);
+		if (a.uid)
+			store_name_message(st, id, a.uid, op->name, 0644);
+	}
+	store_quota_stale(st);
+out:
+	close(a.fd);
+	free(recovered);
+	return r;
+}
+
+/*
+ * APPEND op given up (the server refused it for good): its bytes stay in
+ * the cache directory, and the log says where.
+ */
+static void set_aside(struct journal *j, const struct journal_op *op, int r, char *line,
+		      size_t len)
+{
+	char *aside = NULL;
+
+	if (journal_set_aside(j, op->file, op->name, &aside) == 0)
+		snprintf(line, len, "the server refused %s, copied into %s: %s; its bytes are "
+			 "kept in the cache directory as %s", op->name, op->wire, strerror(-r), aside);
+	else
+		snprintf(line, len, "the server refused %s, copied into %s: %s; its bytes could "
+			 "not be kept", op->name, op->wire, strerror(-r));
+	free(aside);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -233,6 +369,8 @@ static void describe(const struct journal_op *op, char *out, size_t len)
 		snprintf(out, len, "flag change (+%s -%s)", op->add, op->remove);
 	else if (op->kind == JOURNAL_MOVE)
 		snprintf(out, len, "move to %s", op->to);
+	else if (op->kind == JOURNAL_APPEND)
+		snprintf(out, len, "copy of %s", op->name);
 	else
 		snprintf(out, len, "expunge");
 }
@@ -249,7 +387,12 @@ static size_t report_dropped(struct replay *rp, const struct journal_op *ops, si
 			continue;
 		dropped++;
 		describe(&ops[i], what, sizeof(what));
-		if (r == 0 || r == -ENOENT)
+		if (ops[i].kind == JOURNAL_APPEND && r < 0)
+			set_aside(rp->j, &ops[i], r, line, sizeof(line));
+		else if (ops[i].kind == JOURNAL_APPEND)
+			snprintf(line, sizeof(line), "%s, copied into %s, is not sent: its bytes are "
+				 "missing", ops[i].name, ops[i].wire);
+		else if (r == 0 || r == -ENOENT)
 			snprintf(line, sizeof(line), "message UID %" PRIu32 " in %s was expunged "
 				 "meanwhile (or moved away); its %s is dropped", ops[i].uid,
 				 ops[i].wire, what);
@@ -301,6 +444,8 @@ static void settle_listings(struct replay *rp, const struct journal_op *ops, siz
 	struct store *st = rp->st;
 	uint32_t id = 0, to = 0;
 
+	if (ops[0].kind == JOURNAL_APPEND)
+		return; /* carry_out_append() did */
 	if (store_mailbox_by_wire(st, ops[0].wire, &id) == 0) {
 		for (size_t i = 0; i < n && ops[0].kind != JOURNAL_FLAGS; i++)
 			if (applied[i])
@@ -354,7 +499,10 @@ static bool replay_round(struct replay *rp)
 
 		while (k < n && k - i < GROUP_MAX && same_group(&ops[i], &ops[k]))
 			k++;
-		r = carry_out(st, ops + i, k - i, applied + i);
+		if (ops[i].kind == JOURNAL_APPEND)
+			r = carry_out_append(st, rp->j, &ops[i], applied + i);
+		else
+			r = carry_out(st, ops + i, k - i, applied + i);
 		if (try_again(rp, &ops[i], r)) {
 			log_debug("journal: %zu change(s) to %s wait (%s)", k - i, ops[i].wire,
 				  strerror(-r));

@@ -279,9 +279,15 @@ uint64_t store_bytes_in(struct store *st);
  * APPENDs size bytes of fd to mailbox id with flags (validated IMAP flag
  * list text, or NULL) and date (0: now). *uid is the new UID, or 0 if the
  * server does not say (no UIDPLUS). Not retried: a lost connection is -EIO.
+ * While the server cannot be reached (or changes wait in the journal, or
+ * under -o writeback), the bytes and the APPEND are journaled instead,
+ * *uid 0 and store_append_pending() true until it is carried out, exactly
+ * once (store/offline.h); name is the file name it was written under.
  */
 int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
-		 int64_t date, uint32_t *uid);
+		 int64_t date, const char *name, uint32_t *uid);
+/* Whether a journaled APPEND of name into mailbox id waits. */
+bool store_append_pending(struct store *st, uint32_t id, const char *name);
 /*
  * These three are carried out at once, or, while the server cannot be
  * reached (or earlier ones wait in the journal), journaled and shown at once

@@ -253,9 +253,12 @@ void store_forget_body(struct store *st, uint32_t id, uint32_t uidvalidity, uint
 void store_quota_stale(struct store *st);
 
 /*
- * store_move(), store_expunge() and store_set_flags() at the server, without
- * the journal (changes.c; offline.c decides which way a change goes).
+ * store_append(), store_move(), store_expunge() and store_set_flags() at
+ * the server, without the journal (changes.c; offline.c decides which way
+ * a change goes).
  */
+int changes_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
+		   int64_t date, uint32_t *uid);
 int changes_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid);
 int changes_expunge(struct store *st, uint32_t id, uint32_t uid);
 int changes_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags);

@@ -6,6 +6,7 @@
  * refuses with ENOSPC without touching what is there, and a journal with
  * nothing pending is an empty file.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@
 #include "store/journal.h"
 
 static char root[] = "/tmp/imapfs-journal-XXXXXX";
-static int dirfd = -1;
+static int dir_fd = -1;
 
 static struct journal_op flags_op(const char *wire, uint32_t uid, const char *add,
 				  const char *remove)
@@ -32,7 +33,7 @@ static off_t file_size(const char *name)
 {
 	struct stat st;
 
-	return fstatat(dirfd, name, &st, 0) == 0 ? st.st_size : -1;
+	return fstatat(dir_fd, name, &st, 0) == 0 ? st.st_size : -1;
 }
 
 static struct journal *reopen(struct journal *j)
@@ -40,7 +41,7 @@ static struct journal *reopen(struct journal *j)
 	struct journal *k = NULL;
 
 	journal_close(j);
-	CHECK_INT(journal_open(dirfd, 1 << 20, &k), 0);
+	CHECK_INT(journal_open(dir_fd, 1 << 20, &k), 0);
 	return k;
 }
 
@@ -53,7 +54,7 @@ static void test_survives_and_completes(void)
 	struct journal_op *ops;
 	size_t n;
 
-	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_INT(journal_open(dir_fd, 1 << 20, &j), 0);
 	CHECK_INT(journal_pending(j), 0);
 	CHECK_INT(journal_add(j, &a), 0);
 	CHECK_INT(journal_add(j, &b), 0);
@@ -102,7 +103,7 @@ static void test_kinds(void)
 	struct journal_op *ops;
 	size_t n;
 
-	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_INT(journal_open(dir_fd, 1 << 20, &j), 0);
 	CHECK_INT(journal_add(j, &f), 0);
 	CHECK_INT(journal_add(j, &m), 0);
 	CHECK_INT(journal_add(j, &x), 0);
@@ -142,7 +143,7 @@ static void test_writeback_path(void)
 	};
 	uint64_t seqs[2];
 
-	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_INT(journal_open(dir_fd, 1 << 20, &j), 0);
 	CHECK_THAT(!journal_moving_into(j, "Archive"));
 	for (int i = 0; i < 3; i++)
 		CHECK_INT(journal_add_unsynced(j, &m[i]), 0);
@@ -171,7 +172,7 @@ static void test_torn_and_damaged(void)
 	off_t one, two;
 	int fd;
 
-	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_INT(journal_open(dir_fd, 1 << 20, &j), 0);
 	CHECK_INT(journal_add(j, &a), 0);
 	one = file_size("journal");
 	CHECK_INT(journal_add(j, &b), 0);
@@ -179,10 +180,10 @@ static void test_torn_and_damaged(void)
 	journal_close(j);
 
 	/* A crash in the middle of writing b: its first bytes only. */
-	fd = openat(dirfd, "journal", O_WRONLY);
+	fd = openat(dir_fd, "journal", O_WRONLY);
 	CHECK_INT(ftruncate(fd, one + 10), 0);
 	close(fd);
-	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_INT(journal_open(dir_fd, 1 << 20, &j), 0);
 	CHECK_INT(journal_pending(j), 1);
 	CHECK_INT(file_size("journal"), one);
 	/* And it goes on from there. */
@@ -191,16 +192,16 @@ static void test_torn_and_damaged(void)
 	journal_close(j);
 
 	/* One changed byte in the first record: nothing after it is trusted. */
-	fd = openat(dirfd, "journal", O_RDWR);
+	fd = openat(dir_fd, "journal", O_RDWR);
 	CHECK_INT(pwrite(fd, "X", 1, 12), 1);
 	close(fd);
-	CHECK_INT(journal_open(dirfd, 1 << 20, &j), 0);
+	CHECK_INT(journal_open(dir_fd, 1 << 20, &j), 0);
 	CHECK_INT(journal_pending(j), 0);
 	CHECK_INT(file_size("journal.damaged"), two);
 	CHECK_INT(journal_done(j, 999), 0);
 	journal_close(j);
-	unlinkat(dirfd, "journal.damaged", 0);
-	unlinkat(dirfd, "journal", 0);
+	unlinkat(dir_fd, "journal.damaged", 0);
+	unlinkat(dir_fd, "journal", 0);
 }
 
 static void test_bound(void)
@@ -211,7 +212,7 @@ static void test_bound(void)
 	int r = 0;
 	unsigned added = 0;
 
-	CHECK_INT(journal_open(dirfd, 4096, &j), 0);
+	CHECK_INT(journal_open(dir_fd, 4096, &j), 0);
 	for (unsigned i = 0; i < 1000 && r == 0; i++) {
 		a.uid = i + 1;
 		r = journal_add(j, &a);
@@ -237,21 +238,104 @@ static void test_bound(void)
 	}
 	CHECK_INT(journal_pending(j), 0);
 	journal_close(j);
-	unlinkat(dirfd, "journal", 0);
+	unlinkat(dir_fd, "journal", 0);
+}
+
+/* How many kept-bytes files the directory holds. */
+static int kept_files(void)
+{
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY);
+	DIR *d = fdopendir(fd);
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, "journal-append-", 15) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_appends(void)
+{
+	static const char mail[] = "Subject: x\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n";
+	struct journal *j = NULL;
+	struct journal_op a = { .kind = JOURNAL_APPEND, .wire = "Drafts", .uidvalidity = 5,
+				.add = "\\Seen", .name = "draft.eml", .msgid = "<a@b>",
+				.date = 1500000000, .size = sizeof(mail) - 1 };
+	struct journal_op *ops;
+	char *file = NULL, back[sizeof(mail)] = "";
+	uint64_t size = 0;
+	int64_t date = 0;
+	size_t n;
+	int src = openat(dir_fd, "src", O_RDWR | O_CREAT | O_TRUNC, 0600), fd;
+
+	CHECK_THAT(src >= 0 && write(src, mail, sizeof(mail) - 1) == (ssize_t)sizeof(mail) - 1);
+	CHECK_INT(journal_open(dir_fd, 1 << 20, &j), 0);
+	CHECK_INT(journal_keep_bytes(j, src, sizeof(mail) - 1, &file), 0);
+	a.file = file;
+	CHECK_INT(journal_add(j, &a), 0);
+	CHECK_THAT(journal_appending(j, "Drafts", "draft.eml", &size, &date));
+	CHECK_INT(size, sizeof(mail) - 1);
+	CHECK_INT(date, 1500000000);
+	CHECK_THAT(!journal_appending(j, "Drafts", "other.eml", NULL, NULL));
+	CHECK_THAT(journal_moving_into(j, "Drafts"));
+	CHECK_INT(journal_tried(j, a.seq, 5, 42), 0);
+	/* A file no record names (a crash before the record) goes at the next open. */
+	{
+		char *stray = NULL;
+
+		CHECK_INT(journal_keep_bytes(j, src, 4, &stray), 0);
+		CHECK_INT(kept_files(), 2);
+		free(stray);
+	}
+	j = reopen(j);
+	CHECK_INT(kept_files(), 1);
+	CHECK_INT(journal_pending_ops(j, &ops, &n), 0);
+	CHECK_INT(n, 1);
+	CHECK_INT(ops[0].kind, JOURNAL_APPEND);
+	CHECK_STR(ops[0].wire, "Drafts");
+	CHECK_STR(ops[0].add, "\\Seen");
+	CHECK_STR(ops[0].name, "draft.eml");
+	CHECK_STR(ops[0].msgid, "<a@b>");
+	CHECK_STR(ops[0].file, file);
+	CHECK_INT(ops[0].date, 1500000000);
+	CHECK_INT(ops[0].size, sizeof(mail) - 1);
+	CHECK_INT(ops[0].tried_uidvalidity, 5);
+	CHECK_INT(ops[0].tried_uidnext, 42);
+	CHECK_INT(journal_open_bytes(j, ops[0].file, &fd), 0);
+	CHECK_INT(pread(fd, back, sizeof(back), 0), sizeof(mail) - 1);
+	CHECK_STR(back, mail);
+	close(fd);
+	/* Its completion takes the bytes away. */
+	CHECK_INT(journal_done(j, ops[0].seq), 0);
+	CHECK_INT(kept_files(), 0);
+	journal_ops_free(ops, n);
+	/* The bytes count towards the bound. */
+	journal_close(j);
+	CHECK_INT(journal_open(dir_fd, 1024, &j), 0);
+	CHECK_INT(journal_keep_bytes(j, src, 2000, &file), -ENOSPC);
+	CHECK_INT(kept_files(), 0);
+	journal_close(j);
+	free(a.file);
+	close(src);
+	unlinkat(dir_fd, "src", 0);
+	unlinkat(dir_fd, "journal", 0);
 }
 
 int main(void)
 {
 	if (!mkdtemp(root))
 		return 1;
-	dirfd = open(root, O_RDONLY | O_DIRECTORY);
+	dir_fd = open(root, O_RDONLY | O_DIRECTORY);
 	test_survives_and_completes();
-	unlinkat(dirfd, "journal", 0);
+	unlinkat(dir_fd, "journal", 0);
 	test_kinds();
 	test_writeback_path();
 	test_torn_and_damaged();
 	test_bound();
-	close(dirfd);
+	test_appends();
+	close(dir_fd);
 	rmdir(root);
 	return check_summary();
 }
