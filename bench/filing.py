@@ -152,19 +152,23 @@ def bench_size(a, dv, base, n, rows):
     finally:
         m.close()
     if 'wb' in want:
-        bench_writeback(a, dv, base, n, tag, boxes, got)
+        bench_writeback(a, dv, base, n, tag, boxes, got, export)
     label = {'mv': 'mv', 'mv8': 'xargs -P8 mv', 'cp': 'cp in', 'rm': 'rm (to Trash)',
              'churn': 'mv, churn', 'wb': 'mv, writeback', 'wbdone': '  on the server',
              'wbrm': 'rm -r, writeback', 'wbrmdone': '  on the server',
              'wb8': 'xargs -P8 mv, wb', 'wb8done': '  on the server',
-             'wbchurn': 'mv, churn, wb', 'wbchurndone': '  on the server'}
+             'wbchurn': 'mv, churn, wb', 'wbchurndone': '  on the server',
+             'wbcp': 'cp in, wb', 'wbcpdone': '  on the server'}
     floor = {'mv': move_each, 'mv8': move_each, 'cp': append_each, 'rm': move_each,
              'churn': got.get('mv', move_each)}
     fname = {'mv': 'UID MOVE each', 'mv8': 'UID MOVE each', 'cp': 'APPEND each',
              'rm': 'UID MOVE each', 'churn': 'quiet mv' if 'mv' in got else 'UID MOVE each'}
-    wb_keys = ('wb', 'wbdone', 'wbrm', 'wbrmdone', 'wb8', 'wb8done', 'wbchurn', 'wbchurndone')
+    wb_keys = ('wb', 'wbdone', 'wbrm', 'wbrmdone', 'wb8', 'wb8done', 'wbchurn', 'wbchurndone',
+               'wbcp', 'wbcpdone')
     for key in wb_keys:
         floor[key], fname[key] = move_set, 'one UID MOVE'
+    floor['wbcp'] = floor['wbcpdone'] = append_each
+    fname['wbcp'] = fname['wbcpdone'] = 'APPEND each'
     if 'wb' in got:
         floor['wbchurn'], fname['wbchurn'] = got['wb'], 'quiet mv, wb'
         floor['wbchurndone'], fname['wbchurndone'] = got['wbdone'], 'quiet, server'
@@ -183,7 +187,7 @@ def drained(mnt, limit=120.0):
         time.sleep(0.005)
 
 
-def bench_writeback(a, dv, base, n, tag, boxes, got):
+def bench_writeback(a, dv, base, n, tag, boxes, got, export):
     """mv and rm -r under -o writeback: until they return, and until the server has it all."""
     m = Mount(a.imapfs, dv, os.path.join(base, 'mnt'), os.path.join(base, 'cache-wb' + tag),
               'writeback')
@@ -228,6 +232,13 @@ def bench_writeback(a, dv, base, n, tag, boxes, got):
             churn.close()
         assert count(dv, src) == churn.appended[src], 'mv, churn, wb: source count'
         assert count(dv, dst) == n + churn.appended[dst], 'mv, churn, wb: target count'
+        os.mkdir(os.path.join(m.mnt, 'WC' + tag))
+        t0 = time.monotonic()
+        got['wbcp'] = timed(['sh', '-c', 'cp "$1"/*.eml "$2"/', 'cp', export,
+                             os.path.join(m.mnt, 'WC' + tag)])
+        drained(m.mnt)
+        got['wbcpdone'] = time.monotonic() - t0
+        assert count(dv, 'WC' + tag) == n, 'cp in, writeback: count'
     finally:
         m.close()
 

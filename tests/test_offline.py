@@ -321,6 +321,11 @@ def mail(subject, body):
             % (subject, subject.replace(' ', '-'), body)).encode()
 
 
+def read_file(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
 def dates(dv, box):
     """{subject: INTERNALDATE as seconds} of box on the server."""
     c = dovecot.imap_client(dv)
@@ -398,6 +403,12 @@ def test_cp_offline_survives_kill_9_and_is_appended_once(dovecot_factory, mount_
         m.kill()
         assert wait_for(lambda: m.proc.poll() is not None, 10)
         m.stop()
+        # Mounted again with the server still away: shown, and reading back.
+        m1 = mount(mount_factory, dv, cache)
+        assert pending(m1) == 1
+        assert 'kept.eml' in os.listdir(m1.p('Box'))
+        assert read_file(m1.p('Box', 'kept.eml')) == mail('kept', 'journaled then killed')
+        assert m1.stop() == 0
     finally:
         dv.start()
     m2 = mount(mount_factory, dv, cache)
@@ -437,3 +448,38 @@ def test_kill_during_replay_of_a_copy_appends_it_once(dovecot_factory, mount_fac
     if point == 'append-ok':
         assert 'sent before a crash); not sent again' in m2.stderr(), m2.stderr()[-2000:]
     assert m2.stop() == 0
+
+
+def test_journal_past_its_bound_refuses_with_enospc(dovecot_factory, mount_factory, tmp_path):
+    """-o cache_size bounds the journal, bytes of copies included: past it a
+    change fails with ENOSPC and a log line, and what was journaled before
+    is all carried out once the server answers."""
+    dv = seeded_server(dovecot_factory)
+    cache = tmp_path / 'cache'
+    m = mount(mount_factory, dv, cache, 'cache_size=64K')
+    box = m.p('Box')
+    assert len(emls(box)) == 3
+    small = mail('small', 'fits')
+    big = mail('big', 'x' * 100000)
+    dv.stop()
+    try:
+        with open(os.path.join(box, 'small.eml'), 'wb') as f:
+            f.write(small)
+        assert pending(m) == 1
+
+        def copy_big():
+            with open(os.path.join(box, 'big.eml'), 'wb') as f:
+                f.write(big)
+        _, exc, _ = bounded(30, copy_big)
+        assert isinstance(exc, OSError) and exc.errno == errno.ENOSPC, exc
+        assert 'the journal is full' in m.stderr()
+        assert pending(m) == 1
+        assert 'big.eml' not in os.listdir(box)
+        os.setxattr(os.path.join(box, '1.eml'), FLAGS, b'\\Flagged')
+        assert pending(m) == 2
+    finally:
+        dv.start()
+    assert wait_for(lambda: pending(m) == 0, 30), 'still pending: %d' % pending(m)
+    assert subjects(dv, 'Box') == sorted(['one', 'two', 'three', 'small'])
+    assert server_flags(dv, 'Box')[1] == {'\\Flagged'}
+    assert m.stop() == 0

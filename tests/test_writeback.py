@@ -125,3 +125,28 @@ def test_unmount_right_after_carries_everything_out(dovecot_factory, mount_facto
     m2 = mount(mount_factory, dv, 'writeback', 'cache_dir=%s' % cache)
     assert pending(m2) == 0
     assert m2.stop() == 0
+
+
+def test_cp_in_returns_once_journaled_and_lands_once(dovecot_factory, mount_factory, tmp_path):
+    """cp of 100 files in: each returns once its bytes are in the journal,
+    reads back under its name at once, and is on the server exactly once
+    soon after, dated by its mtime (cp -p)."""
+    dv = make_server(dovecot_factory, ['Box'])
+    src = tmp_path / 'src'
+    src.mkdir()
+    raws = [msg('cp-%d' % i) for i in range(100)]
+    for i, raw in enumerate(raws):
+        (src / ('mail-%03d.eml' % i)).write_bytes(raw)
+        os.utime(src / ('mail-%03d.eml' % i), (1600000000 + i, 1600000000 + i))
+    m = mount(mount_factory, dv, 'writeback', 'cache_dir=%s' % (tmp_path / 'cache'))
+    r = run(['sh', '-c', 'cp -p "$1"/*.eml "$2"/', 'cp', str(src), m.p('Box')])
+    assert r.returncode == 0, r.stderr
+    assert read(m.p('Box', 'mail-007.eml')) == raws[7]
+    assert wait_for(lambda: pending(m) == 0, 30), pending(m)
+    got = state(dv, 'Box')
+    assert bodies_of(got) == sorted(raws)
+    assert sorted(v.date for v in got.values()) == [1600000000 + i for i in range(100)]
+    assert wait_for(lambda: len([f for f in os.listdir(m.p('Box')) if f.endswith('.eml')]) == 100,
+                    5)
+    assert read(m.p('Box', 'mail-042.eml')) == raws[42]
+    assert m.stop() == 0

@@ -98,6 +98,7 @@ struct fs {
 	pthread_mutex_t uploads_lock; /* the uploads list, every upload's fields, moved[], unlinked[] */
 	struct upload *uploads;       /* upload.c */
 	uint32_t upload_serial;
+	bool uploads_restored; /* copies journaled by an earlier mount are in the table (upload.c) */
 };
 
 static inline struct fs *fs_of(fuse_req_t req)

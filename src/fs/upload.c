@@ -125,6 +125,71 @@ static void upload_attr(const struct fs *fs, const struct upload *u, struct stat
 	stbuf->st_mode = S_IFREG | (u->mode ? u->mode : 0644);
 }
 
+/* A copy journaled by an earlier mount, to be put in the table. */
+struct restored {
+	uint32_t mailbox;
+	char *name;
+	uint64_t size;
+	int64_t date;
+	int fd;
+};
+
+struct restoring {
+	struct restored *v;
+	size_t n, cap;
+};
+
+static int restore_one(void *ctx, uint32_t mailbox, const char *name, uint64_t size,
+		       int64_t date, int fd)
+{
+	struct restoring *rs = ctx;
+	char *copy = strdup(name);
+
+	if (!copy || array_reserve((char **)&rs->v, &rs->cap, rs->n + 1, sizeof(*rs->v)) < 0) {
+		free(copy);
+		close(fd);
+		return -ENOMEM;
+	}
+	rs->v[rs->n++] = (struct restored){ mailbox, copy, size, date, fd };
+	return 0;
+}
+
+/*
+ * Once a mount: what an earlier mount copied in while offline, still in the
+ * journal, shows under its name and reads back as this mount's own do.
+ */
+static void restore_journaled(struct fs *fs)
+{
+	struct restoring rs = { 0 };
+	bool done;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	done = fs->uploads_restored;
+	fs->uploads_restored = true;
+	pthread_mutex_unlock(&fs->uploads_lock);
+	if (done || store_pending_changes(fs->st) == 0)
+		return;
+	if (store_pending_appends(fs->st, restore_one, &rs) < 0)
+		log_warn("cannot show the copies waiting in the journal; they are sent all the same");
+	pthread_mutex_lock(&fs->uploads_lock);
+	for (size_t i = 0; i < rs.n; i++) {
+		struct upload *u = find_name(fs, rs.v[i].mailbox, rs.v[i].name) ? NULL
+					: add_name(fs, rs.v[i].mailbox, rs.v[i].name);
+
+		if (u) {
+			u->fd = rs.v[i].fd;
+			u->size = rs.v[i].size;
+			u->date = rs.v[i].date;
+			u->journaled = true;
+		} else {
+			close(rs.v[i].fd);
+		}
+		free(rs.v[i].name);
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
+	free(rs.v);
+}
+
 /*
  * Uploads of mailbox whose journaled APPEND has been carried out since
  * leave the table: the name is the server's message now (the replay named
@@ -167,6 +232,7 @@ int upload_lookup(struct fs *fs, uint32_t mailbox, const char *name, struct fuse
 	struct upload *u;
 	int r = -ENOENT;
 
+	restore_journaled(fs);
 	prune_journaled(fs, mailbox);
 	pthread_mutex_lock(&fs->uploads_lock);
 	u = find_name(fs, mailbox, name);
@@ -209,6 +275,7 @@ int upload_list(struct fs *fs, uint32_t mailbox,
 	struct stat st;
 	int r = 0;
 
+	restore_journaled(fs);
 	prune_journaled(fs, mailbox);
 	pthread_mutex_lock(&fs->uploads_lock);
 	for (struct upload *u = fs->uploads; u && r == 0; u = u->next) {

@@ -222,6 +222,25 @@ bool store_append_pending(struct store *st, uint32_t id, const char *name)
 	return pending;
 }
 
+int store_pending_appends(struct store *st, store_pending_fn fn, void *ctx)
+{
+	struct journal_op *ops = NULL;
+	size_t n = 0;
+	int r = st->journal ? journal_pending_ops(st->journal, &ops, &n) : 0;
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		uint32_t id;
+		int fd;
+
+		if (ops[i].kind != JOURNAL_APPEND || store_mailbox_by_wire(st, ops[i].wire, &id) < 0 ||
+		    journal_open_bytes(st->journal, ops[i].file, &fd) < 0)
+			continue;
+		r = fn(ctx, id, ops[i].name, ops[i].size, ops[i].date, fd);
+	}
+	journal_ops_free(ops, n);
+	return r;
+}
+
 int offline_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to)
 {
 	return journal_removal(st, from, uid, to, false);

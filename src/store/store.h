@@ -289,6 +289,14 @@ int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const cha
 /* Whether a journaled APPEND of name into mailbox id waits. */
 bool store_append_pending(struct store *st, uint32_t id, const char *name);
 /*
+ * Calls fn for each journaled APPEND waiting, into a mailbox of the tree as
+ * known: fd reads its bytes, and is fn's to close. fn returns 0 or -errno;
+ * the first error stops the walk and is returned.
+ */
+typedef int (*store_pending_fn)(void *ctx, uint32_t id, const char *name, uint64_t size,
+				int64_t date, int fd);
+int store_pending_appends(struct store *st, store_pending_fn fn, void *ctx);
+/*
  * These three are carried out at once, or, while the server cannot be
  * reached (or earlier ones wait in the journal), journaled and shown at once
  * (store/offline.h: *newuid is 0 then).
