@@ -483,3 +483,33 @@ def test_journal_past_its_bound_refuses_with_enospc(dovecot_factory, mount_facto
     assert subjects(dv, 'Box') == sorted(['one', 'two', 'three', 'small'])
     assert server_flags(dv, 'Box')[1] == {'\\Flagged'}
     assert m.stop() == 0
+
+
+def test_mv_offline_into_a_folder_never_listed_fails_plainly(dovecot_factory, mount_factory,
+                                                            tmp_path):
+    """The mailbox tree is known, the target's messages never were: mv looks
+    the target name up first, and what is there cannot be told, so it fails
+    with EIO (not a made-up "no such file"), and nothing moves or waits."""
+    dv = seeded_server(dovecot_factory)
+    c = dovecot.imap_client(dv)
+    try:
+        dovecot.create_mailbox(c, 'Never')
+    finally:
+        c.logout()
+    cache = tmp_path / 'cache'
+    m = mount(mount_factory, dv, cache)
+    assert 'Never' in os.listdir(m.path)
+    assert len(emls(m.p('Box'))) == 3
+    dv.stop()
+    try:
+        r = subprocess.run(['mv', m.p('Box', '1.eml'), m.p('Never') + '/'],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0
+        assert 'Input/output error' in r.stderr, r.stderr
+        assert emls(m.p('Box')) == ['1.eml', '2.eml', '3.eml']
+        assert pending(m) == 0
+    finally:
+        dv.start()
+    assert subjects(dv, 'Box') == ['one', 'three', 'two']
+    assert subjects(dv, 'Never') == []
+    assert m.stop() == 0
