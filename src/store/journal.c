@@ -647,28 +647,41 @@ int journal_set_aside(struct journal *j, const char *file, const char *name, cha
 	return r;
 }
 
-int journal_tried(struct journal *j, uint64_t seq, uint32_t uidvalidity, uint32_t uidnext)
+int journal_tried(struct journal *j, const uint64_t *seqs, size_t n, uint32_t uidvalidity,
+		  uint32_t uidnext)
 {
-	struct enc payload = { 0 }, rec = { 0 };
+	struct enc payload = { 0 }, recs = { 0 }, rec = { 0 };
 	uint8_t type = REC_TRIED;
-	int r;
+	int r = 0;
 
-	put(&payload, &type, 1);
-	put_u64(&payload, seq);
-	put_u32(&payload, uidvalidity);
-	put_u32(&payload, uidnext);
-	r = frame(&payload, &rec);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		payload.len = 0;
+		put(&payload, &type, 1);
+		put_u64(&payload, seqs[i]);
+		put_u32(&payload, uidvalidity);
+		put_u32(&payload, uidnext);
+		rec.len = 0;
+		r = frame(&payload, &rec);
+		if (r == 0)
+			put(&recs, rec.buf, rec.len);
+		if (recs.failed)
+			r = -ENOMEM;
+	}
 	pthread_mutex_lock(&j->lock);
-	if (r == 0)
-		r = append(j, &rec, true);
+	/* One write and one fdatasync for a batch of copies. */
+	if (r == 0 && n)
+		r = append(j, &recs, true);
 	for (size_t i = 0; r == 0 && i < j->n; i++) {
-		if (j->ops[i].seq == seq) {
-			j->ops[i].tried_uidvalidity = uidvalidity;
-			j->ops[i].tried_uidnext = uidnext;
+		for (size_t x = 0; x < n; x++) {
+			if (j->ops[i].seq == seqs[x]) {
+				j->ops[i].tried_uidvalidity = uidvalidity;
+				j->ops[i].tried_uidnext = uidnext;
+			}
 		}
 	}
 	pthread_mutex_unlock(&j->lock);
 	free(payload.buf);
+	free(recs.buf);
 	free(rec.buf);
 	return r;
 }

@@ -104,11 +104,13 @@ int journal_open_bytes(struct journal *j, const char *file, int *fd);
  */
 int journal_set_aside(struct journal *j, const char *file, const char *name, char **aside);
 /*
- * Records durably, before APPEND seq is sent, the mailbox's UIDVALIDITY and
- * UIDNEXT then: the next replay, if no completion follows, looks for the
- * message from there on before sending it again.
+ * Records durably, before the APPENDs seqs[0..n) are sent, the mailbox's
+ * UIDVALIDITY and UIDNEXT then (one write): the next replay, if no
+ * completion follows, looks for each message from there on before sending
+ * it again.
  */
-int journal_tried(struct journal *j, uint64_t seq, uint32_t uidvalidity, uint32_t uidnext);
+int journal_tried(struct journal *j, const uint64_t *seqs, size_t n, uint32_t uidvalidity,
+		  uint32_t uidnext);
 /*
  * Whether a pending APPEND into wire was written under name; if so, *size
  * and *date are its (either may be NULL). False for a NULL journal.

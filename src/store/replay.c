@@ -27,6 +27,8 @@
 
 /* At most this many changes in one command (a set of scattered UIDs is long). */
 #define GROUP_MAX 1000
+/* At most this many copies a batch: each holds its bytes' file open meanwhile. */
+#define APPEND_GROUP_MAX 64
 
 /* Where mail goes whose target mailbox was deleted meanwhile (doc/user-guide.md). */
 #define RECOVERED "Recovered"
@@ -64,7 +66,7 @@ static bool same_group(const struct journal_op *a, const struct journal_op *b)
 		return strcmp(a->to, b->to) == 0;
 	if (a->kind == JOURNAL_FLAGS)
 		return strcmp(a->add, b->add) == 0 && strcmp(a->remove, b->remove) == 0;
-	return a->kind != JOURNAL_APPEND;
+	return true;
 }
 
 struct group_job {
@@ -146,104 +148,164 @@ static void test_kill_at(const char *point)
 		raise(SIGKILL);
 }
 
-struct append_job {
+struct appends_job {
 	struct journal *j;
-	const struct journal_op *op;
-	const char *wire; /* where to, now */
-	int fd;
-	uint32_t uidvalidity, uid; /* APPENDUID's, or the one found */
-	bool found;                /* it was there already */
+	const struct journal_op *ops; /* copies into one mailbox, in order */
+	size_t n;
+	const char *wire;  /* where to, now */
+	const int *fds;
+	uint32_t uidvalidity;
+	uint32_t *uids;    /* APPENDUID's, or the one found; 0 if not known */
+	bool *found;       /* it was there already */
+	size_t done;       /* ops[0..done) are on the server */
 	bool target_gone;
 };
 
-/*
- * An APPEND sent once before without its answer recorded is looked for
- * first; each is recorded (UIDNEXT then) before it is sent. So a crash at
- * any point leaves the message on the server once.
- */
-static int append_job(struct session *s, void *ctx)
+/* Those of a's copies sent once before without an answer recorded: looked for. */
+static int look_for_earlier(struct session *s, struct appends_job *a)
 {
-	struct append_job *a = ctx;
-	const struct journal_op *op = a->op;
-	struct driver_status now;
-	int r;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct journal_op *op = &a->ops[i];
+		int r;
 
-	if (op->tried_uidnext && strcmp(a->wire, op->wire) == 0) {
+		if (!op->tried_uidnext || strcmp(a->wire, op->wire) != 0)
+			continue;
 		r = driver_find_appended(s, a->wire, op->tried_uidvalidity, op->tried_uidnext,
-					 op->msgid, op->size, &a->uid);
-		if (r < 0 || a->uid) {
-			a->found = a->uid != 0;
-			a->uidvalidity = op->tried_uidvalidity;
-			a->target_gone = r == -ENOENT;
+					 op->msgid, op->size, &a->uids[i]);
+		if (r < 0)
 			return r;
+		a->found[i] = a->uids[i] != 0;
+	}
+	return 0;
+}
+
+/*
+ * A copy sent once before without its answer recorded is looked for first;
+ * before the others are sent, the mailbox's UIDNEXT is recorded with each.
+ * So a crash at any point leaves every message on the server once. They go
+ * one after another on one connection, their completions in one write.
+ */
+static int appends_job(struct session *s, void *ctx)
+{
+	struct appends_job *a = ctx;
+	struct driver_status now;
+	uint64_t *seqs = malloc(a->n * sizeof(*seqs));
+	size_t k = 0;
+	int r = seqs ? look_for_earlier(s, a) : -ENOMEM;
+
+	if (r == 0)
+		r = driver_status(s, a->wire, &now);
+	for (size_t i = 0; r == 0 && i < a->n; i++)
+		if (!a->found[i])
+			seqs[k++] = a->ops[i].seq;
+	if (r == 0 && k)
+		r = journal_tried(a->j, seqs, k, now.uidvalidity, now.uidnext);
+	free(seqs);
+	for (size_t i = 0; r == 0 && i < a->n; i++) {
+		const struct journal_op *op = &a->ops[i];
+
+		if (!a->found[i]) {
+			test_kill_at("append-tried");
+			r = driver_append(s, a->wire, op->add, op->date, a->fds[i], op->size,
+					  &a->uidvalidity, &a->uids[i]);
+			if (r < 0)
+				break;
+			test_kill_at("append-ok");
 		}
+		a->done = i + 1;
 	}
-	r = driver_status(s, a->wire, &now);
-	if (r == 0)
-		r = journal_tried(a->j, op->seq, now.uidvalidity, now.uidnext);
-	if (r == 0) {
-		test_kill_at("append-tried");
-		r = driver_append(s, a->wire, op->add, op->date, a->fd, op->size, &a->uidvalidity,
-				  &a->uid);
-	}
-	if (r == 0)
-		test_kill_at("append-ok");
 	a->target_gone = r == -ENOENT;
 	return r;
 }
 
-/*
- * Carries out APPEND op: 0 with *applied once the server holds the message
- * (sent now, or found there from an attempt before), else -errno. Its
- * listing learns the message, under the name it was written.
- */
-static int carry_out_append(struct store *st, struct journal *j, const struct journal_op *op,
-			    bool *applied)
+/* After a->done copies: each shows in its listing, under the name it was written. */
+static void appended(struct store *st, const struct appends_job *a)
 {
-	struct append_job a = { .j = j, .op = op, .wire = op->wire };
-	char *recovered = NULL;
 	uint32_t id;
-	int r = journal_open_bytes(j, op->file, &a.fd);
 
-	*applied = false;
-	if (r < 0) {
-		log_error("journal: the bytes of %s, copied into %s, are missing from the cache "
-			  "directory (%s); it cannot be sent", op->name, op->wire, strerror(-r));
-		return 0; /* nothing to send, ever: dropped */
+	for (size_t i = 0; i < a->done; i++) {
+		if (a->found[i])
+			log_info("journal: %s was in %s already (UID %" PRIu32 ", sent before a "
+				 "crash); not sent again", a->ops[i].name, a->wire, a->uids[i]);
 	}
-	r = pool_run_once(store_pool(st), NULL, append_job, &a);
-	if (r == -ENOENT && a.target_gone && target_gone(st, op->wire)) {
+	if (store_mailbox_by_wire(st, a->wire, &id) < 0)
+		return;
+	for (size_t i = 0; i < a->done; i++) {
+		const struct journal_op *op = &a->ops[i];
+		struct store_msg row = { .uid = a->uids[i], .size = op->size, .date = op->date };
+
+		if (a->uids[i] && !a->found[i])
+			store_listing_added(st, id, a->uidvalidity, &row, op->add);
+		else
+			store_listing_stale(st, id);
+		if (a->uids[i])
+			store_name_message(st, id, a->uids[i], op->name, 0644);
+	}
+	store_quota_stale(st);
+}
+
+/*
+ * Carries out ops[0..n), copies into one mailbox: on 0, applied[i] says
+ * whether ops[i] is on the server (sent now, or found there from an attempt
+ * before). On an error, *taken of them are on the server (and applied); the
+ * error is ops[*taken]'s.
+ */
+static int carry_out_appends(struct store *st, struct journal *j, const struct journal_op *ops,
+			     size_t n, bool *applied, size_t *taken)
+{
+	struct appends_job a = { .j = j, .ops = ops, .n = n, .wire = ops[0].wire };
+	int *fds = malloc(n * sizeof(*fds));
+	char *recovered = NULL;
+	size_t opened = 0;
+	int r = -ENOMEM;
+
+	*taken = 0;
+	a.uids = calloc(n, sizeof(*a.uids));
+	a.found = calloc(n, sizeof(*a.found));
+	if (!fds || !a.uids || !a.found)
+		goto out;
+	for (; opened < n; opened++) {
+		r = journal_open_bytes(j, ops[opened].file, &fds[opened]);
+		if (r < 0)
+			break;
+	}
+	if (opened < n) {
+		/* Its bytes are gone: nothing to send, ever (report_dropped says so). */
+		log_error("journal: the bytes of %s, copied into %s, are missing from the cache "
+			  "directory (%s)", ops[opened].name, ops[opened].wire, strerror(-r));
+		n = a.n = opened;
+		if (n == 0) {
+			*taken = 1;
+			r = 0;
+			goto out;
+		}
+	}
+	a.fds = fds;
+	r = pool_run_once(store_pool(st), NULL, appends_job, &a);
+	if (r == -ENOENT && a.target_gone && a.done == 0 && target_gone(st, ops[0].wire)) {
 		recovered = recovered_mailbox(st);
 		if (!recovered) {
 			r = -EIO;
 			goto out;
 		}
-		log_warn("journal: %s was deleted meanwhile; %s, copied there, goes to %s instead",
-			 op->wire, op->name, recovered);
+		log_warn("journal: %s was deleted meanwhile; %zu message(s) copied there go to %s "
+			 "instead", ops[0].wire, n, recovered);
 		a.wire = recovered;
-		r = pool_run_once(store_pool(st), NULL, append_job, &a);
-	} else if (r == -ENOENT && a.target_gone) {
+		a.target_gone = false;
+		r = pool_run_once(store_pool(st), NULL, appends_job, &a);
+	} else if (r == -ENOENT && a.target_gone && a.done == 0) {
 		r = -EAGAIN;
 	}
-	if (r < 0)
-		goto out;
-	*applied = true;
-	if (a.found)
-		log_info("journal: %s was in %s already (UID %" PRIu32 ", sent before a crash); "
-			 "not sent again", op->name, a.wire, a.uid);
-	if (store_mailbox_by_wire(st, a.wire, &id) == 0) {
-		struct store_msg row = { .uid = a.uid, .size = op->size, .date = op->date };
-
-		if (a.uid && !a.found)
-			store_listing_added(st, id, a.uidvalidity, &row, op->add);
-		else
-			store_listing_stale(st, id);
-		if (a.uid)
-			store_name_message(st, id, a.uid, op->name, 0644);
-	}
-	store_quota_stale(st);
+	appended(st, &a);
+	for (size_t i = 0; i < a.done; i++)
+		applied[i] = true;
+	*taken = r == 0 ? n : a.done;
 out:
-	close(a.fd);
+	for (size_t i = 0; i < opened; i++)
+		close(fds[i]);
+	free(fds);
+	free(a.uids);
+	free(a.found);
 	free(recovered);
 	return r;
 }
@@ -445,7 +507,7 @@ static void settle_listings(struct replay *rp, const struct journal_op *ops, siz
 	uint32_t id = 0, to = 0;
 
 	if (ops[0].kind == JOURNAL_APPEND)
-		return; /* carry_out_append() did */
+		return; /* carry_out_appends() did */
 	if (store_mailbox_by_wire(st, ops[0].wire, &id) == 0) {
 		for (size_t i = 0; i < n && ops[0].kind != JOURNAL_FLAGS; i++)
 			if (applied[i])
@@ -495,14 +557,25 @@ static bool replay_round(struct replay *rp)
 		reached = false;
 	while (reached && i < n && !stopping(rp)) {
 		size_t k = i + 1, lost;
+		size_t max = ops[i].kind == JOURNAL_APPEND ? APPEND_GROUP_MAX : GROUP_MAX;
 		int r;
 
-		while (k < n && k - i < GROUP_MAX && same_group(&ops[i], &ops[k]))
+		while (k < n && k - i < max && same_group(&ops[i], &ops[k]))
 			k++;
-		if (ops[i].kind == JOURNAL_APPEND)
-			r = carry_out_append(st, rp->j, &ops[i], applied + i);
-		else
+		if (ops[i].kind == JOURNAL_APPEND) {
+			size_t taken;
+
+			r = carry_out_appends(st, rp->j, ops + i, k - i, applied + i, &taken);
+			/* Those on the server are recorded now; the one that failed comes next. */
+			if (r < 0 && taken > 0)
+				r = 0;
+			if (taken > 0)
+				k = i + taken;
+			else if (r < 0)
+				k = i + 1; /* only the first was tried */
+		} else {
 			r = carry_out(st, ops + i, k - i, applied + i);
+		}
 		if (try_again(rp, &ops[i], r)) {
 			log_debug("journal: %zu change(s) to %s wait (%s)", k - i, ops[i].wire,
 				  strerror(-r));

@@ -280,7 +280,7 @@ static void test_appends(void)
 	CHECK_INT(date, 1500000000);
 	CHECK_THAT(!journal_appending(j, "Drafts", "other.eml", NULL, NULL));
 	CHECK_THAT(journal_moving_into(j, "Drafts"));
-	CHECK_INT(journal_tried(j, a.seq, 5, 42), 0);
+	CHECK_INT(journal_tried(j, &a.seq, 1, 5, 42), 0);
 	/* A file no record names (a crash before the record) goes at the next open. */
 	{
 		char *stray = NULL;
