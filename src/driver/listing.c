@@ -278,8 +278,10 @@ int driver_fetch_listing(struct session *s, const char *wire,
 	 */
 	if (known->known && c.uidvalidity == known->uidvalidity && c.uidnext != 0 &&
 	    c.uidnext == known->uidnext && c.messages == known->exists &&
-	    (condstore ? c.highestmodseq == known->modseq : !known->flags_changed)) {
+	    (known->counts_only ||
+	     (condstore ? c.highestmodseq == known->modseq : !known->flags_changed))) {
 		out->kind = DRIVER_LISTING_UNCHANGED;
+		out->sel.highestmodseq = known->modseq; /* what changed since is asked next time */
 		return 0;
 	}
 	r = driver_select_current(s, wire, c.uidvalidity, &out->sel);

@@ -28,6 +28,14 @@ struct driver_listing_known {
 	uint64_t modseq;
 	/* The watcher saw a flag change: without CONDSTORE only a full listing shows it. */
 	bool flags_changed;
+	/*
+	 * The watcher heard of messages come or gone, and of nothing else
+	 * (NOTIFY's MessageNew and MessageExpunge): with the same UIDNEXT and
+	 * count the listing is unchanged, even if HIGHESTMODSEQ moved (our own
+	 * APPEND, or flags: those the next listing asks, as the known modseq
+	 * is kept).
+	 */
+	bool counts_only;
 };
 
 struct driver_listing_sink {

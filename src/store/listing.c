@@ -288,7 +288,8 @@ static int refresh_begin(struct refresh *rf)
 						    .uidnext = rf->kept.uidnext,
 						    .exists = rf->kept.exists,
 						    .modseq = rf->kept.modseq,
-						    .flags_changed = k->flags_changed };
+						    .flags_changed = k->flags_changed,
+						    .counts_only = k->counts_only };
 	}
 	rf->l.wire = rf->wire;
 	return 0;
@@ -572,10 +573,25 @@ static void overlay_journal(struct store *st, uint32_t id)
 	journal_ops_free(ops, n);
 }
 
+static int refresh(struct store *st, uint32_t id, bool force, bool flags_changed,
+		   bool counts_only);
+
 int store_refresh(struct store *st, uint32_t id, bool force, bool flags_changed)
 {
+	return refresh(st, id, force, flags_changed, false);
+}
+
+int store_recount_listing(struct store *st, uint32_t id)
+{
+	return refresh(st, id, true, false, true);
+}
+
+static int refresh(struct store *st, uint32_t id, bool force, bool flags_changed,
+		   bool counts_only)
+{
 	struct refresh rf = { .st = st, .id = id, .force = force,
-			      .l = { .st = st, .known.flags_changed = flags_changed } };
+			      .l = { .st = st, .known.flags_changed = flags_changed,
+				     .known.counts_only = counts_only } };
 	int r;
 
 	pthread_mutex_lock(&st->lock);

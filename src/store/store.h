@@ -371,6 +371,12 @@ int store_mailbox_quota(struct store *st, uint32_t id, char **text);
 /* Refetches mailbox id's listing now; full even if its counters did not move
  * (a flag changed). */
 int store_refresh_listing(struct store *st, uint32_t id, bool full);
+/*
+ * The same, for the watcher's news of messages come or gone in mailbox id
+ * and nothing else: nothing is fetched if its UIDNEXT and count are as
+ * listed (the news was of our own change).
+ */
+int store_recount_listing(struct store *st, uint32_t id);
 /* The mailbox most recently listed or read, STORE_ROOT_ID if none. */
 uint32_t store_last_used(struct store *st);
 /* How long listings are trusted: long while a watcher reports changes. */

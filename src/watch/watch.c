@@ -91,10 +91,16 @@ static void on_event(void *ctx, const struct driver_event *e)
 	}
 }
 
-/* Relists mailbox id; the store's sink tells the kernel which names went. */
+/*
+ * Relists mailbox id; the store's sink tells the kernel which names went.
+ * Not full: only messages came or went, so the counts tell.
+ */
 static void mailbox_changed(struct watch *w, uint32_t id, bool full)
 {
-	store_refresh_listing(w->st, id, full);
+	if (full)
+		store_refresh_listing(w->st, id, true);
+	else
+		store_recount_listing(w->st, id);
 }
 
 static bool has_ref(const struct store_mailbox_ref *r, size_t n, uint32_t id)
