@@ -513,3 +513,38 @@ def test_mv_offline_into_a_folder_never_listed_fails_plainly(dovecot_factory, mo
     assert subjects(dv, 'Box') == ['one', 'three', 'two']
     assert subjects(dv, 'Never') == []
     assert m.stop() == 0
+
+
+def test_kill_after_the_first_of_two_alike_copies_sends_the_second(dovecot_factory,
+                                                                   mount_factory, tmp_path):
+    """Two copies of the same size and no Message-ID, replayed in one batch;
+    imapfs killed right after the server's OK to the first: the next mount
+    finds the first (by size) and must not take it for the second too."""
+    dv = seeded_server(dovecot_factory)
+    cache = tmp_path / 'cache'
+    env = dict(os.environ, IMAPFS_TEST_KILL_AT='append-ok')
+    m = mount(mount_factory, dv, cache, env=env)
+    box = m.p('Box')
+    assert len(emls(box)) == 3
+    alike = [('From: a@example.org\r\nSubject: alike %d\r\n\r\nsame size\r\n' % i).encode()
+             for i in (1, 2)]
+    dv.stop()
+    try:
+        for i, raw in enumerate(alike):
+            with open(os.path.join(box, 'alike-%d.eml' % i), 'wb') as f:
+                f.write(raw)
+        assert pending(m) == 2
+        # Journaled copies are as sent: not rewritten, not removed meanwhile.
+        _, exc, _ = bounded(20, open, os.path.join(box, 'alike-0.eml'), 'r+b')
+        assert isinstance(exc, OSError) and exc.errno == errno.EACCES, exc
+        _, exc, _ = bounded(20, os.unlink, os.path.join(box, 'alike-0.eml'))
+        assert isinstance(exc, OSError) and exc.errno == errno.EBUSY, exc
+    finally:
+        dv.start()
+    assert wait_for(lambda: m.proc.poll() is not None, 30), 'imapfs was not killed'
+    m.stop()
+    assert subjects(dv, 'Box').count('alike 1') == 1
+    m2 = mount(mount_factory, dv, cache)
+    assert wait_for(lambda: pending(m2) == 0, 30), 'still pending: %d' % pending(m2)
+    assert subjects(dv, 'Box') == sorted(['one', 'two', 'three', 'alike 1', 'alike 2'])
+    assert m2.stop() == 0

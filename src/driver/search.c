@@ -298,14 +298,17 @@ int driver_search(struct session *s, const char *query, uint32_t **uids, size_t 
 }
 
 int driver_find_appended(struct session *s, const char *wire, uint32_t uidvalidity,
-			 uint32_t uidnext, const char *msgid, uint64_t size, uint32_t *uid)
+			 uint32_t uidnext, const char *msgid, uint64_t size, uint32_t **uids,
+			 size_t *n)
 {
 	struct session_mailbox sel;
 	struct search_run run = { 0 };
 	struct imap_cmd cmd;
+	size_t k = 0;
 	int r = session_select(s, wire, true, &sel);
 
-	*uid = 0;
+	*uids = NULL;
+	*n = 0;
 	if (r < 0)
 		return r;
 	if (sel.uidvalidity != uidvalidity || !uidnext)
@@ -323,12 +326,22 @@ int driver_find_appended(struct session *s, const char *wire, uint32_t uidvalidi
 	imap_cmd_free(&cmd);
 	if (r == 0)
 		r = run.err;
+	if (r < 0) {
+		run_reset(&run);
+		return r;
+	}
+	run.n = sort_unique(run.uids, run.n);
 	/* UID n:* holds the last message even below n. */
-	for (size_t i = 0; r == 0 && i < run.n && !*uid; i++)
+	for (size_t i = 0; i < run.n; i++)
 		if (run.uids[i] >= uidnext)
-			*uid = (uint32_t)run.uids[i];
-	run_reset(&run);
-	return r;
+			run.uids[k++] = run.uids[i];
+	*uids = run.uids;
+	*n = k;
+	if (!k) {
+		free(run.uids);
+		*uids = NULL;
+	}
+	return 0;
 }
 
 bool driver_can_multisearch(const struct session *s)

@@ -205,7 +205,7 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		}
 	}
 	if (r == 0 && t.upload)
-		upload_forget(fs, ino_mailbox(parent), name);
+		r = upload_forget(fs, ino_mailbox(parent), name);
 	fuse_reply_err(req, -r);
 }
 
@@ -283,6 +283,7 @@ static int append_local(struct fs *fs, fuse_ino_t parent, const char *name, uint
 	struct target dst;
 	struct stat st;
 	uint64_t ino, size;
+	bool in_journal = false;
 	uint32_t uid = 0;
 	int fd = -1, ready = -1, r;
 
@@ -308,7 +309,15 @@ static int append_local(struct fs *fs, fuse_ino_t parent, const char *name, uint
 	if (r == 0)
 		r = mail_ready(newname, fd, (uint64_t)st.st_size, &ready, &size);
 	if (r == 0)
-		r = store_append(fs->st, mailbox, ready, size, NULL, st.st_mtime, newname, &uid);
+		r = store_append(fs->st, mailbox, ready, size, NULL, st.st_mtime, newname, &uid,
+				 &in_journal);
+	/* Waiting in the journal (offline): shown under its name, read from these bytes. */
+	if (r == 0 && in_journal) {
+		int keep = dup(ready);
+
+		if (keep >= 0)
+			upload_journaled(fs, mailbox, newname, keep, size, st.st_mtime, true);
+	}
 	if (ready >= 0 && ready != fd)
 		close(ready);
 	if (fd >= 0)

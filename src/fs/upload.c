@@ -171,23 +171,30 @@ static void restore_journaled(struct fs *fs)
 		return;
 	if (store_pending_appends(fs->st, restore_one, &rs) < 0)
 		log_warn("cannot show the copies waiting in the journal; they are sent all the same");
-	pthread_mutex_lock(&fs->uploads_lock);
 	for (size_t i = 0; i < rs.n; i++) {
-		struct upload *u = find_name(fs, rs.v[i].mailbox, rs.v[i].name) ? NULL
-					: add_name(fs, rs.v[i].mailbox, rs.v[i].name);
-
-		if (u) {
-			u->fd = rs.v[i].fd;
-			u->size = rs.v[i].size;
-			u->date = rs.v[i].date;
-			u->journaled = true;
-		} else {
-			close(rs.v[i].fd);
-		}
+		upload_journaled(fs, rs.v[i].mailbox, rs.v[i].name, rs.v[i].fd, rs.v[i].size,
+				 rs.v[i].date, false);
 		free(rs.v[i].name);
 	}
-	pthread_mutex_unlock(&fs->uploads_lock);
 	free(rs.v);
+}
+
+void upload_journaled(struct fs *fs, uint32_t mailbox, const char *name, int fd, uint64_t size,
+		      int64_t date, bool replace)
+{
+	struct upload *u;
+
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = !replace && find_name(fs, mailbox, name) ? NULL : add_name(fs, mailbox, name);
+	if (u) {
+		u->fd = fd;
+		u->size = size;
+		u->date = date;
+		u->journaled = true;
+	} else {
+		close(fd);
+	}
+	pthread_mutex_unlock(&fs->uploads_lock);
 }
 
 /*
@@ -375,8 +382,8 @@ bool upload_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (!u)
 		err = ENOENT;
-	else if (u->appended || u->fd < 0)
-		err = EACCES; /* sent: a message never changes */
+	else if (u->appended || u->fd < 0 || (writing && u->journaled))
+		err = EACCES; /* sent, or its bytes journaled: a message never changes */
 	else if (writing && u->writers)
 		err = EEXIST; /* another process is writing this new message */
 	else {
@@ -419,7 +426,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 		return;
 	}
 	pthread_mutex_lock(&fs->uploads_lock);
-	fd = u->appended || u->appending ? -1 : u->fd;
+	fd = u->appended || u->appending || u->journaled ? -1 : u->fd;
 	if (fd >= 0)
 		u->writing++; /* the spool stays open and unread until it is done */
 	pthread_mutex_unlock(&fs->uploads_lock);
@@ -447,6 +454,7 @@ static int send_upload(struct fs *fs, struct upload *u)
 	uint64_t size;
 	uint32_t uid = 0, mailbox;
 	char *flags, *name;
+	bool in_journal = false;
 	unsigned mode;
 	int64_t date;
 	int fd, ready, r;
@@ -481,7 +489,7 @@ static int send_upload(struct fs *fs, struct upload *u)
 
 	r = mail_ready(name, fd, size, &ready, &size);
 	if (r == 0)
-		r = store_append(fs->st, mailbox, ready, size, flags, date, name, &uid);
+		r = store_append(fs->st, mailbox, ready, size, flags, date, name, &uid, &in_journal);
 	if (ready != fd)
 		close(ready);
 	free(flags);
@@ -489,7 +497,7 @@ static int send_upload(struct fs *fs, struct upload *u)
 	u->appending = false;
 	u->refused = r < 0;
 	/* Journaled: listed under its name, and read from the spool, until it is carried out. */
-	u->journaled = r == 0 && !uid && store_append_pending(fs->st, mailbox, name);
+	u->journaled = r == 0 && in_journal;
 	if (r == 0 && !u->journaled) {
 		u->appended = true;
 		u->uid = uid;
@@ -587,8 +595,10 @@ int upload_setattr(struct fs *fs, fuse_ino_t ino, const struct stat *attr, int t
 	u = find_ino(fs, ino);
 	if (!u) {
 		r = -ENOENT;
+	} else if (u->journaled && (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MODE))) {
+		r = -EPERM; /* journaled as it was: as for a message, the date cannot change */
 	} else if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (u->appended || u->fd < 0)
+		if (u->appended || u->fd < 0 || u->journaled)
 			r = -EACCES;
 		else if (ftruncate(u->fd, attr->st_size) < 0)
 			r = -errno;
@@ -617,6 +627,8 @@ int upload_set_flags(struct fs *fs, fuse_ino_t ino, char **norm)
 		r = -ENOENT;
 	} else if (u->appended) {
 		r = -EAGAIN;
+	} else if (u->journaled) {
+		r = -EBUSY; /* journaled with the flags it had; set them once it is sent */
 	} else {
 		free(u->flags);
 		u->flags = *norm;
@@ -652,15 +664,22 @@ bool upload_find(struct fs *fs, uint32_t mailbox, const char *name, bool *sent, 
 	return u != NULL;
 }
 
-void upload_forget(struct fs *fs, uint32_t mailbox, const char *name)
+int upload_forget(struct fs *fs, uint32_t mailbox, const char *name)
 {
 	struct upload *u;
+	int r = 0;
 
 	pthread_mutex_lock(&fs->uploads_lock);
 	u = find_name(fs, mailbox, name);
-	if (u)
+	if (u && u->journaled)
+		r = -EBUSY;
+	else if (u)
 		unlist(fs, u);
 	pthread_mutex_unlock(&fs->uploads_lock);
+	if (r < 0)
+		log_error("%s waits in the journal to be copied in; it can be removed once the "
+			  "server has it", name);
+	return r;
 }
 
 /* name in mailbox is message uid now: kept by the store, and at once here. */
@@ -696,7 +715,9 @@ int upload_rename(struct fs *fs, uint32_t mailbox, const char *name, uint32_t to
 		return -ENOMEM;
 	pthread_mutex_lock(&fs->uploads_lock);
 	u = find_name(fs, mailbox, name);
-	if (u) {
+	if (u && u->journaled) {
+		r = -EBUSY; /* journaled under this name and mailbox: moved once it is sent */
+	} else if (u) {
 		clash = find_name(fs, to, newname);
 		if (clash && clash != u)
 			unlist(fs, clash); /* replaced: its message stays on the server */

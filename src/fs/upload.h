@@ -31,6 +31,13 @@ int upload_getattr(struct fs *fs, fuse_ino_t ino, struct stat *stbuf);
 int upload_list(struct fs *fs, uint32_t mailbox,
 		int (*fn)(void *ctx, const char *name, uint64_t ino, const struct stat *st),
 		void *ctx);
+/*
+ * A copy into mailbox waits in the journal (offline) as name: listed, read
+ * back from fd (the table's now), size bytes dated date, until it is sent.
+ * replace: it takes the name from an entry there (else it is kept).
+ */
+void upload_journaled(struct fs *fs, uint32_t mailbox, const char *name, int fd, uint64_t size,
+		      int64_t date, bool replace);
 /* At unmount: frees the table (nothing is open any more). */
 void uploads_free(struct fs *fs);
 
@@ -73,9 +80,16 @@ uint64_t upload_sent_as(struct fs *fs, fuse_ino_t ino);
  * below find it again by name.
  */
 bool upload_find(struct fs *fs, uint32_t mailbox, const char *name, bool *sent, uint32_t *uid);
-/* Takes mailbox/name out of the table if it is still there (its message went elsewhere). */
-void upload_forget(struct fs *fs, uint32_t mailbox, const char *name);
-/* Renames mailbox/name to to/newname: nothing on the server. -ENOENT if it is gone. */
+/*
+ * Takes mailbox/name out of the table if it is still there (its message
+ * went elsewhere): 0, or -EBUSY for a copy waiting in the journal (rm of it
+ * waits until it is sent).
+ */
+int upload_forget(struct fs *fs, uint32_t mailbox, const char *name);
+/*
+ * Renames mailbox/name to to/newname: nothing on the server. -ENOENT if it
+ * is gone, -EBUSY while it waits in the journal.
+ */
 int upload_rename(struct fs *fs, uint32_t mailbox, const char *name, uint32_t to,
 		  const char *newname);
 /*

@@ -631,8 +631,8 @@ int journal_set_aside(struct journal *j, const char *file, const char *name, cha
 {
 	int r;
 
-	/* "refused-<its token>-<name>": unique, and says what it was. */
-	if (asprintf(aside, "refused-%s-%s", file + strlen(BYTES_PREFIX), name) < 0) {
+	/* "refused-<its token>-<name>": unique, and says what it was (cut short: NAME_MAX). */
+	if (asprintf(aside, "refused-%s-%.100s", file + strlen(BYTES_PREFIX), name) < 0) {
 		*aside = NULL;
 		return -ENOMEM;
 	}

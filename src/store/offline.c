@@ -173,7 +173,7 @@ static char *message_id(int fd, uint64_t size)
 }
 
 int offline_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
-		   int64_t date, const char *name)
+		   int64_t date, const char *name, bool maybe_sent)
 {
 	struct journal_op op = { .kind = JOURNAL_APPEND, .size = size,
 				 .date = date ? date : (int64_t)time(NULL) };
@@ -190,8 +190,20 @@ int offline_append(struct store *st, uint32_t id, int fd, uint64_t size, const c
 	op.msgid = message_id(fd, size);
 	if (op.add && op.name && op.msgid)
 		r = journal_keep_bytes(st->journal, fd, size, &op.file);
+	/*
+	 * Always on disk before it returns, -o writeback too: a record lost
+	 * with its bytes kept would have them swept away at the next mount.
+	 */
 	if (r == 0)
-		r = journal_put(st, &op, false);
+		r = journal_add(st->journal, &op);
+	/*
+	 * Its APPEND may have reached the server before the connection went:
+	 * looked for first (only with a Message-ID: by size alone, another
+	 * message could pass for it, and a copy is better than a loss).
+	 */
+	if (r == 0 && maybe_sent && *op.msgid &&
+	    journal_tried(st->journal, &op.seq, 1, op.uidvalidity, 1) < 0)
+		log_warn("offline: cannot record that %s may be on the server already", name);
 	if (r < 0 && op.file)
 		journal_drop_bytes(st->journal, op.file);
 	if (r == 0 && offline_now(st))
@@ -272,17 +284,21 @@ static int journaled(struct store *st, int r)
 }
 
 int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
-		 int64_t date, const char *name, uint32_t *uid)
+		 int64_t date, const char *name, uint32_t *uid, bool *in_journal)
 {
 	int r;
 
 	*uid = 0;
+	*in_journal = false;
 	if (journal_first(st))
-		return journaled(st, offline_append(st, id, fd, size, flags, date, name));
-	r = changes_append(st, id, fd, size, flags, date, uid);
-	return r < 0 && store_unreachable(st, r)
-		       ? journaled(st, offline_append(st, id, fd, size, flags, date, name))
-		       : r;
+		r = journaled(st, offline_append(st, id, fd, size, flags, date, name, false));
+	else if ((r = changes_append(st, id, fd, size, flags, date, uid)) == 0 ||
+		 !store_unreachable(st, r))
+		return r;
+	else
+		r = journaled(st, offline_append(st, id, fd, size, flags, date, name, true));
+	*in_journal = r == 0;
+	return r;
 }
 
 int store_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid)

@@ -27,6 +27,7 @@
 #ifndef IMAPFS_STORE_OFFLINE_H
 #define IMAPFS_STORE_OFFLINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct store;
@@ -55,9 +56,10 @@ int offline_expunge(struct store *st, uint32_t id, uint32_t uid);
 /*
  * Journals a copy in (cp) of size bytes of fd into mailbox id, written under
  * name: its bytes kept beside the journal, durably, before it returns 0;
- * errors as offline_set_flags().
+ * errors as offline_set_flags(). maybe_sent: an APPEND of it failed with
+ * the connection, so the server may hold it already (looked for first).
  */
 int offline_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
-		   int64_t date, const char *name);
+		   int64_t date, const char *name, bool maybe_sent);
 
 #endif

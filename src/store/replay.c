@@ -51,6 +51,7 @@ struct replay {
 	 * The thread's own.
 	 */
 	bool backlog;
+	char aside[1200]; /* how the last copy refused for good was kept (the thread's) */
 	/* Targets of moves made, relisted once the journal is drained (the thread's own). */
 	uint32_t *targets;
 	size_t ntargets, targets_cap;
@@ -158,23 +159,45 @@ struct appends_job {
 	uint32_t *uids;    /* APPENDUID's, or the one found; 0 if not known */
 	bool *found;       /* it was there already */
 	size_t done;       /* ops[0..done) are on the server */
+	bool sending;      /* an APPEND went out: an error before is no copy's fault */
 	bool target_gone;
 };
 
-/* Those of a's copies sent once before without an answer recorded: looked for. */
+/* Whether uid is one that ops[0..i) of a were found as or sent as. */
+static bool claimed(const struct appends_job *a, size_t i, uint32_t uid)
+{
+	for (size_t x = 0; x < i; x++)
+		if (a->uids[x] == uid)
+			return true;
+	return false;
+}
+
+/*
+ * Those of a's copies sent once before without an answer recorded are
+ * looked for, in order, each as the first match no earlier one took: sent in
+ * order, they have ascending UIDs, so copies alike are told apart.
+ */
 static int look_for_earlier(struct session *s, struct appends_job *a)
 {
 	for (size_t i = 0; i < a->n; i++) {
 		const struct journal_op *op = &a->ops[i];
+		uint32_t *uids;
+		size_t n;
 		int r;
 
-		if (!op->tried_uidnext || strcmp(a->wire, op->wire) != 0)
+		if (!op->tried_uidnext)
 			continue;
 		r = driver_find_appended(s, a->wire, op->tried_uidvalidity, op->tried_uidnext,
-					 op->msgid, op->size, &a->uids[i]);
+					 op->msgid, op->size, &uids, &n);
 		if (r < 0)
 			return r;
-		a->found[i] = a->uids[i] != 0;
+		for (size_t x = 0; x < n && !a->found[i]; x++) {
+			if (!claimed(a, i, uids[x])) {
+				a->uids[i] = uids[x];
+				a->found[i] = true;
+			}
+		}
+		free(uids);
 	}
 	return 0;
 }
@@ -200,12 +223,12 @@ static int appends_job(struct session *s, void *ctx)
 			seqs[k++] = a->ops[i].seq;
 	if (r == 0 && k)
 		r = journal_tried(a->j, seqs, k, now.uidvalidity, now.uidnext);
-	free(seqs);
 	for (size_t i = 0; r == 0 && i < a->n; i++) {
 		const struct journal_op *op = &a->ops[i];
 
 		if (!a->found[i]) {
 			test_kill_at("append-tried");
+			a->sending = true;
 			r = driver_append(s, a->wire, op->add, op->date, a->fds[i], op->size,
 					  &a->uidvalidity, &a->uids[i]);
 			if (r < 0)
@@ -214,6 +237,18 @@ static int appends_job(struct session *s, void *ctx)
 		}
 		a->done = i + 1;
 	}
+	/*
+	 * Part sent: the rest are looked for after the last one sent, not
+	 * among those (a crash before the completions are written is covered
+	 * by the order of the search above).
+	 */
+	k = 0;
+	if (r < 0 && a->done && a->uids[a->done - 1] && a->uidvalidity)
+		for (size_t i = a->done; i < a->n; i++)
+			seqs[k++] = a->ops[i].seq;
+	if (k && journal_tried(a->j, seqs, k, a->uidvalidity, a->uids[a->done - 1] + 1) < 0)
+		log_warn("journal: cannot record where the copies into %s go on", a->wire);
+	free(seqs);
 	a->target_gone = r == -ENOENT;
 	return r;
 }
@@ -269,7 +304,15 @@ static int carry_out_appends(struct store *st, struct journal *j, const struct j
 		if (r < 0)
 			break;
 	}
-	if (opened < n) {
+	if (opened < n && r != -ENOENT) {
+		/* Out of descriptors, say: the bytes are there, and wait. */
+		log_warn("journal: cannot open the bytes of %s: %s", ops[opened].name, strerror(-r));
+		n = a.n = opened;
+		if (n == 0) {
+			r = -EAGAIN;
+			goto out;
+		}
+	} else if (opened < n) {
 		/* Its bytes are gone: nothing to send, ever (report_dropped says so). */
 		log_error("journal: the bytes of %s, copied into %s, are missing from the cache "
 			  "directory (%s)", ops[opened].name, ops[opened].wire, strerror(-r));
@@ -296,6 +339,9 @@ static int carry_out_appends(struct store *st, struct journal *j, const struct j
 	} else if (r == -ENOENT && a.target_gone && a.done == 0) {
 		r = -EAGAIN;
 	}
+	/* Looking, STATUS, the journal: nothing of a copy; tried again, never dropped. */
+	if (r < 0 && !a.sending && !(r == -ENOENT && a.target_gone))
+		r = store_unreachable(st, r) ? r : -EAGAIN;
 	appended(st, &a);
 	for (size_t i = 0; i < a.done; i++)
 		applied[i] = true;
@@ -314,18 +360,21 @@ out:
  * APPEND op given up (the server refused it for good): its bytes stay in
  * the cache directory, and the log says where.
  */
-static void set_aside(struct journal *j, const struct journal_op *op, int r, char *line,
-		      size_t len)
+static int set_aside(struct journal *j, const struct journal_op *op, int r, char *line,
+		     size_t len)
 {
 	char *aside = NULL;
+	int e = journal_set_aside(j, op->file, op->name, &aside);
 
-	if (journal_set_aside(j, op->file, op->name, &aside) == 0)
+	if (e == 0)
 		snprintf(line, len, "the server refused %s, copied into %s: %s; its bytes are "
 			 "kept in the cache directory as %s", op->name, op->wire, strerror(-r), aside);
 	else
-		snprintf(line, len, "the server refused %s, copied into %s: %s; its bytes could "
-			 "not be kept", op->name, op->wire, strerror(-r));
+		log_error("journal: the server refused %s, copied into %s (%s), and its bytes "
+			  "cannot be set aside (%s): it stays in the journal", op->name, op->wire,
+			  strerror(-r), strerror(-e));
 	free(aside);
+	return e;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -450,7 +499,7 @@ static size_t report_dropped(struct replay *rp, const struct journal_op *ops, si
 		dropped++;
 		describe(&ops[i], what, sizeof(what));
 		if (ops[i].kind == JOURNAL_APPEND && r < 0)
-			set_aside(rp->j, &ops[i], r, line, sizeof(line));
+			snprintf(line, sizeof(line), "%s", rp->aside); /* set aside, said how */
 		else if (ops[i].kind == JOURNAL_APPEND)
 			snprintf(line, sizeof(line), "%s, copied into %s, is not sent: its bytes are "
 				 "missing", ops[i].name, ops[i].wire);
@@ -576,9 +625,16 @@ static bool replay_round(struct replay *rp)
 		} else {
 			r = carry_out(st, ops + i, k - i, applied + i);
 		}
-		if (try_again(rp, &ops[i], r)) {
+		/* A copy waits as long as it takes: never dropped for what is not its fault. */
+		if ((ops[i].kind == JOURNAL_APPEND && r == -EAGAIN) || try_again(rp, &ops[i], r)) {
 			log_debug("journal: %zu change(s) to %s wait (%s)", k - i, ops[i].wire,
 				  strerror(-r));
+			reached = false;
+			break;
+		}
+		/* A copy refused for good: its bytes kept aside first, or it stays. */
+		if (ops[i].kind == JOURNAL_APPEND && r < 0 &&
+		    set_aside(rp->j, &ops[i], r, rp->aside, sizeof(rp->aside)) < 0) {
 			reached = false;
 			break;
 		}

@@ -280,12 +280,13 @@ uint64_t store_bytes_in(struct store *st);
  * list text, or NULL) and date (0: now). *uid is the new UID, or 0 if the
  * server does not say (no UIDPLUS). Not retried: a lost connection is -EIO.
  * While the server cannot be reached (or changes wait in the journal, or
- * under -o writeback), the bytes and the APPEND are journaled instead,
- * *uid 0 and store_append_pending() true until it is carried out, exactly
- * once (store/offline.h); name is the file name it was written under.
+ * under -o writeback), the bytes and the APPEND are journaled instead:
+ * *in_journal, *uid 0, and store_append_pending() true until it is carried
+ * out, exactly once (store/offline.h); name is the file name it was
+ * written under.
  */
 int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
-		 int64_t date, const char *name, uint32_t *uid);
+		 int64_t date, const char *name, uint32_t *uid, bool *in_journal);
 /* Whether a journaled APPEND of name into mailbox id waits. */
 bool store_append_pending(struct store *st, uint32_t id, const char *name);
 /*
