@@ -231,29 +231,6 @@ static int listing_delta(struct session *s, struct listing_run *run, const struc
 	return 0;
 }
 
-/* STATUS, which a connection that has the mailbox selected may answer from its old view. */
-static int current_status(struct session *s, const char *wire, struct driver_status *c)
-{
-	int r;
-
-	if (session_selected(s) && strcmp(session_selected(s), wire) == 0) {
-		r = driver_unselect(s);
-		if (r < 0)
-			return r;
-	}
-	r = driver_status(s, wire, c);
-	if (r == -EIO && session_alive(s)) {
-		/* Refused on this connection? EXAMINE tells (see driver_refused_here). */
-		struct session_mailbox sel;
-
-		r = driver_refused_here(s, session_select(s, wire, false, &sel));
-		*c = (struct driver_status){ .uidvalidity = sel.uidvalidity, .uidnext = sel.uidnext,
-					     .messages = sel.exists,
-					     .highestmodseq = sel.highestmodseq };
-	}
-	return r;
-}
-
 int driver_fetch_listing(struct session *s, const char *wire,
 			 const struct driver_listing_known *known,
 			 const struct driver_listing_sink *sink, struct driver_listing *out)
@@ -265,7 +242,7 @@ int driver_fetch_listing(struct session *s, const char *wire,
 
 	free(out->remaining);
 	*out = (struct driver_listing){ .kind = DRIVER_LISTING_FULL };
-	r = current_status(s, wire, &c);
+	r = driver_current_status(s, wire, &c);
 	if (r < 0)
 		return r;
 	out->sel = (struct session_mailbox){ .uidvalidity = c.uidvalidity, .uidnext = c.uidnext,

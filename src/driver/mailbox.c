@@ -266,6 +266,28 @@ int driver_status(struct session *s, const char *wire, struct driver_status *out
 	return r;
 }
 
+int driver_current_status(struct session *s, const char *wire, struct driver_status *c)
+{
+	int r;
+
+	if (session_selected(s) && strcmp(session_selected(s), wire) == 0) {
+		r = driver_unselect(s);
+		if (r < 0)
+			return r;
+	}
+	r = driver_status(s, wire, c);
+	if (r == -EIO && session_alive(s)) {
+		/* Refused on this connection? EXAMINE tells (see driver_refused_here). */
+		struct session_mailbox sel;
+
+		r = driver_refused_here(s, session_select(s, wire, false, &sel));
+		*c = (struct driver_status){ .uidvalidity = sel.uidvalidity, .uidnext = sel.uidnext,
+					     .messages = sel.exists,
+					     .highestmodseq = sel.highestmodseq };
+	}
+	return r;
+}
+
 int driver_count(struct session *s, const char *wire, uint32_t *messages)
 {
 	struct driver_status st = { .messages = UINT32_MAX };

@@ -98,6 +98,13 @@ struct driver_status {
  * older view of the mailbox selected (asks HIGHESTMODSEQ where CONDSTORE is).
  */
 int driver_status(struct session *s, const char *wire, struct driver_status *out);
+/*
+ * STATUS of wire as the server holds it now, even on a session that has it
+ * selected (whose own view may lag: Dovecot's [CLIENTBUG]); EXAMINE where
+ * STATUS is refused on this connection.
+ */
+int driver_current_status(struct session *s, const char *wire, struct driver_status *c);
+
 /* STATUS (MESSAGES) only: how many messages wire holds. */
 int driver_count(struct session *s, const char *wire, uint32_t *messages);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "driver/listing.h"
+#include "driver/mailbox.h"
 #include "imap/uid_set.h"
 #include "log.h"
 #include "store/listing_cache.h"
@@ -695,6 +696,35 @@ static const struct store_msg *find_msg(const struct mailbox *m, uint32_t uid)
 	return find_row(m->msgs, m->nmsgs, uid);
 }
 
+struct uidnext_job {
+	const char *wire;
+	struct driver_status now;
+};
+
+static int uidnext_job(struct session *s, void *ctx)
+{
+	struct uidnext_job *j = ctx;
+
+	return driver_current_status(s, j->wire, &j->now);
+}
+
+/*
+ * Whether uid is at or past mailbox id's UIDNEXT as the server says now (as
+ * of uidvalidity): then it is no message there yet. One STATUS, where a
+ * relisting would also fetch every flag another client changed.
+ */
+static bool uid_beyond(struct store *st, uint32_t id, uint32_t uid, uint32_t uidvalidity)
+{
+	struct uidnext_job j = { .wire = store_mailbox_wire(st, id) };
+	bool beyond = false;
+
+	if (j.wire && pool_run(st->pool, NULL, uidnext_job, &j) == 0)
+		beyond = uidvalidity && j.now.uidvalidity == uidvalidity && j.now.uidnext &&
+			 uid >= j.now.uidnext;
+	free((char *)j.wire);
+	return beyond;
+}
+
 int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg *out,
 		  uint32_t *uidvalidity)
 {
@@ -708,7 +738,7 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
 		pthread_mutex_lock(&st->lock);
 		m = mailbox_get(st, id);
 		msg = m ? find_msg(m, uid) : NULL;
-		uint32_t uidnext = m ? m->uidnext : 0;
+		uint32_t uidnext = m ? m->uidnext : 0, held_uidvalidity = m ? m->uidvalidity : 0;
 		bool proven = m && m->uidnext_proven_ms && m->proven_uidnext == uidnext &&
 			      monotonic_ms() - m->uidnext_proven_ms < st->opts.listing_ttl_ms;
 
@@ -728,7 +758,8 @@ int store_message(struct store *st, uint32_t id, uint32_t uid, struct store_msg 
 		 * mv looks up every name it files), it is relisted once they are
 		 * made, not at every name.
 		 */
-		if (pass == 0 && (uid < uidnext || proven || moving_into(st, id)))
+		if (pass == 0 && (uid < uidnext || proven || moving_into(st, id) ||
+				  uid_beyond(st, id, uid, held_uidvalidity)))
 			return -ENOENT;
 		pthread_mutex_lock(&st->lock);
 		mark_stale(m);
