@@ -530,23 +530,41 @@ int journal_sync(struct journal *j)
 	return r;
 }
 
-int journal_done_many(struct journal *j, const uint64_t *seqs, size_t n)
+/*
+ * Records of type for each of seqs[0..n) into recs, one after another (one
+ * write): REC_DONE, or REC_TRIED with at's UIDVALIDITY and UIDNEXT.
+ */
+static int encode_marks(struct enc *recs, uint8_t type, const uint64_t *seqs, size_t n,
+			const uint32_t *at)
 {
-	struct enc payload = { 0 }, recs = { 0 }, rec = { 0 };
-	uint8_t type = REC_DONE;
+	struct enc payload = { 0 }, rec = { 0 };
 	int r = 0;
 
 	for (size_t i = 0; i < n && r == 0; i++) {
 		payload.len = 0;
 		put(&payload, &type, 1);
 		put_u64(&payload, seqs[i]);
+		if (at) {
+			put_u32(&payload, at[0]);
+			put_u32(&payload, at[1]);
+		}
 		rec.len = 0;
 		r = frame(&payload, &rec);
 		if (r == 0)
-			put(&recs, rec.buf, rec.len);
-		if (recs.failed)
+			put(recs, rec.buf, rec.len);
+		if (recs->failed || payload.failed)
 			r = -ENOMEM;
 	}
+	free(payload.buf);
+	free(rec.buf);
+	return r;
+}
+
+int journal_done_many(struct journal *j, const uint64_t *seqs, size_t n)
+{
+	struct enc recs = { 0 };
+	int r = encode_marks(&recs, REC_DONE, seqs, n, NULL);
+
 	pthread_mutex_lock(&j->lock);
 	/* One write and one fdatasync for the lot: a batch's completions come together. */
 	if (r == 0 && n)
@@ -562,9 +580,7 @@ int journal_done_many(struct journal *j, const uint64_t *seqs, size_t n)
 		}
 	}
 	pthread_mutex_unlock(&j->lock);
-	free(payload.buf);
 	free(recs.buf);
-	free(rec.buf);
 	return r;
 }
 
@@ -650,23 +666,10 @@ int journal_set_aside(struct journal *j, const char *file, const char *name, cha
 int journal_tried(struct journal *j, const uint64_t *seqs, size_t n, uint32_t uidvalidity,
 		  uint32_t uidnext)
 {
-	struct enc payload = { 0 }, recs = { 0 }, rec = { 0 };
-	uint8_t type = REC_TRIED;
-	int r = 0;
+	const uint32_t at[2] = { uidvalidity, uidnext };
+	struct enc recs = { 0 };
+	int r = encode_marks(&recs, REC_TRIED, seqs, n, at);
 
-	for (size_t i = 0; i < n && r == 0; i++) {
-		payload.len = 0;
-		put(&payload, &type, 1);
-		put_u64(&payload, seqs[i]);
-		put_u32(&payload, uidvalidity);
-		put_u32(&payload, uidnext);
-		rec.len = 0;
-		r = frame(&payload, &rec);
-		if (r == 0)
-			put(&recs, rec.buf, rec.len);
-		if (recs.failed)
-			r = -ENOMEM;
-	}
 	pthread_mutex_lock(&j->lock);
 	/* One write and one fdatasync for a batch of copies. */
 	if (r == 0 && n)
@@ -680,9 +683,7 @@ int journal_tried(struct journal *j, const uint64_t *seqs, size_t n, uint32_t ui
 		}
 	}
 	pthread_mutex_unlock(&j->lock);
-	free(payload.buf);
 	free(recs.buf);
-	free(rec.buf);
 	return r;
 }
 
