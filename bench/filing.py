@@ -12,10 +12,12 @@ For each size N, on fresh mailboxes of N messages of about 3 KB:
   cp in     `cp export/*.eml C/`             floor: APPEND one a message (synchronising literal)
   rm        `rm D/*.eml` (to Trash)          floor: UID MOVE one a message
   mv churn  `mv` while another client appends to both mailboxes and sets and
-            clears a flag on all their messages in a loop; compared with the quiet mv
-  wb        with `-o writeback`: `mv A/*.eml B/` and `rm -r D`, the time until
-            they return and until the server holds the result (user.imapfs.pending
-            is 0), floor: one UID MOVE of the set
+            clears a flag on all their messages in a loop; compared with the quiet mv,
+            and the raw UID MOVE loop under the same churn (what the server takes)
+  wb        with `-o writeback`: `mv A/*.eml B/`, `rm -r D`, `xargs -P8 mv`, `mv`
+            under churn and `cp` in, the time until they return and until the
+            server holds the result (user.imapfs.pending is 0); floor: one UID MOVE
+            of the set (mv, rm), the quiet writeback mv (churn), APPEND each (cp)
 Every row is checked on the server afterwards (counts); every figure is measured here.
 """
 
@@ -56,6 +58,26 @@ def raw_floors(dv, n, tag):
     append_each = time.monotonic() - t0
     raw.s.close()
     return move_each, move_set, append_each
+
+
+def raw_move_under_churn(dv, n, tag):
+    """Seconds for the raw one-at-a-time UID MOVE loop while Churn runs on
+    both mailboxes: what the server itself takes under that load."""
+    src, dst = 'RC1' + tag, 'RC2' + tag
+    fill(dv, src, n)
+    raw = Raw(dv)
+    raw.cmd(b'CREATE ' + dst.encode())
+    churn = Churn(dv, [src, dst])
+    try:
+        raw.cmd(b'SELECT ' + src.encode())
+        t0 = time.monotonic()
+        for uid in range(1, n + 1):
+            raw.cmd(b'UID MOVE %d %s' % (uid, dst.encode()))
+        took = time.monotonic() - t0
+    finally:
+        churn.close()
+        raw.s.close()
+    return took
 
 
 class Churn:
@@ -140,6 +162,7 @@ def bench_size(a, dv, base, n, rows):
             got['rm'] = timed(['rm'] + eml(m.mnt, src))
             assert count(dv, src) == 0 and count(dv, 'Trash') == max(trash0, 0) + n, 'rm: counts'
         if 'churn' in want:
+            got['churnraw'] = raw_move_under_churn(dv, n, tag)
             src, dst = boxes['churn']
             files = eml(m.mnt, src)
             churn = Churn(dv, [src, dst])
@@ -154,15 +177,17 @@ def bench_size(a, dv, base, n, rows):
     if 'wb' in want:
         bench_writeback(a, dv, base, n, tag, boxes, got, export)
     label = {'mv': 'mv', 'mv8': 'xargs -P8 mv', 'cp': 'cp in', 'rm': 'rm (to Trash)',
-             'churn': 'mv, churn', 'wb': 'mv, writeback', 'wbdone': '  on the server',
+             'churn': 'mv, churn', 'churnraw': 'raw loop, churn',
+             'wb': 'mv, writeback', 'wbdone': '  on the server',
              'wbrm': 'rm -r, writeback', 'wbrmdone': '  on the server',
              'wb8': 'xargs -P8 mv, wb', 'wb8done': '  on the server',
              'wbchurn': 'mv, churn, wb', 'wbchurndone': '  on the server',
              'wbcp': 'cp in, wb', 'wbcpdone': '  on the server'}
     floor = {'mv': move_each, 'mv8': move_each, 'cp': append_each, 'rm': move_each,
-             'churn': got.get('mv', move_each)}
+             'churn': got.get('mv', move_each), 'churnraw': move_each}
     fname = {'mv': 'UID MOVE each', 'mv8': 'UID MOVE each', 'cp': 'APPEND each',
-             'rm': 'UID MOVE each', 'churn': 'quiet mv' if 'mv' in got else 'UID MOVE each'}
+             'rm': 'UID MOVE each', 'churn': 'quiet mv' if 'mv' in got else 'UID MOVE each',
+             'churnraw': 'UID MOVE each'}
     wb_keys = ('wb', 'wbdone', 'wbrm', 'wbrmdone', 'wb8', 'wb8done', 'wbchurn', 'wbchurndone',
                'wbcp', 'wbcpdone')
     for key in wb_keys:
@@ -172,10 +197,10 @@ def bench_size(a, dv, base, n, rows):
     if 'wb' in got:
         floor['wbchurn'], fname['wbchurn'] = got['wb'], 'quiet mv, wb'
         floor['wbchurndone'], fname['wbchurndone'] = got['wbdone'], 'quiet, server'
-    for key in ('mv', 'mv8', 'cp', 'rm', 'churn') + wb_keys:
+    for key in ('mv', 'mv8', 'cp', 'rm', 'churnraw', 'churn') + wb_keys:
         if key in got:
             rows.append((n, label[key], got[key], fname[key], floor[key],
-                         move_set if key in ('mv', 'mv8', 'rm', 'churn') else None))
+                         move_set if key in ('mv', 'mv8', 'rm', 'churn', 'churnraw') else None))
 
 
 def drained(mnt, limit=120.0):

@@ -321,6 +321,22 @@ def mail(subject, body):
             % (subject, subject.replace(' ', '-'), body)).encode()
 
 
+def write_mail(path, raw):
+    with open(path, 'wb') as f:
+        f.write(raw)
+
+
+def mounted_box(dovecot_factory, mount_factory, tmp_path, *opts, **kw):
+    """A seeded server, mounted with its cache under tmp_path, Box listed
+    (what offline knows of it): (dv, cache, mount, Box's path)."""
+    dv = seeded_server(dovecot_factory)
+    cache = tmp_path / 'cache'
+    m = mount(mount_factory, dv, cache, *opts, **kw)
+    box = m.p('Box')
+    assert len(emls(box)) == 3
+    return dv, cache, m, box
+
+
 def read_file(path):
     with open(path, 'rb') as f:
         return f.read()
@@ -344,8 +360,6 @@ def dates(dv, box):
 
 def test_cp_offline_shows_at_once_and_is_appended_once(dovecot_factory, mount_factory,
                                                        tmp_path):
-    dv = seeded_server(dovecot_factory)
-    cache = tmp_path / 'cache'
     src = tmp_path / 'src'
     src.mkdir()
     raws = {'draft-%d.eml' % i: mail('draft %d' % i, 'written on a train %d' % i)
@@ -353,9 +367,7 @@ def test_cp_offline_shows_at_once_and_is_appended_once(dovecot_factory, mount_fa
     for name, raw in raws.items():
         (src / name).write_bytes(raw)
     os.utime(src / 'draft-0.eml', (1500000000, 1500000000))
-    m = mount(mount_factory, dv, cache, debug=True)
-    box = m.p('Box')
-    assert len(emls(box)) == 3
+    dv, _, m, box = mounted_box(dovecot_factory, mount_factory, tmp_path)
     dv.stop()
     try:
         r = subprocess.run(['cp', '-p', str(src / 'draft-0.eml'), box + '/'],
@@ -390,15 +402,10 @@ def test_cp_offline_shows_at_once_and_is_appended_once(dovecot_factory, mount_fa
 
 def test_cp_offline_survives_kill_9_and_is_appended_once(dovecot_factory, mount_factory,
                                                           tmp_path):
-    dv = seeded_server(dovecot_factory)
-    cache = tmp_path / 'cache'
-    m = mount(mount_factory, dv, cache)
-    box = m.p('Box')
-    assert len(emls(box)) == 3
+    dv, cache, m, box = mounted_box(dovecot_factory, mount_factory, tmp_path)
     dv.stop()
     try:
-        with open(os.path.join(box, 'kept.eml'), 'wb') as f:
-            f.write(mail('kept', 'journaled then killed'))
+        write_mail(os.path.join(box, 'kept.eml'), mail('kept', 'journaled then killed'))
         assert pending(m) == 1
         m.kill()
         assert wait_for(lambda: m.proc.poll() is not None, 10)
@@ -425,16 +432,11 @@ def test_kill_during_replay_of_a_copy_appends_it_once(dovecot_factory, mount_fac
     """imapfs dies (SIGKILL, IMAPFS_TEST_KILL_AT) just before the APPEND
     is sent, or just after the server's OK and before the journal records
     it; the next mount sends it, or finds it there, but never twice."""
-    dv = seeded_server(dovecot_factory)
-    cache = tmp_path / 'cache'
-    env = dict(os.environ, IMAPFS_TEST_KILL_AT=point)
-    m = mount(mount_factory, dv, cache, env=env)
-    box = m.p('Box')
-    assert len(emls(box)) == 3
+    dv, cache, m, box = mounted_box(dovecot_factory, mount_factory, tmp_path,
+                                    env=dict(os.environ, IMAPFS_TEST_KILL_AT=point))
     dv.stop()
     try:
-        with open(os.path.join(box, 'copy.eml'), 'wb') as f:
-            f.write(mail('copy', 'killed during its replay'))
+        write_mail(os.path.join(box, 'copy.eml'), mail('copy', 'killed during its replay'))
         assert pending(m) == 1
     finally:
         dv.start()
@@ -454,23 +456,15 @@ def test_journal_past_its_bound_refuses_with_enospc(dovecot_factory, mount_facto
     """-o cache_size bounds the journal, bytes of copies included: past it a
     change fails with ENOSPC and a log line, and what was journaled before
     is all carried out once the server answers."""
-    dv = seeded_server(dovecot_factory)
-    cache = tmp_path / 'cache'
-    m = mount(mount_factory, dv, cache, 'cache_size=64K')
-    box = m.p('Box')
-    assert len(emls(box)) == 3
+    dv, cache, m, box = mounted_box(dovecot_factory, mount_factory, tmp_path, 'cache_size=64K')
     small = mail('small', 'fits')
     big = mail('big', 'x' * 100000)
     dv.stop()
     try:
-        with open(os.path.join(box, 'small.eml'), 'wb') as f:
-            f.write(small)
+        write_mail(os.path.join(box, 'small.eml'), small)
         assert pending(m) == 1
 
-        def copy_big():
-            with open(os.path.join(box, 'big.eml'), 'wb') as f:
-                f.write(big)
-        _, exc, _ = bounded(30, copy_big)
+        _, exc, _ = bounded(30, write_mail, os.path.join(box, 'big.eml'), big)
         assert isinstance(exc, OSError) and exc.errno == errno.ENOSPC, exc
         assert 'the journal is full' in m.stderr()
         assert pending(m) == 1
@@ -520,19 +514,14 @@ def test_kill_after_the_first_of_two_alike_copies_sends_the_second(dovecot_facto
     """Two copies of the same size and no Message-ID, replayed in one batch;
     imapfs killed right after the server's OK to the first: the next mount
     finds the first (by size) and must not take it for the second too."""
-    dv = seeded_server(dovecot_factory)
-    cache = tmp_path / 'cache'
-    env = dict(os.environ, IMAPFS_TEST_KILL_AT='append-ok')
-    m = mount(mount_factory, dv, cache, env=env)
-    box = m.p('Box')
-    assert len(emls(box)) == 3
+    dv, cache, m, box = mounted_box(dovecot_factory, mount_factory, tmp_path,
+                                    env=dict(os.environ, IMAPFS_TEST_KILL_AT='append-ok'))
     alike = [('From: a@example.org\r\nSubject: alike %d\r\n\r\nsame size\r\n' % i).encode()
              for i in (1, 2)]
     dv.stop()
     try:
         for i, raw in enumerate(alike):
-            with open(os.path.join(box, 'alike-%d.eml' % i), 'wb') as f:
-                f.write(raw)
+            write_mail(os.path.join(box, 'alike-%d.eml' % i), raw)
         assert pending(m) == 2
         # Journaled copies are as sent: not rewritten, not removed meanwhile.
         _, exc, _ = bounded(20, open, os.path.join(box, 'alike-0.eml'), 'r+b')
