@@ -332,24 +332,39 @@ int store_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *fla
 	return r < 0 && store_unreachable(st, r) ? offline_set_flags(st, id, uid, flags) : r;
 }
 
-/* Whether this removal from mailbox id is past the first RUN_SYNC of a run. */
+/* Whether a removal from mailbox id now is past the first RUN_SYNC of a run. */
 static bool in_removal_run(struct store *st, uint32_t id)
 {
 	struct offline *o = st->offline;
-	int64_t now = monotonic_ms();
 	bool run;
 
 	pthread_mutex_lock(&o->run_lock);
-	if (o->run_mailbox == id && now - o->run_last_ms <= RUN_GAP_MS) {
-		o->run_len++;
-	} else {
-		o->run_mailbox = id;
-		o->run_len = 1;
-	}
-	o->run_last_ms = now;
-	run = o->run_len > RUN_SYNC;
+	run = o->run_mailbox == id && monotonic_ms() - o->run_last_ms <= RUN_GAP_MS &&
+	      o->run_len >= RUN_SYNC;
 	pthread_mutex_unlock(&o->run_lock);
 	return run;
+}
+
+/*
+ * A removal from mailbox id was made (done, or journaled) or not: only made
+ * ones make a run, so a server that refuses them (no MOVE nor UIDPLUS) is
+ * never answered for from the journal.
+ */
+static void note_removal(struct store *st, uint32_t id, bool made)
+{
+	struct offline *o = st->offline;
+	int64_t now = monotonic_ms();
+
+	pthread_mutex_lock(&o->run_lock);
+	if (!made)
+		o->run_len = 0;
+	else if (o->run_mailbox == id && now - o->run_last_ms <= RUN_GAP_MS)
+		o->run_len++;
+	else
+		o->run_len = 1;
+	o->run_mailbox = id;
+	o->run_last_ms = now;
+	pthread_mutex_unlock(&o->run_lock);
 }
 
 int store_remove(struct store *st, uint32_t id, uint32_t uid, uint32_t trash, uint32_t *newuid)
@@ -363,10 +378,16 @@ int store_remove(struct store *st, uint32_t id, uint32_t uid, uint32_t trash, ui
 	if (run || journal_first(st)) {
 		r = journaled(st, journal_removal(st, id, uid, trash, true));
 		/* A full journal with nothing in it to wait for: the usual way, at once. */
-		if (r != -ENOSPC || journal_pending(st->journal) > 0)
+		if (r != -ENOSPC || journal_pending(st->journal) > 0) {
+			if (o)
+				note_removal(st, id, r == 0);
 			return r;
+		}
 	}
-	return trash ? store_move(st, id, uid, trash, newuid) : store_expunge(st, id, uid);
+	r = trash ? store_move(st, id, uid, trash, newuid) : store_expunge(st, id, uid);
+	if (o)
+		note_removal(st, id, r == 0);
+	return r;
 }
 
 void offline_open(struct store *st)
