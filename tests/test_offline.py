@@ -68,6 +68,13 @@ def mount(mount_factory, dv, cache, *opts, **kw):
                          + list(opts), password=dv.password, **kw)
 
 
+def kill_9(m):
+    """SIGKILL imapfs, and free its mount (m.stop() forces the unmount)."""
+    m.kill()
+    assert wait_for(lambda: m.proc.poll() is not None, 10)
+    m.stop()
+
+
 def wait_for(cond, secs):
     deadline = time.monotonic() + secs
     while time.monotonic() < deadline:
@@ -107,9 +114,7 @@ def test_flags_changed_offline_are_made_once_the_server_answers(dovecot_factory,
         assert r.returncode == 0 and r.stdout == '4', (r.stdout, r.stderr)
 
         # kill -9 right after: nothing is lost.
-        m.kill()
-        assert wait_for(lambda: m.proc.poll() is not None, 10)
-        m.stop()
+        kill_9(m)
         m2 = mount(mount_factory, dv, cache)
         assert pending(m2) == 4
         assert flags_of(m2.p('Box', '1.eml')) == {'\\Seen', '\\Flagged'}
@@ -223,9 +228,7 @@ def test_rm_and_mv_offline_are_carried_out_once(dovecot_factory, mount_factory, 
             assert r.returncode == 0, (name, r.stderr)
         assert emls(box) == ['6.eml']
         assert pending(m) == 5
-        m.kill()
-        assert wait_for(lambda: m.proc.poll() is not None, 10)
-        m.stop()
+        kill_9(m)
         m2 = mount(mount_factory, dv, cache)
         assert pending(m2) == 5
         assert emls(m2.p('Box')) == ['6.eml']
@@ -299,9 +302,7 @@ def test_kill_during_replay_of_moves_loses_and_doubles_nothing(dovecot_factory, 
         dv.start()
     # Replay starts within a few seconds of the server's return: killed then.
     assert wait_for(lambda: 'carrying out' in m.stderr() or pending(m) < 60, 20)
-    m.kill()
-    assert wait_for(lambda: m.proc.poll() is not None, 10)
-    m.stop()
+    kill_9(m)
     moved = len(subjects(dv, 'Odd')) + len(subjects(dv, 'Even'))
     m2 = mount(mount_factory, dv, cache)
     assert wait_for(lambda: pending(m2) == 0, 30), 'still pending: %d' % pending(m2)
@@ -407,9 +408,7 @@ def test_cp_offline_survives_kill_9_and_is_appended_once(dovecot_factory, mount_
     try:
         write_mail(os.path.join(box, 'kept.eml'), mail('kept', 'journaled then killed'))
         assert pending(m) == 1
-        m.kill()
-        assert wait_for(lambda: m.proc.poll() is not None, 10)
-        m.stop()
+        kill_9(m)
         # Mounted again with the server still away: shown, and reading back.
         m1 = mount(mount_factory, dv, cache)
         assert pending(m1) == 1

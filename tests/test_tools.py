@@ -75,6 +75,18 @@ def test_rm_uses_the_special_use_trash(dovecot_factory, mount_factory):
     assert 'Trash' not in server_boxes(dv)
 
 
+def rm_r_to_trash(dv, m, raws, keep):
+    """rm -r of Box: quiet, exit 0, Box gone from the server and the mount,
+    every message of it in Trash once, Keep untouched."""
+    r = run(['rm', '-r', m.p('Box')])
+    assert r.returncode == 0, 'rm -r exited %d: %s' % (r.returncode, r.stderr.decode())
+    assert r.stderr == b'', r.stderr
+    assert 'Box' not in server_boxes(dv)
+    assert bodies_of(state(dv, 'Trash')) == sorted(raws)
+    assert bodies_of(state(dv, 'Keep')) == keep
+    assert not os.path.exists(m.p('Box'))
+
+
 def test_rm_r_of_a_mailbox_moves_everything_to_trash(dovecot_factory, mount_factory):
     dv = make_server(dovecot_factory, ['Box', 'Keep'])
     raws = [msg('rr-%d' % i) for i in range(6)] + [multipart('rr')]
@@ -83,13 +95,7 @@ def test_rm_r_of_a_mailbox_moves_everything_to_trash(dovecot_factory, mount_fact
     seed(dv, 'Keep', keep)
     m = mount(mount_factory, dv)
     assert len(os.listdir(m.p('Box', '7.parts'))) >= 3
-    r = run(['rm', '-r', m.p('Box')])
-    assert r.returncode == 0, 'rm -r exited %d: %s' % (r.returncode, r.stderr.decode())
-    assert r.stderr == b'', r.stderr
-    assert 'Box' not in server_boxes(dv)
-    assert bodies_of(state(dv, 'Trash')) == sorted(raws)
-    assert bodies_of(state(dv, 'Keep')) == keep
-    assert not os.path.exists(m.p('Box'))
+    rm_r_to_trash(dv, m, raws, keep)
 
 
 def test_rm_r_of_a_big_mailbox_moves_in_batches(dovecot_factory, mount_factory):
@@ -104,12 +110,7 @@ def test_rm_r_of_a_big_mailbox_moves_in_batches(dovecot_factory, mount_factory):
     seed(dv, 'Keep', keep)
     m = mount(mount_factory, dv, '-d')
     assert len([f for f in os.listdir(m.p('Box')) if f.endswith('.eml')]) == n
-    r = run(['rm', '-r', m.p('Box')])
-    assert r.returncode == 0, 'rm -r exited %d: %s' % (r.returncode, r.stderr.decode())
-    assert r.stderr == b'', r.stderr
-    assert 'Box' not in server_boxes(dv)
-    assert bodies_of(state(dv, 'Trash')) == sorted(raws)
-    assert bodies_of(state(dv, 'Keep')) == keep
+    rm_r_to_trash(dv, m, raws, keep)
     assert int(os.getxattr(m.path, 'user.imapfs.pending')) == 0
     moves = sum(1 for line in m.stderr().splitlines() if ' UID MOVE ' in line and ': C' in line)
     print('rm -r of %d: %d UID MOVE commands' % (n, moves))
