@@ -104,9 +104,9 @@ int offline_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *f
 		store_msg_flags_changed(st, id, uid, flags);
 		pending = journal_pending(st->journal);
 		if (offline_now(st))
-			log_info("offline: flags of UID %" PRIu32 " in %s (+%s -%s) kept for when the "
-			 "server answers; %zu change(s) pending", uid, op.wire, op.add, op.remove,
-			 pending);
+			log_info("offline: flags of UID %" PRIu32 " in %s (+%s -%s) kept for when "
+				 "the server answers; %zu change(s) pending", uid, op.wire, op.add,
+				 op.remove, pending);
 	} else if (r == -ENOSPC) {
 		log_error("offline: the journal is full (the cache's bound); the flags of UID %"
 			  PRIu32 " in %s were not changed", uid, op.wire);
