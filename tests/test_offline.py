@@ -343,6 +343,10 @@ def read_file(path):
         return f.read()
 
 
+def run(*argv):
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+
+
 def dates(dv, box):
     """{subject: INTERNALDATE as seconds} of box on the server."""
     c = dovecot.imap_client(dv)
@@ -512,7 +516,9 @@ def test_kill_after_the_first_of_two_alike_copies_sends_the_second(dovecot_facto
                                                                    mount_factory, tmp_path):
     """Two copies of the same size and no Message-ID, replayed in one batch;
     imapfs killed right after the server's OK to the first: the next mount
-    finds the first (by size) and must not take it for the second too."""
+    finds the first (by its bytes) and must not take it, nor another
+    client's message of that size, for the second. A third, removed before
+    the server is back, is never sent."""
     dv, cache, m, box = mounted_box(dovecot_factory, mount_factory, tmp_path,
                                     env=dict(os.environ, IMAPFS_TEST_KILL_AT='append-ok'))
     alike = [('From: a@example.org\r\nSubject: alike %d\r\n\r\nsame size\r\n' % i).encode()
@@ -521,18 +527,139 @@ def test_kill_after_the_first_of_two_alike_copies_sends_the_second(dovecot_facto
     try:
         for i, raw in enumerate(alike):
             write_mail(os.path.join(box, 'alike-%d.eml' % i), raw)
-        assert pending(m) == 2
-        # Journaled copies are as sent: not rewritten, not removed meanwhile.
+        write_mail(os.path.join(box, 'second-thoughts.eml'), mail('dropped', 'never sent'))
+        assert pending(m) == 3
+        assert len(list(cache.glob('*/journal-append-*'))) == 3
+        # Journaled copies are as written: not rewritten meanwhile.
         _, exc, _ = bounded(20, open, os.path.join(box, 'alike-0.eml'), 'r+b')
         assert isinstance(exc, OSError) and exc.errno == errno.EACCES, exc
-        _, exc, _ = bounded(20, os.unlink, os.path.join(box, 'alike-0.eml'))
-        assert isinstance(exc, OSError) and exc.errno == errno.EBUSY, exc
+        # rm of one: taken back from the journal, its bytes with it.
+        r = run('rm', os.path.join(box, 'second-thoughts.eml'))
+        assert r.returncode == 0, r.stderr
+        assert 'second-thoughts.eml' not in os.listdir(box)
+        assert pending(m) == 2
+        assert len(list(cache.glob('*/journal-append-*'))) == 2
     finally:
         dv.start()
     assert wait_for(lambda: m.proc.poll() is not None, 30), 'imapfs was not killed'
     m.stop()
     assert subjects(dv, 'Box').count('alike 1') == 1
+    # Meanwhile another client's message of that size, no Message-ID either:
+    # not to be taken for the second copy.
+    dovecot.append_many(dv, 'Box', [(alike[0].replace(b'alike 1', b'alike 9'), None, None)])
     m2 = mount(mount_factory, dv, cache)
     assert wait_for(lambda: pending(m2) == 0, 30), 'still pending: %d' % pending(m2)
-    assert subjects(dv, 'Box') == sorted(['one', 'two', 'three', 'alike 1', 'alike 2'])
+    assert subjects(dv, 'Box') == sorted(['one', 'two', 'three', 'alike 1', 'alike 2',
+                                          'alike 9'])
     assert m2.stop() == 0
+
+
+def test_mailboxes_made_removed_renamed_offline_and_once_back(dovecot_factory, mount_factory,
+                                                              tmp_path):
+    """mkdir (and mkdir -p), rmdir and mv of folders with the server down:
+    shown at once, kept across kill -9 and a remount made while it is still
+    down, a renamed folder's mail still readable, and made on the server
+    once it answers, by the user guide's rules: a folder that got mail from
+    another client meanwhile is not deleted, a rename whose new name another
+    client took is not made; each with a log line, and the folder shows
+    again."""
+    dv = seeded_server(dovecot_factory)
+    c = dovecot.imap_client(dv)
+    try:
+        for box in ('Empty', 'Old', 'Contested', 'Doomed'):
+            dovecot.create_mailbox(c, box)
+    finally:
+        c.logout()
+    dovecot.append_many(dv, 'Old', [(mail('kept', 'filed long ago'), None, None)])
+    dovecot.append_many(dv, 'Doomed', [(mail('doomed %d' % i, 'x'), None, None) for i in (1, 2)])
+    cache = tmp_path / 'cache'
+    m = mount(mount_factory, dv, cache, debug=True)
+    for box in ('Box', 'Other', 'Empty', 'Old', 'Contested', 'Doomed'):
+        os.listdir(m.p(box))
+    assert read_file(m.p('Old', '1.eml')) == mail('kept', 'filed long ago')
+    write_mail(m.p('Old', 'letter.eml'), mail('letter', 'named by its writer'))
+    # Mounted again, so that the letter is read from the server (and kept), not from our copy.
+    assert m.stop() == 0
+    m = mount(mount_factory, dv, cache, debug=True)
+    assert read_file(m.p('Old', 'letter.eml')) == mail('letter', 'named by its writer')
+    dv.stop()
+    try:
+        # A file manager's "New Folder", named by the user, then filled.
+        r = run('mkdir', m.p('New Folder'))
+        assert r.returncode == 0, r.stderr
+        r = run('mv', m.p('New Folder'), m.p('Projects'))
+        assert r.returncode == 0, r.stderr
+        write_mail(m.p('Projects', 'plan.eml'), mail('plan', 'written offline'))
+        r = run('mkdir', '-p', m.p('Deep', 'Er'))
+        assert r.returncode == 0, r.stderr
+        for box in ('Empty', 'Contested'):
+            r = run('rmdir', m.p(box))
+            assert r.returncode == 0, (box, r.stderr)
+        # Never a folder of mail, offline or not.
+        r = run('rmdir', m.p('Box'))
+        assert r.returncode != 0 and 'not empty' in r.stderr, r.stderr
+        for old, new in (('Old', 'Renamed'), ('Other', 'Clash')):
+            r = run('mv', m.p(old), m.p(new))
+            assert r.returncode == 0, (old, r.stderr)
+        write_mail(m.p('Clash', 'filed.eml'), mail('filed', 'into the renamed folder'))
+        # A folder deleted whole: its mail to Trash (made for it), then the folder.
+        r = run('rm', '-r', m.p('Doomed'))
+        assert r.returncode == 0, r.stderr
+        # A folder whose messages have changes waiting keeps its name meanwhile.
+        r = run('mv', m.p('Projects'), m.p('Elsewhere'))
+        assert r.returncode != 0, r.stderr
+        top = set(os.listdir(m.path))
+        assert {'Projects', 'Deep', 'Renamed', 'Clash', 'Box'} <= top, top
+        assert not {'New Folder', 'Empty', 'Contested', 'Old', 'Other', 'Elsewhere',
+                    'Doomed'} & top, top
+        assert len(emls(m.p('Trash'))) == 0  # moved offline: shown there once made
+        assert os.listdir(m.p('Deep')) == ['Er']
+        assert 'plan.eml' in os.listdir(m.p('Projects'))
+        assert read_file(m.p('Renamed', '1.eml')) == mail('kept', 'filed long ago')
+        assert read_file(m.p('Renamed', 'letter.eml')) == mail('letter', 'named by its writer')
+        assert pending(m) == 14
+        assert 'the mailbox Old is renamed to Renamed when the server answers' in m.stderr()
+
+        kill_9(m)
+        m2 = mount(mount_factory, dv, cache)
+        assert pending(m2) == 14
+        top = set(os.listdir(m2.path))
+        assert {'Projects', 'Deep', 'Renamed', 'Clash'} <= top, top
+        assert not {'New Folder', 'Empty', 'Contested', 'Old', 'Other', 'Doomed'} & top, top
+        assert os.listdir(m2.p('Deep', 'Er')) == []
+        assert 'plan.eml' in os.listdir(m2.p('Projects'))
+        assert read_file(m2.p('Renamed', '1.eml')) == mail('kept', 'filed long ago')
+        assert read_file(m2.p('Renamed', 'letter.eml')) == mail('letter', 'named by its writer')
+        assert m2.stop() == 0
+    finally:
+        dv.start()
+
+    # Meanwhile another client: mail into Contested, and a Clash of its own.
+    dovecot.append_many(dv, 'Contested', [(mail('theirs', 'not yours to delete'), None, None)])
+    c = dovecot.imap_client(dv)
+    try:
+        dovecot.create_mailbox(c, 'Clash')
+    finally:
+        c.logout()
+
+    m3 = mount(mount_factory, dv, cache, debug=True)
+    assert wait_for(lambda: pending(m3) == 0, 30), 'still pending: %d' % pending(m3)
+    boxes = mailboxes(dv)
+    assert {'Projects', 'Deep', 'Deep/Er', 'Renamed', 'Contested', 'Other', 'Clash'} <= boxes, \
+        boxes
+    assert not {'New Folder', 'Empty', 'Old', 'Elsewhere', 'Doomed'} & boxes, boxes
+    assert subjects(dv, 'Trash') == ['doomed 1', 'doomed 2']
+    assert subjects(dv, 'Projects') == ['plan']
+    assert subjects(dv, 'Renamed') == ['kept', 'letter']
+    assert subjects(dv, 'Contested') == ['theirs']
+    # Other kept its name, and what was filed into it under the new one is in it.
+    assert subjects(dv, 'Other') == ['filed', 'other']
+    assert subjects(dv, 'Clash') == []
+    log = m3.stderr()
+    assert 'the mailbox Contested holds mail now' in log, log[-3000:]
+    assert 'a mailbox Clash exists now; Other is not renamed' in log, log[-3000:]
+    # The mount shows the server's tree, the folders not removed or renamed back.
+    assert wait_for(lambda: {'Contested', 'Other', 'Clash', 'Projects', 'Renamed'}
+                    <= set(os.listdir(m3.path)), 10), os.listdir(m3.path)
+    assert emls(m3.p('Contested')) == ['1.eml']
+    assert m3.stop() == 0

@@ -299,7 +299,7 @@ int driver_search(struct session *s, const char *query, uint32_t **uids, size_t 
 
 int driver_find_appended(struct session *s, const char *wire, uint32_t uidvalidity,
 			 uint32_t uidnext, const char *msgid, uint64_t size, uint32_t **uids,
-			 size_t *n)
+			 size_t *n, uint32_t *now)
 {
 	struct session_mailbox sel;
 	struct search_run run = { 0 };
@@ -311,6 +311,7 @@ int driver_find_appended(struct session *s, const char *wire, uint32_t uidvalidi
 	*n = 0;
 	if (r < 0)
 		return r;
+	*now = sel.uidvalidity;
 	if (sel.uidvalidity != uidvalidity || !uidnext)
 		uidnext = 1;
 	imap_cmd_init(&cmd, session_has_cap(s, "LITERAL+"));

@@ -29,11 +29,12 @@ int driver_search(struct session *s, const char *query, uint32_t **uids, size_t 
  * crash between the server's OK and its record) may have made: size bytes
  * long, with Message-ID msgid ("" if none), at a UID from uidnext on (the
  * UIDNEXT before the APPEND, as of uidvalidity; under another, anywhere).
- * *uids (malloc'd, ascending; NULL if none) and *n are every such. 0, -errno.
+ * *uids (malloc'd, ascending; NULL if none) and *n are every such, as of
+ * the mailbox's UIDVALIDITY now, *now. 0, -errno.
  */
 int driver_find_appended(struct session *s, const char *wire, uint32_t uidvalidity,
 			 uint32_t uidnext, const char *msgid, uint64_t size, uint32_t **uids,
-			 size_t *n);
+			 size_t *n, uint32_t *now);
 
 /* One mailbox's matches of a search of many (RFC 7377 MULTISEARCH). */
 struct driver_search_hit {

@@ -82,20 +82,6 @@ static int resolve(struct fs *fs, fuse_ino_t parent, const char *name, struct ta
 }
 
 /*
- * Changes still in the journal name mailboxes by their names: a mailbox is
- * removed or renamed only once they are made (rm -r under -o writeback:
- * the messages moved to Trash must be out before DELETE). 0, or -EIO.
- */
-static int settled(struct fs *fs)
-{
-	if (store_settle(fs->st, 60000))
-		return 0;
-	log_error("changes wait in the journal (user.imapfs.pending: %zu); a mailbox is removed "
-		  "or renamed only after them", store_pending_changes(fs->st));
-	return -EIO;
-}
-
-/*
  * rm of a message: recoverable, as in every mail client: UID MOVE to the
  * account's Trash; expunged (that UID only) when it is in Trash already or
  * with -o delete=expunge.
@@ -381,8 +367,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 				r = -ENOTDIR;
 			else if ((r = store_may(fs->st, src.id, "x")) == 0 &&
 				 (ino_kind(newparent) == INO_ROOT ||
-				  (r = store_may(fs->st, ino_mailbox(newparent), "k")) == 0) &&
-				 (r = settled(fs)) == 0)
+				  (r = store_may(fs->st, ino_mailbox(newparent), "k")) == 0))
 				r = store_rename_mailbox(fs->st, src.id, ino_mailbox(newparent), newname);
 			break;
 		case T_MESSAGE:
@@ -492,8 +477,6 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (r == 0) {
 		if (t.kind == T_MAILBOX) {
 			r = store_may(fs->st, t.id, "x");
-			if (r == 0)
-				r = settled(fs);
 			if (r == 0)
 				r = store_delete_mailbox(fs->st, t.id);
 		}

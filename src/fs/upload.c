@@ -667,19 +667,34 @@ bool upload_find(struct fs *fs, uint32_t mailbox, const char *name, bool *sent, 
 int upload_forget(struct fs *fs, uint32_t mailbox, const char *name)
 {
 	struct upload *u;
+	bool journaled;
 	int r = 0;
 
 	pthread_mutex_lock(&fs->uploads_lock);
 	u = find_name(fs, mailbox, name);
-	if (u && u->journaled)
-		r = -EBUSY;
-	else if (u)
+	journaled = u && u->journaled;
+	if (u && !journaled)
 		unlist(fs, u);
 	pthread_mutex_unlock(&fs->uploads_lock);
-	if (r < 0)
-		log_error("%s waits in the journal to be copied in; it can be removed once the "
-			  "server has it", name);
-	return r;
+	if (!journaled)
+		return 0;
+	/* Its APPEND is taken back from the journal if it cannot have gone out. */
+	r = store_cancel_append(fs->st, mailbox, name);
+	if (r == -ENOENT) {
+		log_error("%s was copied in meanwhile; remove it again to remove the message", name);
+		return -EBUSY; /* prune_journaled() shows the message in its place */
+	}
+	if (r < 0) {
+		log_error("%s is being copied in now; it can be removed once the server has it",
+			  name);
+		return r;
+	}
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = find_name(fs, mailbox, name);
+	if (u && u->journaled)
+		unlist(fs, u);
+	pthread_mutex_unlock(&fs->uploads_lock);
+	return 0;
 }
 
 /* name in mailbox is message uid now: kept by the store, and at once here. */

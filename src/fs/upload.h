@@ -82,8 +82,9 @@ uint64_t upload_sent_as(struct fs *fs, fuse_ino_t ino);
 bool upload_find(struct fs *fs, uint32_t mailbox, const char *name, bool *sent, uint32_t *uid);
 /*
  * Takes mailbox/name out of the table if it is still there (its message
- * went elsewhere): 0, or -EBUSY for a copy waiting in the journal (rm of it
- * waits until it is sent).
+ * went elsewhere, or rm): a copy waiting in the journal is taken back from
+ * it (store_cancel_append()). 0, or -EBUSY for one that may be sent already
+ * (rm of it waits until it is).
  */
 int upload_forget(struct fs *fs, uint32_t mailbox, const char *name);
 /*

@@ -485,6 +485,21 @@ void body_cache_forget(struct body_cache *bc, const char *wire, uint32_t uidvali
 	forget_rel(bc, rel);
 }
 
+void body_cache_rename(struct body_cache *bc, const char *old_wire, const char *new_wire,
+		       uint32_t uidvalidity, uint32_t uid)
+{
+	char from[HEX_NAME + 4], to[HEX_NAME + 4];
+
+	if (!bc || body_path(old_wire, uidvalidity, uid, NULL, from) < 0 ||
+	    body_path(new_wire, uidvalidity, uid, NULL, to) < 0)
+		return;
+	pthread_mutex_lock(&bc->put_lock);
+	/* A body not kept (or evicted meanwhile) is fetched again once the server answers. */
+	if (renameat(bc->dirfd, from, bc->dirfd, to) < 0 && errno != ENOENT)
+		warn_once(bc, "cannot rename a body", errno);
+	pthread_mutex_unlock(&bc->put_lock);
+}
+
 bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
 		    uint64_t size)
 {

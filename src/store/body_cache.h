@@ -74,6 +74,12 @@ bool body_cache_has(struct body_cache *bc, const char *wire, uint32_t uidvalidit
 void body_cache_put(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid,
 		    const char *body, size_t len);
 
+/*
+ * Keeps the message's body under the mailbox's new name (renamed while the
+ * server could not be reached, so it stays readable). Nothing if none is kept.
+ */
+void body_cache_rename(struct body_cache *bc, const char *old_wire, const char *new_wire,
+		       uint32_t uidvalidity, uint32_t uid);
 /* Removes the message's body (moved or deleted through the mount: not its any more). */
 void body_cache_forget(struct body_cache *bc, const char *wire, uint32_t uidvalidity, uint32_t uid);
 

@@ -398,7 +398,7 @@ static int count_job(struct session *s, void *ctx)
 }
 
 /* The wire name of a new child called name under parent. */
-static int child_wire(struct store *st, uint32_t parent, const char *name, char **out)
+int store_child_wire(struct store *st, uint32_t parent, const char *name, char **out)
 {
 	char delim = store_delimiter(st, parent);
 	char *level, *parent_wire = NULL;
@@ -448,11 +448,11 @@ int store_trash_mailbox(struct store *st, uint32_t *id)
 	return -EIO;
 }
 
-int store_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id)
+int changes_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id)
 {
 	struct mailbox_job m = { .run = st->opts.subscribed_only ? create_subscribed_cmd : create_cmd };
 	char *wire = NULL;
-	int r = child_wire(st, parent, name, &wire);
+	int r = store_child_wire(st, parent, name, &wire);
 
 	if (r < 0)
 		return r;
@@ -516,7 +516,7 @@ static int delete_again_if_back(struct store *st, const char *wire)
 	return r;
 }
 
-int store_delete_mailbox(struct store *st, uint32_t id)
+int changes_delete_mailbox(struct store *st, uint32_t id)
 {
 	struct mailbox_job m = { .run = delete_cmd };
 	struct store_child *kids;
@@ -557,11 +557,11 @@ int store_delete_mailbox(struct store *st, uint32_t id)
 	return r;
 }
 
-int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname)
+int changes_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname)
 {
 	struct mailbox_job m = { .run = driver_rename };
 	char *new_wire = NULL;
-	int r = child_wire(st, newparent, newname, &new_wire);
+	int r = store_child_wire(st, newparent, newname, &new_wire);
 
 	if (r < 0)
 		return r;
@@ -578,5 +578,83 @@ int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, cons
 	}
 	free((char *)m.wire);
 	free(new_wire);
+	return r;
+}
+
+/* ---- mailbox changes journaled offline, carried out by wire name (replay.c) ---- */
+
+struct status_job {
+	const char *wire;
+	struct driver_status now;
+};
+
+static int status_job(struct session *s, void *ctx)
+{
+	struct status_job *j = ctx;
+
+	return driver_current_status(s, j->wire, &j->now);
+}
+
+/*
+ * Whether the server holds mailbox wire now: 1, 0, or -errno. Asked of the
+ * server, not of the tree, over which what is pending is laid.
+ */
+static int wire_exists(struct store *st, const char *wire)
+{
+	struct status_job j = { .wire = wire };
+	int r = pool_run(store_pool(st), NULL, status_job, &j);
+
+	return r == 0 ? 1 : r == -ENOENT ? 0 : r;
+}
+
+int changes_create_wire(struct store *st, const char *wire)
+{
+	struct mailbox_job m = { .run = st->opts.subscribed_only ? create_subscribed_cmd : create_cmd,
+				 .wire = wire };
+	int r = pool_run_once(store_pool(st), wire, mailbox_job, &m);
+
+	/* Made by another client meanwhile: what was wanted (a bare NO says so on Dovecot 2.3). */
+	if (m.bare_no && wire_exists(st, wire) == 1)
+		r = -EEXIST;
+	return r;
+}
+
+int changes_delete_wire(struct store *st, const char *wire, uint32_t uidvalidity,
+			uint32_t *messages)
+{
+	struct count_job c = { .wire = wire };
+	struct status_job j = { .wire = wire };
+	struct mailbox_job m = { .run = delete_cmd, .wire = wire };
+	int r = pool_run(store_pool(st), NULL, count_job, &c);
+
+	*messages = c.messages;
+	/* A level that is no mailbox (\Noselect) answers no STATUS, and holds no mail. */
+	if (r == -ENOENT)
+		return pool_run_once(store_pool(st), wire, mailbox_job, &m);
+	if (r < 0)
+		return r;
+	if (c.messages)
+		return -ENOTEMPTY; /* UINT32_MAX: not counted, so not known empty */
+	if (uidvalidity) {
+		r = pool_run(store_pool(st), NULL, status_job, &j);
+		if (r < 0)
+			return r;
+		if (j.now.uidvalidity != uidvalidity)
+			return -ESTALE;
+	}
+	r = pool_run_once(store_pool(st), wire, mailbox_job, &m);
+	if (r == 0)
+		listing_cache_forget(store_body_cache(st), wire);
+	return r;
+}
+
+int changes_rename_wire(struct store *st, const char *wire, const char *to)
+{
+	struct mailbox_job m = { .run = driver_rename, .wire = wire, .new_wire = to };
+	int r = pool_run_once(store_pool(st), wire, mailbox_job, &m);
+
+	/* Its RENAME went out before a connection was lost, and was made. */
+	if (r == -ENOENT && wire_exists(st, wire) == 0 && wire_exists(st, to) == 1)
+		r = 0;
 	return r;
 }

@@ -108,7 +108,7 @@ static void encode_op(const struct journal_op *op, struct enc *e)
 	if (op->kind == JOURNAL_FLAGS) {
 		put_str(e, op->add);
 		put_str(e, op->remove);
-	} else if (op->kind == JOURNAL_MOVE) {
+	} else if (op->kind == JOURNAL_MOVE || op->kind == JOURNAL_RENAME) {
 		put_str(e, op->to);
 	} else if (op->kind == JOURNAL_APPEND) {
 		put_str(e, op->add);
@@ -324,7 +324,7 @@ static bool apply(struct journal *j, const char *payload, size_t len)
 	if (op.kind == JOURNAL_FLAGS) {
 		op.add = take_str(&d);
 		op.remove = take_str(&d);
-	} else if (op.kind == JOURNAL_MOVE) {
+	} else if (op.kind == JOURNAL_MOVE || op.kind == JOURNAL_RENAME) {
 		op.to = take_str(&d);
 	} else if (op.kind == JOURNAL_APPEND) {
 		op.add = take_str(&d);
@@ -339,7 +339,7 @@ static bool apply(struct journal *j, const char *payload, size_t len)
 			d.failed = true;
 	}
 	ok = !d.failed && d.pos == d.len && op.kind >= JOURNAL_FLAGS &&
-	     op.kind <= JOURNAL_APPEND &&
+	     op.kind <= JOURNAL_RENAME &&
 	     pending_add(j, &op) == 0;
 	op_clear(&op);
 	return ok;
@@ -560,12 +560,12 @@ static int encode_marks(struct enc *recs, uint8_t type, const uint64_t *seqs, si
 	return r;
 }
 
-int journal_done_many(struct journal *j, const uint64_t *seqs, size_t n)
+/* Caller holds j->lock. Records seqs[0..n) done, durably. */
+static int done_locked(struct journal *j, const uint64_t *seqs, size_t n)
 {
 	struct enc recs = { 0 };
 	int r = encode_marks(&recs, REC_DONE, seqs, n, NULL);
 
-	pthread_mutex_lock(&j->lock);
 	/* One write and one fdatasync for the lot: a batch's completions come together. */
 	if (r == 0 && n)
 		r = append(j, &recs, true);
@@ -579,9 +579,48 @@ int journal_done_many(struct journal *j, const uint64_t *seqs, size_t n)
 				log_debug("journal: emptied, not yet on disk: %s", strerror(errno));
 		}
 	}
-	pthread_mutex_unlock(&j->lock);
 	free(recs.buf);
 	return r;
+}
+
+int journal_done_many(struct journal *j, const uint64_t *seqs, size_t n)
+{
+	int r;
+
+	pthread_mutex_lock(&j->lock);
+	r = done_locked(j, seqs, n);
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
+int journal_cancel_append(struct journal *j, const char *wire, const char *name)
+{
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&j->lock);
+	/* The newest of that name: the one the name shows. */
+	for (size_t i = j->n; i-- > 0;) {
+		const struct journal_op *op = &j->ops[i];
+
+		if (op->kind != JOURNAL_APPEND || strcmp(op->wire, wire) != 0 ||
+		    strcmp(op->name, name) != 0)
+			continue;
+		r = op->tried_uidnext ? -EBUSY : done_locked(j, &op->seq, 1);
+		break;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return r;
+}
+
+bool journal_holds(struct journal *j, uint64_t seq)
+{
+	bool held = false;
+
+	pthread_mutex_lock(&j->lock);
+	for (size_t i = 0; i < j->n && !held; i++)
+		held = j->ops[i].seq == seq;
+	pthread_mutex_unlock(&j->lock);
+	return held;
 }
 
 int journal_keep_bytes(struct journal *j, int fd, uint64_t size, char **file)

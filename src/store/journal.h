@@ -40,11 +40,16 @@ enum journal_kind {
 	JOURNAL_MOVE = 2,    /* one message moved to another mailbox (mv, rm to Trash) */
 	JOURNAL_EXPUNGE = 3, /* one message expunged (rm in Trash, -o delete=expunge) */
 	JOURNAL_APPEND = 4,  /* a message copied in (cp): its bytes kept beside the journal */
+	JOURNAL_CREATE = 5,  /* a mailbox made (mkdir) */
+	JOURNAL_DELETE = 6,  /* an empty mailbox removed (rmdir), as of uidvalidity */
+	JOURNAL_RENAME = 7,  /* a mailbox renamed (mv of a directory), with those under it */
 };
 
 /*
  * The first three kinds name one message: uid of wire as of uidvalidity.
- * JOURNAL_APPEND names its target wire (uidvalidity as last known, uid 0).
+ * JOURNAL_APPEND names its target wire (uidvalidity as last known, uid 0);
+ * the last three name a mailbox by wire (uidvalidity as last known, or 0;
+ * uid 0), JOURNAL_RENAME its new name in to.
  */
 struct journal_op {
 	enum journal_kind kind;
@@ -52,7 +57,7 @@ struct journal_op {
 	char *wire;            /* the mailbox's name on the wire */
 	uint32_t uidvalidity, uid;
 	char *add, *remove;    /* JOURNAL_FLAGS: IMAP flag lists ("\\Seen $Work"), maybe "" */
-	char *to;              /* JOURNAL_MOVE: the target mailbox's name on the wire */
+	char *to;              /* JOURNAL_MOVE: the target mailbox's name on the wire; RENAME: the new name */
 	/* JOURNAL_APPEND, with its flags in add: */
 	char *file;            /* where its bytes are kept (journal_keep_bytes()) */
 	char *name;            /* the file name it was written under */
@@ -117,6 +122,15 @@ int journal_tried(struct journal *j, const uint64_t *seqs, size_t n, uint32_t ui
  */
 bool journal_appending(struct journal *j, const char *wire, const char *name, uint64_t *size,
 		       int64_t *date);
+/*
+ * Takes back the newest pending APPEND of name into wire (rm of it), as if
+ * done, its bytes removed: 0; -EBUSY once journal_tried() named it (it may
+ * be on the server), -ENOENT if none is pending. Atomic with journal_tried():
+ * a copy is taken back before the replay tries it, or not at all.
+ */
+int journal_cancel_append(struct journal *j, const char *wire, const char *name);
+/* Whether operation seq is still pending (not done, nor taken back). */
+bool journal_holds(struct journal *j, uint64_t seq);
 /* Records durably that operation seq was carried out (or dropped for good). */
 int journal_done(struct journal *j, uint64_t seq);
 /* The same for n operations at once, with one write and one fdatasync. */

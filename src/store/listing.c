@@ -11,6 +11,7 @@
 #include "imap/uid_set.h"
 #include "log.h"
 #include "store/listing_cache.h"
+#include "store/body_cache.h"
 #include "store/journal.h"
 #include "store/pool.h"
 #include "util/array.h"
@@ -182,6 +183,20 @@ static int load_kept(struct store *st, const char *wire, struct listing_snapshot
 		kept->msgs[i].flags = map[kept->msgs[i].flags];
 	free(map);
 	return 0;
+}
+
+void store_kept_renamed(struct store *st, const char *old_wire, const char *new_wire)
+{
+	struct listing_snapshot kept;
+
+	if (!st->bodies || listing_cache_load(st->bodies, old_wire, &kept) < 0)
+		return;
+	for (size_t i = 0; i < kept.n; i++)
+		body_cache_rename(st->bodies, old_wire, new_wire, kept.uidvalidity, kept.msgs[i].uid);
+	listing_cache_carry_names(st->bodies, old_wire, new_wire);
+	if (listing_cache_save(st->bodies, new_wire, &kept) == 0)
+		listing_cache_forget(st->bodies, old_wire);
+	listing_snapshot_free(&kept);
 }
 
 /*

@@ -625,3 +625,35 @@ int listing_cache_load_headlines(struct body_cache *bc, const char *wire, listin
 	headlines_file(wire, file);
 	return load_records(bc, file, fn, ctx);
 }
+
+/* ---- a mailbox renamed offline ---- */
+
+struct carried {
+	const char *old_wire, *new_wire;
+	struct body_cache *bc;
+	const char *file; /* NAMES_FILE, or the new headlines file */
+};
+
+static void carry_record(void *ctx, const char *wire, uint32_t uidvalidity, uint32_t uid,
+			 const char *name, unsigned mode)
+{
+	const struct carried *c = ctx;
+
+	/* One at a time, in order: a name dropped later stays dropped. */
+	if (strcmp(wire, c->old_wire) == 0)
+		append_records(c->bc, c->file, c->new_wire, uidvalidity, &uid, &name, &mode, 1);
+}
+
+void listing_cache_carry_names(struct body_cache *bc, const char *old_wire, const char *new_wire)
+{
+	struct carried c = { .old_wire = old_wire, .new_wire = new_wire, .bc = bc,
+			     .file = NAMES_FILE };
+	char file[80];
+
+	if (!bc)
+		return;
+	load_records(bc, NAMES_FILE, carry_record, &c);
+	headlines_file(new_wire, file);
+	c.file = file;
+	listing_cache_load_headlines(bc, old_wire, carry_record, &c);
+}

@@ -55,6 +55,7 @@ struct listing_tree_entry {
 	bool noselect;  /* \Noselect or \NonExistent */
 	bool trash;     /* \Trash (RFC 6154); not kept on disk */
 	unsigned special_use; /* enum driver_special_use bits; not kept on disk */
+	bool made_offline; /* a mkdir journaled offline (store/tree_journal.c): empty until listed */
 };
 
 /*
@@ -97,6 +98,11 @@ int listing_cache_add_headlines(struct body_cache *bc, const char *wire, uint32_
 int listing_cache_load_headlines(struct body_cache *bc, const char *wire, listing_name_fn fn,
 				 void *ctx);
 
+/*
+ * The names written and the readable names kept for mailbox old_wire, kept
+ * for new_wire too (renamed while the server could not be reached).
+ */
+void listing_cache_carry_names(struct body_cache *bc, const char *old_wire, const char *new_wire);
 /* Forgets the listing kept for wire (the mailbox is gone), and its readable names. */
 void listing_cache_forget(struct body_cache *bc, const char *wire);
 /* Frees what load gave; zeroes *s. */

@@ -19,6 +19,7 @@
 #include "store/body_cache.h"
 #include "store/flagsets.h"
 #include "store/journal.h"
+#include "store/listing_cache.h"
 #include "store/pool.h"
 #include "store/replay.h"
 #include "store/store_internal.h"
@@ -198,10 +199,10 @@ int offline_append(struct store *st, uint32_t id, int fd, uint64_t size, const c
 		r = journal_add(st->journal, &op);
 	/*
 	 * Its APPEND may have reached the server before the connection went:
-	 * looked for first (only with a Message-ID: by size alone, another
-	 * message could pass for it, and a copy is better than a loss).
+	 * looked for first, anywhere in the mailbox (by size and Message-ID,
+	 * or by its bytes: another message must not pass for it).
 	 */
-	if (r == 0 && maybe_sent && *op.msgid &&
+	if (r == 0 && maybe_sent &&
 	    journal_tried(st->journal, &op.seq, 1, op.uidvalidity, 1) < 0)
 		log_warn("offline: cannot record that %s may be on the server already", name);
 	if (r < 0 && op.file)
@@ -232,6 +233,18 @@ bool store_append_pending(struct store *st, uint32_t id, const char *name)
 	pending = wire && journal_appending(st->journal, wire, name, NULL, NULL);
 	free(wire);
 	return pending;
+}
+
+int store_cancel_append(struct store *st, uint32_t id, const char *name)
+{
+	char *wire = store_mailbox_wire(st, id);
+	int r = wire && st->journal ? journal_cancel_append(st->journal, wire, name) : -ENOENT;
+
+	if (r == 0)
+		log_info("offline: the copy of %s into %s is taken back; %zu change(s) pending", name,
+			 wire, journal_pending(st->journal));
+	free(wire);
+	return r;
 }
 
 int store_pending_appends(struct store *st, store_pending_fn fn, void *ctx)
@@ -388,6 +401,216 @@ int store_remove(struct store *st, uint32_t id, uint32_t uid, uint32_t trash, ui
 	if (o)
 		note_removal(st, id, r == 0);
 	return r;
+}
+
+/* ---- mailboxes ---- */
+
+/* Whether wire is top or a mailbox under it. */
+static bool wire_under(const char *wire, const char *top, char delim)
+{
+	size_t len = strlen(top);
+
+	return strncmp(wire, top, len) == 0 && (wire[len] == '\0' || (delim && wire[len] == delim));
+}
+
+/* Writes a mailbox change durably and shows it in the tree; the log tells. */
+static int journal_mailbox_change(struct store *st, struct journal_op *op, uint32_t *id)
+{
+	int r = journal_add(st->journal, op);
+
+	if (r == -ENOSPC) {
+		log_error("offline: the journal is full (the cache's bound); the mailbox %s was not "
+			  "%s", op->wire, op->kind == JOURNAL_CREATE ? "created" :
+			  op->kind == JOURNAL_DELETE ? "deleted" : "renamed");
+		return r;
+	}
+	if (r < 0)
+		return r;
+	r = store_tree_journaled(st, op, id);
+	if (op->kind == JOURNAL_RENAME)
+		log_info("offline: the mailbox %s is renamed to %s when the server answers; %zu "
+			 "change(s) pending", op->wire, op->to, journal_pending(st->journal));
+	else
+		log_info("offline: the mailbox %s is %s when the server answers; %zu change(s) "
+			 "pending", op->wire, op->kind == JOURNAL_CREATE ? "created" : "deleted",
+			 journal_pending(st->journal));
+	return r;
+}
+
+int offline_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id)
+{
+	struct journal_op op = { .kind = JOURNAL_CREATE };
+	uint32_t there;
+	int r;
+
+	if (!st->offline || !st->opts.offline_writes)
+		return -EIO;
+	if (store_lookup_mailbox(st, parent, name, &there) == 0)
+		return -EEXIST;
+	r = store_child_wire(st, parent, name, &op.wire);
+	if (r == 0)
+		r = journal_mailbox_change(st, &op, id);
+	/* One of that name removed offline before: what was kept of it is not this one's. */
+	if (r == 0)
+		listing_cache_forget(store_body_cache(st), op.wire);
+	free(op.wire);
+	return r;
+}
+
+int offline_delete_mailbox(struct store *st, uint32_t id)
+{
+	struct journal_op op = { .kind = JOURNAL_DELETE };
+	struct store_child *kids;
+	struct store_msg *msgs = NULL;
+	size_t nkids, n = 0;
+	bool selectable;
+	int r;
+
+	if (!st->offline || !st->opts.offline_writes)
+		return -EIO;
+	r = store_mailbox_exists(st, id, &selectable);
+	if (r == 0)
+		r = store_children(st, id, &kids, &nkids);
+	if (r < 0)
+		return r;
+	store_children_free(kids, nkids);
+	if (nkids)
+		return -ENOTEMPTY;
+	op.wire = store_mailbox_wire(st, id);
+	if (!op.wire)
+		return -ENOENT;
+	if (selectable) {
+		/* Empty as last listed, with what waits laid over: never a mailbox of mail. */
+		r = store_messages(st, id, &msgs, &n, &op.uidvalidity);
+		free(msgs);
+		if (r < 0) {
+			log_error("offline: the messages of %s were never listed here, so it cannot be "
+				  "told empty; it is removed only while the server answers", op.wire);
+			r = -EIO;
+		} else if (n || journal_moving_into(st->journal, op.wire)) {
+			r = -ENOTEMPTY;
+		}
+	}
+	if (r == 0)
+		r = journal_mailbox_change(st, &op, &id);
+	free(op.wire);
+	return r;
+}
+
+int offline_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname)
+{
+	struct journal_op op = { .kind = JOURNAL_RENAME };
+	struct store_mailbox_ref *refs = NULL;
+	size_t nrefs = 0;
+	char delim = store_delimiter(st, id);
+	uint32_t there;
+	int r;
+
+	if (!st->offline || !st->opts.offline_writes)
+		return -EIO;
+	op.wire = store_mailbox_wire(st, id);
+	if (!op.wire)
+		return -ENOENT;
+	r = store_child_wire(st, newparent, newname, &op.to);
+	if (r < 0)
+		goto out;
+	if (store_lookup_mailbox(st, newparent, newname, &there) == 0) {
+		r = there == id ? 0 : -EEXIST;
+		goto out;
+	}
+	if (strcasecmp(op.wire, "INBOX") == 0) {
+		/* RENAME of INBOX moves its mail and leaves it empty (RFC 3501 6.3.5). */
+		log_error("offline: INBOX is renamed only while the server answers");
+		r = -EIO;
+		goto out;
+	}
+	/* Those name it by its old name: shown and made right only in order. */
+	if (tree_messages_pending(st->journal, op.wire, delim)) {
+		log_error("offline: changes to messages in %s wait for the server; it is renamed "
+			  "only after them (user.imapfs.pending: %zu)", op.wire,
+			  journal_pending(st->journal));
+		r = -EBUSY;
+		goto out;
+	}
+	r = store_mailbox_refs(st, &refs, &nrefs);
+	if (r == 0)
+		r = journal_mailbox_change(st, &op, &id);
+	/* What is kept on disk goes with it: it stays readable until the server answers. */
+	for (size_t i = 0; r == 0 && i < nrefs; i++) {
+		char *now;
+
+		if (!wire_under(refs[i].wire, op.wire, delim) ||
+		    asprintf(&now, "%s%s", op.to, refs[i].wire + strlen(op.wire)) < 0)
+			continue;
+		store_kept_renamed(st, refs[i].wire, now);
+		free(now);
+	}
+	store_mailbox_refs_free(refs, nrefs);
+out:
+	free(op.wire);
+	free(op.to);
+	return r;
+}
+
+/*
+ * Mailbox changes name mailboxes by name, so none overtakes a change
+ * journaled before it: while the server answers they wait for the journal
+ * to drain (rmdir after rm -r: the messages moved out must be out before
+ * DELETE); while it is away they are journaled after it. 1: journal it;
+ * 0: make it at the server now; -EIO: the journal does not drain.
+ */
+static int mailbox_change_way(struct store *st)
+{
+	if (!st->offline || !st->opts.offline_writes)
+		return 0;
+	if (pool_server_down(store_pool(st)))
+		return 1;
+	if (store_settle(st, 60000))
+		return 0;
+	if (pool_server_down(store_pool(st)))
+		return 1;
+	log_error("changes wait in the journal (user.imapfs.pending: %zu); a mailbox is made, "
+		  "removed or renamed only after them", journal_pending(st->journal));
+	return -EIO;
+}
+
+/* Whether a mailbox change that failed so (r) is journaled instead. */
+static bool journal_instead(struct store *st, int r)
+{
+	return r < 0 && store_unreachable(st, r) && st->offline && st->opts.offline_writes;
+}
+
+int store_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id)
+{
+	int way = mailbox_change_way(st), r;
+
+	if (way < 0)
+		return way;
+	if (way == 0 && !journal_instead(st, r = changes_create_mailbox(st, parent, name, id)))
+		return r;
+	return offline_create_mailbox(st, parent, name, id);
+}
+
+int store_delete_mailbox(struct store *st, uint32_t id)
+{
+	int way = mailbox_change_way(st), r;
+
+	if (way < 0)
+		return way;
+	if (way == 0 && !journal_instead(st, r = changes_delete_mailbox(st, id)))
+		return r;
+	return offline_delete_mailbox(st, id);
+}
+
+int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname)
+{
+	int way = mailbox_change_way(st), r;
+
+	if (way < 0)
+		return way;
+	if (way == 0 && !journal_instead(st, r = changes_rename_mailbox(st, id, newparent, newname)))
+		return r;
+	return offline_rename_mailbox(st, id, newparent, newname);
 }
 
 void offline_open(struct store *st)

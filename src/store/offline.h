@@ -5,9 +5,9 @@
  * the disk cache, show in the model at once, and are carried out by a thread
  * of their own once the server answers again, oldest first, each once.
  *
- * So far copies in (cp), flag changes (user.imap.flags), moves (mv, rm to
- * Trash) and expunges of messages: changes to mailboxes still fail with EIO
- * while offline. A copy in is carried out exactly once: before its APPEND
+ * Copies in (cp), flag changes (user.imap.flags), moves (mv, rm to Trash)
+ * and expunges of messages, and mailboxes made, removed and renamed (mkdir,
+ * rmdir, mv; laid over the tree by store/tree_journal.c). A copy in is carried out exactly once: before its APPEND
  * is sent, the mailbox's UIDNEXT is journaled, and after a crash the
  * message is looked for from there on (by size and Message-ID) before it
  * is sent again. A
@@ -61,5 +61,18 @@ int offline_expunge(struct store *st, uint32_t id, uint32_t uid);
  */
 int offline_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
 		   int64_t date, const char *name, bool maybe_sent);
+/*
+ * mkdir, rmdir and a rename of a mailbox (with those under it), journaled
+ * while the server cannot be reached: 0 once durably journaled and shown in
+ * the tree; errors as offline_set_flags(), and as the same calls at the
+ * server: -EEXIST, -ENOTEMPTY (a mailbox to delete must be empty as last
+ * listed, with nothing moving or copied into it; -EIO if its messages were
+ * never listed), -EBUSY to rename one that journaled changes to messages
+ * name (they name it by its old name), -EIO for INBOX. A renamed mailbox's
+ * listing and bodies on disk go with it, so it stays readable.
+ */
+int offline_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id);
+int offline_delete_mailbox(struct store *st, uint32_t id);
+int offline_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname);
 
 #endif

@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "driver/change.h"
+#include "driver/fetch.h"
 #include "driver/mailbox.h"
 #include "driver/search.h"
 #include "log.h"
@@ -61,6 +63,8 @@ struct replay {
 
 static bool same_group(const struct journal_op *a, const struct journal_op *b)
 {
+	if (a->kind >= JOURNAL_CREATE)
+		return false; /* one mailbox change at a time */
 	if (a->kind != b->kind || a->uidvalidity != b->uidvalidity || strcmp(a->wire, b->wire) != 0)
 		return false;
 	if (a->kind == JOURNAL_MOVE)
@@ -105,8 +109,11 @@ static int group_job(struct session *s, void *ctx)
 		if (r == -ENOENT)
 			g->target_gone = true; /* NO [TRYCREATE] */
 		return r;
-	case JOURNAL_APPEND:
-		break; /* one at a time: append_job */
+	case JOURNAL_APPEND: /* appends_job */
+	case JOURNAL_CREATE: /* carry_out_mailbox */
+	case JOURNAL_DELETE:
+	case JOURNAL_RENAME:
+		break;
 	}
 	return -EINVAL;
 }
@@ -118,7 +125,7 @@ static char *recovered_mailbox(struct store *st)
 	int r = store_lookup_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
 
 	if (r < 0) {
-		r = store_create_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
+		r = changes_create_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
 		if (r == -EEXIST)
 			r = store_lookup_mailbox(st, STORE_ROOT_ID, RECOVERED, &id);
 		if (r == 0)
@@ -172,25 +179,86 @@ static bool claimed(const struct appends_job *a, size_t i, uint32_t uid)
 	return false;
 }
 
+/* Candidates for a copy without a Message-ID, and which of them hold its very bytes. */
+struct same_bytes {
+	int fd;
+	uint64_t size;
+	const uint32_t *uids;
+	bool *same;
+	size_t n;
+};
+
+static void compare_body(void *ctx, uint32_t uid, const char *body, size_t len)
+{
+	struct same_bytes *c = ctx;
+	char buf[65536];
+	size_t at = 0, k = 0;
+
+	while (k < c->n && c->uids[k] != uid)
+		k++;
+	if (k == c->n || len != c->size)
+		return;
+	while (at < len) {
+		ssize_t got = pread(c->fd, buf, len - at < sizeof(buf) ? len - at : sizeof(buf),
+				    (off_t)at);
+
+		if (got <= 0 || memcmp(buf, body + at, (size_t)got) != 0)
+			return;
+		at += (size_t)got;
+	}
+	c->same[k] = true;
+}
+
+/*
+ * Keeps of uids[0..*n) (ascending) those whose bytes are those of fd: a copy
+ * without a Message-ID is not taken for another message of its size.
+ */
+static int keep_same_bytes(struct session *s, const char *wire, uint32_t uidvalidity, int fd,
+			   uint64_t size, uint32_t *uids, size_t *n)
+{
+	struct same_bytes c = { .fd = fd, .size = size, .uids = uids, .n = *n,
+				.same = calloc(*n, sizeof(bool)) };
+	size_t k = 0;
+	int r = c.same ? 0 : -ENOMEM;
+
+	/* A few at a time: each comes whole into memory. */
+	for (size_t i = 0; r == 0 && i < *n; i += 16)
+		r = driver_fetch_bodies(s, wire, uidvalidity, uids + i, *n - i < 16 ? *n - i : 16,
+					compare_body, &c);
+	for (size_t i = 0; r == 0 && i < *n; i++)
+		if (c.same[i])
+			uids[k++] = uids[i];
+	if (r == 0)
+		*n = k;
+	free(c.same);
+	return r;
+}
+
 /*
  * Those of a's copies sent once before without an answer recorded are
  * looked for, in order, each as the first match no earlier one took: sent in
- * order, they have ascending UIDs, so copies alike are told apart.
+ * order, they have ascending UIDs, so copies alike are told apart. A match
+ * is by size and Message-ID, or, for a copy without one, by its bytes.
  */
 static int look_for_earlier(struct session *s, struct appends_job *a)
 {
 	for (size_t i = 0; i < a->n; i++) {
 		const struct journal_op *op = &a->ops[i];
-		uint32_t *uids;
+		uint32_t *uids, uidvalidity;
 		size_t n;
 		int r;
 
 		if (!op->tried_uidnext)
 			continue;
 		r = driver_find_appended(s, a->wire, op->tried_uidvalidity, op->tried_uidnext,
-					 op->msgid, op->size, &uids, &n);
-		if (r < 0)
+					 op->msgid, op->size, &uids, &n, &uidvalidity);
+		/* Without a Message-ID to search by (none, or too long for one): by bytes. */
+		if (r == 0 && n && (!*op->msgid || strlen(op->msgid) > 998))
+			r = keep_same_bytes(s, a->wire, uidvalidity, a->fds[i], op->size, uids, &n);
+		if (r < 0) {
+			free(uids);
 			return r;
+		}
 		for (size_t x = 0; x < n && !a->found[i]; x++) {
 			if (!claimed(a, i, uids[x])) {
 				a->uids[i] = uids[x];
@@ -226,6 +294,11 @@ static int appends_job(struct session *s, void *ctx)
 	for (size_t i = 0; r == 0 && i < a->n; i++) {
 		const struct journal_op *op = &a->ops[i];
 
+		/* Taken back (rm) before it was marked tried: never sent. */
+		if (!a->found[i] && !journal_holds(a->j, op->seq)) {
+			a->done = i + 1;
+			continue;
+		}
 		if (!a->found[i]) {
 			test_kill_at("append-tried");
 			a->sending = true;
@@ -299,7 +372,19 @@ static int carry_out_appends(struct store *st, struct journal *j, const struct j
 	a.found = calloc(n, sizeof(*a.found));
 	if (!fds || !a.uids || !a.found)
 		goto out;
+	/* One taken back (rm) since the round began: nothing to send, nothing to say. */
+	if (!journal_holds(j, ops[0].seq)) {
+		applied[0] = true;
+		*taken = 1;
+		r = 0;
+		goto out;
+	}
 	for (; opened < n; opened++) {
+		/* The batch ends before one taken back: it comes next, on its own. */
+		if (opened > 0 && !journal_holds(j, ops[opened].seq)) {
+			n = a.n = opened;
+			break;
+		}
 		r = journal_open_bytes(j, ops[opened].file, &fds[opened]);
 		if (r < 0)
 			break;
@@ -310,6 +395,15 @@ static int carry_out_appends(struct store *st, struct journal *j, const struct j
 		n = a.n = opened;
 		if (n == 0) {
 			r = -EAGAIN;
+			goto out;
+		}
+	} else if (opened < n && !journal_holds(j, ops[opened].seq)) {
+		/* Taken back (rm) just now, its bytes with it. */
+		n = a.n = opened;
+		if (n == 0) {
+			applied[0] = true;
+			*taken = 1;
+			r = 0;
 			goto out;
 		}
 	} else if (opened < n) {
@@ -435,6 +529,109 @@ out:
 	return r;
 }
 
+/* ---- a mailbox made, removed or renamed offline ---- */
+
+/*
+ * Carries out op, a mailbox change, by the names it had when it was made.
+ * 0 when it is made (or was found made), else why not: -ENOTEMPTY (mail
+ * came meanwhile), -ESTALE (deleted and made anew by another client),
+ * -ENOENT (a renamed one gone), -EEXIST (a rename's new name taken), or
+ * what the server said. Never deletes a mailbox holding mail.
+ */
+static int carry_out_mailbox(struct store *st, const struct journal_op *op)
+{
+	uint32_t messages;
+	int r;
+
+	switch (op->kind) {
+	case JOURNAL_CREATE:
+		r = changes_create_wire(st, op->wire);
+		return r == -EEXIST ? 0 : r;
+	case JOURNAL_DELETE:
+		r = changes_delete_wire(st, op->wire, op->uidvalidity, &messages);
+		return r == -ENOENT ? 0 : r; /* gone already: as wanted */
+	case JOURNAL_RENAME:
+		return changes_rename_wire(st, op->wire, op->to);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Why mailbox change op was not made (r), for the log. */
+static void mailbox_not_made(const struct journal_op *op, int r, char *line, size_t len)
+{
+	if (op->kind == JOURNAL_DELETE && r == -ENOTEMPTY)
+		snprintf(line, len, "the mailbox %s holds mail now (another client's); it is not "
+			 "deleted", op->wire);
+	else if (op->kind == JOURNAL_DELETE && r == -ESTALE)
+		snprintf(line, len, "the mailbox %s was deleted and made anew by another client "
+			 "meanwhile; it is not deleted", op->wire);
+	else if (op->kind == JOURNAL_RENAME && r == -ENOENT)
+		snprintf(line, len, "the mailbox %s is gone (deleted or renamed by another client "
+			 "meanwhile); it is not renamed to %s", op->wire, op->to);
+	else if (op->kind == JOURNAL_RENAME && r == -EEXIST)
+		snprintf(line, len, "a mailbox %s exists now; %s is not renamed and keeps its name",
+			 op->to, op->wire);
+	else if (op->kind == JOURNAL_RENAME)
+		snprintf(line, len, "the server refused to rename the mailbox %s to %s: %s; it keeps "
+			 "its name", op->wire, op->to, strerror(-r));
+	else
+		snprintf(line, len, "the server refused to %s the mailbox %s: %s; dropped",
+			 op->kind == JOURNAL_CREATE ? "create" : "delete", op->wire, strerror(-r));
+}
+
+/* Whether wire is top or a mailbox under it. */
+static bool wire_under(const char *wire, const char *top, char delim)
+{
+	size_t len = strlen(top);
+
+	return strncmp(wire, top, len) == 0 && (wire[len] == '\0' || (delim && wire[len] == delim));
+}
+
+/* *wire (malloc'd) named anew if it is from or under it: to, and what follows. */
+static void rename_wire(char **wire, const char *from, const char *to, char delim)
+{
+	char *now;
+
+	if (!*wire || !wire_under(*wire, from, delim) ||
+	    asprintf(&now, "%s%s", to, *wire + strlen(from)) < 0)
+		return;
+	free(*wire);
+	*wire = now;
+}
+
+/*
+ * The RENAME op (wire -> to) was not made: the mailbox keeps its old name.
+ * What was kept on disk under the new one goes back, and the changes after
+ * it in this round (later[0..n)), which name it by the new name, are made
+ * on it by its old one: never on another client's mailbox of that name.
+ */
+static void rename_not_made(struct store *st, const struct journal_op *op,
+			    struct journal_op *later, size_t n)
+{
+	struct store_mailbox_ref *refs;
+	size_t nrefs;
+	char delim = store_delimiter(st, STORE_ROOT_ID);
+
+	if (store_mailbox_refs(st, &refs, &nrefs) == 0) {
+		for (size_t i = 0; i < nrefs; i++) {
+			char *back = strdup(refs[i].wire);
+
+			if (back && wire_under(back, op->to, delim)) {
+				rename_wire(&back, op->to, op->wire, delim);
+				store_kept_renamed(st, refs[i].wire, back);
+			}
+			free(back);
+		}
+		store_mailbox_refs_free(refs, nrefs);
+	}
+	for (size_t i = 0; i < n; i++) {
+		rename_wire(&later[i].wire, op->to, op->wire, delim);
+		if (later[i].kind == JOURNAL_MOVE || later[i].kind == JOURNAL_RENAME)
+			rename_wire(&later[i].to, op->to, op->wire, delim);
+	}
+}
+
 /* ---- a round ---- */
 
 static bool stopping(struct replay *rp)
@@ -482,6 +679,9 @@ static void describe(const struct journal_op *op, char *out, size_t len)
 		snprintf(out, len, "move to %s", op->to);
 	else if (op->kind == JOURNAL_APPEND)
 		snprintf(out, len, "copy of %s", op->name);
+	else if (op->kind >= JOURNAL_CREATE)
+		snprintf(out, len, "%s", op->kind == JOURNAL_CREATE ? "creation" :
+			 op->kind == JOURNAL_DELETE ? "deletion" : "renaming");
 	else
 		snprintf(out, len, "expunge");
 }
@@ -498,7 +698,9 @@ static size_t report_dropped(struct replay *rp, const struct journal_op *ops, si
 			continue;
 		dropped++;
 		describe(&ops[i], what, sizeof(what));
-		if (ops[i].kind == JOURNAL_APPEND && r < 0)
+		if (ops[i].kind >= JOURNAL_CREATE)
+			mailbox_not_made(&ops[i], r, line, sizeof(line));
+		else if (ops[i].kind == JOURNAL_APPEND && r < 0)
 			snprintf(line, sizeof(line), "%s", rp->aside); /* set aside, said how */
 		else if (ops[i].kind == JOURNAL_APPEND)
 			snprintf(line, sizeof(line), "%s, copied into %s, is not sent: its bytes are "
@@ -557,6 +759,11 @@ static void settle_listings(struct replay *rp, const struct journal_op *ops, siz
 
 	if (ops[0].kind == JOURNAL_APPEND)
 		return; /* carry_out_appends() did */
+	if (ops[0].kind >= JOURNAL_CREATE) {
+		/* The tree as the server has it now, with what is still pending laid over. */
+		store_refresh_mailboxes(st, true);
+		return;
+	}
 	if (store_mailbox_by_wire(st, ops[0].wire, &id) == 0) {
 		for (size_t i = 0; i < n && ops[0].kind != JOURNAL_FLAGS; i++)
 			if (applied[i])
@@ -622,6 +829,9 @@ static bool replay_round(struct replay *rp)
 				k = i + taken;
 			else if (r < 0)
 				k = i + 1; /* only the first was tried */
+		} else if (ops[i].kind >= JOURNAL_CREATE) {
+			r = carry_out_mailbox(st, &ops[i]);
+			applied[i] = r == 0;
 		} else {
 			r = carry_out(st, ops + i, k - i, applied + i);
 		}
@@ -642,6 +852,8 @@ static bool replay_round(struct replay *rp)
 			log_info("journal: the server answers; carrying out %zu pending change(s)",
 				 n - i);
 		lost = report_dropped(rp, ops + i, k - i, r, applied + i);
+		if (ops[i].kind == JOURNAL_RENAME && !applied[i])
+			rename_not_made(st, &ops[i], ops + k, n - k);
 		for (size_t x = i; x < k; x++)
 			seqs[x - i] = ops[x].seq;
 		if (journal_done_many(rp->j, seqs, k - i) < 0) {

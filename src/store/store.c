@@ -55,6 +55,8 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 				    &st->bodies, why, sizeof(why)) < 0)
 			log_warn("%s; going on without a disk cache", why);
 	}
+	/* Before the tree: mailboxes made, removed or renamed offline are laid over it. */
+	offline_open(st);
 	r = pool_new(&st->opts.session, opts->connections, &st->pool, err, errlen);
 	if (r < 0 && pool_unreachable_errno(r) && st->bodies &&
 	    pool_new_unreachable(&st->opts.session, opts->connections, &st->pool) == 0) {
@@ -68,7 +70,6 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 				 err);
 			store_load_kept_names(st);
 			st->prefetch = prefetch_new(st);
-			offline_open(st);
 			*out = st;
 			return 0;
 		}
@@ -82,7 +83,6 @@ int store_open(const struct store_options *opts, struct store **out, char *err, 
 		goto fail;
 	}
 	store_load_kept_names(st);
-	offline_open(st);
 	*out = st;
 	return 0;
 fail:

@@ -287,6 +287,12 @@ uint64_t store_bytes_in(struct store *st);
  */
 int store_append(struct store *st, uint32_t id, int fd, uint64_t size, const char *flags,
 		 int64_t date, const char *name, uint32_t *uid, bool *in_journal);
+/*
+ * rm of a copy waiting in the journal: its APPEND is taken back (done, its
+ * bytes removed) unless the replay has begun to send it: then -EBUSY (it
+ * may be on the server). -ENOENT if none waits (sent meanwhile).
+ */
+int store_cancel_append(struct store *st, uint32_t id, const char *name);
 /* Whether a journaled APPEND of name into mailbox id waits. */
 bool store_append_pending(struct store *st, uint32_t id, const char *name);
 /*

@@ -6,6 +6,7 @@
  *
  *   store.c     life (open, close), the quota, the sink, the pool and caches
  *   tree.c      the mailbox tree: LIST, lookups, the tree kept on disk
+ *   tree_journal.c  mailboxes made, removed, renamed offline, laid over the tree
  *   listing.c   each mailbox's messages: listing, delta, the listing on disk
  *   names.c     names messages were written under, kept on disk
  *   readable.c  readable names (-o names=readable): headlines of messages
@@ -39,6 +40,10 @@
 #include "store/name_map.h"
 #include "store/store.h"
 #include "store/wire_index.h"
+
+struct journal;
+struct journal_op;
+struct listing_tree_entry;
 
 /* A message taken out of (row.uid) or put into a listing held. */
 struct listing_change {
@@ -187,10 +192,34 @@ char *store_mailbox_wire(struct store *st, uint32_t id);
 char store_delimiter(struct store *st, uint32_t id);
 /* The \Trash mailbox, else a top-level "Trash" in any case, as last listed; 0 if none. */
 uint32_t store_find_trash(struct store *st);
+/*
+ * Lays the mailbox changes pending in j (CREATE, DELETE, RENAME) over the
+ * tree entries e[0..*n) (a LIST, or the tree kept on disk), in order: made
+ * ones added (made_offline), removed ones taken out, renamed ones (and those
+ * under them) named anew. delim: the account's, '\0' to take the entries'.
+ * *e may be reallocated. 0 or -ENOMEM (the entries are whole either way).
+ */
+int tree_overlay_journal(struct journal *j, char delim, struct listing_tree_entry **e, size_t *n);
+/* Whether a pending change to messages names mailbox wire or one under it (moves into too). */
+bool tree_messages_pending(struct journal *j, const char *wire, char delim);
+/*
+ * Shows a mailbox change just journaled offline (offline.c) in the tree at
+ * once: CREATE makes op->wire (empty, *id its id), DELETE takes it out,
+ * RENAME names it and those under it op->to, keeping their ids.
+ */
+int store_tree_journaled(struct store *st, const struct journal_op *op, uint32_t *id);
 /* After a RENAME: rewrites wire names from old on (children too), keeping ids. */
 void store_mailbox_renamed(struct store *st, const char *old_wire, const char *new_wire);
 
 /* ---- listing.c ---- */
+
+/*
+ * The listing and bodies kept on disk for mailbox old_wire, kept under
+ * new_wire instead: renamed while the server cannot be reached, it stays
+ * readable, its messages under the names they had (its decoded parts are
+ * not carried: they come again from the server).
+ */
+void store_kept_renamed(struct store *st, const char *old_wire, const char *new_wire);
 
 /*
  * Brings mailbox id's listing up to date if it is older than the TTL (or
@@ -262,5 +291,23 @@ int changes_append(struct store *st, uint32_t id, int fd, uint64_t size, const c
 int changes_move(struct store *st, uint32_t from, uint32_t uid, uint32_t to, uint32_t *newuid);
 int changes_expunge(struct store *st, uint32_t id, uint32_t uid);
 int changes_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *flags);
+/* The same for store_create_mailbox(), store_delete_mailbox(), store_rename_mailbox(). */
+int changes_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id);
+int changes_delete_mailbox(struct store *st, uint32_t id);
+int changes_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname);
+/* The wire name of a new child called name under parent (malloc'd). 0, -EINVAL, -errno. */
+int store_child_wire(struct store *st, uint32_t parent, const char *name, char **out);
+/*
+ * Mailbox changes journaled offline, by the wire names they had then, for
+ * the replay. CREATE: 0, or -EEXIST if another client made it meanwhile.
+ * DELETE only of a mailbox that is empty (else -ENOTEMPTY, *messages its
+ * count) and of uidvalidity (else -ESTALE; 0: any); -ENOENT if gone.
+ * RENAME: -ENOENT if wire is gone (0 if to is there instead: made by a
+ * try whose answer was lost), -EEXIST if to is taken. Else -errno.
+ */
+int changes_create_wire(struct store *st, const char *wire);
+int changes_delete_wire(struct store *st, const char *wire, uint32_t uidvalidity,
+			uint32_t *messages);
+int changes_rename_wire(struct store *st, const char *wire, const char *to);
 
 #endif

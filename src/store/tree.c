@@ -11,6 +11,7 @@
 #include "driver/mailbox.h"
 #include "imap/mailbox_name.h"
 #include "log.h"
+#include "store/journal.h"
 #include "store/listing_cache.h"
 #include "store/pool.h"
 #include "util/array.h"
@@ -159,6 +160,9 @@ static int apply_list_entry(struct store *st, const struct listing_tree_entry *e
 	st->mb[id]->trash = e->trash;
 	st->mb[id]->special_use = e->special_use;
 	st->mb[id]->parent = parent;
+	/* Made offline: empty until the server lists it (offline, nothing else will). */
+	if (e->made_offline && !st->mb[id]->uidvalidity)
+		st->mb[id]->has_listing = true;
 	return 0;
 }
 
@@ -354,6 +358,8 @@ int store_tree_apply_kept(struct store *st)
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&st->list_lock);
+	if (tree_overlay_journal(st->journal, '\0', &e, &n) < 0)
+		log_warn("offline: no memory to show the mailboxes made or removed offline");
 	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < n && r == 0; i++)
 		r = apply_list_entry(st, &e[i]);
@@ -400,6 +406,9 @@ int store_refresh_mailboxes(struct store *st, bool force)
 		r = res.err;
 	if (r == 0)
 		keep_tree(st, &res);
+	/* What was made offline and is not made yet stays in sight meanwhile. */
+	if (r == 0 && tree_overlay_journal(st->journal, '\0', &res.e, &res.n) < 0)
+		log_warn("offline: no memory to show the mailboxes made or removed offline");
 	if (r == 0) {
 		pthread_mutex_lock(&st->lock);
 		r = tree_snapshot(st, &was, &nwas);
@@ -651,9 +660,78 @@ void store_mailbox_renamed(struct store *st, const char *old_wire, const char *n
 	/* Names changed under the index. Out of memory, an id is left out; a
 	 * LIST naming it then makes a node anew, and the old one is gone. */
 	wire_index_clear(&st->by_wire);
-	for (size_t i = 1; i < st->nmb; i++)
-		wire_index_add(&st->by_wire, (uint32_t)i);
+	/* Those there first: a gone one of the same name (rmdir B; mv A B) is not found for it. */
+	for (int gone = 0; gone < 2; gone++)
+		for (size_t i = 1; i < st->nmb; i++)
+			if (st->mb[i]->gone == gone)
+				wire_index_add(&st->by_wire, (uint32_t)i);
 	pthread_mutex_unlock(&st->lock);
+}
+
+int store_tree_journaled(struct store *st, const struct journal_op *op, uint32_t *id)
+{
+	uint32_t was_parent = STORE_ROOT_ID, parent = STORE_ROOT_ID, at;
+	char delim;
+	int r = 0;
+
+	if (op->kind == JOURNAL_RENAME)
+		store_mailbox_renamed(st, op->wire, op->to);
+	pthread_mutex_lock(&st->list_lock);
+	pthread_mutex_lock(&st->lock);
+	delim = st->delim;
+	if (op->kind == JOURNAL_CREATE) {
+		struct listing_tree_entry e = { .wire = op->wire, .delim = delim,
+						.made_offline = true };
+
+		/* One removed before (rmdir X; mkdir X) comes back new: none of its mail. */
+		at = wire_index_find(&st->by_wire, op->wire, strlen(op->wire));
+		if (at && st->mb[at]->gone) {
+			struct mailbox *m = st->mb[at];
+
+			free(m->msgs);
+			m->msgs = NULL;
+			m->nmsgs = m->msgs_cap = 0;
+			m->uidvalidity = m->uidnext = m->exists = 0;
+			m->modseq = 0;
+			m->listed_at_ms = 0;
+		}
+		r = apply_list_entry(st, &e);
+		at = r == 0 ? wire_index_find(&st->by_wire, op->wire, strlen(op->wire)) : 0;
+		if (r == 0 && !at)
+			r = -ENOMEM;
+		if (r == 0)
+			parent = st->mb[at]->parent;
+		*id = at;
+	} else if ((at = wire_index_find(&st->by_wire, op->kind == JOURNAL_RENAME ? op->to : op->wire,
+					 strlen(op->kind == JOURNAL_RENAME ? op->to : op->wire)))) {
+		was_parent = st->mb[at]->parent;
+		if (op->kind == JOURNAL_DELETE) {
+			st->mb[at]->gone = true;
+		} else {
+			/* The levels above its new name, and its own name and place. */
+			struct listing_tree_entry e = { .wire = op->to, .delim = delim };
+			bool selectable = st->mb[at]->selectable, trash = st->mb[at]->trash;
+			unsigned special_use = st->mb[at]->special_use;
+
+			e.noselect = !selectable;
+			e.trash = trash;
+			e.special_use = special_use;
+			r = apply_list_entry(st, &e);
+			parent = st->mb[at]->parent;
+		}
+		*id = at;
+	} else {
+		r = -ENOENT;
+	}
+	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->list_lock);
+	/* Outside the store's locks (see store_set_sink). */
+	if (r == 0 && st->sink.dir_changed) {
+		st->sink.dir_changed(st->sink.ctx, parent);
+		if (was_parent != parent)
+			st->sink.dir_changed(st->sink.ctx, was_parent);
+	}
+	return r;
 }
 
 char *store_mailbox_wire(struct store *st, uint32_t id)

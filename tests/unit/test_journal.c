@@ -17,6 +17,8 @@
 
 #include "check.h"
 #include "store/journal.h"
+#include "store/listing_cache.h"
+#include "store/store_internal.h"
 
 static char root[] = "/tmp/imapfs-journal-XXXXXX";
 static int dir_fd = -1;
@@ -323,6 +325,80 @@ static void test_appends(void)
 	unlinkat(dir_fd, "journal", 0);
 }
 
+/* The tree's entries' wire names, sorted, joined by spaces. */
+static void names_of(const struct listing_tree_entry *e, size_t n, char *out, size_t len)
+{
+	const char *w[16];
+
+	for (size_t i = 0; i < n && i < 16; i++)
+		w[i] = e[i].wire;
+	for (size_t i = 1; i < n && i < 16; i++)
+		for (size_t k = i; k > 0 && strcmp(w[k - 1], w[k]) > 0; k--) {
+			const char *t = w[k];
+
+			w[k] = w[k - 1];
+			w[k - 1] = t;
+		}
+	*out = '\0';
+	for (size_t i = 0; i < n && i < 16; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? " " : "", w[i]);
+}
+
+/*
+ * Mailboxes made, removed and renamed offline: kept across a reopen, and
+ * laid over a listed tree in order (a "New Folder" named afterwards, a
+ * folder moved with what is under it).
+ */
+static void test_mailbox_changes(void)
+{
+	static const char *listed[] = { "INBOX", "Empty", "Old", "Old/Sub" };
+	struct journal_op ops[] = {
+		{ .kind = JOURNAL_CREATE, .wire = "New Folder" },
+		{ .kind = JOURNAL_RENAME, .wire = "New Folder", .to = "Projects" },
+		{ .kind = JOURNAL_DELETE, .wire = "Empty", .uidvalidity = 7 },
+		{ .kind = JOURNAL_CREATE, .wire = "Archive" },
+		{ .kind = JOURNAL_RENAME, .wire = "Old", .to = "Archive/Old" },
+	};
+	struct journal_op moved = { .kind = JOURNAL_MOVE, .wire = "INBOX", .uidvalidity = 7,
+				    .uid = 3, .to = "Archive/Old/Sub" };
+	struct listing_tree_entry *e = calloc(4, sizeof(*e));
+	struct journal *j = NULL;
+	struct journal_op *got;
+	size_t n = 4, ngot;
+	char names[256];
+
+	CHECK_INT(journal_open(dir_fd, 1 << 20, &j), 0);
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		CHECK_INT(journal_add(j, &ops[i]), 0);
+	j = reopen(j);
+	CHECK_INT(journal_pending_ops(j, &got, &ngot), 0);
+	CHECK_INT(ngot, 5);
+	CHECK_STR(got[1].to, "Projects");
+	CHECK_INT(got[2].uidvalidity, 7);
+	CHECK_INT(got[4].kind, JOURNAL_RENAME);
+	journal_ops_free(got, ngot);
+
+	for (size_t i = 0; i < n; i++)
+		e[i] = (struct listing_tree_entry){ .wire = strdup(listed[i]), .delim = '/' };
+	CHECK_INT(tree_overlay_journal(j, '\0', &e, &n), 0);
+	names_of(e, n, names, sizeof(names));
+	CHECK_STR(names, "Archive Archive/Old Archive/Old/Sub INBOX Projects");
+	for (size_t i = 0; i < n; i++)
+		CHECK_THAT(e[i].made_offline == (strcmp(e[i].wire, "Projects") == 0 ||
+					    strcmp(e[i].wire, "Archive") == 0));
+	/* Changes to messages name mailboxes too: one of those is not renamed under them. */
+	CHECK_THAT(!tree_messages_pending(j, "Archive", '/'));
+	CHECK_INT(journal_add(j, &moved), 0);
+	CHECK_THAT(tree_messages_pending(j, "Archive", '/'));
+	CHECK_THAT(tree_messages_pending(j, "INBOX", '/'));
+	CHECK_THAT(!tree_messages_pending(j, "Arch", '/'));
+	for (size_t i = 0; i < n; i++)
+		free(e[i].wire);
+	free(e);
+	journal_close(j);
+	unlinkat(dir_fd, "journal", 0);
+}
+
 int main(void)
 {
 	if (!mkdtemp(root))
@@ -335,6 +411,7 @@ int main(void)
 	test_torn_and_damaged();
 	test_bound();
 	test_appends();
+	test_mailbox_changes();
 	close(dir_fd);
 	rmdir(root);
 	return check_summary();
