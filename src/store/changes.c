@@ -428,26 +428,6 @@ int store_child_wire(struct store *st, uint32_t parent, const char *name, char *
 	return r;
 }
 
-int store_trash_mailbox(struct store *st, uint32_t *id)
-{
-	int r;
-
-	for (int attempt = 0; attempt < 2; attempt++) {
-		*id = store_find_trash(st);
-		if (*id)
-			return 0;
-		r = store_create_mailbox(st, STORE_ROOT_ID, "Trash", id);
-		if (r == 0) {
-			log_info("created the mailbox Trash for deleted messages");
-			return 0;
-		}
-		if (r != -EEXIST)
-			return r;
-		/* Another client made it meanwhile: store_create_mailbox relisted. */
-	}
-	return -EIO;
-}
-
 int changes_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id)
 {
 	struct mailbox_job m = { .run = st->opts.subscribed_only ? create_subscribed_cmd : create_cmd };
@@ -516,26 +496,33 @@ static int delete_again_if_back(struct store *st, const char *wire)
 	return r;
 }
 
-int changes_delete_mailbox(struct store *st, uint32_t id)
+int store_childless_wire(struct store *st, uint32_t id, bool *selectable, char **wire)
 {
-	struct mailbox_job m = { .run = delete_cmd };
 	struct store_child *kids;
 	size_t nkids;
-	bool selectable;
-	int r;
+	int r = store_mailbox_exists(st, id, selectable);
 
-	r = store_mailbox_exists(st, id, &selectable);
-	if (r < 0)
-		return r;
-	r = store_children(st, id, &kids, &nkids);
+	if (r == 0)
+		r = store_children(st, id, &kids, &nkids);
 	if (r < 0)
 		return r;
 	store_children_free(kids, nkids);
 	if (nkids)
 		return -ENOTEMPTY;
-	m.wire = store_mailbox_wire(st, id);
-	if (!m.wire)
-		return -ENOENT;
+	*wire = store_mailbox_wire(st, id);
+	return *wire ? 0 : -ENOENT;
+}
+
+int changes_delete_mailbox(struct store *st, uint32_t id)
+{
+	struct mailbox_job m = { .run = delete_cmd };
+	char *wire;
+	bool selectable;
+	int r = store_childless_wire(st, id, &selectable, &wire);
+
+	if (r < 0)
+		return r;
+	m.wire = wire;
 	if (selectable) {
 		/* Never a mailbox full of mail: rmdir means "remove an empty directory". */
 		struct count_job c = { .wire = m.wire };

@@ -460,25 +460,16 @@ int offline_create_mailbox(struct store *st, uint32_t parent, const char *name, 
 int offline_delete_mailbox(struct store *st, uint32_t id)
 {
 	struct journal_op op = { .kind = JOURNAL_DELETE };
-	struct store_child *kids;
 	struct store_msg *msgs = NULL;
-	size_t nkids, n = 0;
+	size_t n = 0;
 	bool selectable;
 	int r;
 
 	if (!st->offline || !st->opts.offline_writes)
 		return -EIO;
-	r = store_mailbox_exists(st, id, &selectable);
-	if (r == 0)
-		r = store_children(st, id, &kids, &nkids);
+	r = store_childless_wire(st, id, &selectable, &op.wire);
 	if (r < 0)
 		return r;
-	store_children_free(kids, nkids);
-	if (nkids)
-		return -ENOTEMPTY;
-	op.wire = store_mailbox_wire(st, id);
-	if (!op.wire)
-		return -ENOENT;
 	if (selectable) {
 		/* Empty as last listed, with what waits laid over: never a mailbox of mail. */
 		r = store_messages(st, id, &msgs, &n, &op.uidvalidity);
@@ -611,6 +602,27 @@ int store_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, cons
 	if (way == 0 && !journal_instead(st, r = changes_rename_mailbox(st, id, newparent, newname)))
 		return r;
 	return offline_rename_mailbox(st, id, newparent, newname);
+}
+
+int store_trash_mailbox(struct store *st, uint32_t *id)
+{
+	int r;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		*id = store_find_trash(st);
+		if (*id)
+			return 0;
+		/* Offline too: rm then moves its messages to the Trash made for them. */
+		r = store_create_mailbox(st, STORE_ROOT_ID, "Trash", id);
+		if (r == 0) {
+			log_info("created the mailbox Trash for deleted messages");
+			return 0;
+		}
+		if (r != -EEXIST)
+			return r;
+		/* Another client made it meanwhile: store_create_mailbox relisted. */
+	}
+	return -EIO;
 }
 
 void offline_open(struct store *st)

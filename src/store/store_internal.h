@@ -295,6 +295,11 @@ int changes_set_flags(struct store *st, uint32_t id, uint32_t uid, const char *f
 int changes_create_mailbox(struct store *st, uint32_t parent, const char *name, uint32_t *id);
 int changes_delete_mailbox(struct store *st, uint32_t id);
 int changes_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, const char *newname);
+/*
+ * What rmdir of mailbox id starts from: its wire name (malloc'd) and
+ * whether it is selectable. -ENOTEMPTY if it has children, -ENOENT if gone.
+ */
+int store_childless_wire(struct store *st, uint32_t id, bool *selectable, char **wire);
 /* The wire name of a new child called name under parent (malloc'd). 0, -EINVAL, -errno. */
 int store_child_wire(struct store *st, uint32_t parent, const char *name, char **out);
 /*
