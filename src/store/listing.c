@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "driver/listing.h"
 #include "driver/mailbox.h"
@@ -346,8 +347,18 @@ static int refresh_fetch(struct refresh *rf)
 	int r = pool_run(st->pool, rf->wire, listing_job, &rf->l);
 
 	/* Dovecot 2.3 answers STATUS and EXAMINE of a mailbox deleted meanwhile without a code. */
-	if (r == -EIO && !pool_server_down(st->pool) && store_gone_now(st, rf->id))
+	if (r == -EIO && !pool_server_down(st->pool) && store_gone_now(st, rf->id)) {
 		r = -ENOENT;
+	} else if (r == -EIO && !pool_server_down(st->pool)) {
+		/*
+		 * And of one made again a moment ago, for a moment ("Mailbox was
+		 * deleted under us"): asked once more, not failed to the user.
+		 */
+		struct timespec pause = { 0, 100 * 1000000L };
+
+		nanosleep(&pause, NULL);
+		r = pool_run(st->pool, rf->wire, listing_job, &rf->l);
+	}
 	if (r == -ENOENT && !rf->selectable) {
 		forget_messages(rf);
 		return 1;
