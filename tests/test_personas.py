@@ -266,7 +266,11 @@ def test_remount(servers, mounts, tmp_path, name):
         expect_bytes(msg.raw, read_file, os.path.join(inbox(m), '%d.eml' % msg.uid))
     m.stop()
     mark = len(srv.commands())
-    m2 = mounts(srv, ['cache_dir=' + cache])
+    # Without the watcher: once IDLE begins on INBOX it checks the flags of
+    # what it did not hear, and on a server without CONDSTORE (Exchange,
+    # Yahoo) that is a whole listing, rightly; here the remount's own looks
+    # are measured, and the watcher's timing made them flaky.
+    m2 = mounts(srv, ['cache_dir=' + cache, 'noidle'])
     box = inbox(m2)
     for msg in msgs:
         path = os.path.join(box, '%d.eml' % msg.uid)
