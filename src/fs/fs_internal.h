@@ -35,6 +35,8 @@
 #include "store/store.h"
 #include "util/uid_name.h"
 
+#define UPLOAD_BUCKETS 4096
+
 struct deferred;
 struct open_msg;
 struct upload;
@@ -96,7 +98,15 @@ struct fs {
 	size_t nsearch_errors, search_errors_cap;
 
 	pthread_mutex_t uploads_lock; /* the uploads list, every upload's fields, moved[], unlinked[] */
-	struct upload *uploads;       /* upload.c */
+	/*
+	 * upload.c: every name written through the mount stays here while the
+	 * kernel may ask for it (cp of 50,000 makes 50,000), so each is found
+	 * by hash, not by a walk of the list.
+	 */
+	struct upload *uploads;       /* newest first */
+	struct upload *upload_names[UPLOAD_BUCKETS]; /* by mailbox and name */
+	struct upload *upload_inos[UPLOAD_BUCKETS];  /* by inode number */
+	uint64_t uploads_pruned_at; /* store_changes_ended() when journaled ones were last pruned, + 1 */
 	uint32_t upload_serial;
 	bool uploads_restored; /* copies journaled by an earlier mount are in the table (upload.c) */
 };

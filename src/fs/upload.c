@@ -24,7 +24,8 @@
 #include "util/array.h"
 
 struct upload {
-	struct upload *next;
+	struct upload *next, *prev;          /* fs->uploads */
+	struct upload *name_next, *ino_next; /* its chains in fs->upload_names, fs->upload_inos */
 	uint64_t ino;
 	uint32_t mailbox;
 	char *name;
@@ -47,9 +48,24 @@ struct upload {
 
 /* ---- the table (caller holds fs->uploads_lock) ---- */
 
+/* FNV-1a: names are the user's own, not a server's. */
+static struct upload **name_bucket(struct fs *fs, uint32_t mailbox, const char *name)
+{
+	uint32_t h = 2166136261u ^ mailbox;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &fs->upload_names[h % UPLOAD_BUCKETS];
+}
+
+static struct upload **ino_bucket(struct fs *fs, uint64_t ino)
+{
+	return &fs->upload_inos[(ino ^ (ino >> 32)) * 2654435761u % UPLOAD_BUCKETS];
+}
+
 static struct upload *find_name(struct fs *fs, uint32_t mailbox, const char *name)
 {
-	for (struct upload *u = fs->uploads; u; u = u->next)
+	for (struct upload *u = *name_bucket(fs, mailbox, name); u; u = u->name_next)
 		if (u->mailbox == mailbox && strcmp(u->name, name) == 0)
 			return u;
 	return NULL;
@@ -57,10 +73,30 @@ static struct upload *find_name(struct fs *fs, uint32_t mailbox, const char *nam
 
 static struct upload *find_ino(struct fs *fs, uint64_t ino)
 {
-	for (struct upload *u = fs->uploads; u; u = u->next)
+	for (struct upload *u = *ino_bucket(fs, ino); u; u = u->ino_next)
 		if (u->ino == ino)
 			return u;
 	return NULL;
+}
+
+static void hash_name(struct fs *fs, struct upload *u)
+{
+	struct upload **b = name_bucket(fs, u->mailbox, u->name);
+
+	u->name_next = *b;
+	*b = u;
+}
+
+/* Before u's mailbox or name changes, and when it leaves the table. */
+static void unhash_name(struct fs *fs, struct upload *u)
+{
+	for (struct upload **pp = name_bucket(fs, u->mailbox, u->name); *pp;
+	     pp = &(*pp)->name_next) {
+		if (*pp == u) {
+			*pp = u->name_next;
+			return;
+		}
+	}
 }
 
 static void upload_destroy(struct upload *u)
@@ -75,12 +111,19 @@ static void upload_destroy(struct upload *u)
 /* Takes u out of the table; it is freed now or at its last release. */
 static void unlist(struct fs *fs, struct upload *u)
 {
-	for (struct upload **pp = &fs->uploads; *pp; pp = &(*pp)->next) {
+	unhash_name(fs, u);
+	for (struct upload **pp = ino_bucket(fs, u->ino); *pp; pp = &(*pp)->ino_next) {
 		if (*pp == u) {
-			*pp = u->next;
+			*pp = u->ino_next;
 			break;
 		}
 	}
+	if (u->prev)
+		u->prev->next = u->next;
+	else
+		fs->uploads = u->next;
+	if (u->next)
+		u->next->prev = u->prev;
 	u->listed = false;
 	if (u->opens == 0)
 		upload_destroy(u);
@@ -103,7 +146,12 @@ static struct upload *add_name(struct fs *fs, uint32_t mailbox, const char *name
 	u->ino = ino_make(INO_UPLOAD, mailbox, ++fs->upload_serial, 0);
 	u->listed = true;
 	u->next = fs->uploads;
+	if (u->next)
+		u->next->prev = u;
 	fs->uploads = u;
+	hash_name(fs, u);
+	u->ino_next = *ino_bucket(fs, u->ino);
+	*ino_bucket(fs, u->ino) = u;
 	return u;
 }
 
@@ -182,6 +230,7 @@ static void restore_journaled(struct fs *fs)
 void upload_journaled(struct fs *fs, uint32_t mailbox, const char *name, int fd, uint64_t size,
 		      int64_t date, bool replace)
 {
+	uint64_t ino = 0;
 	struct upload *u;
 
 	pthread_mutex_lock(&fs->uploads_lock);
@@ -191,45 +240,69 @@ void upload_journaled(struct fs *fs, uint32_t mailbox, const char *name, int fd,
 		u->size = size;
 		u->date = date;
 		u->journaled = true;
+		ino = u->ino;
 	} else {
 		close(fd);
 	}
 	pthread_mutex_unlock(&fs->uploads_lock);
+	/*
+	 * The replay may have carried it out already, before it was in the
+	 * table: prune_journaled() would not look again until another change
+	 * ends. Once listed, a later end moves store_changes_ended().
+	 */
+	if (ino && !store_append_pending(fs->st, mailbox, name)) {
+		pthread_mutex_lock(&fs->uploads_lock);
+		u = find_ino(fs, ino); /* by its own number: u itself may be gone */
+		if (u && u->journaled)
+			unlist(fs, u);
+		pthread_mutex_unlock(&fs->uploads_lock);
+	}
 }
 
 /*
- * Uploads of mailbox whose journaled APPEND has been carried out since
- * leave the table: the name is the server's message now (the replay named
- * it so). The store is asked without the uploads lock held.
+ * Uploads whose journaled APPEND has been carried out since leave the
+ * table: the name is the server's message now (the replay named it so).
+ * Only after some journaled change ended: every lookup of a cp asks, and
+ * each answer costs a walk of the journal. The store is asked without the
+ * uploads lock held.
  */
-static void prune_journaled(struct fs *fs, uint32_t mailbox)
+static void prune_journaled(struct fs *fs)
 {
-	char **names = NULL;
+	uint64_t ended = store_changes_ended(fs->st);
+	struct { uint32_t mailbox; char *name; } *v = NULL;
 	size_t n = 0, cap = 0;
+	bool failed = false;
 
 	pthread_mutex_lock(&fs->uploads_lock);
-	for (struct upload *u = fs->uploads; u; u = u->next) {
-		if (u->mailbox != mailbox || !u->journaled)
-			continue;
-		if (array_reserve((char **)&names, &cap, n + 1, sizeof(*names)) < 0)
-			break;
-		names[n] = strdup(u->name);
-		n += names[n] != NULL;
+	if (fs->uploads_pruned_at == ended + 1) {
+		pthread_mutex_unlock(&fs->uploads_lock);
+		return;
 	}
+	for (struct upload *u = fs->uploads; u && !failed; u = u->next) {
+		if (!u->journaled)
+			continue;
+		failed = array_reserve((char **)&v, &cap, n + 1, sizeof(*v)) < 0 ||
+			 !(v[n].name = strdup(u->name));
+		if (!failed)
+			v[n++].mailbox = u->mailbox;
+	}
+	/* Read before the walk: a change ending meanwhile has the next lookup walk again. */
+	if (!failed)
+		fs->uploads_pruned_at = ended + 1;
 	pthread_mutex_unlock(&fs->uploads_lock);
 	for (size_t i = 0; i < n; i++) {
-		if (!store_append_pending(fs->st, mailbox, names[i])) {
+		if (!store_append_pending(fs->st, v[i].mailbox, v[i].name)) {
 			struct upload *u;
 
 			pthread_mutex_lock(&fs->uploads_lock);
-			u = find_name(fs, mailbox, names[i]);
+			u = find_name(fs, v[i].mailbox, v[i].name);
 			if (u && u->journaled)
 				unlist(fs, u);
 			pthread_mutex_unlock(&fs->uploads_lock);
 		}
-		free(names[i]);
+		free(v[i].name);
 	}
-	free(names);
+	free(v);
 }
 
 int upload_lookup(struct fs *fs, uint32_t mailbox, const char *name, struct fuse_entry_param *e)
@@ -240,7 +313,7 @@ int upload_lookup(struct fs *fs, uint32_t mailbox, const char *name, struct fuse
 	int r = -ENOENT;
 
 	restore_journaled(fs);
-	prune_journaled(fs, mailbox);
+	prune_journaled(fs);
 	pthread_mutex_lock(&fs->uploads_lock);
 	u = find_name(fs, mailbox, name);
 	if (u && !(u->appended && u->uid)) {
@@ -283,7 +356,7 @@ int upload_list(struct fs *fs, uint32_t mailbox,
 	int r = 0;
 
 	restore_journaled(fs);
-	prune_journaled(fs, mailbox);
+	prune_journaled(fs);
 	pthread_mutex_lock(&fs->uploads_lock);
 	for (struct upload *u = fs->uploads; u && r == 0; u = u->next) {
 		if (u->mailbox != mailbox || u->appended)
@@ -356,6 +429,13 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		memset(&e, 0, sizeof(e));
 		e.ino = u->ino;
 		upload_attr(fs, u, &e.attr);
+		/*
+		 * Its attributes are the kernel's own for a second: cp's fstat and
+		 * the write's checks ask for nothing (two requests a file). Its
+		 * size grows by the kernel's own writes; its name stays uncached,
+		 * for the message it becomes at close.
+		 */
+		e.attr_timeout = 1.0;
 	}
 	pthread_mutex_unlock(&fs->uploads_lock);
 	if (!u) {
@@ -736,10 +816,12 @@ int upload_rename(struct fs *fs, uint32_t mailbox, const char *name, uint32_t to
 		clash = find_name(fs, to, newname);
 		if (clash && clash != u)
 			unlist(fs, clash); /* replaced: its message stays on the server */
+		unhash_name(fs, u);
 		free(u->name);
 		u->name = copy;
 		copy = NULL;
 		u->mailbox = to;
+		hash_name(fs, u);
 		uid = u->appended ? u->uid : 0;
 		mode = u->mode;
 	} else {

@@ -41,6 +41,7 @@ struct journal {
 	bool unsynced;          /* written by journal_add_unsynced(), not yet fdatasync'ed */
 	struct journal_op *ops; /* pending, oldest first */
 	size_t n, cap;
+	uint64_t ended;         /* operations that left ops (done, dropped or taken back) */
 };
 
 /* ---- encoding ---- */
@@ -241,6 +242,7 @@ static void pending_done(struct journal *j, uint64_t seq)
 		op_clear(&j->ops[i]);
 		memmove(&j->ops[i], &j->ops[i + 1], (j->n - i - 1) * sizeof(*j->ops));
 		j->n--;
+		j->ended++;
 		return;
 	}
 }
@@ -775,6 +777,18 @@ size_t journal_pending(struct journal *j)
 		return 0;
 	pthread_mutex_lock(&j->lock);
 	n = j->n;
+	pthread_mutex_unlock(&j->lock);
+	return n;
+}
+
+uint64_t journal_ended(struct journal *j)
+{
+	uint64_t n;
+
+	if (!j)
+		return 0;
+	pthread_mutex_lock(&j->lock);
+	n = j->ended;
 	pthread_mutex_unlock(&j->lock);
 	return n;
 }

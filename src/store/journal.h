@@ -137,6 +137,13 @@ int journal_done(struct journal *j, uint64_t seq);
 int journal_done_many(struct journal *j, const uint64_t *seqs, size_t n);
 /* Operations pending now (0 for a NULL journal). */
 size_t journal_pending(struct journal *j);
+/*
+ * How many operations have left the journal since it was opened (done,
+ * dropped or taken back, or read as done when opened; 0 for NULL): a
+ * count that only grows, so what asks whether any of its own
+ * pending ones ended compares this, not every one (store_changes_ended).
+ */
+uint64_t journal_ended(struct journal *j);
 /* Whether a pending operation moves or copies a message into mailbox wire (false for NULL). */
 bool journal_moving_into(struct journal *j, const char *wire);
 /* Copies of the pending operations, oldest first; free with journal_ops_free(). */

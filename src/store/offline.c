@@ -712,3 +712,8 @@ size_t store_pending_changes(struct store *st)
 {
 	return journal_pending(st->journal);
 }
+
+uint64_t store_changes_ended(struct store *st)
+{
+	return journal_ended(st->journal);
+}

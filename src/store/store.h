@@ -254,6 +254,11 @@ void store_message_reading(struct store *st, uint32_t id, uint32_t uidvalidity, 
 /* Changes journaled and not carried out yet (user.imapfs.pending). */
 size_t store_pending_changes(struct store *st);
 /*
+ * A count that grows whenever a journaled change ends (carried out, dropped
+ * or taken back): unchanged, no store_append_pending() answer has changed.
+ */
+uint64_t store_changes_ended(struct store *st);
+/*
  * The last journaled change that was not made (dropped or refused), as the
  * log said it, malloc'd; NULL if none in this mount (user.imapfs.error).
  */

@@ -84,10 +84,17 @@ static void test_survives_and_completes(void)
 
 	CHECK_INT(journal_add(j, &d), 0);
 	CHECK_THAT(d.seq > c.seq);
+	/* Counted as they end (the opening's reading too); a seq done twice counts once. */
+	uint64_t ended = journal_ended(j);
+
 	CHECK_INT(journal_done(j, a.seq), 0);
+	CHECK_INT(journal_done(j, a.seq), 0);
+	CHECK_INT(journal_ended(j), ended + 1);
 	CHECK_INT(journal_done(j, c.seq), 0);
 	CHECK_INT(journal_done(j, d.seq), 0);
+	CHECK_INT(journal_ended(j), ended + 3);
 	CHECK_INT(journal_pending(j), 0);
+	CHECK_INT(journal_ended(NULL), 0);
 	CHECK_INT(file_size("journal"), 0);
 	j = reopen(j);
 	CHECK_INT(journal_pending(j), 0);
