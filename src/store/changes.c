@@ -221,9 +221,13 @@ int changes_append(struct store *st, uint32_t id, int fd, uint64_t size, const c
 		r = why_append_refused(st, size, r);
 	if (r == 0) {
 		struct store_msg row = { .uid = j.newuid, .size = size, .date = j.date };
+		char *wire = store_mailbox_wire(st, id);
 
 		*uid = j.newuid;
 		store_listing_added(st, id, j.uidvalidity, &row, flags ? flags : "");
+		if (wire)
+			store_keep_appended(st, wire, j.uidvalidity, j.newuid, fd, size);
+		free(wire);
 	}
 	if (r == 0 || r == -EDQUOT)
 		store_quota_stale(st); /* df right after shows it */
@@ -570,26 +574,14 @@ int changes_rename_mailbox(struct store *st, uint32_t id, uint32_t newparent, co
 
 /* ---- mailbox changes journaled offline, carried out by wire name (replay.c) ---- */
 
-struct status_job {
-	const char *wire;
-	struct driver_status now;
-};
-
-static int status_job(struct session *s, void *ctx)
-{
-	struct status_job *j = ctx;
-
-	return driver_current_status(s, j->wire, &j->now);
-}
-
 /*
  * Whether the server holds mailbox wire now: 1, 0, or -errno. Asked of the
  * server, not of the tree, over which what is pending is laid.
  */
 static int wire_exists(struct store *st, const char *wire)
 {
-	struct status_job j = { .wire = wire };
-	int r = pool_run(store_pool(st), NULL, status_job, &j);
+	struct driver_status now;
+	int r = store_status_now(st, wire, &now);
 
 	return r == 0 ? 1 : r == -ENOENT ? 0 : r;
 }
@@ -610,7 +602,7 @@ int changes_delete_wire(struct store *st, const char *wire, uint32_t uidvalidity
 			uint32_t *messages)
 {
 	struct count_job c = { .wire = wire };
-	struct status_job j = { .wire = wire };
+	struct driver_status now;
 	struct mailbox_job m = { .run = delete_cmd, .wire = wire };
 	int r = pool_run(store_pool(st), NULL, count_job, &c);
 
@@ -623,10 +615,10 @@ int changes_delete_wire(struct store *st, const char *wire, uint32_t uidvalidity
 	if (c.messages)
 		return -ENOTEMPTY; /* UINT32_MAX: not counted, so not known empty */
 	if (uidvalidity) {
-		r = pool_run(store_pool(st), NULL, status_job, &j);
+		r = store_status_now(st, wire, &now);
 		if (r < 0)
 			return r;
-		if (j.now.uidvalidity != uidvalidity)
+		if (now.uidvalidity != uidvalidity)
 			return -ESTALE;
 	}
 	r = pool_run_once(store_pool(st), wire, mailbox_job, &m);

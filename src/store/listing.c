@@ -243,11 +243,42 @@ static void save_kept(struct store *st, struct mailbox *m, const char *wire)
 		if (ok)
 			snap.msgs[i].flags = local[f];
 	}
+	m->kept_behind = !ok;
 	pthread_mutex_unlock(&st->lock);
-	if (ok)
-		listing_cache_save(st->bodies, wire, &snap);
+	if (ok && listing_cache_save(st->bodies, wire, &snap) < 0) {
+		pthread_mutex_lock(&st->lock);
+		m->kept_behind = true;
+		pthread_mutex_unlock(&st->lock);
+	}
 	free(local);
 	listing_snapshot_free(&snap);
+}
+
+void store_keep_listings(struct store *st)
+{
+	size_t n;
+
+	if (!st->bodies)
+		return;
+	pthread_mutex_lock(&st->lock);
+	n = st->nmb;
+	pthread_mutex_unlock(&st->lock);
+	for (size_t id = 1; id < n; id++) {
+		struct mailbox *m;
+		char *wire = NULL;
+
+		pthread_mutex_lock(&st->lock);
+		m = mailbox_get(st, (uint32_t)id);
+		if (m && m->kept_behind && m->has_listing && m->wire)
+			wire = strdup(m->wire);
+		pthread_mutex_unlock(&st->lock);
+		/* The mailbox struct lives until unmount: its lock may be taken unlocked from st. */
+		if (wire && pthread_mutex_lock(&m->refresh_lock) == 0) {
+			save_kept(st, m, wire);
+			pthread_mutex_unlock(&m->refresh_lock);
+		}
+		free(wire);
+	}
 }
 
 /* A relisting of one mailbox under way, and what it changed for the sink. */
@@ -722,16 +753,23 @@ static const struct store_msg *find_msg(const struct mailbox *m, uint32_t uid)
 	return find_row(m->msgs, m->nmsgs, uid);
 }
 
-struct uidnext_job {
+struct status_job {
 	const char *wire;
-	struct driver_status now;
+	struct driver_status *now;
 };
 
-static int uidnext_job(struct session *s, void *ctx)
+static int status_job(struct session *s, void *ctx)
 {
-	struct uidnext_job *j = ctx;
+	struct status_job *j = ctx;
 
-	return driver_current_status(s, j->wire, &j->now);
+	return driver_current_status(s, j->wire, j->now);
+}
+
+int store_status_now(struct store *st, const char *wire, struct driver_status *now)
+{
+	struct status_job j = { .wire = wire, .now = now };
+
+	return pool_run(st->pool, NULL, status_job, &j);
 }
 
 /*
@@ -741,13 +779,14 @@ static int uidnext_job(struct session *s, void *ctx)
  */
 static bool uid_beyond(struct store *st, uint32_t id, uint32_t uid, uint32_t uidvalidity)
 {
-	struct uidnext_job j = { .wire = store_mailbox_wire(st, id) };
+	char *wire = store_mailbox_wire(st, id);
+	struct driver_status now = { 0 };
 	bool beyond = false;
 
-	if (j.wire && pool_run(st->pool, NULL, uidnext_job, &j) == 0)
-		beyond = uidvalidity && j.now.uidvalidity == uidvalidity && j.now.uidnext &&
-			 uid >= j.now.uidnext;
-	free((char *)j.wire);
+	if (wire && store_status_now(st, wire, &now) == 0)
+		beyond = uidvalidity && now.uidvalidity == uidvalidity && now.uidnext &&
+			 uid >= now.uidnext;
+	free(wire);
 	return beyond;
 }
 
@@ -903,6 +942,7 @@ static bool take_row(struct mailbox *m, uint32_t uid, struct store_msg *row)
 		m->exists--;
 	if (row->date >= m->newest_date)
 		m->newest_stale = true;
+	m->kept_behind = true;
 	note_crossing(m, false, row);
 	return true;
 }
@@ -932,6 +972,7 @@ static bool put_row(struct mailbox *m, uint32_t uidvalidity, const struct store_
 	m->exists++;
 	if (row->date > m->newest_date)
 		m->newest_date = row->date;
+	m->kept_behind = true;
 	/*
 	 * UIDs are handed out in ascending order: taking the UIDNEXT we held,
 	 * ours was the only message to come since, and the listing stays whole.
@@ -1007,8 +1048,10 @@ void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const 
 	if (m) {
 		struct store_msg *msg = (struct store_msg *)find_msg(m, uid);
 
-		if (msg)
+		if (msg && msg->flags != idx) {
 			msg->flags = idx;
+			m->kept_behind = true;
+		}
 	}
 	pthread_mutex_unlock(&st->lock);
 }

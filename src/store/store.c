@@ -101,6 +101,7 @@ void store_close(struct store *st)
 	if (!st)
 		return;
 	offline_close(st);
+	store_keep_listings(st);
 	if (st->parts_cache)
 		store_parts_cache_clear(st);
 	parts_cache_free(st->parts_cache);

@@ -94,6 +94,13 @@ struct mailbox {
 	bool newest_stale;
 
 	bool sizes_wrong;     /* a message's bytes were not its RFC822.SIZE (said once) */
+	/*
+	 * Changes made through the mount (rows put, taken, reflagged) since the
+	 * listing was last kept on disk: a relisting that finds nothing new
+	 * writes nothing (a change costs no rewrite of it all), so they are
+	 * written at unmount (store_keep_listings).
+	 */
+	bool kept_behind;
 
 	struct name_map names;      /* names messages were written under (store_name_message) */
 	uint32_t names_uidvalidity; /* the UIDVALIDITY they are of */
@@ -213,6 +220,17 @@ void store_mailbox_renamed(struct store *st, const char *old_wire, const char *n
 
 /* ---- listing.c ---- */
 
+struct driver_status;
+/* What STATUS says of mailbox wire now (driver_current_status), on any connection: 0 or -errno. */
+int store_status_now(struct store *st, const char *wire, struct driver_status *now);
+
+/*
+ * At unmount, once nothing changes them any more: the listings that changes
+ * made through the mount left behind their copy on disk are written, so a
+ * mount made offline after shows what was copied in, moved and removed.
+ */
+void store_keep_listings(struct store *st);
+
 /*
  * The listing and bodies kept on disk for mailbox old_wire, kept under
  * new_wire instead: renamed while the server cannot be reached, it stays
@@ -275,6 +293,16 @@ void store_load_kept_names(struct store *st);
 
 /* Message uid of id (as of uidvalidity) left through the mount: its body leaves the disk cache. */
 void store_forget_body(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid);
+/*
+ * The size bytes of fd were just APPENDed to wire as uid (of uidvalidity,
+ * APPENDUID's): kept as that message's body, so what was copied in reads
+ * back without a fetch, offline too. Up to KEEP_APPENDED_MAX bytes (a
+ * larger one is read in windows from the server, as any); the disk cache's
+ * size check (RFC822.SIZE) refuses it where a server stored it otherwise.
+ */
+#define KEEP_APPENDED_MAX (4u << 20)
+void store_keep_appended(struct store *st, const char *wire, uint32_t uidvalidity, uint32_t uid,
+			 int fd, uint64_t size);
 
 /* ---- store.c ---- */
 
