@@ -58,9 +58,10 @@ static struct upload **name_bucket(struct fs *fs, uint32_t mailbox, const char *
 	return &fs->upload_names[h % UPLOAD_BUCKETS];
 }
 
+/* Serials are handed out in turn: they spread over the buckets by themselves. */
 static struct upload **ino_bucket(struct fs *fs, uint64_t ino)
 {
-	return &fs->upload_inos[(ino ^ (ino >> 32)) * 2654435761u % UPLOAD_BUCKETS];
+	return &fs->upload_inos[ino_uid(ino) % UPLOAD_BUCKETS];
 }
 
 static struct upload *find_name(struct fs *fs, uint32_t mailbox, const char *name)
@@ -227,6 +228,26 @@ static void restore_journaled(struct fs *fs)
 	free(rs.v);
 }
 
+/*
+ * Upload ino, just marked journaled as name in mailbox: the replay may have
+ * carried it out already, before it was marked, and a prune_journaled()
+ * meanwhile passed it by; none looks again until another change ends. Once
+ * marked, a later end moves store_changes_ended(). Takes the lock.
+ */
+static void unlist_if_carried_out(struct fs *fs, uint32_t mailbox, const char *name,
+				  uint64_t ino)
+{
+	struct upload *u;
+
+	if (store_append_pending(fs->st, mailbox, name))
+		return;
+	pthread_mutex_lock(&fs->uploads_lock);
+	u = find_ino(fs, ino); /* by its own number: the upload itself may be gone */
+	if (u && u->journaled)
+		unlist(fs, u);
+	pthread_mutex_unlock(&fs->uploads_lock);
+}
+
 void upload_journaled(struct fs *fs, uint32_t mailbox, const char *name, int fd, uint64_t size,
 		      int64_t date, bool replace)
 {
@@ -245,18 +266,8 @@ void upload_journaled(struct fs *fs, uint32_t mailbox, const char *name, int fd,
 		close(fd);
 	}
 	pthread_mutex_unlock(&fs->uploads_lock);
-	/*
-	 * The replay may have carried it out already, before it was in the
-	 * table: prune_journaled() would not look again until another change
-	 * ends. Once listed, a later end moves store_changes_ended().
-	 */
-	if (ino && !store_append_pending(fs->st, mailbox, name)) {
-		pthread_mutex_lock(&fs->uploads_lock);
-		u = find_ino(fs, ino); /* by its own number: u itself may be gone */
-		if (u && u->journaled)
-			unlist(fs, u);
-		pthread_mutex_unlock(&fs->uploads_lock);
-	}
+	if (ino)
+		unlist_if_carried_out(fs, mailbox, name, ino);
 }
 
 /*
@@ -531,7 +542,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 /* APPENDs u if it has content and was not sent yet. Returns 0 or -errno. */
 static int send_upload(struct fs *fs, struct upload *u)
 {
-	uint64_t size;
+	uint64_t size, ino;
 	uint32_t uid = 0, mailbox;
 	char *flags, *name;
 	bool in_journal = false;
@@ -584,7 +595,10 @@ static int send_upload(struct fs *fs, struct upload *u)
 		close(u->fd);
 		u->fd = -1;
 	}
+	ino = u->ino;
 	pthread_mutex_unlock(&fs->uploads_lock);
+	if (r == 0 && in_journal)
+		unlist_if_carried_out(fs, mailbox, name, ino);
 	if (r == 0 && uid)
 		store_name_message(fs->st, mailbox, uid, name, mode);
 	if (r < 0 && r != -EINVAL)

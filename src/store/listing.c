@@ -598,6 +598,11 @@ static void refresh_end(struct refresh *rf)
  * what the user added and removed, over the flags listed now; messages
  * moved or expunged, gone.
  */
+static void listing_moved(struct store *st, uint32_t from, uint32_t uidvalidity, uint32_t uid,
+			  uint32_t to, uint32_t to_uidvalidity, uint32_t newuid, bool made);
+static void msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const char *flags,
+			      bool made);
+
 static void overlay_journal(struct store *st, uint32_t id)
 {
 	struct journal_op *ops;
@@ -617,13 +622,13 @@ static void overlay_journal(struct store *st, uint32_t id)
 		    uidvalidity != ops[i].uidvalidity)
 			continue;
 		if (ops[i].kind != JOURNAL_FLAGS) {
-			store_listing_moved(st, id, uidvalidity, ops[i].uid, 0, 0, 0);
+			listing_moved(st, id, uidvalidity, ops[i].uid, 0, 0, 0, false);
 			continue;
 		}
 		cur = store_flags_text(st, msg.flags);
 		now = cur ? flaglist_apply(cur, ops[i].add, ops[i].remove) : NULL;
 		if (now && strcmp(now, cur) != 0)
-			store_msg_flags_changed(st, id, ops[i].uid, now);
+			msg_flags_changed(st, id, ops[i].uid, now, false);
 		free(cur);
 		free(now);
 	}
@@ -942,7 +947,6 @@ static bool take_row(struct mailbox *m, uint32_t uid, struct store_msg *row)
 		m->exists--;
 	if (row->date >= m->newest_date)
 		m->newest_stale = true;
-	m->kept_behind = true;
 	note_crossing(m, false, row);
 	return true;
 }
@@ -972,7 +976,6 @@ static bool put_row(struct mailbox *m, uint32_t uidvalidity, const struct store_
 	m->exists++;
 	if (row->date > m->newest_date)
 		m->newest_date = row->date;
-	m->kept_behind = true;
 	/*
 	 * UIDs are handed out in ascending order: taking the UIDNEXT we held,
 	 * ours was the only message to come since, and the listing stays whole.
@@ -988,8 +991,13 @@ static bool put_row(struct mailbox *m, uint32_t uidvalidity, const struct store_
 	return true;
 }
 
-void store_listing_moved(struct store *st, uint32_t from, uint32_t uidvalidity, uint32_t uid,
-			 uint32_t to, uint32_t to_uidvalidity, uint32_t newuid)
+/*
+ * made: by a change made through the mount (its listing on disk is behind
+ * now), not one laid over from the journal (overlay_journal: not made yet,
+ * and laid over again at every listing, so never kept on disk).
+ */
+static void listing_moved(struct store *st, uint32_t from, uint32_t uidvalidity, uint32_t uid,
+			  uint32_t to, uint32_t to_uidvalidity, uint32_t newuid, bool made)
 {
 	struct store_msg row = { 0 };
 	struct mailbox *m;
@@ -1001,6 +1009,8 @@ void store_listing_moved(struct store *st, uint32_t from, uint32_t uidvalidity, 
 		had = take_row(m, uid, &row);
 	else if (m)
 		mark_stale(m);
+	if (had && made)
+		m->kept_behind = true;
 	if (to && mailbox_get(st, from))
 		store_readable_moved(mailbox_get(st, from), uid, mailbox_get(st, to), to_uidvalidity,
 				     newuid);
@@ -1010,6 +1020,8 @@ void store_listing_moved(struct store *st, uint32_t from, uint32_t uidvalidity, 
 		/* A message moved keeps its size, date and flags (RFC 6851 §3.3). */
 		if (!had || !put_row(m, to_uidvalidity, &row))
 			mark_stale(m);
+		else
+			m->kept_behind = true;
 	}
 	pthread_mutex_unlock(&st->lock);
 	/* What a relisting would have told (its .parts view goes with it, directories change). */
@@ -1020,6 +1032,12 @@ void store_listing_moved(struct store *st, uint32_t from, uint32_t uidvalidity, 
 		if (to)
 			st->sink.dir_changed(st->sink.ctx, to);
 	}
+}
+
+void store_listing_moved(struct store *st, uint32_t from, uint32_t uidvalidity, uint32_t uid,
+			 uint32_t to, uint32_t to_uidvalidity, uint32_t newuid)
+{
+	listing_moved(st, from, uidvalidity, uid, to, to_uidvalidity, newuid, true);
 }
 
 void store_listing_added(struct store *st, uint32_t id, uint32_t uidvalidity,
@@ -1033,12 +1051,16 @@ void store_listing_added(struct store *st, uint32_t id, uint32_t uidvalidity,
 	m = mailbox_get(st, id);
 	if (m && !put_row(m, uidvalidity, &r))
 		mark_stale(m);
+	else if (m)
+		m->kept_behind = true;
 	pthread_mutex_unlock(&st->lock);
 	if (st->sink.dir_changed)
 		st->sink.dir_changed(st->sink.ctx, id);
 }
 
-void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const char *flags)
+/* made: as for listing_moved(). */
+static void msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const char *flags,
+			      bool made)
 {
 	uint32_t idx = flagsets_intern(&st->flags, flags);
 	struct mailbox *m;
@@ -1050,10 +1072,15 @@ void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const 
 
 		if (msg && msg->flags != idx) {
 			msg->flags = idx;
-			m->kept_behind = true;
+			m->kept_behind |= made;
 		}
 	}
 	pthread_mutex_unlock(&st->lock);
+}
+
+void store_msg_flags_changed(struct store *st, uint32_t id, uint32_t uid, const char *flags)
+{
+	msg_flags_changed(st, id, uid, flags, true);
 }
 
 int64_t store_newest_date(struct store *st, uint32_t id)
