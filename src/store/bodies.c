@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "driver/fetch.h"
 #include "store/body_cache.h"
@@ -88,29 +87,4 @@ void store_forget_body(struct store *st, uint32_t id, uint32_t uidvalidity, uint
 	if (wire)
 		body_cache_forget(st->bodies, wire, uidvalidity, uid);
 	free(wire);
-}
-
-void store_keep_appended(struct store *st, const char *wire, uint32_t uidvalidity, uint32_t uid,
-			 int fd, uint64_t size)
-{
-	char *buf;
-	size_t got = 0;
-
-	if (!st->bodies || !uidvalidity || !uid || size == 0 || size > KEEP_APPENDED_MAX)
-		return;
-	buf = malloc((size_t)size);
-	if (!buf)
-		return;
-	while (got < size) {
-		ssize_t n = pread(fd, buf + got, (size_t)size - got, (off_t)got);
-
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got == size)
-		body_cache_put_later(st->bodies, wire, uidvalidity,
-				     &(struct body_cache_item){ .uid = uid, .body = buf, .len = got },
-				     1);
-	free(buf);
 }

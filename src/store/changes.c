@@ -221,13 +221,9 @@ int changes_append(struct store *st, uint32_t id, int fd, uint64_t size, const c
 		r = why_append_refused(st, size, r);
 	if (r == 0) {
 		struct store_msg row = { .uid = j.newuid, .size = size, .date = j.date };
-		char *wire = store_mailbox_wire(st, id);
 
 		*uid = j.newuid;
 		store_listing_added(st, id, j.uidvalidity, &row, flags ? flags : "");
-		if (wire)
-			store_keep_appended(st, wire, j.uidvalidity, j.newuid, fd, size);
-		free(wire);
 	}
 	if (r == 0 || r == -EDQUOT)
 		store_quota_stale(st); /* df right after shows it */

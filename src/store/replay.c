@@ -342,14 +342,10 @@ static void appended(struct store *st, const struct appends_job *a)
 		const struct journal_op *op = &a->ops[i];
 		struct store_msg row = { .uid = a->uids[i], .size = op->size, .date = op->date };
 
-		/* One found from before a crash was matched, not compared whole: not kept. */
-		if (a->uids[i] && !a->found[i]) {
+		if (a->uids[i] && !a->found[i])
 			store_listing_added(st, id, a->uidvalidity, &row, op->add);
-			store_keep_appended(st, a->wire, a->uidvalidity, a->uids[i], a->fds[i],
-					    op->size);
-		} else {
+		else
 			store_listing_stale(st, id);
-		}
 		if (a->uids[i])
 			store_name_message(st, id, a->uids[i], op->name, 0644);
 	}

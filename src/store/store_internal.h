@@ -293,18 +293,6 @@ void store_load_kept_names(struct store *st);
 
 /* Message uid of id (as of uidvalidity) left through the mount: its body leaves the disk cache. */
 void store_forget_body(struct store *st, uint32_t id, uint32_t uidvalidity, uint32_t uid);
-/*
- * The size bytes of fd were just APPENDed to wire as uid (of uidvalidity,
- * APPENDUID's): kept as that message's body, so what was copied in reads
- * back without a fetch, offline too. Up to KEEP_APPENDED_MAX bytes (a
- * larger one is read in windows from the server, as any). The listing's
- * row has the size sent, so on a server that stores a message otherwise
- * than it was given (Exchange rebuilds it) a read gives the bytes written,
- * as a local disk would, until the cache lets them go.
- */
-#define KEEP_APPENDED_MAX (4u << 20)
-void store_keep_appended(struct store *st, const char *wire, uint32_t uidvalidity, uint32_t uid,
-			 int fd, uint64_t size);
 
 /* ---- store.c ---- */
 
