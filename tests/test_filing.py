@@ -88,9 +88,11 @@ def test_cp_in_then_rm_of_many(dovecot_factory, mount_factory, tmp_path):
 
 def test_mv_while_another_client_appends_and_flags(dovecot_factory, mount_factory):
     dv = make_server(dovecot_factory, ['A', 'B'])
-    raws = raws_of('churn', 150)
+    raws = raws_of('churn', 300)
     seed(dv, 'A', raws)
-    m = mount(mount_factory, dv)
+    # Three connections: the tree, listed on a new one every half second
+    # (Dovecot), soon has to close an idle one to make room.
+    m = mount(mount_factory, dv, 'connections=3', debug=True)
     files = emls(m.p('A'))
     stop = threading.Event()
     added = {'A': [], 'B': []}
@@ -123,6 +125,20 @@ def test_mv_while_another_client_appends_and_flags(dovecot_factory, mount_factor
     assert added['A'], 'the other client never ran'
     assert bodies_of(state(dv, 'A')) == sorted(added['A'])
     assert bodies_of(state(dv, 'B')) == sorted(raws + added['B'])
+    # One mv is one run of moves out of A: they stay on a connection that
+    # has A selected. Each time A is selected again (its connection taken
+    # for other work, or closed to make room) that connection first
+    # receives every flag the other client changed since its last command.
+    m.stop()
+    with open(m.log_path, 'rb') as f:
+        log = f.read()
+    moves = re.findall(rb'C(\d+): \S+ UID MOVE ', log)
+    during = log[log.index(b' UID MOVE '):log.rindex(b' UID MOVE ')]
+    selects = len(re.findall(rb'C\d+: \S+ SELECT A\r?$', during, re.M))
+    print('%d UID MOVEs over connections %s; A selected again %d times meanwhile' % (
+        len(moves), sorted(set(int(c) for c in moves)), selects))
+    assert len(moves) == len(raws)
+    assert selects <= 3
 
 
 def make_used_empty(dv, box, n):

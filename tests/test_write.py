@@ -185,13 +185,14 @@ def make_server(dovecot_factory, boxes=(), **kw):
 WATCHER_WAIT = 10.0
 
 
-def mount(mount_factory, dv, *opts):
+def mount(mount_factory, dv, *opts, debug=False):
     """Mount dv and wait (bounded) until imapfs's watcher has set up its
     NOTIFY: Dovecot 2.3.19 with mailbox_list_index = yes can fail a CREATE
     that runs while another session of the user does NOTIFY SET (the imap
     process panics on a lock deadlock, or answers NO [ALREADYEXISTS] for a
     new name), which is the server's race, not what these tests are about."""
-    m = mount_factory(dv.url('imap'), ['tls=none'] + list(opts), password=dv.password)
+    m = mount_factory(dv.url('imap'), ['tls=none'] + list(opts), password=dv.password,
+                      debug=debug)
     deadline = time.monotonic() + WATCHER_WAIT
     while time.monotonic() < deadline and 'watcher:' not in m.stderr():
         time.sleep(0.02)

@@ -35,6 +35,8 @@ struct net_conn {
 	SSL *ssl;
 	_Atomic uint64_t bytes_in; /* read by other threads (the bytes_received xattr) */
 	char err[256];
+	size_t out_len;
+	char out[16384]; /* net_write_more(): a command's pieces leave in one segment */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -308,7 +310,10 @@ static void ack_now(struct net_conn *c)
 ssize_t net_read(struct net_conn *c, void *buf, size_t len)
 {
 	int64_t deadline = monotonic_ms() + c->timeout_ms;
-	int r;
+	int r = net_flush(c); /* an answer to what is still queued never comes */
+
+	if (r < 0)
+		return r;
 
 	for (;;) {
 		ssize_t n;
@@ -361,7 +366,7 @@ fail:
 	return r;
 }
 
-int net_write(struct net_conn *c, const void *buf, size_t len)
+static int write_all(struct net_conn *c, const void *buf, size_t len)
 {
 	int64_t deadline = monotonic_ms() + c->timeout_ms;
 	const char *p = buf;
@@ -404,6 +409,42 @@ int net_write(struct net_conn *c, const void *buf, size_t len)
 fail:
 	snprintf(c->err, sizeof(c->err), "writing to %s: %s", c->host, strerror(-r));
 	return r;
+}
+
+int net_flush(struct net_conn *c)
+{
+	size_t len = c->out_len;
+	int r;
+
+	if (!len)
+		return 0;
+	c->out_len = 0; /* a failed write ends the connection: nothing is sent twice */
+	r = write_all(c, c->out, len);
+	OPENSSL_cleanse(c->out, len); /* LOGIN's password passes through it */
+	return r;
+}
+
+int net_write_more(struct net_conn *c, const void *buf, size_t len)
+{
+	int r;
+
+	if (c->out_len + len > sizeof(c->out) && (r = net_flush(c)) < 0)
+		return r;
+	if (len >= sizeof(c->out))
+		return write_all(c, buf, len);
+	memcpy(c->out + c->out_len, buf, len);
+	c->out_len += len;
+	return 0;
+}
+
+int net_write(struct net_conn *c, const void *buf, size_t len)
+{
+	int r;
+
+	if (c->out_len == 0)
+		return write_all(c, buf, len);
+	r = net_write_more(c, buf, len);
+	return r < 0 ? r : net_flush(c);
 }
 
 bool net_has_buffered(struct net_conn *c)

@@ -43,8 +43,16 @@ int net_start_tls(struct net_conn *c, struct net_tls *tls);
  * Returns the count, -ECONNRESET at end of stream, -ETIMEDOUT, -EIO. */
 ssize_t net_read(struct net_conn *c, void *buf, size_t len);
 
-/* Writes all of buf or fails. */
+/* Writes what net_write_more() queued, then all of buf, or fails. */
 int net_write(struct net_conn *c, const void *buf, size_t len);
+/*
+ * Queues buf to go with the next net_write(), net_flush() or net_read()
+ * (which sends it first): a command's tag, text, literal and CRLF then
+ * leave in one send (one TLS record, one TCP segment) instead of four, and
+ * wake the server once. Past the queue's 16 KiB it writes.
+ */
+int net_write_more(struct net_conn *c, const void *buf, size_t len);
+int net_flush(struct net_conn *c);
 
 /* Bytes already received but not yet returned by net_read (TLS buffers). */
 bool net_has_buffered(struct net_conn *c);

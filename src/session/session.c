@@ -115,6 +115,11 @@ const char *session_selected(const struct session *s)
 	return s->selected;
 }
 
+bool session_selected_writable(const struct session *s)
+{
+	return s->selected && s->selected_rw;
+}
+
 const char *session_greeting(const struct session *s)
 {
 	return s->greeting ? s->greeting : "";
@@ -587,7 +592,7 @@ int session_send(struct session *s, struct imap_cmd *cmd, unsigned *tag)
 			free(line);
 		}
 	}
-	r = net_write(s->conn, head, (size_t)n);
+	r = net_write_more(s->conn, head, (size_t)n);
 	for (unsigned i = 0; r == 0 && i < cmd->nsync; i++) {
 		r = net_write(s->conn, cmd->buf + pos, cmd->sync[i] - pos);
 		if (r == 0) {
@@ -598,7 +603,7 @@ int session_send(struct session *s, struct imap_cmd *cmd, unsigned *tag)
 		pos = cmd->sync[i];
 	}
 	if (r == 0)
-		r = net_write(s->conn, cmd->buf + pos, cmd->len - pos);
+		r = net_write_more(s->conn, cmd->buf + pos, cmd->len - pos);
 	if (r == 0)
 		r = net_write(s->conn, "\r\n", 2);
 	if (r < 0) {
@@ -788,7 +793,7 @@ static int send_file(struct session *s, int fd, uint64_t size)
 			fail(s, -EIO, "upload source failed");
 			return -EIO;
 		}
-		r = net_write(s->conn, buf, (size_t)n);
+		r = net_write_more(s->conn, buf, (size_t)n);
 		if (r < 0) {
 			fail(s, r, net_error(s->conn));
 			return -EIO;
@@ -821,9 +826,10 @@ int session_run_with_file(struct session *s, struct imap_cmd *cmd, int fd, uint6
 		snprintf(prefix, sizeof(prefix), "C%u:", s->id);
 		log_trace(prefix, cmd->buf, cmd->len);
 	}
-	r = net_write(s->conn, head, (size_t)n);
+	r = net_write_more(s->conn, head, (size_t)n);
 	if (r == 0)
-		r = net_write(s->conn, cmd->buf, cmd->len);
+		r = plus ? net_write_more(s->conn, cmd->buf, cmd->len)
+			 : net_write(s->conn, cmd->buf, cmd->len);
 	if (r < 0) {
 		fail(s, r, net_error(s->conn));
 		return -EIO;

@@ -134,6 +134,8 @@ int session_run_with_file(struct session *s, struct imap_cmd *cmd, int fd, uint6
 			  char *code, size_t codelen);
 /* The selected mailbox's wire name, or NULL. */
 const char *session_selected(const struct session *s);
+/* Whether it was selected with SELECT (changes may be made there), not EXAMINE. */
+bool session_selected_writable(const struct session *s);
 /* Whether a mailbox was ever selected on this connection (it may hold an old view of one). */
 bool session_has_selected(const struct session *s);
 /* The text of the server's greeting ("" if it had none), for telling servers apart. */

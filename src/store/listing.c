@@ -375,7 +375,12 @@ static void forget_messages(struct refresh *rf)
 static int refresh_fetch(struct refresh *rf)
 {
 	struct store *st = rf->st;
-	int r = pool_run(st->pool, rf->wire, listing_job, &rf->l);
+	/*
+	 * No connection is preferred: the listing starts with STATUS, which
+	 * on a connection that has the mailbox selected costs an UNSELECT
+	 * (driver_current_status), and that one may be running moves out of it.
+	 */
+	int r = pool_run(st->pool, NULL, listing_job, &rf->l);
 
 	/* Dovecot 2.3 answers STATUS and EXAMINE of a mailbox deleted meanwhile without a code. */
 	if (r == -EIO && !pool_server_down(st->pool) && store_gone_now(st, rf->id)) {
@@ -388,7 +393,7 @@ static int refresh_fetch(struct refresh *rf)
 		struct timespec pause = { 0, 100 * 1000000L };
 
 		nanosleep(&pause, NULL);
-		r = pool_run(st->pool, rf->wire, listing_job, &rf->l);
+		r = pool_run(st->pool, NULL, listing_job, &rf->l);
 	}
 	if (r == -ENOENT && !rf->selectable) {
 		forget_messages(rf);

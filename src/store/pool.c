@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "driver/notify.h"
 #include "log.h"
 #include "util/clock.h"
 #include "util/cancel.h"
@@ -19,6 +20,7 @@
 struct slot {
 	struct session *s;
 	bool busy;
+	uint64_t used; /* p->uses when last taken: which idle one was used last */
 };
 
 struct pool {
@@ -28,6 +30,7 @@ struct pool {
 	struct slot *slots;
 	unsigned nslots;
 	unsigned next_id;
+	uint64_t uses;
 	int64_t down_until_ms;
 	unsigned down_fails;
 	/*
@@ -59,6 +62,23 @@ static struct pool *pool_alloc(const struct session_config *cfg, unsigned size)
 	return p;
 }
 
+/*
+ * A pool's connection files and reads: other clients' flag changes in its
+ * selected mailbox are no use to it (the watcher hears them), and under a
+ * client that changes a flag on every message in a loop they are thousands
+ * of lines before each answer. Where the server has NOTIFY, it is asked not
+ * to send them; a refusal changes nothing.
+ */
+static int open_session(const struct session_config *cfg, unsigned id, struct session **s,
+			char *err, size_t errlen)
+{
+	int r = session_open(cfg, id, s, err, errlen);
+
+	if (r == 0)
+		driver_notify_selected_quiet(*s);
+	return r;
+}
+
 int pool_new(const struct session_config *cfg, unsigned size, struct pool **out,
 	     char *err, size_t errlen)
 {
@@ -67,7 +87,7 @@ int pool_new(const struct session_config *cfg, unsigned size, struct pool **out,
 
 	if (!p)
 		return -ENOMEM;
-	r = session_open(cfg, ++p->next_id, &p->slots[0].s, err, errlen);
+	r = open_session(cfg, ++p->next_id, &p->slots[0].s, err, errlen);
 	if (r < 0) {
 		pool_free(p);
 		return r;
@@ -106,10 +126,26 @@ void pool_free(struct pool *p)
 	free(p);
 }
 
-/* Caller holds p->lock: the best idle live slot, or NULL. */
+/* Of two slots with the preferred mailbox selected: SELECTed first, then the one used last. */
+static bool better_match(const struct slot *a, const struct slot *b)
+{
+	bool wa = session_selected_writable(a->s), wb = session_selected_writable(b->s);
+
+	return wa != wb ? wa : a->used > b->used;
+}
+
+/*
+ * Caller holds p->lock: the best idle live slot, or NULL. Work goes where it
+ * went last: of the slots with prefer selected the one used last, else one
+ * with nothing selected, else the one idle longest. So a run of commands on
+ * one mailbox (mv: a UID MOVE a file) stays on one connection, whose
+ * selection other work leaves alone; a connection taken over must first
+ * catch up with every change other clients made to its selected mailbox
+ * since its last command (a flag change on all of them, for each one).
+ */
 static struct slot *find_live(struct pool *p, const char *prefer)
 {
-	struct slot *any = NULL;
+	struct slot *match = NULL, *unselected = NULL, *oldest = NULL;
 
 	for (unsigned i = 0; i < p->nslots; i++) {
 		struct slot *sl = &p->slots[i];
@@ -118,12 +154,31 @@ static struct slot *find_live(struct pool *p, const char *prefer)
 		if (sl->busy || !sl->s || !session_alive(sl->s))
 			continue;
 		sel = session_selected(sl->s);
-		if (prefer && sel && strcmp(sel, prefer) == 0)
-			return sl;
-		if (!any)
-			any = sl;
+		if (prefer && sel && strcmp(sel, prefer) == 0) {
+			if (!match || better_match(sl, match))
+				match = sl;
+		} else if (!sel) {
+			if (!unselected || sl->used > unselected->used)
+				unselected = sl;
+		} else if (!oldest || sl->used < oldest->used) {
+			oldest = sl;
+		}
 	}
-	return any;
+	return match ? match : unselected ? unselected : oldest;
+}
+
+/* Caller holds p->lock: the idle live slot used longest ago, or NULL (see pool_run_fresh). */
+static struct slot *find_oldest(struct pool *p)
+{
+	struct slot *oldest = NULL;
+
+	for (unsigned i = 0; i < p->nslots; i++) {
+		struct slot *sl = &p->slots[i];
+
+		if (!sl->busy && sl->s && session_alive(sl->s) && (!oldest || sl->used < oldest->used))
+			oldest = sl;
+	}
+	return oldest;
 }
 
 /* Caller holds p->lock. */
@@ -168,7 +223,7 @@ static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 		pthread_mutex_unlock(&p->lock);
 		session_close(old);
 	}
-	r = session_open(p->cfg, id, &s, err, sizeof(err));
+	r = open_session(p->cfg, id, &s, err, sizeof(err));
 	pthread_mutex_lock(&p->lock);
 	if (r < 0 && cancel_requested()) {
 		/* The user gave up waiting: that says nothing of the server. */
@@ -215,11 +270,12 @@ static int acquire(struct pool *p, const char *prefer, bool renew, struct slot *
 		sl = renew ? find_empty(p) : NULL;
 		if (renew && sl)
 			break;
-		sl = find_live(p, prefer);
+		sl = renew ? find_oldest(p) : find_live(p, prefer);
 		if (sl && renew)
 			break;
 		if (sl) {
 			sl->busy = true;
+			sl->used = ++p->uses;
 			pthread_mutex_unlock(&p->lock);
 			*out = sl;
 			*fresh = false;
@@ -245,6 +301,7 @@ static int acquire(struct pool *p, const char *prefer, bool renew, struct slot *
 		return -EIO;
 	}
 	sl->busy = true;
+	sl->used = ++p->uses;
 	id = ++p->next_id;
 	pthread_mutex_unlock(&p->lock);
 	r = reconnect(p, sl, id);
