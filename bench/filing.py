@@ -5,6 +5,7 @@ mount, beside the same work done by a bare client on the same private Dovecot
 on 127.0.0.1, in the same run.
 
     bench/filing.py [--sizes 500,2000,5000] [--imapfs build/imapfs] [--rows mv,mv8,cp,rm,churn]
+                    [--runs R]
 
 For each size N, on fresh mailboxes of N messages of about 3 KB:
   mv        `mv A/*.eml B/`                 floor: UID MOVE one a message; one UID MOVE of the set
@@ -19,11 +20,16 @@ For each size N, on fresh mailboxes of N messages of about 3 KB:
             server holds the result (user.imapfs.pending is 0); floor: one UID MOVE
             of the set (mv, rm), the quiet writeback mv (churn), APPEND each (cp)
 Every row is checked on the server afterwards (counts); every figure is measured here.
+With --runs R each size is measured R times over, floors included, on fresh
+mailboxes: each row then shows the medians of its time, its floor and the ratio
+of each run (how long the server takes drifts from run to run on a loaded machine,
+and a ratio taken within one run drifts less), and the lowest and highest ratio.
 """
 
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -119,8 +125,8 @@ def eml(mnt, box):
                   key=lambda p: int(os.path.basename(p).split('.')[0]))
 
 
-def bench_size(a, dv, base, n, rows):
-    tag = 'n%d' % n
+def bench_size(a, dv, base, n, rows, run=0):
+    tag = 'n%d' % n + ('r%d' % run if run else '')
     move_each, move_set, append_each = raw_floors(dv, n, tag)
     want = set(a.rows.split(','))
     boxes = {}
@@ -159,7 +165,12 @@ def bench_size(a, dv, base, n, rows):
         if 'rm' in want:
             src, _ = boxes['rm']
             trash0 = count(dv, 'Trash')
-            got['rm'] = timed(['rm'] + eml(m.mnt, src))
+            files = eml(m.mnt, src)
+            t0 = time.monotonic()
+            got['rm'] = timed(['rm'] + files)
+            # Past the first removals rm's go to the journal (sent in sets): until it drains.
+            drained(m.mnt)
+            got['rmdone'] = time.monotonic() - t0
             assert count(dv, src) == 0 and count(dv, 'Trash') == max(trash0, 0) + n, 'rm: counts'
         if 'churn' in want:
             got['churnraw'] = raw_move_under_churn(dv, n, tag)
@@ -177,6 +188,7 @@ def bench_size(a, dv, base, n, rows):
     if 'wb' in want:
         bench_writeback(a, dv, base, n, tag, boxes, got, export)
     label = {'mv': 'mv', 'mv8': 'xargs -P8 mv', 'cp': 'cp in', 'rm': 'rm (to Trash)',
+             'rmdone': '  on the server',
              'churn': 'mv, churn', 'churnraw': 'raw loop, churn',
              'wb': 'mv, writeback', 'wbdone': '  on the server',
              'wbrm': 'rm -r, writeback', 'wbrmdone': '  on the server',
@@ -184,9 +196,11 @@ def bench_size(a, dv, base, n, rows):
              'wbchurn': 'mv, churn, wb', 'wbchurndone': '  on the server',
              'wbcp': 'cp in, wb', 'wbcpdone': '  on the server'}
     floor = {'mv': move_each, 'mv8': move_each, 'cp': append_each, 'rm': move_each,
+             'rmdone': move_each,
              'churn': got.get('mv', move_each), 'churnraw': move_each}
     fname = {'mv': 'UID MOVE each', 'mv8': 'UID MOVE each', 'cp': 'APPEND each',
-             'rm': 'UID MOVE each', 'churn': 'quiet mv' if 'mv' in got else 'UID MOVE each',
+             'rm': 'UID MOVE each', 'rmdone': 'UID MOVE each',
+             'churn': 'quiet mv' if 'mv' in got else 'UID MOVE each',
              'churnraw': 'UID MOVE each'}
     wb_keys = ('wb', 'wbdone', 'wbrm', 'wbrmdone', 'wb8', 'wb8done', 'wbchurn', 'wbchurndone',
                'wbcp', 'wbcpdone')
@@ -197,10 +211,11 @@ def bench_size(a, dv, base, n, rows):
     if 'wb' in got:
         floor['wbchurn'], fname['wbchurn'] = got['wb'], 'quiet mv, wb'
         floor['wbchurndone'], fname['wbchurndone'] = got['wbdone'], 'quiet, server'
-    for key in ('mv', 'mv8', 'cp', 'rm', 'churnraw', 'churn') + wb_keys:
+    for key in ('mv', 'mv8', 'cp', 'rm', 'rmdone', 'churnraw', 'churn') + wb_keys:
         if key in got:
             rows.append((n, label[key], got[key], fname[key], floor[key],
-                         move_set if key in ('mv', 'mv8', 'rm', 'churn', 'churnraw') else None))
+                         move_set if key in ('mv', 'mv8', 'rm', 'rmdone', 'churn', 'churnraw')
+                         else None))
 
 
 def drained(mnt, limit=120.0):
@@ -273,23 +288,34 @@ def main():
     ap.add_argument('--sizes', default='500,2000,5000')
     ap.add_argument('--rows', default='mv,mv8,cp,rm,churn,wb')
     ap.add_argument('--imapfs', default=os.path.join(HERE, '..', 'build', 'imapfs'))
+    ap.add_argument('--runs', type=int, default=1)
     a = ap.parse_args()
     base = dovecot.make_basedir('imapfs-bench-filing-')
     dv = dovecot.Dovecot(os.path.join(base, 'dovecot'))
     dv.start()
-    rows = []
+    runs = {}  # (n, work) -> [(time, floor name, floor, one set)], in the order first met
     try:
         for n in (int(s) for s in a.sizes.split(',')):
-            bench_size(a, dv, base, n, rows)
+            for run in range(max(a.runs, 1)):
+                rows = []
+                bench_size(a, dv, base, n, rows, run)
+                for n_, name, t, fname, f, one in rows:
+                    runs.setdefault((n_, name), []).append((t, fname, f, one))
     finally:
         dv.stop()
         shutil.rmtree(base, ignore_errors=True)
-    print('%6s %-15s %9s %8s  %-14s %9s %7s  %9s' % ('N', 'work', 'imapfs', 'per msg', 'floor',
-                                                    'floor', 'ratio', 'one set'))
-    for n, name, t, fname, f, one in rows:
-        print('%6d %-15s %8.2fs %6.2fms  %-14s %8.2fs %6.2fx  %s' % (
-            n, name, t, t * 1000 / n, fname, f, t / f if f else float('nan'),
-            '%8.3fs' % one if one is not None else '       -'))
+    med = statistics.median
+    print('%6s %-15s %9s %8s  %-14s %9s %7s  %9s%s' % (
+        'N', 'work', 'imapfs', 'per msg', 'floor', 'floor', 'ratio', 'one set',
+        '  ratios (min-max of %d runs)' % a.runs if a.runs > 1 else ''))
+    for (n, name), got in runs.items():
+        ratios = [t / f for t, _, f, _ in got if f]
+        t, f = med(g[0] for g in got), med(g[2] for g in got)
+        ones = [g[3] for g in got if g[3] is not None]
+        print('%6d %-15s %8.2fs %6.2fms  %-14s %8.2fs %6.2fx  %s%s' % (
+            n, name, t, t * 1000 / n, got[0][1], f, med(ratios) if ratios else float('nan'),
+            '%8.3fs' % med(ones) if ones else '       -',
+            '  %.2f-%.2fx' % (min(ratios), max(ratios)) if a.runs > 1 and ratios else ''))
 
 
 if __name__ == '__main__':
