@@ -704,6 +704,42 @@ def test_mv_without_MOVE_is_copy_and_uid_expunge(dovecot_factory, mount_factory)
     assert read(m.p('B', '%d.eml' % new)) == msg('a-3')
 
 
+def test_without_UNSELECT_what_another_client_marked_deleted_stays(dovecot_factory,
+                                                                   mount_factory):
+    """A server without UNSELECT: leaving a mailbox opened with SELECT must
+    not be CLOSE, which expunges every message marked \\Deleted, another
+    client's too. One connection: mv selects A to move a message out, then
+    a lookup past A's UIDNEXT asks STATUS of A there, which first leaves it."""
+    dv = make_server(dovecot_factory, ['A', 'B'],
+                     extra_conf='imap_capability = %s\n' % _caps_without('UNSELECT'))
+    assert 'UNSELECT' not in server_caps(dv)
+    seed(dv, 'A', [msg('u-1'), msg('u-2'), msg('u-3')])
+    with imap(dv) as c:
+        dovecot.select(c, 'A', readonly=False)
+        typ, data = c.uid('STORE', '2', '+FLAGS.SILENT', '(\\Deleted)')
+        assert typ == 'OK', data
+    m = mount(mount_factory, dv, 'connections=1', debug=True)
+    r = run(['mv', m.p('A', '1.eml'), m.p('B') + '/'])
+    assert r.returncode == 0, r.stderr
+    fd = os.open(m.p('A'), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        expect_errno(errno.ENOENT, lambda: os.stat('99.eml', dir_fd=fd),
+                     what='stat of a UID past UIDNEXT')
+    finally:
+        os.close(fd)
+    m.stop()
+    log = m.stderr()
+    assert re.search(r'C\d+: \S+ SELECT A\b', log), 'mv did not SELECT A'
+    left = state(dv, 'A')
+    assert sorted(left) == [2, 3], left
+    assert '\\Deleted' in left[2].flags
+    # Each CLOSE leaves a mailbox opened by EXAMINE (it expunges nothing there).
+    opened = {}
+    for conn, cmd in re.findall(r'C(\d+): \S+ (SELECT|EXAMINE|CLOSE)\b', log):
+        assert not (cmd == 'CLOSE' and opened.get(conn) == 'SELECT'), 'CLOSE of a SELECTed mailbox'
+        opened[conn] = None if cmd == 'CLOSE' else cmd
+
+
 def test_mv_into_a_mailbox_another_client_deleted_loses_nothing(dovecot_factory,
                                                                 mount_factory):
     dv = make_server(dovecot_factory, ['A', 'B'])

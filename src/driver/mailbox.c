@@ -77,9 +77,21 @@ int driver_catch_up(struct session *s)
 	return session_run_text(s, "NOOP", NULL, NULL);
 }
 
+/*
+ * Without UNSELECT, CLOSE leaves a mailbox opened by EXAMINE harmlessly, but
+ * one opened by SELECT only after expunging every message marked \Deleted
+ * there, other clients' too (RFC 3501 6.4.2). A SELECT or EXAMINE that
+ * fails leaves no mailbox selected and expunges nothing (6.3.1): one of a
+ * name no server has.
+ */
+#define NO_SUCH_MAILBOX "EXAMINE imapfs-unselect-2f6b91c4e0d8"
+
 int driver_unselect(struct session *s)
 {
-	int r = session_run_text(s, session_has_cap(s, "UNSELECT") ? "UNSELECT" : "CLOSE", NULL, NULL);
+	const char *how = session_has_cap(s, "UNSELECT")      ? "UNSELECT"
+			  : session_selected_writable(s) ? NO_SUCH_MAILBOX
+							 : "CLOSE";
+	int r = session_run_text(s, how, NULL, NULL);
 
 	/* A refusal is no harm: the next SELECT or EXAMINE replaces the view anyway. */
 	if (r < 0 && !session_alive(s))

@@ -56,13 +56,6 @@ bool driver_notify_set(struct session *s)
 	return session_alive(s) && session_run_text(s, NOTIFY_BASE, NULL, NULL) == 0;
 }
 
-bool driver_notify_selected_quiet(struct session *s)
-{
-	return session_has_cap(s, "NOTIFY") &&
-	       session_run_text(s, "NOTIFY SET (selected (MessageNew MessageExpunge))", NULL,
-				NULL) == 0;
-}
-
 bool driver_has_idle(const struct session *s)
 {
 	return session_has_cap(s, "IDLE");

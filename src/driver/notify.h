@@ -29,12 +29,6 @@ struct driver_event {
  * of every personal one. Whether it is on (false: no NOTIFY, or refused).
  */
 bool driver_notify_set(struct session *s);
-/*
- * Asks the server (NOTIFY SET) to tell new and expunged messages of the
- * selected mailbox as ever, but not other clients' flag changes there. Whether
- * it is on (false: no NOTIFY, or refused: then they come as before).
- */
-bool driver_notify_selected_quiet(struct session *s);
 bool driver_has_idle(const struct session *s);
 /*
  * IDLE until tick(ctx), called about every 200 ms, returns non-zero, or

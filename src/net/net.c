@@ -312,8 +312,9 @@ ssize_t net_read(struct net_conn *c, void *buf, size_t len)
 	int64_t deadline = monotonic_ms() + c->timeout_ms;
 	int r = net_flush(c); /* an answer to what is still queued never comes */
 
+	/* Half a command on the wire is no quiet line (a timeout may mean one). */
 	if (r < 0)
-		return r;
+		return -EIO;
 
 	for (;;) {
 		ssize_t n;
@@ -472,6 +473,7 @@ void net_close(struct net_conn *c)
 {
 	if (!c)
 		return;
+	OPENSSL_cleanse(c->out, c->out_len); /* a literal cut short (its spool failed) */
 	if (c->ssl) {
 		/* No close_notify round trip: the peer may be gone, and we wait for nothing. */
 		SSL_set_quiet_shutdown(c->ssl, 1);

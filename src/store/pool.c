@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "driver/notify.h"
 #include "log.h"
 #include "util/clock.h"
 #include "util/cancel.h"
@@ -62,23 +61,6 @@ static struct pool *pool_alloc(const struct session_config *cfg, unsigned size)
 	return p;
 }
 
-/*
- * A pool's connection files and reads: other clients' flag changes in its
- * selected mailbox are no use to it (the watcher hears them), and under a
- * client that changes a flag on every message in a loop they are thousands
- * of lines before each answer. Where the server has NOTIFY, it is asked not
- * to send them; a refusal changes nothing.
- */
-static int open_session(const struct session_config *cfg, unsigned id, struct session **s,
-			char *err, size_t errlen)
-{
-	int r = session_open(cfg, id, s, err, errlen);
-
-	if (r == 0)
-		driver_notify_selected_quiet(*s);
-	return r;
-}
-
 int pool_new(const struct session_config *cfg, unsigned size, struct pool **out,
 	     char *err, size_t errlen)
 {
@@ -87,7 +69,7 @@ int pool_new(const struct session_config *cfg, unsigned size, struct pool **out,
 
 	if (!p)
 		return -ENOMEM;
-	r = open_session(cfg, ++p->next_id, &p->slots[0].s, err, errlen);
+	r = session_open(cfg, ++p->next_id, &p->slots[0].s, err, errlen);
 	if (r < 0) {
 		pool_free(p);
 		return r;
@@ -223,7 +205,7 @@ static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 		pthread_mutex_unlock(&p->lock);
 		session_close(old);
 	}
-	r = open_session(p->cfg, id, &s, err, sizeof(err));
+	r = session_open(p->cfg, id, &s, err, sizeof(err));
 	pthread_mutex_lock(&p->lock);
 	if (r < 0 && cancel_requested()) {
 		/* The user gave up waiting: that says nothing of the server. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * net_write_more(): what is queued leaves with the next write, flush or read,
- * whole and in order, in one send when it fits the queue. Over a real TCP
- * connection on 127.0.0.1.
+ * net_write_more(): what is queued stays until the next write, flush or
+ * read, then leaves whole and in order. Over a real TCP connection on
+ * 127.0.0.1.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,7 +68,6 @@ static void test_queued_until_written(struct net_conn *c, int peer)
 	usleep(50000);
 	CHECK(waiting(peer) == 0, "queued bytes were sent before the write");
 	CHECK_INT(net_write(c, "\r\n", 2), 0);
-	/* One send: the whole command is there at once. */
 	usleep(50000);
 	CHECK_INT(waiting(peer), 9);
 	CHECK_INT(read_exactly(peer, buf, 9), 9);
