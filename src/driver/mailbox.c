@@ -296,6 +296,20 @@ int driver_current_status(struct session *s, const char *wire, struct driver_sta
 		*c = (struct driver_status){ .uidvalidity = sel.uidvalidity, .uidnext = sel.uidnext,
 					     .messages = sel.exists,
 					     .highestmodseq = sel.highestmodseq };
+		/*
+		 * Refused both: the mailbox is gone, maybe while the STATUS ran
+		 * ("Mailbox was deleted under us"). Dovecot 2.3 (maildir) then
+		 * leaves that STATUS's uidlist lock in the renamed mailbox for as
+		 * long as this connection's server process lives, and every
+		 * connection that opens the new name waits for it: the tree's
+		 * LIST-STATUS until our timeout, other clients of the account
+		 * up to the lock's stale time (2 minutes). Ending the connection
+		 * ends the process; they wait 2 to 3 s more. A mailbox simply
+		 * gone costs a new connection.
+		 */
+		if (r < 0 && session_alive(s))
+			session_abandon(s, "the mailbox went away while the server answered its STATUS; "
+					   "reconnecting");
 	}
 	return r;
 }

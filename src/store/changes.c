@@ -533,6 +533,10 @@ int changes_delete_mailbox(struct store *st, uint32_t id)
 	}
 	if (r == 0)
 		r = pool_run_once(store_pool(st), m.wire, mailbox_job, &m);
+	/* Dovecot 2.3 so refuses a name it lists \Noselect with a stray file inside. */
+	if (m.bare_no)
+		log_warn("the server refused to delete the mailbox %s without saying why in a code "
+			 "(imapfs -d shows its words)", m.wire);
 	/* Its listing on disk would only ever be refused (a new one has a new UIDVALIDITY). */
 	if (r == 0)
 		listing_cache_forget(store_body_cache(st), m.wire);

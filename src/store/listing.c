@@ -382,8 +382,14 @@ static int refresh_fetch(struct refresh *rf)
 	 */
 	int r = pool_run(st->pool, NULL, listing_job, &rf->l);
 
-	/* Dovecot 2.3 answers STATUS and EXAMINE of a mailbox deleted meanwhile without a code. */
-	if (r == -EIO && !pool_server_down(st->pool) && store_gone_now(st, rf->id)) {
+	/*
+	 * Dovecot 2.3 answers STATUS and EXAMINE of a mailbox deleted meanwhile
+	 * without a code, and may go on listing it \Noselect (a name kept by a
+	 * stray file): then there is nothing to list either.
+	 */
+	if (r == -EIO && !pool_server_down(st->pool) &&
+	    (!rf->selectable || store_gone_now(st, rf->id) ||
+	     (store_mailbox_exists(st, rf->id, &rf->selectable) == 0 && !rf->selectable))) {
 		r = -ENOENT;
 	} else if (r == -EIO && !pool_server_down(st->pool)) {
 		/*

@@ -187,6 +187,22 @@ static struct slot *find_empty(struct pool *p)
 	return NULL;
 }
 
+/* Closes sl's session, if any (sl marked busy by the caller, p->lock not held). */
+static void drop_session(struct pool *p, struct slot *sl)
+{
+	struct session *old;
+
+	if (!sl->s)
+		return;
+	/* Out of the slot first: pool_bytes_in() reads the slots under the lock. */
+	pthread_mutex_lock(&p->lock);
+	old = sl->s;
+	sl->s = NULL;
+	p->bytes_in_closed += session_bytes_in(old);
+	pthread_mutex_unlock(&p->lock);
+	session_close(old);
+}
+
 /* Opens a session in sl (marked busy by the caller, p->lock not held). */
 static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 {
@@ -194,17 +210,7 @@ static int reconnect(struct pool *p, struct slot *sl, unsigned id)
 	struct session *s = NULL;
 	int r;
 
-	if (sl->s) {
-		/* Out of the slot first: pool_bytes_in() reads the slots under the lock. */
-		struct session *old;
-
-		pthread_mutex_lock(&p->lock);
-		old = sl->s;
-		sl->s = NULL;
-		p->bytes_in_closed += session_bytes_in(old);
-		pthread_mutex_unlock(&p->lock);
-		session_close(old);
-	}
+	drop_session(p, sl);
 	r = session_open(p->cfg, id, &s, err, sizeof(err));
 	pthread_mutex_lock(&p->lock);
 	if (r < 0 && cancel_requested()) {
@@ -303,6 +309,13 @@ static int acquire(struct pool *p, const char *prefer, bool renew, struct slot *
 
 static void release(struct pool *p, struct slot *sl)
 {
+	/*
+	 * A dead session is closed now, not when its slot is next reused: the
+	 * server may keep what that connection holds (Dovecot: a process, and
+	 * its locks) while the socket stays open.
+	 */
+	if (sl->s && !session_alive(sl->s))
+		drop_session(p, sl);
 	pthread_mutex_lock(&p->lock);
 	sl->busy = false;
 	pthread_cond_signal(&p->freed);

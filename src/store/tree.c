@@ -400,6 +400,8 @@ int store_refresh_mailboxes(struct store *st, bool force)
 	else
 		r = pool_run(st->pool, NULL, list_job, &res);
 	st->list_cost_ms = monotonic_ms() - started;
+	log_debug("tree: listed in %lld ms%s", (long long)st->list_cost_ms,
+		  st->list_on_new_connection ? " on a new connection" : "");
 	if (r == 0)
 		st->list_on_new_connection = res.goes_stale;
 	if (r == 0 && res.err)

@@ -202,6 +202,15 @@ static int poll_others(struct watch *w)
 		r = driver_status(w->s, refs[i].wire, &p);
 		if (r == -EIO && !session_alive(w->s))
 			break;
+		/*
+		 * Refused without a code: gone, maybe while the STATUS ran, and
+		 * then Dovecot 2.3 keeps its lock in the renamed mailbox while
+		 * this connection lives (see driver_current_status).
+		 */
+		if (r == -EIO) {
+			session_abandon(w->s, "a mailbox went away while the server answered its STATUS");
+			break;
+		}
 		if (r == 0 && (p.uidvalidity != refs[i].uidvalidity || p.uidnext != refs[i].uidnext ||
 			       p.messages != refs[i].exists))
 			note_mailbox(w, refs[i].id, false);
@@ -238,6 +247,13 @@ static int follow_mailbox(struct watch *w)
 	for (size_t i = 0; i < n; i++) {
 		if (refs[i].id != used)
 			continue;
+		/*
+		 * Listed \Noselect now (deleted by another client, and kept by
+		 * Dovecot 2.3 as a name): its EXAMINE fails without a code,
+		 * which would drop this connection at every tick.
+		 */
+		if (!refs[i].selectable)
+			break;
 		r = session_select(w->s, refs[i].wire, false, &sel);
 		if (r == 0) {
 			w->selected = used;
