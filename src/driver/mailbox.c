@@ -297,17 +297,20 @@ int driver_current_status(struct session *s, const char *wire, struct driver_sta
 					     .messages = sel.exists,
 					     .highestmodseq = sel.highestmodseq };
 		/*
-		 * Refused both: the mailbox is gone, maybe while the STATUS ran
-		 * ("Mailbox was deleted under us"). Dovecot 2.3 (maildir) then
-		 * leaves that STATUS's uidlist lock in the renamed mailbox for as
-		 * long as this connection's server process lives, and every
-		 * connection that opens the new name waits for it: the tree's
-		 * LIST-STATUS until our timeout, other clients of the account
-		 * up to the lock's stale time (2 minutes). Ending the connection
-		 * ends the process; they wait 2 to 3 s more. A mailbox simply
-		 * gone costs a new connection.
+		 * Refused both, without a code: the mailbox is gone, maybe while
+		 * the STATUS ran ("Mailbox was deleted under us"). Dovecot 2.3
+		 * (maildir) then leaves that STATUS's uidlist lock in the renamed
+		 * mailbox for as long as this connection's server process lives,
+		 * and every connection that opens the new name waits for it: the
+		 * tree's LIST-STATUS until our timeout, other clients of the
+		 * account up to the lock's stale time (2 minutes). Ending the
+		 * connection ends the process; they wait 2 to 3 s more. A
+		 * mailbox simply gone costs two new connections (the pool runs
+		 * the job once more on a new one). Other servers keep theirs:
+		 * there a refusal may be throttling, which logging in again
+		 * would only make worse.
 		 */
-		if (r < 0 && session_alive(s))
+		if (r == -EIO && session_alive(s) && driver_tree_goes_stale(s))
 			session_abandon(s, "the mailbox went away while the server answered its STATUS; "
 					   "reconnecting");
 	}

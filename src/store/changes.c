@@ -533,7 +533,7 @@ int changes_delete_mailbox(struct store *st, uint32_t id)
 	}
 	if (r == 0)
 		r = pool_run_once(store_pool(st), m.wire, mailbox_job, &m);
-	/* Dovecot 2.3 so refuses a name it lists \Noselect with a stray file inside. */
+	/* Dovecot 2.3 so refuses a name it keeps listing \Noselect for a stray file inside. */
 	if (m.bare_no)
 		log_warn("the server refused to delete the mailbox %s without saying why in a code "
 			 "(imapfs -d shows its words)", m.wire);

@@ -382,14 +382,8 @@ static int refresh_fetch(struct refresh *rf)
 	 */
 	int r = pool_run(st->pool, NULL, listing_job, &rf->l);
 
-	/*
-	 * Dovecot 2.3 answers STATUS and EXAMINE of a mailbox deleted meanwhile
-	 * without a code, and may go on listing it \Noselect (a name kept by a
-	 * stray file): then there is nothing to list either.
-	 */
-	if (r == -EIO && !pool_server_down(st->pool) &&
-	    (!rf->selectable || store_gone_now(st, rf->id) ||
-	     (store_mailbox_exists(st, rf->id, &rf->selectable) == 0 && !rf->selectable))) {
+	/* Dovecot 2.3 answers STATUS and EXAMINE of a mailbox deleted meanwhile without a code. */
+	if (r == -EIO && !pool_server_down(st->pool) && store_gone_now(st, rf->id)) {
 		r = -ENOENT;
 	} else if (r == -EIO && !pool_server_down(st->pool)) {
 		/*
@@ -401,6 +395,14 @@ static int refresh_fetch(struct refresh *rf)
 		nanosleep(&pause, NULL);
 		r = pool_run(st->pool, NULL, listing_job, &rf->l);
 	}
+	/*
+	 * Refused still, and listed \Noselect as store_gone_now relisted it:
+	 * a deleted mailbox Dovecot 2.3 keeps as a name (a stray file inside)
+	 * has nothing to list.
+	 */
+	if (r == -EIO && !pool_server_down(st->pool) &&
+	    store_mailbox_exists(st, rf->id, &rf->selectable) == 0 && !rf->selectable)
+		r = -ENOENT;
 	if (r == -ENOENT && !rf->selectable) {
 		forget_messages(rf);
 		return 1;

@@ -30,6 +30,7 @@ struct watch {
 	struct session *s;
 	bool notify;
 	uint32_t selected;     /* mailbox the watcher has selected, 0 for none */
+	uint32_t passed_over;  /* mailbox in use left unselected: listed \Noselect */
 	int64_t next_poll_ms;
 
 	/* Events heard during IDLE, handled at the next tick. */
@@ -178,7 +179,7 @@ static int tick(void *ctx)
 	if (stopping(w))
 		return 1;
 	used = store_last_used(w->st);
-	if (used && used != w->selected)
+	if (used && used != w->selected && used != w->passed_over)
 		return 1; /* follow the user to the mailbox now in use */
 	return !w->notify && monotonic_ms() >= w->next_poll_ms;
 }
@@ -203,11 +204,12 @@ static int poll_others(struct watch *w)
 		if (r == -EIO && !session_alive(w->s))
 			break;
 		/*
-		 * Refused without a code: gone, maybe while the STATUS ran, and
-		 * then Dovecot 2.3 keeps its lock in the renamed mailbox while
-		 * this connection lives (see driver_current_status).
+		 * Refused: gone, maybe while the STATUS ran, and then Dovecot 2.3
+		 * keeps its lock in the renamed mailbox while this connection
+		 * lives (see driver_current_status). Elsewhere a refusal (a
+		 * throttled server) is no reason to log in again.
 		 */
-		if (r == -EIO) {
+		if (r == -EIO && driver_tree_goes_stale(w->s)) {
 			session_abandon(w->s, "a mailbox went away while the server answered its STATUS");
 			break;
 		}
@@ -250,12 +252,16 @@ static int follow_mailbox(struct watch *w)
 		/*
 		 * Listed \Noselect now (deleted by another client, and kept by
 		 * Dovecot 2.3 as a name): its EXAMINE fails without a code,
-		 * which would drop this connection at every tick.
+		 * which would drop this connection at every tick. Looked at
+		 * again whenever IDLE ends for another reason.
 		 */
-		if (!refs[i].selectable)
+		if (!refs[i].selectable) {
+			w->passed_over = used;
 			break;
+		}
 		r = session_select(w->s, refs[i].wire, false, &sel);
 		if (r == 0) {
+			w->passed_over = 0;
 			w->selected = used;
 			/* What changed before it was selected came as nothing we heard. */
 			note_mailbox(w, used, true);
