@@ -384,29 +384,36 @@ int driver_quota(struct session *s, uint64_t *used_kib, uint64_t *limit_kib)
 
 /* ---- CREATE, DELETE, RENAME ---- */
 
-/* A selected mailbox about to go or move must not stay selected here. */
-static void leave(struct session *s, const char *wire)
+/*
+ * A selected mailbox about to go or move must not stay selected here, on
+ * the server's side too: Dovecot 2.3 ends a session whose selected mailbox
+ * was renamed or deleted, at its next command ("* BYE IMAP session state is
+ * inconsistent"), which would fail whatever runs there next (an APPEND).
+ */
+static int leave(struct session *s, const char *wire)
 {
 	const char *sel = session_selected(s);
 
-	if (sel && strcmp(sel, wire) == 0)
-		session_unselect(s);
+	return sel && strcmp(sel, wire) == 0 ? driver_unselect(s) : 0;
 }
 
 int driver_create(struct session *s, const char *wire)
 {
-	leave(s, wire);
-	return run_on_mailbox(s, "CREATE", wire, NULL, NULL, NULL, NULL);
+	int r = leave(s, wire);
+
+	return r < 0 ? r : run_on_mailbox(s, "CREATE", wire, NULL, NULL, NULL, NULL);
 }
 
 int driver_delete(struct session *s, const char *wire)
 {
-	leave(s, wire);
-	return run_on_mailbox(s, "DELETE", wire, NULL, NULL, NULL, NULL);
+	int r = leave(s, wire);
+
+	return r < 0 ? r : run_on_mailbox(s, "DELETE", wire, NULL, NULL, NULL, NULL);
 }
 
 int driver_rename(struct session *s, const char *wire, const char *new_wire)
 {
-	leave(s, wire);
-	return run_on_mailbox(s, "RENAME", wire, new_wire, NULL, NULL, NULL);
+	int r = leave(s, wire);
+
+	return r < 0 ? r : run_on_mailbox(s, "RENAME", wire, new_wire, NULL, NULL, NULL);
 }
